@@ -76,3 +76,40 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     core.create_namespace({"metadata": {"name": name, "labels": {"gatepass.dev/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+@dataclass
+class Gatepass:
+    """Gatepass installed in the cluster, with its operator running as the ``operator`` identity."""
+
+    cluster: Cluster
+    operator: object  # devcluster.operator.OperatorProcess
+
+    def kubectl(self, *args: str, user: str = "admin", check: bool = True, input: str | None = None):
+        return self.cluster.kubectl.run(*args, context=user, check=check, input=input)
+
+
+@pytest.fixture(scope="session")
+def gatepass(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatepass]:
+    from gatepass.devcluster import install
+    from gatepass.devcluster.operator import OperatorProcess
+
+    if cluster.plane is None:
+        pytest.skip("installing the operator into an existing cluster is done by its manifests")
+    kubectl = cluster.kubectl
+    install.install_crds(kubectl)
+    install.install_operator_rbac(kubectl)
+    install.add_operator_context(cluster.plane, kubectl)
+    operator = OperatorProcess(cluster.plane, kubectl, tmp_path_factory.mktemp("operator"))
+    try:
+        operator.start()
+    except ControlPlaneError as error:
+        _fail(str(error))
+    install.install_demo(kubectl)
+    try:
+        yield Gatepass(cluster, operator)
+    finally:
+        operator.stop()
+        log = operator.log()
+        if log:
+            print("\n--- operator log (last 60 lines) ---\n" + "\n".join(log.splitlines()[-60:]))

@@ -28,7 +28,7 @@ def install_crds(kubectl: Kubectl, repo: Path = REPO) -> None:
 
 def install_operator_rbac(kubectl: Kubectl, repo: Path = REPO) -> None:
     """The namespace, ServiceAccount and RBAC exactly as they ship in manifests/rbac."""
-    kubectl.apply(repo / "manifests" / "rbac")
+    kubectl.run("apply", "-k", str(repo / "manifests" / "rbac"))
 
 
 def operator_token(kubectl: Kubectl, duration: str = "720h") -> str:
@@ -43,4 +43,4 @@ def add_operator_context(plane: ControlPlane, kubectl: Kubectl) -> None:
 
 
 def install_demo(kubectl: Kubectl, repo: Path = REPO) -> None:
-    kubectl.apply(repo / "examples" / "demo")
+    kubectl.run("apply", "-k", str(repo / "examples" / "demo"))

@@ -1,0 +1,5 @@
+import sys
+
+from gatepass.main import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""The Gatepass API: schemas of the AccessPolicy, AccessRequest and AccessReview custom resources.
+
+This package is pure data. It holds pydantic models for the three kinds (spec,
+status, enums, printer columns and short names declared on the classes), the
+generator that turns them into CustomResourceDefinitions (``crdgen``), and the
+parser that validates raw objects into models. It may use pydantic, PyYAML and
+the standard library; it may not import kopf, a Kubernetes client, an HTTP
+library, or any other Gatepass package, and it does no I/O except for the CRD
+generator's command line writing and comparing files.
+"""
+
+from .accesspolicy import AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, Threshold
+from .accessrequest import (
+    AccessRequest,
+    AccessRequestSpec,
+    AccessRequestStatus,
+    BindingKind,
+    BindingRef,
+    ConditionType,
+    RequestState,
+    ReviewRecord,
+    ReviewSource,
+    RoleRef,
+)
+from .accessreview import AccessReview, AccessReviewSpec, AccessReviewStatus
+from .base import API_VERSION, GROUP, VERSION, CustomResource, ObjectMeta, PrinterColumn, ResourceInfo
+from .common import Condition, ConditionStatus, Decision, RoleKind, Subjects, UserInfo
+from .parsing import RESOURCES, InvalidObject, model_for_kind, parse_any, parse_object
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "RESOURCES",
+    "VERSION",
+    "AccessPolicy",
+    "AccessPolicySpec",
+    "AccessPolicyStatus",
+    "AccessRequest",
+    "AccessRequestSpec",
+    "AccessRequestStatus",
+    "AccessReview",
+    "AccessReviewSpec",
+    "AccessReviewStatus",
+    "BindingKind",
+    "BindingRef",
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "CustomResource",
+    "Decision",
+    "InvalidObject",
+    "ObjectMeta",
+    "PrinterColumn",
+    "RequestState",
+    "RequestableRole",
+    "ResourceInfo",
+    "ReviewRecord",
+    "ReviewSource",
+    "RoleKind",
+    "RoleRef",
+    "Subjects",
+    "Threshold",
+    "UserInfo",
+    "model_for_kind",
+    "parse_any",
+    "parse_object",
+]

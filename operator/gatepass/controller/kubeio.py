@@ -1,0 +1,177 @@
+"""Every write the operator makes to the Kubernetes API, and the few reads it can't get from watches.
+
+The official client is synchronous; each call runs in a worker thread so the
+event loop (watches, admission, deadlines) never blocks on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+import kubernetes
+from kubernetes.client import ApiException
+
+from gatepass.core.timestamps import format_time
+
+GROUP, VERSION = "gatepass.dev", "v1alpha1"
+EVENTS_NAMESPACE = "default"  # where kubectl looks for a cluster-scoped object's events
+
+logger = logging.getLogger("gatepass.kube")
+
+
+class Kube:
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator") -> None:
+        self.rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.authz = kubernetes.client.AuthorizationV1Api(api_client)
+        self.component = component
+
+    # ------------------------------------------------------------- bindings
+    async def apply_binding(self, manifest: Mapping) -> None:
+        await asyncio.to_thread(self._apply_binding, dict(manifest))
+
+    def _apply_binding(self, manifest: dict) -> None:
+        kind, meta = manifest["kind"], manifest["metadata"]
+        try:
+            if kind == "RoleBinding":
+                self.rbac.create_namespaced_role_binding(meta["namespace"], manifest)
+            else:
+                self.rbac.create_cluster_role_binding(manifest)
+            return
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        # It exists: make it what it should be (it may have been edited by hand).
+        # roleRef is immutable, so a binding with another roleRef is replaced whole.
+        if kind == "RoleBinding":
+            current = self.rbac.read_namespaced_role_binding(meta["name"], meta["namespace"])
+        else:
+            current = self.rbac.read_cluster_role_binding(meta["name"])
+        current_ref = current.role_ref
+        if (current_ref.kind, current_ref.name) != (manifest["roleRef"]["kind"], manifest["roleRef"]["name"]):
+            self._delete_binding(kind, meta.get("namespace", ""), meta["name"])
+            self._apply_binding(manifest)
+            return
+        manifest = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
+        if kind == "RoleBinding":
+            self.rbac.replace_namespaced_role_binding(meta["name"], meta["namespace"], manifest)
+        else:
+            self.rbac.replace_cluster_role_binding(meta["name"], manifest)
+
+    async def delete_binding(self, kind: str, namespace: str, name: str) -> None:
+        await asyncio.to_thread(self._delete_binding, kind, namespace, name)
+
+    def _delete_binding(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            if kind == "RoleBinding":
+                self.rbac.delete_namespaced_role_binding(name, namespace)
+            else:
+                self.rbac.delete_cluster_role_binding(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    # --------------------------------------------------------------- status
+    async def patch_status(self, plural: str, name: str, old: Mapping, new: Mapping) -> dict | None:
+        """Merge-patches status to ``new`` (keys only in ``old`` are removed); None if the object is gone."""
+        patch = {key: value for key, value in new.items()}
+        patch.update({key: None for key in old if key not in new})
+        try:
+            return await asyncio.to_thread(
+                self.custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, {"status": patch}
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # --------------------------------------------------------------- events
+    async def event(self, body: Mapping, reason: str, message: str, now: datetime, warning: bool = False) -> None:
+        meta = body["metadata"]
+        event = {
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": EVENTS_NAMESPACE},
+            "involvedObject": {
+                "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": body.get("kind", "AccessRequest"),
+                "name": meta["name"],
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": self.component},
+            "firstTimestamp": format_time(now),
+            "lastTimestamp": format_time(now),
+            "count": 1,
+        }
+        try:
+            await asyncio.to_thread(self.core.create_namespaced_event, EVENTS_NAMESPACE, event)
+        except ApiException as error:  # an audit Event is best effort; the JSON log line is not
+            logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
+
+    # ---------------------------------------------------------------- reads
+    async def get_request(self, name: str) -> dict | None:
+        try:
+            return await asyncio.to_thread(
+                self.custom.get_cluster_custom_object, GROUP, VERSION, "accessrequests", name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list_policies(self) -> list[dict]:
+        result = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
+        return result.get("items", [])
+
+    async def list_reviews(self, request: str) -> list[dict]:
+        result = await asyncio.to_thread(
+            self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews",
+            label_selector=f"gatepass.dev/request={request}",
+        )
+        return result.get("items", [])
+
+    async def allowed(self, user: Mapping, verb: str, resource: str, name: str = "") -> bool:
+        """Does RBAC let ``user`` (an admission userInfo) do ``verb`` on gatepass.dev ``resource``?"""
+        review = {
+            "spec": {
+                "user": user.get("username"),
+                "groups": list(user.get("groups") or ()),
+                "uid": user.get("uid"),
+                "extra": dict(user.get("extra") or {}),
+                "resourceAttributes": {"group": GROUP, "resource": resource, "verb": verb, "name": name},
+            }
+        }
+        result = await asyncio.to_thread(self.authz.create_subject_access_review, review)
+        return bool(result.status.allowed)
+
+    # ------------------------------------------------------- initial listing
+    async def list_all(self) -> dict[str, list[dict]]:
+        """Everything the reconciler needs, listed once at start-up before any decision is made."""
+        selector = "gatepass.dev/managed=true"
+
+        def items(result) -> list[dict]:
+            return result.get("items", [])
+
+        def bindings(kind: str, result) -> list[dict]:
+            raw = self.rbac.api_client.sanitize_for_serialization(result)
+            return [{**item, "kind": kind} for item in raw.get("items", [])]
+
+        policies, requests, reviews, rolebindings, clusterrolebindings = await asyncio.gather(
+            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies"),
+            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessrequests"),
+            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews"),
+            asyncio.to_thread(self.rbac.list_role_binding_for_all_namespaces, label_selector=selector),
+            asyncio.to_thread(self.rbac.list_cluster_role_binding, label_selector=selector),
+        )
+        return {
+            "policies": items(policies),
+            "requests": items(requests),
+            "reviews": items(reviews),
+            "bindings": bindings("RoleBinding", rolebindings) + bindings("ClusterRoleBinding", clusterrolebindings),
+        }

@@ -1,0 +1,103 @@
+"""A keyed work queue with deadlines, one worker per key at a time.
+
+Enqueuing a key that is already waiting does nothing; enqueuing one that is
+being worked on runs it once more afterwards. A deadline enqueues its key when
+it comes (one timer per key; arming again moves it). Failed work is retried
+with a capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+
+logger = logging.getLogger("gatepass.queue")
+
+Worker = Callable[[str], Awaitable[None]]
+
+
+class WorkQueue:
+    def __init__(self, worker: Worker, *, concurrency: int = 8, max_backoff: float = 30.0) -> None:
+        self._worker = worker
+        self._concurrency = concurrency
+        self._max_backoff = max_backoff
+        self._pending: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting: set[str] = set()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._failures: dict[str, int] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # ---------------------------------------------------------------- input
+    def add(self, key: str) -> None:
+        if key in self._running:
+            self._again.add(key)
+        elif key not in self._waiting:
+            self._waiting.add(key)
+            self._pending.put_nowait(key)
+
+    def arm(self, key: str, when: datetime | None) -> None:
+        """Enqueue ``key`` at wall-clock time ``when`` (None disarms)."""
+        timer = self._timers.pop(key, None)
+        if timer:
+            timer.cancel()
+        if when is None:
+            return
+        delay = (when - datetime.now(timezone.utc)).total_seconds()
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_at(loop.time() + max(delay, 0.0), self._fire, key)
+
+    def forget(self, key: str) -> None:
+        self.arm(key, None)
+        self._failures.pop(key, None)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    @property
+    def armed(self) -> int:
+        return len(self._timers)
+
+    # --------------------------------------------------------------- worker
+    async def _run(self) -> None:
+        while True:
+            key = await self._pending.get()
+            self._waiting.discard(key)
+            self._running.add(key)
+            started = time.monotonic()
+            try:
+                await self._worker(key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # retried, never lost
+                count = self._failures.get(key, 0) + 1
+                self._failures[key] = count
+                delay = min(0.25 * 2 ** (count - 1), self._max_backoff)
+                logger.warning("Reconciling %s failed (attempt %d, retrying in %.2fs): %s", key, count, delay, error)
+                loop = asyncio.get_running_loop()
+                loop.call_later(delay, self.add, key)
+            finally:
+                self._running.discard(key)
+                logger.debug("Worked on %s in %.1f ms", key, (time.monotonic() - started) * 1000)
+                if key in self._again:
+                    self._again.discard(key)
+                    self.add(key)

@@ -1,0 +1,96 @@
+"""One request, reconciled: read the store, ask the core, apply the plan.
+
+The order of writes is the core's (see gatepass.core.reconcile.Plan): bindings
+are deleted, then created or repaired, then the status is written, then the
+audit trail, then the next deadline is armed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from gatepass.core import ledger
+from gatepass.core.policy import evaluate_request
+from gatepass.core.reconcile import decide
+from gatepass.core.types import Policy
+
+from . import audit, convert
+from .kubeio import Kube
+from .queue import WorkQueue
+from .store import Store
+
+logger = logging.getLogger("gatepass.reconciler")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow):
+        self.kube, self.store, self.queue, self.clock = kube, store, queue, clock
+        self._policies: dict[str, tuple[str, Policy]] = {}
+
+    def policies(self) -> list[Policy]:
+        """The store's policies as core values, converted once per resourceVersion."""
+        result = []
+        for name, body in self.store.policies.items():
+            version = body.get("metadata", {}).get("resourceVersion", "")
+            cached = self._policies.get(name)
+            if cached is None or cached[0] != version:
+                try:
+                    cached = (version, convert.policy(body))
+                except (ValueError, KeyError, TypeError) as error:
+                    logger.warning("Ignored AccessPolicy %s: %s", name, error)
+                    continue
+                self._policies[name] = cached
+            result.append(cached[1])
+        for name in set(self._policies) - set(self.store.policies):
+            del self._policies[name]
+        return result
+
+    async def __call__(self, name: str) -> None:
+        body = self.store.requests.get(name)
+        if body is None:
+            await self._remove_orphans(name)
+            return
+        request = convert.request(body)
+        policy = evaluate_request(request, self.policies()).policy
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        reviews = ledger.reviews(annotations) + [
+            review for review in (convert.access_review(r) for r in self.store.reviews.get(name, {}).values())
+            if review is not None
+        ]
+        existing = list(self.store.bindings.get(name, {}).values())
+        now = self.clock()
+        status = body.get("status") or {}
+        plan = decide(request, policy, reviews, ledger.revocation(annotations), status, existing, now)
+
+        for ref in plan.bindings_to_delete:
+            await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
+            logger.info("Deleted %s of request %s", ref, name)
+        for manifest in plan.bindings_to_apply:
+            await self.kube.apply_binding(manifest)
+            meta = manifest["metadata"]
+            logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"],
+                        request.requester.username)
+        if plan.status != status:
+            updated = await self.kube.patch_status("accessrequests", name, status, plan.status)
+            if updated is None:  # deleted meanwhile; its DELETED event cleans up
+                return
+            self.store.put_request(updated, deleted=False)
+        for event in plan.events:
+            audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
+            await self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
+        self.queue.arm(name, plan.wake_at)
+
+    async def _remove_orphans(self, name: str) -> None:
+        """The request is gone: its bindings go too (the garbage collector would, more slowly)."""
+        for key in list(self.store.bindings.get(name, {})):
+            kind, namespace, binding = key
+            await self.kube.delete_binding(kind, namespace, binding)
+            logger.info("Deleted %s %s/%s of deleted request %s", kind, namespace, binding, name)
+        self.store.forget_request(name)
+        self.queue.forget(name)

@@ -1,0 +1,54 @@
+"""The operator's shared parts, created once and handed to kopf's handlers through ``memo``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import kubernetes
+
+from .kubeio import Kube
+from .queue import WorkQueue
+from .reconciler import Reconciler
+from .store import Store
+
+logger = logging.getLogger("gatepass.runtime")
+
+
+@dataclass
+class Runtime:
+    kube: Kube
+    store: Store
+    queue: WorkQueue
+    reconciler: Reconciler
+
+    @classmethod
+    def create(cls, client: kubernetes.client.ApiClient, workers: int = 8) -> "Runtime":
+        kube, store = Kube(client), Store()
+        queue = WorkQueue(lambda name: reconciler(name), concurrency=workers)
+        reconciler = Reconciler(kube, store, queue)
+        return cls(kube, store, queue, reconciler)
+
+    async def start(self, memo) -> None:
+        """Lists everything once, so no decision is made on a partial view, then starts working."""
+        memo.kube, memo.store, memo.queue = self.kube, self.store, self.queue
+        listed = await self.kube.list_all()
+        for body in listed["policies"]:
+            self.store.put_policy(body, deleted=False)
+        for body in listed["reviews"]:
+            self.store.put_review(body, deleted=False)
+        for body in listed["bindings"]:
+            self.store.put_binding(body, deleted=False)
+        for body in listed["requests"]:
+            self.queue.add(self.store.put_request(body, deleted=False))
+        for name in list(self.store.bindings):
+            if name not in self.store.requests:
+                self.queue.add(name)
+        logger.info(
+            "Started with %d policies, %d requests, %d reviews and %d managed bindings",
+            len(listed["policies"]), len(listed["requests"]), len(listed["reviews"]), len(listed["bindings"]),
+        )
+        self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()

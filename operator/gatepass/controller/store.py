@@ -1,0 +1,89 @@
+"""The operator's in-memory view of the cluster, fed by kopf's watch events.
+
+Only what the reconciler needs: every policy, every request, and the reviews
+and managed bindings grouped by the request they belong to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+MANAGED_LABEL = "gatepass.dev/managed"
+
+
+def _key(body: dict) -> tuple[str, str, str]:
+    meta = body.get("metadata", {})
+    return body.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
+
+
+@dataclass
+class Store:
+    policies: dict[str, dict] = field(default_factory=dict)
+    requests: dict[str, dict] = field(default_factory=dict)
+    reviews: dict[str, dict[str, dict]] = field(default_factory=lambda: defaultdict(dict))
+    bindings: dict[str, dict[tuple[str, str, str], dict]] = field(default_factory=lambda: defaultdict(dict))
+
+    # Each ``put_*`` returns the request name(s) whose reconciliation this affects.
+    def put_policy(self, body: dict, deleted: bool) -> list[str]:
+        name = body["metadata"]["name"]
+        if deleted:
+            self.policies.pop(name, None)
+        else:
+            self.policies[name] = body
+        return list(self.requests)
+
+    def put_request(self, body: dict, deleted: bool) -> str:
+        name = body["metadata"]["name"]
+        if deleted:
+            self.requests.pop(name, None)
+        else:
+            current = self.requests.get(name)
+            if current is None or _newer(body, current):
+                self.requests[name] = body
+        return name
+
+    def put_review(self, body: dict, deleted: bool) -> str | None:
+        request = (body.get("spec") or {}).get("request")
+        if not request:
+            return None
+        name = body["metadata"]["name"]
+        if deleted:
+            self.reviews[request].pop(name, None)
+        else:
+            self.reviews[request][name] = body
+        return request
+
+    def put_binding(self, body: dict, deleted: bool) -> str | None:
+        request = owning_request(body)
+        if not request:
+            return None
+        key = _key(body)
+        if deleted:
+            self.bindings[request].pop(key, None)
+        else:
+            self.bindings[request][key] = body
+        return request
+
+    def forget_request(self, name: str) -> None:
+        self.requests.pop(name, None)
+        self.reviews.pop(name, None)
+        if not self.bindings.get(name):
+            self.bindings.pop(name, None)
+
+
+def owning_request(binding: dict) -> str | None:
+    """The AccessRequest a managed binding belongs to, from its ownerReference
+    (the request label may be a shortened form of a long name)."""
+    for owner in binding.get("metadata", {}).get("ownerReferences") or ():
+        if owner.get("kind") == "AccessRequest" and owner.get("apiVersion", "").startswith("gatepass.dev/"):
+            return owner.get("name")
+    return None
+
+
+def _newer(candidate: dict, current: dict) -> bool:
+    """resourceVersions are opaque, but etcd's are increasing integers; fall back to 'take it'."""
+    try:
+        return int(candidate["metadata"]["resourceVersion"]) >= int(current["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return True

@@ -1,0 +1,96 @@
+"""Audit events: what happened to a request, in the past tense, naming who and what.
+
+The handlers publish these as Kubernetes Events on the AccessRequest
+(`reason` is the Event's reason, `type` Normal or Warning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from .grants import BindingRef
+from .tally import Tally
+from .timestamps import format_time
+from .types import Request, Review, Revocation
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    reason: str  # Reviewed, Approved, Denied, Granted, Expired, Revoked, Restored, Removed
+    message: str
+    type: str = "Normal"  # Normal | Warning
+
+
+def access(request: Request) -> str:
+    """'dba in payments', 'dba, reader in payments, billing', 'view cluster-wide'."""
+    roles = ", ".join(request.roles)
+    return f"{roles} in {', '.join(request.namespaces)}" if request.namespaces else f"{roles} cluster-wide"
+
+
+def _whose(request: Request) -> str:
+    return f"{request.requester.username}'s"
+
+
+def _deleted(refs: Iterable[BindingRef]) -> str:
+    refs = list(refs)
+    return f"; deleted {', '.join(str(ref) for ref in refs)}" if refs else ""
+
+
+def reviewed(request: Request, review: Review) -> AuditEvent:
+    verb = "approved" if review.decision == "Approve" else "denied"
+    via = f"via AccessReview {review.review}" if review.review else f"via {review.via}"
+    said = f': "{review.reason}"' if review.reason else ""
+    return AuditEvent("Reviewed", f"{review.reviewer.username} {verb} {_whose(request)} request "
+                                  f"for {access(request)} ({via}){said}")
+
+
+def approved(request: Request, tally: Tally) -> AuditEvent:
+    return AuditEvent("Approved", f"Approved {_whose(request)} request for {access(request)} "
+                                  f"(approvals: {', '.join(tally.approvers)})")
+
+
+def denied_by_reviewers(request: Request, tally: Tally) -> AuditEvent:
+    return AuditEvent("Denied", f"Denied {_whose(request)} request for {access(request)} "
+                                f"(denials: {', '.join(tally.deniers)})")
+
+
+def denied_without_policy(request: Request, errors: list[str]) -> AuditEvent:
+    why = f" ({'; '.join(errors)})" if errors else ""
+    return AuditEvent("Denied", f"Denied {_whose(request)} request for {access(request)}: "
+                                f"no AccessPolicy allows it any more{why}", "Warning")
+
+
+def granted(request: Request, expires_at: datetime) -> AuditEvent:
+    return AuditEvent("Granted", f"Granted {access(request)} to {request.requester.username} "
+                                 f"until {format_time(expires_at)}")
+
+
+def access_expired(request: Request, expires_at: datetime, deleted: Iterable[BindingRef]) -> AuditEvent:
+    return AuditEvent("Expired", f"Expired {_whose(request)} access to {access(request)} "
+                                 f"at {format_time(expires_at)}{_deleted(deleted)}")
+
+
+def request_timed_out(request: Request, deadline: datetime) -> AuditEvent:
+    return AuditEvent("Expired", f"Expired {_whose(request)} request for {access(request)}: "
+                                 f"no decision before {format_time(deadline)}")
+
+
+def revoked(request: Request, revocation: Revocation, was_approved: bool,
+            deleted: Iterable[BindingRef]) -> AuditEvent:
+    what = "access to" if was_approved else "request for"
+    said = f': "{revocation.reason}"' if revocation.reason else ""
+    return AuditEvent("Revoked", f"{revocation.by} revoked {_whose(request)} {what} "
+                                 f"{access(request)}{said}{_deleted(deleted)}")
+
+
+def restored(ref: BindingRef, user: str, changes: list[str]) -> AuditEvent:
+    if not changes:
+        return AuditEvent("Restored", f"Recreated {ref} for {user}: it had been deleted", "Warning")
+    return AuditEvent("Restored", f"Re-applied {ref} for {user}: its {', '.join(changes)} "
+                                  "had been changed", "Warning")
+
+
+def removed(ref: BindingRef, why: str) -> AuditEvent:
+    return AuditEvent("Removed", f"Deleted {ref}: {why}", "Warning")

@@ -1,0 +1,108 @@
+"""Which AccessPolicy governs a request, and who may review it.
+
+Every check returns a list of one-line messages, empty when all is well, so a
+webhook can show every problem at once instead of the first one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterable
+
+from .durations import format_duration
+from .types import Identity, Policy, Request
+
+# Every authenticated user has this group; naming it in messages adds only noise.
+_IMPLICIT_GROUPS = frozenset({"system:authenticated"})
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The policy that allows a request (None when none does) and why not."""
+
+    policy: Policy | None
+    errors: list[str] = field(default_factory=list)
+
+
+def who(identity: Identity) -> str:
+    """'bob or groups [developers]', for messages."""
+    groups = sorted(identity.groups - _IMPLICIT_GROUPS)
+    return f"{identity.username} or groups [{', '.join(groups)}]" if groups else identity.username
+
+
+def request_errors(request: Request, policy: Policy) -> list[str]:
+    """Everything `policy` does not allow about `request`; empty means it is allowed."""
+    errors: list[str] = []
+    if not policy.requesters.contains(request.requester):
+        errors.append(f"{who(request.requester)} may not request under AccessPolicy {policy.name}")
+    for name in request.roles:
+        role = policy.role(name)
+        if role is None:
+            errors.append(f'AccessPolicy {policy.name} does not offer role "{name}"')
+        elif request.cluster_wide:
+            if not role.bindable_cluster_wide:
+                errors.append(
+                    f'role "{name}" may not be bound cluster-wide under AccessPolicy {policy.name}; '
+                    "name the namespaces"
+                )
+        else:
+            allowed = ", ".join(role.namespaces) or "none"
+            errors.extend(
+                f'role "{name}" may not be bound in namespace "{namespace}" under '
+                f"AccessPolicy {policy.name} (allowed: {allowed})"
+                for namespace in request.namespaces
+                if namespace not in role.namespaces
+            )
+    if request.duration <= timedelta(0):
+        errors.append(f"duration {format_duration(request.duration)} must be positive")
+    elif request.duration > policy.max_duration:
+        errors.append(
+            f"duration {format_duration(request.duration)} is longer than the "
+            f"{format_duration(policy.max_duration)} AccessPolicy {policy.name} allows"
+        )
+    if policy.require_reason and not request.reason.strip():
+        errors.append(f"AccessPolicy {policy.name} requires a reason")
+    return errors
+
+
+def evaluate_request(request: Request, policies: Iterable[Policy]) -> Selection:
+    """The first policy by name that allows everything about `request`.
+
+    When none does, the errors explain it from the requester's point of view:
+    a role nobody offers them, roles no single policy offers together, or else
+    what each policy that offers all the roles objects to.
+    """
+    ordered = sorted(policies, key=lambda p: p.name)
+    for policy in ordered:
+        if not request_errors(request, policy):
+            return Selection(policy, [])
+
+    user = request.requester.username
+    mine = [p for p in ordered if p.requesters.contains(request.requester)]
+    unoffered = [name for name in request.roles if not any(p.role(name) for p in mine)]
+    if unoffered:
+        return Selection(None, [
+            f'{user} may not request role "{name}": no AccessPolicy offers it to {who(request.requester)}'
+            for name in unoffered
+        ])
+    complete = [p for p in mine if all(p.role(name) for name in request.roles)]
+    if not complete:
+        roles = ", ".join(f'"{name}"' for name in request.roles)
+        return Selection(None, [
+            f"{user} may not request roles {roles} together: no single AccessPolicy offers them all; "
+            "request them separately"
+        ])
+    return Selection(None, [error for p in complete for error in request_errors(request, p)])
+
+
+def review_errors(policy: Policy | None, request: Request, reviewer: Identity) -> list[str]:
+    """Why `reviewer` may not review `request`; empty when they may."""
+    errors: list[str] = []
+    if reviewer.username == request.requester.username:
+        errors.append(f"{reviewer.username} may not review own request")
+    if policy is None:
+        errors.append(f"no AccessPolicy governs request {request.name}")
+    elif not policy.reviewers.contains(reviewer):
+        errors.append(f"{reviewer.username} is not a reviewer under policy {policy.name}")
+    return errors

@@ -1,0 +1,128 @@
+"""Counting reviews against a policy: who counts, and is the request decided.
+
+Rules, in the order they are applied:
+  1. reviews are taken in time order (ties broken by source, then name, then reviewer);
+  2. a review made at or after `deadline` (the request's requestExpiresAt) is ignored;
+  3. a review by the requester is ignored (nobody approves their own access);
+  4. a review by someone who is not a reviewer of the policy is ignored;
+  5. of the remaining reviews, each reviewer's first one counts and later ones are
+     ignored: a reviewer cannot change their mind. (An ignored review does not use
+     up the reviewer's turn, so a review made before someone became a reviewer
+     does not block their later one.)
+Then: Denied when the counted denials reach policy.denials (checked first), else
+Approved when every threshold is met, else Pending.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from .timestamps import format_time
+from .types import Identity, Policy, Review
+
+
+class Outcome(enum.StrEnum):
+    Pending = "Pending"
+    Approved = "Approved"
+    Denied = "Denied"
+
+
+@dataclass(frozen=True)
+class ThresholdCount:
+    name: str
+    approvals: int  # counted approvals that qualify for this threshold
+    required: int
+
+    @property
+    def met(self) -> bool:
+        return self.approvals >= self.required
+
+
+@dataclass(frozen=True)
+class IgnoredReview:
+    review: Review
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tally:
+    outcome: Outcome
+    approvals: int
+    denials: int
+    denials_required: int
+    thresholds: tuple[ThresholdCount, ...]
+    counted: tuple[Review, ...]
+    ignored: tuple[IgnoredReview, ...]
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(r.reviewer.username for r in self.counted if r.decision == "Approve")
+
+    @property
+    def deniers(self) -> tuple[str, ...]:
+        return tuple(r.reviewer.username for r in self.counted if r.decision == "Deny")
+
+    def approvals_summary(self) -> str:
+        """'leads: 1 of 2 approvals; ops: 0 of 1 approvals'."""
+        return "; ".join(f"{t.name}: {t.approvals} of {t.required} approvals" for t in self.thresholds)
+
+    def denials_summary(self) -> str:
+        """'0 of 1 denials'."""
+        return f"{self.denials} of {self.denials_required} denials"
+
+
+def review_order(review: Review) -> tuple:
+    return (review.time, review.via, review.review, review.reviewer.username)
+
+
+def tally(
+    policy: Policy,
+    requester: Identity,
+    reviews: Iterable[Review],
+    *,
+    deadline: datetime | None = None,
+) -> Tally:
+    """Count `reviews` of `requester`'s request under `policy`."""
+    counted: list[Review] = []
+    ignored: list[IgnoredReview] = []
+    seen: set[str] = set()
+    for review in sorted(reviews, key=review_order):
+        name = review.reviewer.username
+        if deadline is not None and review.time >= deadline:
+            reason = f"made after the request timed out at {format_time(deadline)}"
+        elif name == requester.username:
+            reason = f"{name} may not review own request"
+        elif not policy.reviewers.contains(review.reviewer):
+            reason = f"{name} is not a reviewer under policy {policy.name}"
+        elif name in seen:
+            reason = f"only the first review by {name} counts"
+        else:
+            seen.add(name)
+            counted.append(review)
+            continue
+        ignored.append(IgnoredReview(review, reason))
+
+    approving = [r for r in counted if r.decision == "Approve"]
+    denials = len(counted) - len(approving)
+    thresholds = tuple(
+        ThresholdCount(t.name, sum(1 for r in approving if t.counts(r.reviewer)), t.approvals)
+        for t in policy.effective_thresholds
+    )
+    if denials >= policy.denials:
+        outcome = Outcome.Denied
+    elif all(t.met for t in thresholds):
+        outcome = Outcome.Approved
+    else:
+        outcome = Outcome.Pending
+    return Tally(
+        outcome=outcome,
+        approvals=len(approving),
+        denials=denials,
+        denials_required=policy.denials,
+        thresholds=thresholds,
+        counted=tuple(counted),
+        ignored=tuple(ignored),
+    )

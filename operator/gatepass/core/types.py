@@ -1,0 +1,159 @@
+"""The plain values the core works on: who, what may be asked, what was asked, what was said.
+
+All are frozen dataclasses built by the API layer from Kubernetes objects.
+Times are timezone-aware datetimes; durations are timedeltas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Literal
+
+RoleKind = Literal["ClusterRole", "Role"]
+Decision = Literal["Approve", "Deny"]
+DECISIONS: tuple[Decision, ...] = ("Approve", "Deny")
+ROLE_KINDS: tuple[RoleKind, ...] = ("ClusterRole", "Role")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated user, as the API server's admission request names them."""
+
+    username: str
+    groups: frozenset[str] = frozenset()
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """A set of users and groups; an identity belongs if its name or any group is listed."""
+
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, users: Iterable[str] = (), groups: Iterable[str] = ()) -> Subjects:
+        return cls(frozenset(users), frozenset(groups))
+
+    def contains(self, identity: Identity) -> bool:
+        return identity.username in self.users or not self.groups.isdisjoint(identity.groups)
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.groups)
+
+
+@dataclass(frozen=True)
+class RequestableRole:
+    """A role a policy offers: `name` is what requests use, `role_name` what gets bound."""
+
+    name: str
+    kind: RoleKind
+    role_name: str
+    namespaces: tuple[str, ...] = ()
+    cluster_wide: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROLE_KINDS:
+            raise ValueError(f"role {self.name!r}: kind must be ClusterRole or Role, not {self.kind!r}")
+
+    @property
+    def bindable_cluster_wide(self) -> bool:
+        """Only a ClusterRole marked clusterWide may get a ClusterRoleBinding."""
+        return self.cluster_wide and self.kind == "ClusterRole"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """`approvals` approvals are needed from reviewers (only those in `from_` when set)."""
+
+    name: str
+    approvals: int
+    from_: Subjects | None = None
+
+    def __post_init__(self) -> None:
+        # A threshold of zero would approve with nobody looking: refuse it.
+        if self.approvals < 1:
+            raise ValueError(f"threshold {self.name!r}: approvals must be at least 1")
+
+    def counts(self, reviewer: Identity) -> bool:
+        return self.from_ is None or self.from_.contains(reviewer)
+
+
+DEFAULT_THRESHOLD = Threshold(name="default", approvals=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An AccessPolicy: who may request which roles, who reviews, and the limits."""
+
+    name: str
+    requesters: Subjects
+    roles: tuple[RequestableRole, ...]
+    reviewers: Subjects
+    thresholds: tuple[Threshold, ...] = ()
+    denials: int = 1
+    max_duration: timedelta = timedelta(hours=1)
+    request_ttl: timedelta = timedelta(hours=1)
+    require_reason: bool = True
+
+    def __post_init__(self) -> None:
+        if self.denials < 1:
+            raise ValueError(f"policy {self.name!r}: denials must be at least 1")
+
+    def role(self, name: str) -> RequestableRole | None:
+        return next((role for role in self.roles if role.name == name), None)
+
+    @property
+    def effective_thresholds(self) -> tuple[Threshold, ...]:
+        """The thresholds to meet; none declared means one approval from any reviewer."""
+        return self.thresholds or (DEFAULT_THRESHOLD,)
+
+
+@dataclass(frozen=True)
+class Review:
+    """One reviewer's decision on a request, from an annotation or an AccessReview."""
+
+    reviewer: Identity
+    decision: Decision
+    reason: str
+    time: datetime
+    via: str = "annotation"  # "annotation" | "AccessReview"
+    review: str = ""  # the AccessReview's name, when via AccessReview
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision must be Approve or Deny, not {self.decision!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """An AccessRequest: who asks for which roles, where, for how long and why.
+
+    Keyword-only: `name`, `requester`, `roles` and `created` are required.
+    """
+
+    name: str
+    uid: str = ""
+    requester: Identity
+    roles: tuple[str, ...]
+    namespaces: tuple[str, ...] = ()
+    duration: timedelta = timedelta(hours=1)
+    reason: str = ""
+    suggested_reviewers: tuple[str, ...] = ()
+    start_time: datetime | None = None
+    created: datetime
+    generation: int = 1
+
+    @property
+    def cluster_wide(self) -> bool:
+        return not self.namespaces
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Someone withdrew the access (or the pending request)."""
+
+    by: str
+    reason: str
+    time: datetime

@@ -1,0 +1,210 @@
+"""kopf admission handlers: identity stamping (mutate) and policy checks (validate).
+
+Every refusal is a kopf.AdmissionError with one line that says what is wrong,
+which kubectl shows as ``admission webhook "..." denied the request: <line>``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+
+from gatepass.controller import convert
+from gatepass.core import ledger
+from gatepass.core.policy import evaluate_request, review_errors
+from gatepass.core.types import Identity
+
+from . import config
+
+GROUP, VERSION = config.GROUP, config.VERSION
+FORBIDDEN = 403
+TERMINAL = ("Denied", "Expired", "Revoked")
+
+
+def _identity(userinfo: dict) -> Identity:
+    return convert.identity(userinfo)
+
+
+def _requester_info(userinfo: dict) -> dict:
+    return {
+        "username": userinfo.get("username", ""),
+        "uid": userinfo.get("uid", "") or "",
+        "groups": sorted(userinfo.get("groups") or ()),
+    }
+
+
+def _refuse(message: str) -> None:
+    raise kopf.AdmissionError(message, code=FORBIDDEN)
+
+
+async def _policies(memo: Any) -> list:
+    return [convert.policy(body) for body in await memo.kube.list_policies()]
+
+
+async def _governing_policy(memo: Any, request_body: dict):
+    request = convert.request(request_body)
+    policies = await _policies(memo)
+    named = (request_body.get("status") or {}).get("policy")
+    for policy in policies:
+        if policy.name == named:
+            return request, policy
+    return request, evaluate_request(request, policies).policy
+
+
+def _already_reviewed(request_body: dict, username: str) -> bool:
+    status = request_body.get("status") or {}
+    if any(r.get("reviewer") == username for r in status.get("reviews") or ()):
+        return True
+    annotations = request_body.get("metadata", {}).get("annotations") or {}
+    return ledger.ledger_key(username) in annotations
+
+
+# ------------------------------------------------------------ AccessRequest
+@kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
+                operations=list(config.MUTATE_REQUEST.operations))
+def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
+    annotations = dict(body.get("metadata", {}).get("annotations") or {})
+    if operation == "CREATE":
+        patch.spec["requester"] = _requester_info(userinfo)
+        for key in annotations:
+            if ledger.is_ledger_key(key):
+                patch.metadata.annotations[key] = None
+        return
+    old = old or {}
+    patch.spec["requester"] = (old.get("spec") or {}).get("requester") or _requester_info(userinfo)
+    old_annotations = old.get("metadata", {}).get("annotations") or {}
+    changes = ledger.rewrite(old_annotations, annotations, _identity(userinfo), datetime.now(timezone.utc))
+    for key, value in changes.items():
+        patch.metadata.annotations[key] = value
+
+
+@kopf.on.validate(GROUP, VERSION, "accessrequests", id=config.VALIDATE_REQUEST.id,
+                  operations=list(config.VALIDATE_REQUEST.operations))
+async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
+    caller = _identity(userinfo)
+    if operation == "CREATE":
+        await _validate_create(new, caller, memo)
+    elif operation == "UPDATE":
+        await _validate_update(old, new, caller, userinfo, memo)
+    elif operation == "DELETE":
+        await _validate_delete(old or body, caller, userinfo, memo)
+
+
+async def _validate_create(new: dict, caller: Identity, memo: Any) -> None:
+    leftover = ledger.intents(new.get("metadata", {}).get("annotations"))
+    if leftover:
+        _refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
+    try:
+        request = convert.request(new, requester=caller)
+    except ValueError as error:
+        _refuse(str(error))
+    selection = evaluate_request(request, await _policies(memo))
+    if selection.policy is None:
+        _refuse("; ".join(selection.errors))
+
+
+async def _validate_update(old: dict, new: dict, caller: Identity, userinfo: dict, memo: Any) -> None:
+    name = new["metadata"]["name"]
+    old_spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "requester"}
+    new_spec = {k: v for k, v in (new.get("spec") or {}).items() if k != "requester"}
+    if old_spec != new_spec:
+        _refuse(f"the spec of AccessRequest {name} cannot be changed; create a new request")
+    state = (old.get("status") or {}).get("state") or "Pending"
+    annotations = new.get("metadata", {}).get("annotations") or {}
+    for intent in ledger.intents(annotations):
+        if intent.action == "Revoke":
+            _refuse(f"AccessRequest {name} has already been revoked")
+        _refuse(f"{caller.username} has already reviewed AccessRequest {name}")
+    old_annotations = old.get("metadata", {}).get("annotations") or {}
+    for key in ledger.added_entries(old_annotations, annotations):
+        if key == ledger.REVOKED_BY:
+            await _check_revoke(old, state, caller, userinfo, memo)
+            continue
+        if state != "Pending":
+            _refuse(f"AccessRequest {name} is {state}; reviews are accepted only while it is Pending")
+        if _already_reviewed(old, caller.username):
+            _refuse(f"{caller.username} has already reviewed AccessRequest {name}")
+        request, policy = await _governing_policy(memo, old)
+        errors = review_errors(policy, request, caller)
+        if errors:
+            _refuse("; ".join(errors))
+
+
+async def _may_revoke(request_body: dict, caller: Identity, userinfo: dict, memo: Any) -> bool:
+    requester = ((request_body.get("spec") or {}).get("requester") or {}).get("username")
+    if caller.username == requester:
+        return True
+    return await memo.kube.allowed(userinfo, "revoke", "accessrequests", request_body["metadata"]["name"])
+
+
+async def _check_revoke(old: dict, state: str, caller: Identity, userinfo: dict, memo: Any) -> None:
+    name = old["metadata"]["name"]
+    if state in TERMINAL:
+        _refuse(f"AccessRequest {name} is already {state}")
+    if not await _may_revoke(old, caller, userinfo, memo):
+        _refuse(f"{caller.username} may not revoke AccessRequest {name}: only its requester or an administrator may")
+
+
+async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: Any) -> None:
+    if not await _may_revoke(old, caller, userinfo, memo):
+        _refuse(
+            f"{caller.username} may not delete AccessRequest {old['metadata']['name']}: "
+            "only its requester or an administrator may"
+        )
+
+
+# ------------------------------------------------------------- AccessReview
+@kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
+                operations=list(config.MUTATE_REVIEW.operations))
+def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
+    if operation == "CREATE":
+        patch.spec["reviewer"] = _requester_info(userinfo)
+        request = (body.get("spec") or {}).get("request")
+        if request:
+            patch.metadata.labels["gatepass.dev/request"] = request
+    else:
+        old = old or {}
+        patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
+        request = (old.get("metadata", {}).get("labels") or {}).get("gatepass.dev/request")
+        if request:
+            patch.metadata.labels["gatepass.dev/request"] = request
+
+
+@kopf.on.validate(GROUP, VERSION, "accessreviews", id=config.VALIDATE_REVIEW.id,
+                  operations=list(config.VALIDATE_REVIEW.operations))
+async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
+    name = new["metadata"].get("name") or new["metadata"].get("generateName", "")
+    if operation == "UPDATE":
+        if (old.get("spec") or {}) != (new.get("spec") or {}):
+            _refuse(f"AccessReview {name} cannot be changed; reviews are final")
+        return
+    caller = _identity(userinfo)
+    spec = new.get("spec") or {}
+    target = spec.get("request", "")
+    request_body = await memo.kube.get_request(target)
+    if request_body is None:
+        _refuse(f'AccessRequest "{target}" not found')
+    state = (request_body.get("status") or {}).get("state") or "Pending"
+    if state != "Pending":
+        _refuse(f"AccessRequest {target} is {state}; reviews are accepted only while it is Pending")
+    if _already_reviewed(request_body, caller.username) or any(
+        (r.get("spec") or {}).get("reviewer", {}).get("username") == caller.username
+        for r in await memo.kube.list_reviews(target)
+    ):
+        _refuse(f"{caller.username} has already reviewed AccessRequest {target}")
+    request, policy = await _governing_policy(memo, request_body)
+    errors = review_errors(policy, request, caller)
+    if errors:
+        _refuse("; ".join(errors))
+
+
+# ------------------------------------------------------------- AccessPolicy
+@kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
+                  operations=list(config.VALIDATE_POLICY.operations))
+def validate_policy(new, **_) -> None:
+    try:
+        convert.policy(new)
+    except (ValueError, KeyError, TypeError) as error:
+        _refuse(f"invalid AccessPolicy: {error}")
