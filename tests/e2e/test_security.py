@@ -1,0 +1,179 @@
+"""Security claims, each proven with real, separately authenticated users."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from .helpers import (approve, bindings_of, can_i, create_request, get, refused, request_manifest,
+                      review_manifest, unique, wait_for, wait_state)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_requester_is_taken_from_authentication_not_the_client(gatepass):
+    name = unique("forge")
+    manifest = json.loads(request_manifest(name))
+    manifest["spec"]["requester"] = {"username": "alice", "groups": ["dba-leads"]}
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=json.dumps(manifest))
+    body = wait_state(gatepass, name, "Pending")
+    assert body["spec"]["requester"]["username"] == "bob"
+    assert "dba-leads" not in body["spec"]["requester"]["groups"]
+
+    # Nobody, not even an administrator, can rewrite who asked.
+    patch = json.dumps({"spec": {"requester": {"username": "ivan", "groups": []}}})
+    for user in ("bob", "admin"):
+        gatepass.kubectl("patch", "accessrequest", name, "--type=merge", "-p", patch, user=user, check=False)
+        assert get(gatepass, "accessrequest", name)["spec"]["requester"]["username"] == "bob"
+
+
+def test_users_cannot_write_status(gatepass):
+    name = unique("status")
+    create_request(gatepass, name)
+    patch = json.dumps({"status": {"state": "Approved", "approvals": 2}})
+    result = gatepass.kubectl("patch", "accessrequest", name, "--subresource=status", "--type=merge",
+                              "-p", patch, user="bob", check=False)
+    assert "forbidden" in refused(result).lower()
+    assert get(gatepass, "accessrequest", name)["status"]["state"] == "Pending"
+
+
+def test_forged_ledger_annotations_are_discarded(gatepass):
+    name = unique("ledger")
+    create_request(gatepass, name)
+    key = "review.gatepass.dev/" + hashlib.sha256(b"alice").hexdigest()[:16]
+    forged = json.dumps({"reviewer": "alice", "groups": ["dba-leads"], "decision": "Approve",
+                         "reason": "forged", "time": "2026-01-01T00:00:00Z"})
+    gatepass.kubectl("annotate", "accessrequest", name, f"{key}={forged}", user="bob", check=False)
+    body = get(gatepass, "accessrequest", name)
+    assert key not in (body["metadata"].get("annotations") or {})
+    assert body["status"]["approvals"] == 0
+
+    # A genuine entry cannot be altered or removed afterwards either.
+    approve(gatepass, name, "alice")
+    wait_for(lambda: get(gatepass, "accessrequest", name)["status"]["approvals"] == 1, what="alice's approval")
+    recorded = get(gatepass, "accessrequest", name)["metadata"]["annotations"][key]
+    gatepass.kubectl("annotate", "accessrequest", name, f"{key}-", user="bob", check=False)
+    gatepass.kubectl("annotate", "--overwrite", "accessrequest", name, f"{key}={forged}", user="bob", check=False)
+    assert get(gatepass, "accessrequest", name)["metadata"]["annotations"][key] == recorded
+
+
+def test_no_self_approval(gatepass):
+    name = unique("self")
+    create_request(gatepass, name)
+    result = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=me", user="bob", check=False)
+    assert "bob may not review own request" in refused(result)
+    result = gatepass.kubectl("apply", "-f", "-", user="bob", check=False,
+                              input=review_manifest(unique("rev"), name))
+    assert "forbidden" in refused(result).lower()  # bob may not even create AccessReviews (RBAC)
+    assert get(gatepass, "accessrequest", name)["status"]["approvals"] == 0
+
+
+def test_a_non_reviewer_is_refused_and_never_counted(gatepass):
+    name = unique("nonrev")
+    create_request(gatepass, name)
+    result = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=sure", user="carol",
+                              check=False)
+    assert "carol is not a reviewer under policy demo-dba" in refused(result)
+    body = get(gatepass, "accessrequest", name)
+    assert body["status"]["approvals"] == 0
+    assert not [k for k in body["metadata"].get("annotations") or {} if k.startswith("review.gatepass.dev/")]
+
+
+def test_each_reviewer_counts_once(gatepass):
+    name = unique("once")
+    create_request(gatepass, name)
+    approve(gatepass, name, "alice")
+    wait_for(lambda: get(gatepass, "accessrequest", name)["status"]["approvals"] == 1, what="one approval")
+    again = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=again", user="alice",
+                             check=False)
+    assert "alice has already reviewed" in refused(again)
+    via_object = gatepass.kubectl("apply", "-f", "-", user="alice", check=False,
+                                  input=review_manifest(unique("rev"), name))
+    assert "alice has already reviewed" in refused(via_object)
+    assert get(gatepass, "accessrequest", name)["status"]["state"] == "Pending"
+    assert can_i(gatepass, "bob") == "no"
+
+
+def test_access_review_object_approves_with_the_reviewers_own_identity(gatepass):
+    name = unique("arev")
+    create_request(gatepass, name)
+    approve(gatepass, name, "alice")
+    review = unique("ivan-ok")
+    manifest = json.loads(review_manifest(review, name, reason="looks fine"))
+    manifest["spec"]["reviewer"] = {"username": "alice", "groups": ["system:masters"]}
+    gatepass.kubectl("apply", "-f", "-", user="ivan", input=json.dumps(manifest))
+    stored = get(gatepass, "accessreview", review)
+    assert stored["spec"]["reviewer"]["username"] == "ivan"
+    assert "system:masters" not in stored["spec"]["reviewer"]["groups"]
+    body = wait_state(gatepass, name, "Approved")
+    assert {(r["reviewer"], r["via"]) for r in body["status"]["reviews"]} == {
+        ("alice", "annotation"), ("ivan", "AccessReview")}
+    wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
+    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=done", user="bob")
+    wait_for(lambda: can_i(gatepass, "bob") == "no", what="access removed")
+
+
+@pytest.mark.parametrize("user, roles, namespaces, duration, message", [
+    ("carol", ["dba"], ["payments"], "1h", 'carol may not request role "dba"'),
+    ("bob", ["cluster-admin"], ["payments"], "1h", 'bob may not request role "cluster-admin"'),
+    ("bob", ["dba"], ["payments"], "720h", "duration 720h is longer than the 8h AccessPolicy demo-dba allows"),
+    ("bob", ["dba"], ["kube-system"], "1h", 'role "dba" may not be bound in namespace "kube-system"'),
+    ("bob", ["dba"], [], "1h", 'role "dba" may not be bound cluster-wide'),
+], ids=["carol-dba", "bob-cluster-admin", "bob-30-days", "bob-other-namespace", "bob-cluster-wide"])
+def test_requests_no_policy_allows_are_refused_at_admission(gatepass, user, roles, namespaces, duration, message):
+    name = unique("refused")
+    result = gatepass.kubectl("apply", "-f", "-", user=user, check=False,
+                              input=request_manifest(name, roles=roles, namespaces=namespaces, duration=duration))
+    error = refused(result)
+    assert message in error
+    assert len(error.splitlines()) == 1
+    assert gatepass.kubectl("get", "accessrequest", name, check=False).returncode != 0
+
+
+def test_a_reason_is_required(gatepass):
+    result = gatepass.kubectl("apply", "-f", "-", user="bob", check=False,
+                              input=request_manifest(unique("noreason"), reason=""))
+    assert "requires a reason" in refused(result)
+
+
+def test_denied_is_final_and_editing_grants_nothing(gatepass):
+    name = unique("denied")
+    create_request(gatepass, name)
+    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/deny=not today", user="alice")
+    body = wait_state(gatepass, name, "Denied")
+    assert any(c["type"] == "Denied" and c["status"] == "True" for c in body["status"]["conditions"])
+    late = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=ok", user="ivan", check=False)
+    assert "is Denied; reviews are accepted only while it is Pending" in refused(late)
+    edit = gatepass.kubectl("patch", "accessrequest", name, "--type=merge", "-p",
+                            json.dumps({"spec": {"duration": "2h"}}), user="bob", check=False)
+    assert "immutable" in refused(edit) or "cannot be changed" in refused(edit)
+    assert get(gatepass, "accessrequest", name)["status"]["state"] == "Denied"
+    assert bindings_of(gatepass, name) == []
+    assert can_i(gatepass, "bob") == "no"
+
+
+def test_only_the_requester_or_an_admin_may_revoke(gatepass):
+    name = unique("revoke")
+    create_request(gatepass, name)
+    result = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=mine now", user="alice",
+                              check=False)
+    assert "alice may not revoke" in refused(result)
+    result = gatepass.kubectl("delete", "accessrequest", name, user="carol", check=False)
+    assert "carol may not delete" in refused(result)
+    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=not needed", user="admin")
+    body = wait_state(gatepass, name, "Revoked")
+    assert body["status"]["revokedBy"] == "admin"
+
+
+def test_operator_holds_least_privilege(gatepass):
+    def can(*args: str) -> str:
+        return gatepass.kubectl("auth", "can-i", *args, user="operator", check=False).stdout.strip()
+
+    assert can("bind", "clusterroles/dba") == "yes"
+    assert can("bind", "clusterroles/cluster-admin") == "no"
+    assert can("escalate", "clusterroles") == "no"
+    assert can("get", "secrets", "-n", "payments") == "no"
+    assert can("update", "accessrequests") == "no"  # it writes status only
+    assert can("patch", "accessrequests", "--subresource=status") == "yes"

@@ -1,0 +1,698 @@
+"""decide(): scenarios run against a tiny in-memory cluster.
+
+Every step executes the Plan like the handlers do (delete, apply, write
+status) and then decides again at the same instant, asserting that the second
+call changes nothing: no events, no transitions, no binding changes, the
+same status and wake-up time. That is the idempotency contract, checked on
+every step of every scenario.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+
+from core_factories import BOB, T0, approve, at, dba_policy, dba_request, deny, person, revoke, two_leads_policy
+from gatepass.core.conditions import get_condition
+from gatepass.core.grants import BindingRef, binding_name, manifest_ref
+from gatepass.core.lifecycle import Event, State
+from gatepass.core.reconcile import STATUS_KEYS, Plan, decide, review_record
+from gatepass.core.types import RequestableRole, Threshold
+
+LEAD1 = person("lena", "dba-leads")
+LEAD2 = person("luis", "dba-leads")
+NAME = binding_name(dba_request(), "dba", "payments")
+REF = BindingRef("RoleBinding", "payments", NAME)
+
+
+class Cluster:
+    """The request's world: status, bindings, reviews, and a revocation."""
+
+    def __init__(self, request=None, policy=None, *, no_policy=False):
+        self.request = request or dba_request()
+        self.policy = None if no_policy else (policy or dba_policy())
+        self.reviews = []
+        self.revocation = None
+        self.status = {}
+        self.bindings = {}  # BindingRef -> manifest
+
+    def decide(self, now):
+        return decide(self.request, self.policy, list(self.reviews), self.revocation, copy.deepcopy(self.status),
+                      [copy.deepcopy(m) for m in self.bindings.values()], now)
+
+    def reconcile(self, now) -> Plan:
+        plan = self.decide(now)
+        for ref in plan.bindings_to_delete:
+            self.bindings.pop(ref, None)
+        for manifest in plan.bindings_to_apply:
+            self.bindings[manifest_ref(manifest)] = copy.deepcopy(manifest)
+        assert json.loads(json.dumps(plan.status)) == plan.status, "status must be plain JSON"
+        assert list(plan.status) == [k for k in STATUS_KEYS if k in plan.status]
+        self.status = copy.deepcopy(plan.status)
+        again = self.decide(now)
+        assert again.events == ()
+        assert again.transitions == ()
+        assert again.bindings_to_apply == () and again.bindings_to_delete == ()
+        assert again.status == plan.status
+        assert again.wake_at == plan.wake_at
+        assert again.state is plan.state
+        return plan
+
+    def condition(self, type_):
+        return get_condition(self.status.get("conditions"), type_)
+
+
+def reasons(plan):
+    return [e.reason for e in plan.events]
+
+
+# -- Pending -------------------------------------------------------------------------
+
+def test_a_new_request_waits_for_review():
+    cluster = Cluster()
+    plan = cluster.reconcile(at(5))
+    assert plan.state is State.Pending
+    assert plan.events == () and plan.transitions == ()
+    assert plan.bindings_to_apply == () and plan.bindings_to_delete == ()
+    assert plan.wake_at == at(hours=1)
+    assert plan.status == {
+        "state": "Pending",
+        "policy": "demo-dba",
+        "conditions": [
+            {"type": "Approved", "status": "False", "reason": "AwaitingReview",
+             "message": "default: 0 of 1 approvals", "lastTransitionTime": "2026-03-01T10:00:05Z",
+             "observedGeneration": 1},
+            {"type": "Denied", "status": "False", "reason": "AwaitingReview", "message": "0 of 1 denials",
+             "lastTransitionTime": "2026-03-01T10:00:05Z", "observedGeneration": 1},
+        ],
+        "reviews": [],
+        "approvals": 0,
+        "denials": 0,
+        "requestExpiresAt": "2026-03-01T11:00:00Z",
+        "bindings": [],
+        "observedGeneration": 1,
+    }
+    assert plan.conditions is plan.status["conditions"]
+
+
+def test_a_review_short_of_the_threshold_is_recorded_once():
+    cluster = Cluster(policy=two_leads_policy())
+    cluster.reconcile(at(1))
+    cluster.reviews.append(approve(LEAD1, at(10), "fine by me", via="AccessReview", review="rev-1"))
+    plan = cluster.reconcile(at(11))
+    assert plan.state is State.Pending
+    assert plan.transitions == (Event.Review,)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Reviewed", "lena approved bob's request for dba in payments (via AccessReview rev-1): \"fine by me\"")]
+    assert plan.status["reviews"] == [{
+        "reviewer": "lena", "groups": ["dba-leads"], "decision": "Approve", "reason": "fine by me",
+        "time": "2026-03-01T10:00:10Z", "via": "AccessReview", "review": "rev-1"}]
+    assert plan.status["approvals"] == 1
+    assert cluster.condition("Approved")["message"] == "leads: 1 of 2 approvals"
+    assert cluster.condition("Approved")["lastTransitionTime"] == "2026-03-01T10:00:01Z"
+
+    # a second review: only it is announced
+    cluster.reviews.append(approve("alice", at(20)))
+    plan = cluster.reconcile(at(21))
+    assert [e.message.split()[0] for e in plan.events] == ["alice"]
+    assert plan.status["approvals"] == 2
+    assert plan.state is State.Pending
+
+
+def test_ignored_reviews_are_neither_recorded_nor_announced():
+    cluster = Cluster()
+    cluster.reviews += [approve(person("bob", "dba-leads"), at(10)), approve("carol", at(11))]
+    plan = cluster.reconcile(at(12))
+    assert plan.state is State.Pending
+    assert plan.events == ()
+    assert plan.status["reviews"] == [] and plan.status["approvals"] == 0
+
+
+def test_one_approval_approves_and_grants_at_once():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.reviews.append(approve("alice", at(60), "LGTM"))
+    plan = cluster.reconcile(at(61.25))
+    assert plan.state is State.Approved
+    assert plan.transitions == (Event.Review, Event.Approve, Event.Start)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Reviewed", "alice approved bob's request for dba in payments (via annotation): \"LGTM\""),
+        ("Approved", "Approved bob's request for dba in payments (approvals: alice)"),
+        ("Granted", "Granted dba in payments to bob until 2026-03-01T11:01:01Z"),
+    ]
+    assert plan.status["grantedAt"] == "2026-03-01T10:01:01Z"
+    assert plan.status["expiresAt"] == "2026-03-01T11:01:01Z"
+    assert plan.status["bindings"] == [
+        {"kind": "RoleBinding", "namespace": "payments", "name": NAME, "role": {"kind": "ClusterRole", "name": "dba"}}]
+    [manifest] = plan.bindings_to_apply
+    assert manifest_ref(manifest) == REF
+    assert manifest["subjects"] == [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}]
+    assert manifest["metadata"]["ownerReferences"][0]["uid"] == cluster.request.uid
+    assert plan.wake_at == at(hours=1, seconds=61)
+    assert [(c["type"], c["status"], c["reason"]) for c in plan.conditions] == [
+        ("Approved", "True", "Approved"), ("Denied", "False", "Approved"), ("Granted", "True", "Granted")]
+    assert cluster.condition("Approved")["message"] == "Approved by alice"
+    assert cluster.condition("Granted")["message"] == "Bound dba in payments to bob until 2026-03-01T11:01:01Z"
+
+
+def test_expiry_is_cut_down_to_the_second_so_access_never_outlives_the_request():
+    cluster = Cluster(request=dba_request(duration=timedelta(minutes=30)))
+    cluster.reviews.append(approve("alice", at(1)))
+    plan = cluster.reconcile(at(2.999999))
+    assert plan.status["expiresAt"] == "2026-03-01T10:30:02Z"  # not :03
+    assert plan.wake_at == at(minutes=30, seconds=2)
+    assert plan.wake_at - at(2.999999) <= timedelta(minutes=30)
+
+
+def test_every_bound_role_and_namespace_gets_a_binding():
+    request = dba_request(roles=("dba", "deployer"), namespaces=("payments",))
+    cluster = Cluster(request=request)
+    cluster.reviews.append(approve("alice", at(1)))
+    plan = cluster.reconcile(at(2))
+    assert sorted((m["roleRef"]["kind"], m["roleRef"]["name"]) for m in plan.bindings_to_apply) == [
+        ("ClusterRole", "dba"), ("Role", "deployer")]
+    assert len(plan.status["bindings"]) == 2
+
+
+def test_cluster_wide_grant_is_a_cluster_role_binding():
+    request = dba_request(roles=("view",), namespaces=())
+    cluster = Cluster(request=request)
+    cluster.reviews.append(approve("alice", at(1)))
+    plan = cluster.reconcile(at(2))
+    [manifest] = plan.bindings_to_apply
+    assert manifest["kind"] == "ClusterRoleBinding"
+    assert plan.events[-1].message.startswith("Granted view cluster-wide to bob until ")
+
+
+def test_a_denial_denies_and_is_final():
+    cluster = Cluster()
+    cluster.reviews.append(deny("ivan", at(10), "not during the freeze"))
+    plan = cluster.reconcile(at(11))
+    assert plan.state is State.Denied
+    assert plan.transitions == (Event.Review, Event.Deny)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Reviewed", "ivan denied bob's request for dba in payments (via annotation): \"not during the freeze\""),
+        ("Denied", "Denied bob's request for dba in payments (denials: ivan)"),
+    ]
+    assert cluster.condition("Denied")["status"] == "True"
+    assert cluster.condition("Approved")["reason"] == "Denied"
+    assert plan.wake_at is None
+    before = copy.deepcopy(cluster.status)
+    # approvals arriving later change nothing
+    cluster.reviews += [approve("alice", at(20)), approve(LEAD1, at(21))]
+    plan = cluster.reconcile(at(30))
+    assert plan.state is State.Denied and plan.events == ()
+    assert plan.status == before
+
+
+def test_approved_is_final_later_denials_change_nothing():
+    cluster = Cluster()
+    cluster.reviews.append(approve("alice", at(10)))
+    cluster.reconcile(at(11))
+    before = copy.deepcopy(cluster.status)
+    cluster.reviews.append(deny("ivan", at(20)))
+    plan = cluster.reconcile(at(21))
+    assert plan.state is State.Approved
+    assert plan.events == () and plan.bindings_to_delete == ()
+    assert plan.status == before
+
+
+def test_denial_and_threshold_in_the_same_batch_denies():
+    cluster = Cluster()
+    cluster.reviews += [approve("alice", at(10)), deny("ivan", at(11))]
+    assert cluster.reconcile(at(12)).state is State.Denied
+
+
+def test_no_policy_any_more_denies_a_pending_request():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.policy = None
+    plan = cluster.reconcile(at(2))
+    assert plan.state is State.Denied
+    assert plan.transitions == (Event.Deny,)
+    assert [(e.reason, e.type) for e in plan.events] == [("Denied", "Warning")]
+    assert "no AccessPolicy allows it any more" in plan.events[0].message
+    assert cluster.condition("Denied")["reason"] == "NoPolicy"
+    assert plan.status["policy"] == "demo-dba"  # which policy it was under is kept
+    assert plan.status["requestExpiresAt"] == "2026-03-01T11:00:00Z"
+
+
+def test_a_request_with_no_policy_from_the_start_is_denied():
+    plan = Cluster(no_policy=True).reconcile(at(1))
+    assert plan.state is State.Denied
+    assert "policy" not in plan.status and "requestExpiresAt" not in plan.status
+
+
+def test_a_policy_that_no_longer_allows_it_denies_with_the_reasons():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.policy = dba_policy(max_duration=timedelta(minutes=30))
+    cluster.reviews.append(approve("alice", at(5)))
+    plan = cluster.reconcile(at(6))
+    assert plan.state is State.Denied
+    assert "duration 1h is longer than the 30m AccessPolicy demo-dba allows" in plan.events[0].message
+    assert cluster.condition("Denied")["message"].endswith(
+        "any more: duration 1h is longer than the 30m AccessPolicy demo-dba allows")
+
+
+def test_a_pending_request_times_out():
+    cluster = Cluster()
+    cluster.reviews.append(approve(LEAD1, at(10)))
+    cluster.policy = two_leads_policy()
+    assert cluster.reconcile(at(11)).wake_at == at(hours=1)
+    plan = cluster.reconcile(at(hours=1))
+    assert plan.state is State.Expired
+    assert plan.transitions == (Event.TimeOut,)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Expired", "Expired bob's request for dba in payments: no decision before 2026-03-01T11:00:00Z")]
+    assert cluster.condition("Expired")["reason"] == "RequestTimedOut"
+    assert cluster.condition("Approved")["message"] == "leads: 1 of 2 approvals"
+    assert plan.wake_at is None
+
+
+def test_request_ttl_comes_from_the_policy():
+    cluster = Cluster(policy=dba_policy(request_ttl=timedelta(minutes=15)))
+    assert cluster.reconcile(at(1)).status["requestExpiresAt"] == "2026-03-01T10:15:00Z"
+
+
+def test_a_review_made_before_the_timeout_but_seen_after_still_counts():
+    cluster = Cluster()
+    cluster.reviews.append(approve("alice", at(minutes=59)))
+    plan = cluster.reconcile(at(hours=3))  # the operator was down
+    assert plan.state is State.Approved
+    assert plan.status["grantedAt"] == "2026-03-01T13:00:00Z"
+
+
+def test_a_review_made_after_the_timeout_does_not_count():
+    cluster = Cluster()
+    cluster.reviews.append(approve("alice", at(hours=1, seconds=1)))
+    plan = cluster.reconcile(at(hours=1, seconds=2))
+    assert plan.state is State.Expired
+    assert plan.status["reviews"] == []
+
+
+# -- start time ---------------------------------------------------------------------
+
+def test_a_future_start_time_waits_then_grants():
+    request = dba_request(start_time=at(hours=2))
+    cluster = Cluster(request=request)
+    cluster.reviews.append(approve("alice", at(10)))
+    plan = cluster.reconcile(at(11))
+    assert plan.state is State.Approved
+    assert plan.transitions == (Event.Review, Event.Approve)
+    assert reasons(plan) == ["Reviewed", "Approved"]
+    assert plan.bindings_to_apply == ()
+    assert plan.status["grantedAt"] == "2026-03-01T12:00:00Z"
+    assert plan.status["expiresAt"] == "2026-03-01T13:00:00Z"
+    assert plan.status["bindings"][0]["name"] == NAME  # planned, not yet made
+    assert cluster.condition("Granted")["reason"] == "WaitingForStart"
+    assert cluster.condition("Granted")["message"] == "Access starts at 2026-03-01T12:00:00Z"
+    assert plan.wake_at == at(hours=2)
+
+    assert cluster.reconcile(at(hours=1)).events == ()  # still waiting
+    plan = cluster.reconcile(at(hours=2))
+    assert plan.transitions == (Event.Start,)
+    assert reasons(plan) == ["Granted"]
+    assert [manifest_ref(m) for m in plan.bindings_to_apply] == [REF]
+    assert cluster.condition("Granted")["status"] == "True"
+    assert cluster.condition("Granted")["lastTransitionTime"] == "2026-03-01T12:00:00Z"
+    assert plan.wake_at == at(hours=3)
+
+
+def test_a_start_time_in_the_past_starts_now():
+    cluster = Cluster(request=dba_request(start_time=at(-60)))
+    cluster.reviews.append(approve("alice", at(10)))
+    plan = cluster.reconcile(at(20))
+    assert plan.status["grantedAt"] == "2026-03-01T10:00:20Z"
+    assert reasons(plan)[-1] == "Granted"
+
+
+def test_a_start_time_with_a_fraction_is_rounded_up():
+    cluster = Cluster(request=dba_request(start_time=at(100.5)))
+    cluster.reviews.append(approve("alice", at(10)))
+    plan = cluster.reconcile(at(20))
+    assert plan.status["grantedAt"] == "2026-03-01T10:01:41Z"
+    assert plan.wake_at == at(101)
+    assert cluster.reconcile(at(100.9)).bindings_to_apply == ()
+    assert cluster.reconcile(at(101)).bindings_to_apply != ()
+
+
+def test_bindings_found_before_the_start_are_removed():
+    cluster = Cluster(request=dba_request(start_time=at(hours=2)))
+    cluster.reviews.append(approve("alice", at(10)))
+    cluster.reconcile(at(11))
+    stray = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": NAME, "namespace": "payments"}}
+    cluster.bindings[REF] = stray
+    plan = cluster.reconcile(at(12))
+    assert plan.bindings_to_delete == (REF,)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Removed", f"Deleted RoleBinding payments/{NAME}: access starts at 2026-03-01T12:00:00Z")]
+
+
+# -- the end of access --------------------------------------------------------------
+
+def granted_cluster(**request_changes):
+    cluster = Cluster(request=dba_request(**request_changes))
+    cluster.reviews.append(approve("alice", at(0)))
+    cluster.reconcile(at(0))
+    assert cluster.bindings
+    return cluster
+
+
+def test_access_expires_and_the_binding_goes():
+    cluster = granted_cluster()
+    assert cluster.reconcile(at(minutes=59, seconds=59)).events == ()
+    plan = cluster.reconcile(at(hours=1))
+    assert plan.state is State.Expired
+    assert plan.transitions == (Event.End,)
+    assert plan.bindings_to_delete == (REF,)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Expired", f"Expired bob's access to dba in payments at 2026-03-01T11:00:00Z; "
+                    f"deleted RoleBinding payments/{NAME}")]
+    assert plan.status["bindings"] == []
+    assert cluster.condition("Granted")["status"] == "False"
+    assert cluster.condition("Expired")["reason"] == "AccessEnded"
+    assert cluster.condition("Approved")["status"] == "True"
+    assert plan.wake_at is None
+    assert cluster.bindings == {}
+
+
+def test_restart_after_expiry_goes_straight_to_expired():
+    cluster = granted_cluster()
+    plan = cluster.reconcile(at(hours=5))  # the operator was down through the deadline
+    assert plan.state is State.Expired
+    assert plan.bindings_to_delete == (REF,)
+    assert plan.bindings_to_apply == ()
+
+
+def test_approval_seen_only_after_the_whole_window_never_binds():
+    cluster = Cluster(request=dba_request(start_time=at(minutes=10)))
+    cluster.reviews.append(approve("alice", at(5)))
+    plan = cluster.reconcile(at(hours=4))
+    assert plan.state is State.Expired
+    assert plan.transitions == (Event.Review, Event.Approve, Event.End)
+    assert reasons(plan) == ["Reviewed", "Approved", "Expired"]
+    assert plan.bindings_to_apply == ()
+    assert plan.status["expiresAt"] == "2026-03-01T14:00:00Z"
+
+
+def test_expired_deletes_recorded_bindings_even_if_they_lost_their_labels():
+    cluster = granted_cluster()
+    cluster.bindings.clear()  # not found by label any more
+    plan = cluster.reconcile(at(hours=2))
+    assert plan.bindings_to_delete == (REF,)
+    assert plan.events[0].message == "Expired bob's access to dba in payments at 2026-03-01T11:00:00Z"
+
+
+# -- revocation ------------------------------------------------------------------
+
+def test_revoking_live_access():
+    cluster = granted_cluster()
+    cluster.revocation = revoke("alice", at(minutes=5), "incident closed")
+    plan = cluster.reconcile(at(minutes=6))
+    assert plan.state is State.Revoked
+    assert plan.transitions == (Event.Revoke,)
+    assert plan.bindings_to_delete == (REF,)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Revoked", f"alice revoked bob's access to dba in payments: \"incident closed\"; "
+                    f"deleted RoleBinding payments/{NAME}")]
+    assert plan.status["revokedBy"] == "alice"
+    assert plan.status["revokeReason"] == "incident closed"
+    assert cluster.condition("Revoked")["message"] == "Revoked by alice: incident closed"
+    assert cluster.condition("Granted")["reason"] == "Revoked"
+    assert plan.status["bindings"] == []
+    assert plan.wake_at is None
+
+
+def test_revoking_a_pending_request():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.revocation = revoke("bob", at(30), "")
+    plan = cluster.reconcile(at(31))
+    assert plan.state is State.Revoked
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Revoked", "bob revoked bob's request for dba in payments")]
+    assert cluster.condition("Approved")["reason"] == "Revoked"
+    assert plan.bindings_to_delete == ()
+
+
+def test_revoking_before_the_start():
+    cluster = Cluster(request=dba_request(start_time=at(hours=2)))
+    cluster.reviews.append(approve("alice", at(10)))
+    cluster.reconcile(at(11))
+    cluster.revocation = revoke("ivan", at(60))
+    plan = cluster.reconcile(at(61))
+    assert plan.state is State.Revoked
+    assert plan.bindings_to_delete == (REF,)  # the recorded one, in case it exists
+    assert plan.events[0].message == "ivan revoked bob's access to dba in payments: \"done\""
+
+
+def test_revocation_made_before_expiry_but_seen_after_is_a_revocation():
+    cluster = granted_cluster()
+    cluster.revocation = revoke("alice", at(minutes=30))
+    assert cluster.reconcile(at(hours=2)).state is State.Revoked
+
+
+def test_revocation_made_after_expiry_is_an_expiry():
+    cluster = granted_cluster()
+    cluster.revocation = revoke("alice", at(hours=1, minutes=30))
+    plan = cluster.reconcile(at(hours=2))
+    assert plan.state is State.Expired
+    assert "revokedBy" not in plan.status
+
+
+def test_revocation_after_the_end_changes_nothing():
+    cluster = granted_cluster()
+    cluster.reconcile(at(hours=1))
+    before = copy.deepcopy(cluster.status)
+    cluster.revocation = revoke("alice", at(hours=2))
+    plan = cluster.reconcile(at(hours=2))
+    assert plan.state is State.Expired and plan.events == () and plan.status == before
+
+
+def test_revocation_wins_over_a_request_timeout_it_preceded():
+    cluster = Cluster()
+    cluster.revocation = revoke("bob", at(minutes=10))
+    assert cluster.reconcile(at(hours=2)).state is State.Revoked
+
+
+def test_revocation_of_a_pending_request_wins_over_approval():
+    cluster = Cluster()
+    cluster.reviews.append(approve("alice", at(10)))
+    cluster.revocation = revoke("bob", at(5))
+    plan = cluster.reconcile(at(20))
+    assert plan.state is State.Revoked
+    assert plan.bindings_to_apply == ()
+
+
+def test_a_denied_request_cannot_be_revoked():
+    cluster = Cluster()
+    cluster.reviews.append(deny("alice", at(10)))
+    cluster.reconcile(at(11))
+    cluster.revocation = revoke("alice", at(12))
+    plan = cluster.reconcile(at(13))
+    assert plan.state is State.Denied and plan.events == ()
+    assert "revokedBy" not in plan.status
+
+
+# -- hand edits to bindings ------------------------------------------------------
+
+def test_a_deleted_binding_is_recreated_while_live():
+    cluster = granted_cluster()
+    manifest = copy.deepcopy(cluster.bindings[REF])
+    del cluster.bindings[REF]
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.state is State.Approved
+    assert plan.bindings_to_apply == (manifest,)
+    assert plan.bindings_to_delete == ()
+    assert plan.transitions == ()
+    assert [(e.reason, e.type, e.message) for e in plan.events] == [
+        ("Restored", "Warning", f"Recreated RoleBinding payments/{NAME} for bob: it had been deleted")]
+
+
+def test_a_binding_with_an_added_subject_is_reapplied():
+    cluster = granted_cluster()
+    desired = copy.deepcopy(cluster.bindings[REF])
+    cluster.bindings[REF]["subjects"].append({"kind": "User", "name": "mallory"})
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.bindings_to_apply == (desired,)
+    assert plan.bindings_to_delete == ()
+    assert plan.events[0].message == f"Re-applied RoleBinding payments/{NAME} for bob: its subjects had been changed"
+    assert cluster.bindings[REF] == desired
+
+
+def test_a_binding_with_a_changed_role_ref_is_deleted_and_created_again():
+    cluster = granted_cluster()
+    desired = copy.deepcopy(cluster.bindings[REF])
+    cluster.bindings[REF]["roleRef"]["name"] = "cluster-admin"
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.bindings_to_delete == (REF,)
+    assert plan.bindings_to_apply == (desired,)
+    assert "roleRef" in plan.events[0].message
+
+
+def test_a_stray_binding_labelled_for_the_request_is_deleted():
+    cluster = granted_cluster()
+    stray_ref = BindingRef("ClusterRoleBinding", "", "gatepass-bob-dba-ffffffff")
+    cluster.bindings[stray_ref] = {"kind": "ClusterRoleBinding", "metadata": {"name": stray_ref.name}}
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.bindings_to_delete == (stray_ref,)
+    assert plan.bindings_to_apply == ()
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Removed", "Deleted ClusterRoleBinding gatepass-bob-dba-ffffffff: it is not part of the grant")]
+
+
+def test_objects_that_are_not_bindings_are_ignored():
+    cluster = granted_cluster()
+    plan = decide(cluster.request, cluster.policy, cluster.reviews, None, cluster.status,
+                  [*cluster.bindings.values(), {"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "y"}}],
+                  at(minutes=10))
+    assert plan.bindings_to_delete == () and plan.events == ()
+
+
+@pytest.mark.parametrize("state_reached", ["pending", "denied", "expired", "revoked"])
+def test_bindings_that_appear_when_no_grant_is_live_are_removed(state_reached):
+    cluster = Cluster()
+    if state_reached == "denied":
+        cluster.reviews.append(deny("alice", at(1)))
+    elif state_reached == "expired":
+        cluster.reviews.append(approve("alice", at(1)))
+        cluster.reconcile(at(2))
+        cluster.reconcile(at(hours=2))
+    elif state_reached == "revoked":
+        cluster.revocation = revoke("bob", at(1))
+    cluster.reconcile(at(hours=2) if state_reached == "expired" else at(3))
+    cluster.bindings[REF] = {"kind": "RoleBinding", "metadata": {"name": NAME, "namespace": "payments"}}
+    plan = cluster.reconcile(at(hours=2, seconds=1) if state_reached == "expired" else at(4))
+    assert plan.bindings_to_delete == (REF,)
+    assert [e.reason for e in plan.events] == ["Removed"]
+    assert plan.transitions == ()
+    assert cluster.bindings == {}
+
+
+# -- the grant is fixed at approval --------------------------------------------------
+
+def test_editing_the_request_after_approval_does_not_change_the_grant():
+    cluster = granted_cluster()
+    cluster.request = dba_request(roles=("dba",), namespaces=("payments", "billing"), generation=2)
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.bindings_to_apply == () and plan.bindings_to_delete == ()
+    assert plan.status["observedGeneration"] == 2
+    assert len(plan.status["bindings"]) == 1
+
+
+def test_a_deleted_policy_does_not_end_a_live_grant_and_its_bindings_are_still_repaired():
+    cluster = granted_cluster()
+    cluster.policy = None
+    del cluster.bindings[REF]
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.state is State.Approved
+    assert [manifest_ref(m) for m in plan.bindings_to_apply] == [REF]
+    assert cluster.reconcile(at(hours=1)).state is State.Expired
+
+
+def test_a_changed_policy_does_not_move_a_live_grant():
+    cluster = granted_cluster()
+    cluster.policy = dba_policy(roles=(RequestableRole("dba", "ClusterRole", "dba-v2", ("payments",)),))
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.bindings_to_apply == ()
+    assert cluster.bindings[REF]["roleRef"]["name"] == "dba"
+
+
+def test_a_status_that_lost_its_times_and_bindings_is_rebuilt_from_now():
+    cluster = granted_cluster()
+    for key in ("grantedAt", "expiresAt", "bindings"):
+        del cluster.status[key]
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.state is State.Approved
+    assert plan.status["expiresAt"] == "2026-03-01T11:10:00Z"
+    assert plan.status["bindings"][0]["name"] == NAME
+    assert plan.bindings_to_apply == ()
+
+
+def test_an_approved_status_with_nothing_to_bind_says_so():
+    cluster = granted_cluster()
+    cluster.status["bindings"] = [{"kind": "nonsense"}]
+    cluster.policy = None
+    plan = cluster.reconcile(at(minutes=10))
+    assert cluster.condition("Granted")["reason"] == "NoBindings"
+    assert plan.bindings_to_delete == (REF,)
+    assert plan.wake_at == at(hours=1)
+
+
+# -- inputs ---------------------------------------------------------------------
+
+def test_status_none_is_an_empty_status():
+    plan = decide(dba_request(), dba_policy(), [], None, None, [], at(1))
+    assert plan.state is State.Pending
+
+
+def test_an_unreadable_state_starts_over_as_pending():
+    plan = decide(dba_request(), dba_policy(), [], None, {"state": "Banana"}, [], at(1))
+    assert plan.state is State.Pending
+
+
+def test_a_naive_now_is_refused():
+    with pytest.raises(ValueError, match="now must carry a time zone"):
+        decide(dba_request(), dba_policy(), [], None, {}, [], T0.replace(tzinfo=None))
+
+
+def test_the_input_status_is_not_modified():
+    cluster = granted_cluster()
+    status = copy.deepcopy(cluster.status)
+    frozen = copy.deepcopy(status)
+    decide(cluster.request, cluster.policy, cluster.reviews, revoke("x", at(1)), status, [], at(hours=2))
+    assert status == frozen
+
+
+def test_reviews_are_recorded_in_time_order_with_rfc3339_times():
+    cluster = Cluster(policy=dba_policy(thresholds=(Threshold("three", 3),)))
+    cluster.reviews += [approve("ivan", at(30.7)), approve("alice", at(20))]
+    plan = cluster.reconcile(at(31))
+    assert [(r["reviewer"], r["time"]) for r in plan.status["reviews"]] == [
+        ("alice", "2026-03-01T10:00:20Z"), ("ivan", "2026-03-01T10:00:30Z")]
+    assert "review" not in plan.status["reviews"][0]
+
+
+def test_review_record():
+    record = review_record(approve(person("lena", "z", "a"), at(1.5), "ok", via="AccessReview", review="r1"))
+    assert record == {"reviewer": "lena", "groups": ["a", "z"], "decision": "Approve", "reason": "ok",
+                      "time": "2026-03-01T10:00:01Z", "via": "AccessReview", "review": "r1"}
+
+
+def test_observed_generation_follows_the_request():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.request = dba_request(generation=4)
+    plan = cluster.reconcile(at(2))
+    assert plan.status["observedGeneration"] == 4
+    assert all(c["observedGeneration"] == 4 for c in plan.conditions)
+
+
+def test_a_full_life_two_leads_then_expiry():
+    cluster = Cluster(policy=two_leads_policy(), request=dba_request(duration=timedelta(hours=2)))
+    steps = []
+    cluster.reviews.append(approve(LEAD1, at(60)))
+    steps.append(cluster.reconcile(at(61)))
+    cluster.reviews.append(approve("alice", at(120)))  # a reviewer, but not a lead
+    steps.append(cluster.reconcile(at(121)))
+    cluster.reviews.append(approve(LEAD2, at(180)))
+    steps.append(cluster.reconcile(at(181)))
+    steps.append(cluster.reconcile(at(hours=2, seconds=181)))
+    assert [p.state for p in steps] == [State.Pending, State.Pending, State.Approved, State.Expired]
+    assert [reasons(p) for p in steps] == [
+        ["Reviewed"], ["Reviewed"], ["Reviewed", "Approved", "Granted"], ["Expired"]]
+    assert steps[2].status["approvals"] == 3
+    assert steps[2].events[1].message == "Approved bob's request for dba in payments (approvals: lena, alice, luis)"
+    assert cluster.bindings == {}
+
+
+def test_the_requester_identity_comes_from_the_request():
+    assert BOB.username == dba_request().requester.username
+    cluster = Cluster()
+    cluster.reviews.append(approve(person("bob", "dba-leads"), at(1)))
+    assert cluster.reconcile(at(2)).state is State.Pending
