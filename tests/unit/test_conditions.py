@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core_factories import at
 from gatepass.core.conditions import FINAL_WHEN_TRUE, get_condition, is_true, set_condition
+
+from .core_factories import at
 
 
 def test_adds_a_new_condition_with_now_as_transition_time():

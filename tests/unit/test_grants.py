@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from core_factories import dba_policy, dba_request
 from gatepass.core.grants import (Binding, BindingRef, binding_from_record, binding_name, binding_record,
                                   desired_bindings, drift, manifest_ref, render_binding, request_label)
+
+from .core_factories import dba_policy, dba_request
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 

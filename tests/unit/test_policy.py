@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from core_factories import BOB, dba_policy, dba_request, person
 from gatepass.core.policy import evaluate_request, request_errors, review_errors, who
 from gatepass.core.types import RequestableRole, Subjects
+
+from .core_factories import BOB, dba_policy, dba_request, person
 
 
 def test_the_allowing_policy_is_selected():

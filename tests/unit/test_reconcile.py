@@ -15,12 +15,13 @@ from datetime import timedelta
 
 import pytest
 
-from core_factories import BOB, T0, approve, at, dba_policy, dba_request, deny, person, revoke, two_leads_policy
 from gatepass.core.conditions import get_condition
 from gatepass.core.grants import BindingRef, binding_name, manifest_ref
 from gatepass.core.lifecycle import Event, State
 from gatepass.core.reconcile import STATUS_KEYS, Plan, decide, review_record
 from gatepass.core.types import RequestableRole, Threshold
+
+from .core_factories import BOB, T0, approve, at, dba_policy, dba_request, deny, person, revoke, two_leads_policy
 
 LEAD1 = person("lena", "dba-leads")
 LEAD2 = person("luis", "dba-leads")
@@ -389,15 +390,24 @@ def test_restart_after_expiry_goes_straight_to_expired():
     assert plan.bindings_to_apply == ()
 
 
-def test_approval_seen_only_after_the_whole_window_never_binds():
+def test_an_approval_seen_late_grants_the_full_duration_from_now():
     cluster = Cluster(request=dba_request(start_time=at(minutes=10)))
     cluster.reviews.append(approve("alice", at(5)))
-    plan = cluster.reconcile(at(hours=4))
+    plan = cluster.reconcile(at(hours=4))  # the operator was down
+    assert plan.state is State.Approved
+    assert plan.status["grantedAt"] == "2026-03-01T14:00:00Z"
+    assert plan.status["expiresAt"] == "2026-03-01T15:00:00Z"
+
+
+def test_a_grant_shorter_than_a_second_ends_before_it_binds():
+    cluster = Cluster(request=dba_request(duration=timedelta(milliseconds=500)))
+    cluster.reviews.append(approve("alice", at(5)))
+    plan = cluster.reconcile(at(6))
     assert plan.state is State.Expired
     assert plan.transitions == (Event.Review, Event.Approve, Event.End)
     assert reasons(plan) == ["Reviewed", "Approved", "Expired"]
     assert plan.bindings_to_apply == ()
-    assert plan.status["expiresAt"] == "2026-03-01T14:00:00Z"
+    assert plan.status["grantedAt"] == plan.status["expiresAt"] == "2026-03-01T10:00:06Z"
 
 
 def test_expired_deletes_recorded_bindings_even_if_they_lost_their_labels():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core_factories import BOB, approve, at, dba_policy, deny, person, two_leads_policy
 from gatepass.core.tally import Outcome, tally
 from gatepass.core.types import Subjects, Threshold
+
+from .core_factories import BOB, approve, at, dba_policy, deny, person, two_leads_policy
 
 ALICE = person("alice")
 IVAN = person("ivan")

@@ -39,9 +39,6 @@ class Subjects:
     def contains(self, identity: Identity) -> bool:
         return identity.username in self.users or not self.groups.isdisjoint(identity.groups)
 
-    def __bool__(self) -> bool:
-        return bool(self.users or self.groups)
-
 
 @dataclass(frozen=True)
 class RequestableRole:
