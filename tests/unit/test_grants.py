@@ -9,6 +9,7 @@ import pytest
 
 from gatepass.core.grants import (Binding, BindingRef, binding_from_record, binding_name, binding_record,
                                   desired_bindings, drift, manifest_ref, render_binding, request_label)
+from gatepass.core.types import RequestableRole
 
 from .core_factories import dba_policy, dba_request
 
@@ -67,7 +68,6 @@ def test_cluster_wide_request_gets_one_cluster_role_binding_per_role():
 
 
 def test_role_name_comes_from_the_policy_not_the_request():
-    from gatepass.core.types import RequestableRole
     policy = dba_policy(roles=(RequestableRole("db", "ClusterRole", "postgres-admin", ("payments",)),))
     [binding] = desired_bindings(dba_request(roles=("db",)), policy)
     assert (binding.role_kind, binding.role_name) == ("ClusterRole", "postgres-admin")

@@ -134,7 +134,7 @@ class _Decision:
         self.wake_at: datetime | None = None
         self.closing: Callable[[list[BindingRef]], AuditEvent] | None = None
 
-    # -- helpers -----------------------------------------------------------
+    # -- steps ---------------------------------------------------------------
 
     def fire(self, event: Event) -> None:
         self.state = transition(self.state, event)
