@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-key", help="TLS private key file for the webhook")
     parser.add_argument("--health-port", type=int, default=8080, help="port of /healthz (0 = off)")
     parser.add_argument("--workers", type=int, default=8, help="requests reconciled at once")
+    parser.add_argument("--retention", default="720h",
+                        help='how long ended requests are kept before deletion, as a Go duration ("0" keeps them)')
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -68,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     # Registers the handlers with kopf's default registry.
     from gatepass.controller import handlers as _watch  # noqa: F401
     from gatepass.controller.runtime import Runtime
+    from gatepass.core.durations import parse_duration
     from gatepass.webhooks import handlers as _admission  # noqa: F401
 
     client = api_client(args)
-    runtime = Runtime.create(client, workers=args.workers)
+    retention = parse_duration(args.retention) or None
+    runtime = Runtime.create(client, workers=args.workers, retention=retention)
 
     @kopf.on.login()
     def login(**_):

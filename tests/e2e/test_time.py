@@ -143,3 +143,30 @@ def test_restart_removes_what_expired_and_keeps_what_lives(gatepass):
     assert get(gatepass, "accessrequest", living)["status"]["state"] == "Approved"
     gatepass.kubectl("annotate", "accessrequest", living, "gatepass.dev/revoke=done", user="bob")
     wait_for(lambda: bindings_of(gatepass, living) == [], what="revocation")
+
+
+def test_ended_requests_are_deleted_after_the_retention(gatepass):
+    operator = gatepass.operator
+    operator.stop()
+    operator.extra_args = ("--retention=10s",)
+    try:
+        operator.start()
+        name = unique("retained")
+        create_request(gatepass, name)
+        gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/deny=no", user="alice")
+        body = wait_state(gatepass, name, "Denied")
+        assert body["status"]["reviews"][0]["reason"] == "no"  # kept, with its history, until the retention ends
+        wait_for(lambda: gatepass.kubectl("get", "accessrequest", name, check=False).returncode != 0,
+                 timeout=40, what="the ended request to be deleted")
+    finally:
+        operator.stop()
+        operator.extra_args = ()
+        operator.start()
+
+
+def test_policy_status_summarises_roles_and_thresholds(gatepass):
+    def row() -> list[str]:
+        return gatepass.kubectl("get", "accesspolicy", "demo-dba", "--no-headers").stdout.split()
+
+    wait_for(lambda: "two-leads:2" in row(), what="the policy's summary columns")
+    assert "dba" in row()

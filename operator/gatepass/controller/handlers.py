@@ -14,6 +14,7 @@ import kopf
 from gatepass.core.grants import MANAGED_LABEL
 
 from .kubeio import GROUP, VERSION
+from .reconciler import POLICY_KEY
 
 logger = logging.getLogger("gatepass.handlers")
 
@@ -26,6 +27,8 @@ def _deleted(event: dict) -> bool:
 def policy_event(event, body, memo, **_) -> None:
     for name in memo.store.put_policy(dict(body), _deleted(event)):
         memo.queue.add(name)
+    if not _deleted(event):
+        memo.queue.add(POLICY_KEY + body["metadata"]["name"])
 
 
 @kopf.on.event(GROUP, VERSION, "accessrequests")

@@ -125,6 +125,15 @@ class Kube:
                 return None
             raise
 
+    async def delete_request(self, name: str) -> None:
+        try:
+            await asyncio.to_thread(
+                self.custom.delete_cluster_custom_object, GROUP, VERSION, "accessrequests", name
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def list_policies(self) -> list[dict]:
         result = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
         return result.get("items", [])

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
 from gatepass.core import ledger
+from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
 from gatepass.core.reconcile import decide
+from gatepass.core.retention import removal_time
 from gatepass.core.types import Policy
 
 from . import audit, convert
@@ -23,14 +26,20 @@ from .store import Store
 
 logger = logging.getLogger("gatepass.reconciler")
 
+POLICY_KEY = "policy/"  # queue keys for policies; a request's name cannot contain "/"
+DEFAULT_RETENTION = timedelta(days=30)
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow,
+                 retention: timedelta | None = DEFAULT_RETENTION):
+        """``retention``: how long ended requests are kept (None: forever)."""
         self.kube, self.store, self.queue, self.clock = kube, store, queue, clock
+        self.retention = retention
         self._policies: dict[str, tuple[str, Policy]] = {}
 
     def policies(self) -> list[Policy]:
@@ -51,7 +60,30 @@ class Reconciler:
             del self._policies[name]
         return result
 
-    async def __call__(self, name: str) -> None:
+    async def __call__(self, key: str) -> None:
+        if key.startswith(POLICY_KEY):
+            await self.policy_status(key[len(POLICY_KEY):])
+        else:
+            await self.request(key)
+
+    async def policy_status(self, name: str) -> None:
+        """Writes the AccessPolicy's summary columns (kubectl can't print list fields of the spec)."""
+        body = self.store.policies.get(name)
+        if body is None:
+            return
+        try:
+            policy = parse_object(AccessPolicy, body)
+        except InvalidObject as error:
+            logger.warning("AccessPolicy %s is invalid: %s", name, error)
+            return
+        wanted = AccessPolicyStatus.summarize(policy.spec, body["metadata"].get("generation")).to_dict()
+        current = body.get("status") or {}
+        if wanted != current:
+            updated = await self.kube.patch_status("accesspolicies", name, current, wanted)
+            if updated is not None:
+                self.store.put_policy(updated, deleted=False)
+
+    async def request(self, name: str) -> None:
         body = self.store.requests.get(name)
         if body is None:
             await self._remove_orphans(name)
@@ -84,7 +116,15 @@ class Reconciler:
         for event in plan.events:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
             await self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
-        self.queue.arm(name, plan.wake_at)
+        wake_at = plan.wake_at
+        if plan.state in TERMINAL:
+            wake_at = removal_time(plan.status, self.retention)
+            if wake_at is not None and wake_at <= now:
+                await self.kube.delete_request(name)
+                audit.log_line(body, "Deleted", f"Deleted request {name} after the retention of {self.retention}",
+                               now, state=plan.state.value)
+                return
+        self.queue.arm(name, wake_at)
 
     async def _remove_orphans(self, name: str) -> None:
         """The request is gone: its bindings go too (the garbage collector would, more slowly)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import kubernetes
 
 from .kubeio import Kube
 from .queue import WorkQueue
-from .reconciler import Reconciler
+from .reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from .store import Store
 
 logger = logging.getLogger("gatepass.runtime")
@@ -23,10 +24,11 @@ class Runtime:
     reconciler: Reconciler
 
     @classmethod
-    def create(cls, client: kubernetes.client.ApiClient, workers: int = 8) -> "Runtime":
+    def create(cls, client: kubernetes.client.ApiClient, workers: int = 8,
+               retention: timedelta | None = DEFAULT_RETENTION) -> "Runtime":
         kube, store = Kube(client), Store()
         queue = WorkQueue(lambda name: reconciler(name), concurrency=workers)
-        reconciler = Reconciler(kube, store, queue)
+        reconciler = Reconciler(kube, store, queue, retention=retention)
         return cls(kube, store, queue, reconciler)
 
     async def start(self, memo) -> None:
@@ -35,6 +37,7 @@ class Runtime:
         listed = await self.kube.list_all()
         for body in listed["policies"]:
             self.store.put_policy(body, deleted=False)
+            self.queue.add(POLICY_KEY + body["metadata"]["name"])
         for body in listed["reviews"]:
             self.store.put_review(body, deleted=False)
         for body in listed["bindings"]:
