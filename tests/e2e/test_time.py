@@ -32,6 +32,24 @@ def test_access_ends_at_expires_at(gatepass):
     assert can_i(gatepass, "bob") == "no"
     assert body["status"]["bindings"] == []
 
+    # Over is over: editing the request is refused, and a binding planted for it is removed.
+    edit = gatepass.kubectl("patch", "accessrequest", name, "--type=merge", "-p",
+                            json.dumps({"spec": {"duration": "8h"}}), user="bob", check=False)
+    assert "cannot be changed" in refused(edit) or "immutable" in refused(edit)
+    planted = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": f"planted-{name}", "namespace": "payments",
+                     "labels": {"gatepass.dev/managed": "true", "gatepass.dev/request": name},
+                     "ownerReferences": [{"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessRequest",
+                                          "name": name, "uid": body["metadata"]["uid"]}]},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "dba"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "bob"}],
+    }
+    gatepass.kubectl("apply", "-f", "-", input=json.dumps(planted))
+    wait_for(lambda: bindings_of(gatepass, name) == [], what="the planted binding to be removed")
+    assert can_i(gatepass, "bob") == "no"
+    assert get(gatepass, "accessrequest", name)["status"]["state"] == "Expired"
+
 
 def test_pending_requests_expire_after_the_policy_request_ttl(gatepass):
     policy = unique("t-ttl")
