@@ -19,7 +19,7 @@ from gatepass.core.reconcile import decide
 from gatepass.core.retention import removal_time
 from gatepass.core.types import Policy
 
-from . import audit, convert
+from . import audit, convert, metrics
 from .kubeio import Kube
 from .queue import WorkQueue
 from .store import Store
@@ -116,6 +116,7 @@ class Reconciler:
         for event in plan.events:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
             await self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
+        metrics.observe(body, status, plan)
         wake_at = plan.wake_at
         if plan.state in TERMINAL:
             wake_at = removal_time(plan.status, self.retention)

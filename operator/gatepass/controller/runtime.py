@@ -1,4 +1,9 @@
-"""The operator's shared parts, created once and handed to kopf's handlers through ``memo``."""
+"""The operator's shared parts, created once and handed to kopf's handlers through ``memo``.
+
+Every replica attaches them (its watches keep the store current, its webhooks
+read the cluster); only the leader starts them working (``start``), and stops
+them when it stops leading (``stop``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from datetime import timedelta
 
 import kubernetes
 
+from . import metrics
 from .kubeio import Kube
 from .queue import WorkQueue
 from .reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
@@ -22,18 +28,24 @@ class Runtime:
     store: Store
     queue: WorkQueue
     reconciler: Reconciler
+    working: bool = False
 
     @classmethod
     def create(cls, client: kubernetes.client.ApiClient, workers: int = 8,
                retention: timedelta | None = DEFAULT_RETENTION) -> "Runtime":
         kube, store = Kube(client), Store()
-        queue = WorkQueue(lambda name: reconciler(name), concurrency=workers)
+        queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
         reconciler = Reconciler(kube, store, queue, retention=retention)
+        metrics.watch_store(store, queue)
         return cls(kube, store, queue, reconciler)
 
-    async def start(self, memo) -> None:
-        """Lists everything once, so no decision is made on a partial view, then starts working."""
+    def attach(self, memo) -> None:
+        """Hands the parts to kopf's handlers: watch events fill the store, webhooks use the client."""
         memo.kube, memo.store, memo.queue = self.kube, self.store, self.queue
+
+    async def start(self) -> None:
+        """Lists everything once, so no decision is made on a partial view, then starts working.
+        Called again after a lost leadership is regained: the fresh list catches up on anything."""
         listed = await self.kube.list_all()
         for body in listed["policies"]:
             self.store.put_policy(body, deleted=False)
@@ -52,6 +64,11 @@ class Runtime:
             len(listed["policies"]), len(listed["requests"]), len(listed["reviews"]), len(listed["bindings"]),
         )
         self.queue.start()
+        self.working = True
 
     async def stop(self) -> None:
+        """Stops working (timers and workers); the watches go on filling the store."""
         await self.queue.stop()
+        if self.working:
+            self.working = False
+            logger.info("Stopped reconciling")

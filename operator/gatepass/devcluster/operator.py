@@ -50,11 +50,12 @@ class OperatorProcess:
     """The operator as a child process; ``start()`` returns once it serves webhooks and is healthy."""
 
     def __init__(self, plane: ControlPlane, kubectl: Kubectl, folder: Path, *, name: str = "operator",
-                 tied_to_parent: bool = True, webhook_port: int | None = None, extra_args: tuple[str, ...] = ()):
+                 tied_to_parent: bool = True, webhook_port: int | None = None, health_port: int | None = None,
+                 extra_args: tuple[str, ...] = ()):
         self.plane, self.kubectl, self.folder, self.name = plane, kubectl, folder, name
         self.tied_to_parent = tied_to_parent
         self.webhook_port = webhook_port or free_port()
-        self.health_port = free_port()
+        self.health_port = health_port or free_port()
         self.extra_args = extra_args
         self.process: Process | None = None
 
@@ -67,6 +68,9 @@ class OperatorProcess:
             "--webhook-addr=127.0.0.1", f"--webhook-port={self.webhook_port}",
             f"--webhook-cert={cert}", f"--webhook-key={key}",
             f"--health-port={self.health_port}",
+            # One name across restarts, as a pod keeps its name when its container restarts:
+            # a restarted operator takes its own lease back at once.
+            f"--leader-identity={self.name}",
             *self.extra_args,
         ]
         self.process = Process(self.name, argv, self.folder / f"{self.name}.log")
@@ -81,8 +85,20 @@ class OperatorProcess:
                 raise ControlPlaneError(f"the operator did not become ready in {timeout:.0f}s: {self.process.tail(3)}")
             time.sleep(0.1)
         if install_webhooks:
-            self.kubectl.run("apply", "-f", "-", input=webhook_manifests(self.plane, self.webhook_port))
+            self.install_webhooks()
         return self
+
+    def install_webhooks(self) -> None:
+        """Points the API server's webhook configurations at this operator."""
+        self.kubectl.run("apply", "-f", "-", input=webhook_manifests(self.plane, self.webhook_port))
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET http://127.0.0.1:<health port><path>: /metrics, /healthz or /readyz."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     @property
     def pid(self) -> int | None:

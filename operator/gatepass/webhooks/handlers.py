@@ -17,6 +17,7 @@ from gatepass.core.policy import evaluate_request, review_errors
 from gatepass.core.types import Identity
 
 from . import config
+from .metrics import counted
 
 GROUP, VERSION = config.GROUP, config.VERSION
 FORBIDDEN = 403
@@ -64,6 +65,7 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 # ------------------------------------------------------------ AccessRequest
 @kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
                 operations=list(config.MUTATE_REQUEST.operations))
+@counted(config.MUTATE_REQUEST.id)
 def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
     if operation == "CREATE":
@@ -82,6 +84,7 @@ def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
 
 @kopf.on.validate(GROUP, VERSION, "accessrequests", id=config.VALIDATE_REQUEST.id,
                   operations=list(config.VALIDATE_REQUEST.operations))
+@counted(config.VALIDATE_REQUEST.id)
 async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
     caller = _identity(userinfo)
     if operation == "CREATE":
@@ -158,6 +161,7 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 # ------------------------------------------------------------- AccessReview
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
+@counted(config.MUTATE_REVIEW.id)
 def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
     if operation == "CREATE":
         patch.spec["reviewer"] = _requester_info(userinfo)
@@ -174,6 +178,7 @@ def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
 
 @kopf.on.validate(GROUP, VERSION, "accessreviews", id=config.VALIDATE_REVIEW.id,
                   operations=list(config.VALIDATE_REVIEW.operations))
+@counted(config.VALIDATE_REVIEW.id)
 async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     name = new["metadata"].get("name") or new["metadata"].get("generateName", "")
     if operation == "UPDATE":
@@ -203,6 +208,7 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
 # ------------------------------------------------------------- AccessPolicy
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
+@counted(config.VALIDATE_POLICY.id)
 def validate_policy(new, **_) -> None:
     try:
         convert.policy(new)

@@ -1,0 +1,161 @@
+"""Prometheus metrics of the operator, served on /metrics.
+
+Counters and histograms are updated as work is done (``observe`` after each
+reconcile, ``timed`` around it, the leader election and the certificate upkeep
+on their own); gauges of what exists (requests by state, live grants) are read
+from the in-memory store at scrape time, so every replica reports them, leader
+or not. The admission webhooks count their answers in ``gatepass.webhooks.metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from gatepass.core.lifecycle import Event, State
+from gatepass.core.reconcile import Plan
+from gatepass.core.timestamps import parse_optional_time
+
+STATES = tuple(state.value for state in State)
+DECISIONS = ("Approve", "Deny")
+VIAS = ("annotation", "AccessReview")
+COMPONENTS = ("reconcile", "leadership", "certificates", "admission")
+# Seconds: a grant or an expiry should take well under a second; minutes mean trouble.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+TRANSITIONS = Counter("gatepass_request_transitions", "AccessRequests that entered each state.", ["state"])
+REVIEWS = Counter("gatepass_reviews", "Reviews recorded on requests, by decision and how they were given.",
+                  ["decision", "via"])
+AUDIT_EVENTS = Counter("gatepass_audit_events", "Audit events published, by reason (Granted, Expired, ...).",
+                       ["reason"])
+APPROVAL_TO_GRANT = Histogram(
+    "gatepass_approval_to_grant_seconds",
+    "From the approval that completed a request (or its startTime, if later) to its bindings being in place.",
+    buckets=LATENCY_BUCKETS,
+)
+EXPIRY_LAG = Histogram(
+    "gatepass_expiry_lag_seconds",
+    "From a deadline (access: expiresAt, request: requestExpiresAt) to the operator having acted on it.",
+    ["deadline"], buckets=LATENCY_BUCKETS,
+)
+RECONCILES = Counter("gatepass_reconciles", "Reconciliations of one request or policy, by result.", ["result"])
+RECONCILE_SECONDS = Histogram("gatepass_reconcile_duration_seconds", "How long one reconciliation took.",
+                              buckets=LATENCY_BUCKETS)
+ERRORS = Counter("gatepass_errors", "Errors, by the component that met them.", ["component"])
+LEADER = Gauge("gatepass_leader", "1 while this replica holds the lease and reconciles, else 0.")
+LEADER_CHANGES = Counter("gatepass_leader_acquisitions", "Times this replica became the leader.")
+
+for _state in STATES:
+    TRANSITIONS.labels(_state)
+for _decision in DECISIONS:
+    for _via in VIAS:
+        REVIEWS.labels(_decision, _via)
+for _component in COMPONENTS:
+    ERRORS.labels(_component)
+for _result in ("ok", "error"):
+    RECONCILES.labels(_result)
+for _deadline in ("access", "request"):
+    EXPIRY_LAG.labels(_deadline)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def observe(body: Mapping[str, Any], old_status: Mapping[str, Any], plan: Plan, now: datetime | None = None) -> None:
+    """Counts what one reconcile of a request did, once its writes are made."""
+    now = now or _utcnow()
+    status = plan.status
+    if plan.state.value != (old_status or {}).get("state"):
+        TRANSITIONS.labels(plan.state.value).inc()
+    before = (old_status or {}).get("reviews") or []
+    for record in status.get("reviews") or ():
+        if record not in before:
+            REVIEWS.labels(record.get("decision", ""), record.get("via", "")).inc()
+    for event in plan.events:
+        AUDIT_EVENTS.labels(event.reason).inc()
+        if event.reason == "Granted":
+            since = _completed_at(body, status)
+            if since is not None:
+                APPROVAL_TO_GRANT.observe(max((now - since).total_seconds(), 0.0))
+    for fired in plan.transitions:
+        deadline = {Event.End: ("access", "expiresAt"), Event.TimeOut: ("request", "requestExpiresAt")}.get(fired)
+        if deadline is not None:
+            at = parse_optional_time(status.get(deadline[1]))
+            if at is not None:
+                EXPIRY_LAG.labels(deadline[0]).observe(max((now - at).total_seconds(), 0.0))
+
+
+def _completed_at(body: Mapping[str, Any], status: Mapping[str, Any]) -> datetime | None:
+    """When the grant could first have been made: the last approval, or the requested start if later."""
+    approvals = [parse_optional_time(r.get("time")) for r in status.get("reviews") or ()
+                 if r.get("decision") == "Approve"]
+    times = [t for t in approvals if t is not None]
+    start = parse_optional_time((body.get("spec") or {}).get("startTime"))
+    if start is not None:
+        times.append(start)
+    return max(times) if times else None
+
+
+def timed(worker: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable[None]]:
+    """The queue's worker, counted and timed."""
+
+    async def run(key: str) -> None:
+        started = time.monotonic()
+        try:
+            await worker(key)
+        except Exception:
+            RECONCILES.labels("error").inc()
+            ERRORS.labels("reconcile").inc()
+            raise
+        else:
+            RECONCILES.labels("ok").inc()
+        finally:
+            RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+    return run
+
+
+class StoreCollector(Collector):
+    """Gauges read from the store at scrape time: requests by state, live grants, policies, deadlines."""
+
+    def __init__(self, store: Any, queue: Any) -> None:
+        self.store, self.queue = store, queue
+
+    def collect(self):
+        states: Tally[str] = Tally()
+        live = 0
+        for body in list(self.store.requests.values()):
+            status = body.get("status") or {}
+            states[status.get("state") or "Pending"] += 1
+            live += any(c.get("type") == "Granted" and c.get("status") == "True"
+                        for c in status.get("conditions") or ())
+        requests = GaugeMetricFamily("gatepass_requests", "AccessRequests by state.", labels=["state"])
+        for state in STATES:
+            requests.add_metric([state], states.get(state, 0))
+        yield requests
+        yield GaugeMetricFamily("gatepass_live_grants", "Requests whose bindings are in place now.", value=live)
+        yield GaugeMetricFamily("gatepass_policies", "AccessPolicies.", value=len(self.store.policies))
+        yield GaugeMetricFamily("gatepass_deadlines_armed", "Deadlines this replica has armed (the leader's).",
+                                value=self.queue.armed)
+
+
+_collectors: list[StoreCollector] = []
+
+
+def watch_store(store: Any, queue: Any, registry=REGISTRY) -> StoreCollector:
+    """Registers the store's gauges (once per process)."""
+    for collector in _collectors:
+        registry.unregister(collector)
+    _collectors.clear()
+    collector = StoreCollector(store, queue)
+    registry.register(collector)
+    _collectors.append(collector)
+    return collector

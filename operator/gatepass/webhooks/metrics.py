@@ -1,0 +1,64 @@
+"""Counting the admission webhooks' answers: allowed, refused (with a reason) or failed."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+
+import kopf
+from prometheus_client import Counter, Histogram
+
+from gatepass.controller.metrics import ERRORS, LATENCY_BUCKETS
+
+ADMISSIONS = Counter(
+    "gatepass_admission_reviews",
+    "Admission reviews answered, by webhook, operation and decision (allowed, refused, error).",
+    ["webhook", "operation", "decision"],
+)
+ADMISSION_SECONDS = Histogram("gatepass_admission_duration_seconds", "How long an admission review took.",
+                              ["webhook"], buckets=LATENCY_BUCKETS)
+
+
+def counted(webhook: str):
+    """Wraps an admission handler (sync or async) to count and time its answers."""
+
+    def outcome(kwargs: dict, started: float, decision: str) -> None:
+        ADMISSIONS.labels(webhook, kwargs.get("operation") or "", decision).inc()
+        ADMISSION_SECONDS.labels(webhook).observe(time.monotonic() - started)
+        if decision == "error":
+            ERRORS.labels("admission").inc()
+
+    def decorate(handler):
+        if inspect.iscoroutinefunction(handler):
+            @functools.wraps(handler)
+            async def run_async(**kwargs):
+                started = time.monotonic()
+                try:
+                    result = await handler(**kwargs)
+                except kopf.AdmissionError:
+                    outcome(kwargs, started, "refused")
+                    raise
+                except Exception:
+                    outcome(kwargs, started, "error")
+                    raise
+                outcome(kwargs, started, "allowed")
+                return result
+            return run_async
+
+        @functools.wraps(handler)
+        def run(**kwargs):
+            started = time.monotonic()
+            try:
+                result = handler(**kwargs)
+            except kopf.AdmissionError:
+                outcome(kwargs, started, "refused")
+                raise
+            except Exception:
+                outcome(kwargs, started, "error")
+                raise
+            outcome(kwargs, started, "allowed")
+            return result
+        return run
+
+    return decorate

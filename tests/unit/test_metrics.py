@@ -1,0 +1,155 @@
+"""What the operator's metrics count (gatepass.controller.metrics, gatepass.webhooks.metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import kopf
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+from gatepass.controller import metrics
+from gatepass.core.audit import AuditEvent
+from gatepass.core.lifecycle import Event, State
+from gatepass.core.reconcile import Plan
+from gatepass.webhooks.metrics import counted
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def value(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def review(who: str, decision: str, at: datetime, via: str = "annotation") -> dict:
+    return {"reviewer": who, "groups": [], "decision": decision, "reason": "", "via": via,
+            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def test_a_grant_counts_the_transition_the_reviews_and_the_latency_from_the_last_approval():
+    old = {"state": "Pending", "reviews": [review("alice", "Approve", NOW - timedelta(seconds=30))]}
+    plan = Plan(
+        state=State.Approved,
+        status={"state": "Approved", "reviews": old["reviews"] + [
+            review("ivan", "Approve", NOW - timedelta(seconds=3), via="AccessReview")]},
+        events=(AuditEvent("Reviewed", "..."), AuditEvent("Approved", "..."), AuditEvent("Granted", "...")),
+        transitions=(Event.Review, Event.Approve, Event.Start),
+    )
+    before = {
+        "approved": value("gatepass_request_transitions_total", state="Approved"),
+        "ivan": value("gatepass_reviews_total", decision="Approve", via="AccessReview"),
+        "alice": value("gatepass_reviews_total", decision="Approve", via="annotation"),
+        "granted": value("gatepass_audit_events_total", reason="Granted"),
+        "count": value("gatepass_approval_to_grant_seconds_count"),
+        "sum": value("gatepass_approval_to_grant_seconds_sum"),
+    }
+    metrics.observe({"spec": {}}, old, plan, now=NOW)
+    assert value("gatepass_request_transitions_total", state="Approved") == before["approved"] + 1
+    assert value("gatepass_reviews_total", decision="Approve", via="AccessReview") == before["ivan"] + 1
+    assert value("gatepass_reviews_total", decision="Approve", via="annotation") == before["alice"]  # seen before
+    assert value("gatepass_audit_events_total", reason="Granted") == before["granted"] + 1
+    assert value("gatepass_approval_to_grant_seconds_count") == before["count"] + 1
+    assert value("gatepass_approval_to_grant_seconds_sum") == pytest.approx(before["sum"] + 3)
+
+
+def test_a_scheduled_grant_counts_from_its_start_time():
+    start = NOW - timedelta(seconds=1)
+    plan = Plan(state=State.Approved, status={"state": "Approved",
+                                              "reviews": [review("ivan", "Approve", NOW - timedelta(hours=1))]},
+                events=(AuditEvent("Granted", "..."),), transitions=(Event.Start,))
+    before = value("gatepass_approval_to_grant_seconds_sum")
+    metrics.observe({"spec": {"startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ")}}, {"state": "Approved"}, plan,
+                    now=NOW)
+    assert value("gatepass_approval_to_grant_seconds_sum") == pytest.approx(before + 1)
+
+
+@pytest.mark.parametrize("event, field, deadline", [
+    (Event.End, "expiresAt", "access"),
+    (Event.TimeOut, "requestExpiresAt", "request"),
+])
+def test_expiry_lag_is_measured_from_the_deadline(event, field, deadline):
+    plan = Plan(state=State.Expired, status={"state": "Expired", field: "2026-03-01T11:59:58Z"},
+                events=(AuditEvent("Expired", "..."),), transitions=(event,))
+    before = value("gatepass_expiry_lag_seconds_sum", deadline=deadline)
+    count = value("gatepass_expiry_lag_seconds_count", deadline=deadline)
+    metrics.observe({}, {"state": "Approved"}, plan, now=NOW)
+    assert value("gatepass_expiry_lag_seconds_sum", deadline=deadline) == pytest.approx(before + 2)
+    assert value("gatepass_expiry_lag_seconds_count", deadline=deadline) == count + 1
+
+
+def test_nothing_new_counts_nothing():
+    status = {"state": "Pending", "reviews": [review("alice", "Approve", NOW)]}
+    plan = Plan(state=State.Pending, status=status)
+    def ours() -> list[str]:
+        return [line for line in generate_latest(REGISTRY).decode().splitlines() if line.startswith("gatepass_")]
+
+    before = ours()
+    metrics.observe({}, status, plan, now=NOW)
+    assert ours() == before
+
+
+def test_timed_counts_results_and_lets_errors_through():
+    async def fine(key):
+        return None
+
+    async def broken(key):
+        raise RuntimeError("boom")
+
+    ok, errors = value("gatepass_reconciles_total", result="ok"), value("gatepass_errors_total", component="reconcile")
+    asyncio.run(metrics.timed(fine)("a"))
+    with pytest.raises(RuntimeError):
+        asyncio.run(metrics.timed(broken)("b"))
+    assert value("gatepass_reconciles_total", result="ok") == ok + 1
+    assert value("gatepass_errors_total", component="reconcile") == errors + 1
+
+
+class FakeStore:
+    def __init__(self, requests, policies=()):
+        self.requests = {f"r{i}": body for i, body in enumerate(requests)}
+        self.policies = {name: {} for name in policies}
+
+
+class FakeQueue:
+    armed = 3
+
+
+def test_gauges_are_read_from_the_store():
+    granted = {"state": "Approved", "conditions": [{"type": "Granted", "status": "True"}]}
+    waiting = {"state": "Approved", "conditions": [{"type": "Granted", "status": "False"}]}
+    store = FakeStore([{"status": granted}, {"status": waiting}, {}, {"status": {"state": "Expired"}}], ["p"])
+    registry = CollectorRegistry()
+    registry.register(metrics.StoreCollector(store, FakeQueue()))
+    get = registry.get_sample_value
+    assert get("gatepass_requests", {"state": "Approved"}) == 2
+    assert get("gatepass_requests", {"state": "Pending"}) == 1  # no status yet
+    assert get("gatepass_requests", {"state": "Denied"}) == 0
+    assert get("gatepass_live_grants") == 1
+    assert get("gatepass_policies") == 1
+    assert get("gatepass_deadlines_armed") == 3
+
+
+def test_admission_answers_are_counted_for_sync_and_async_handlers():
+    @counted("validate-x")
+    def sync_handler(operation, refuse=False, **_):
+        if refuse:
+            raise kopf.AdmissionError("no", code=403)
+
+    @counted("validate-x")
+    async def async_handler(operation, fail=False, **_):
+        if fail:
+            raise RuntimeError("bug")
+        return "done"
+
+    def count(decision):
+        return value("gatepass_admission_reviews_total", webhook="validate-x", operation="CREATE", decision=decision)
+
+    before = {d: count(d) for d in ("allowed", "refused", "error")}
+    sync_handler(operation="CREATE")
+    with pytest.raises(kopf.AdmissionError):
+        sync_handler(operation="CREATE", refuse=True)
+    assert asyncio.run(async_handler(operation="CREATE")) == "done"
+    with pytest.raises(RuntimeError):
+        asyncio.run(async_handler(operation="CREATE", fail=True))
+    assert {d: count(d) - before[d] for d in before} == {"allowed": 2, "refused": 1, "error": 1}
+    assert asyncio.iscoroutinefunction(async_handler) and not asyncio.iscoroutinefunction(sync_handler)
