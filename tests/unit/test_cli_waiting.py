@@ -11,7 +11,7 @@ from gatepass.cli.kube import Expired
 from gatepass.cli.waiting import Progress, StatusLine, approvals_text, elapsed_text, progress, wait
 from gatepass.controller import convert
 
-from .cli_fakes import DEMO_POLICY, FakeKube, request_obj, review
+from .cli_fakes import DEMO_POLICY, FakeKube, request_obj
 
 POLICY = convert.policy(DEMO_POLICY)
 NAME = "AccessRequest bob-dba-x7k2q"

@@ -58,7 +58,7 @@ class Kube:
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
         path = _kubeconfig_path(kubeconfig)
-        if not os.path.exists(path.split(os.pathsep)[0]):
+        if not any(os.path.exists(part) for part in path.split(os.pathsep) if part):
             raise CliError(f"kubeconfig {path} not found; pass --kubeconfig or set KUBECONFIG")
         try:
             contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
