@@ -196,4 +196,4 @@ def test_one_leads_a_released_lease_passes_at_once_and_a_partitioned_leader_step
         await asyncio.gather(task_a, task_b, return_exceptions=True)
         assert leaders(log) == set()
 
-    asyncio.run(scenario())
+    asyncio.run(asyncio.wait_for(scenario(), timeout=60))

@@ -137,6 +137,13 @@ class AccessPolicySpec(ApiModel):
         description="How long a request may wait for its reviews before it expires, as a Go duration.",
     )
     require_reason: bool = Field(True, description="Whether a request must give a reason.")
+    trusted_submitters: Subjects | None = Field(
+        None,
+        description="Users and groups (typically a GitOps pipeline's ServiceAccount, "
+        "system:serviceaccount:NAMESPACE:NAME) who may file requests under this policy on behalf of a "
+        "requester with spec.onBehalfOf. They vouch for the requester's username and groups; the request "
+        "must still be one the requester may make. Absent: nobody files for anybody else.",
+    )
 
 
 class AccessPolicyStatus(ApiModel):

@@ -19,6 +19,7 @@ from .base import (
     validations,
 )
 from .common import (
+    MAX_GROUPS,
     Condition,
     Decision,
     Duration,
@@ -33,6 +34,8 @@ from .common import (
 )
 
 REQUESTER_IMMUTABLE = "requester is set when the request is created and cannot be changed"
+SUBMITTER_IMMUTABLE = "submitter is set when the request is created and cannot be changed"
+ON_BEHALF_OF_IMMUTABLE = "onBehalfOf cannot be changed once the request exists"
 GRANT_IMMUTABLE = (
     "roles, namespaces, duration, startTime and reason cannot be changed once the request exists; "
     "create a new AccessRequest instead"
@@ -75,6 +78,18 @@ class BindingKind(StrEnum):
     CLUSTER_ROLE_BINDING = "ClusterRoleBinding"
 
 
+class OnBehalfOf(ApiModel):
+    """The user a trusted submitter files a request for, as the submitter vouches for them."""
+
+    username: UserName = Field(description="The requester's username, as the API server authenticates them.")
+    groups: list[GroupName] = Field(
+        default_factory=list,
+        max_length=MAX_GROUPS,
+        description="The requester's groups, which AccessPolicy requesters and thresholds are matched against.",
+        json_schema_extra=atomic_list(),
+    )
+
+
 class AccessRequestSpec(ApiModel):
     """What is requested. The requester is filled in by the admission webhook."""
 
@@ -86,6 +101,12 @@ class AccessRequestSpec(ApiModel):
                 field_path=".requester",
             ),
             cel(" && ".join(unchanged(f) for f in GRANT_FIELDS), GRANT_IMMUTABLE),
+            cel(
+                "!has(oldSelf.submitter) || (has(self.submitter) && self.submitter == oldSelf.submitter)",
+                SUBMITTER_IMMUTABLE,
+                field_path=".submitter",
+            ),
+            cel(unchanged("onBehalfOf"), ON_BEHALF_OF_IMMUTABLE, field_path=".onBehalfOf"),
         )
     )
 
@@ -124,8 +145,19 @@ class AccessRequestSpec(ApiModel):
     requester: UserInfo | None = Field(
         None,
         description="Who made the request. Set by the admission webhook from the API server's authentication "
-        "when the request is created; any value a client writes is replaced, and it cannot change "
-        "afterwards.",
+        "when the request is created (or from onBehalfOf, when a trusted submitter filed it); any value a "
+        "client writes is replaced, and it cannot change afterwards.",
+    )
+    on_behalf_of: OnBehalfOf | None = Field(
+        None,
+        description="File the request for this user rather than for yourself. Only a trustedSubmitter of the "
+        "governing AccessPolicy (e.g. a GitOps pipeline) may; the user becomes the requester and the "
+        "submitter is recorded in spec.submitter and in the audit trail.",
+    )
+    submitter: UserInfo | None = Field(
+        None,
+        description="Who filed the request on the requester's behalf (absent when the requester filed it). "
+        "Set by the admission webhook from the API server's authentication; it cannot change afterwards.",
     )
 
 
@@ -222,6 +254,8 @@ class AccessRequest(CustomResource):
             PrinterColumn("EXPIRES", ".status.expiresAt", "date", "When access ends."),
             PrinterColumn("POLICY", ".status.policy", description="Governing AccessPolicy.", priority=1),
             PrinterColumn("REASON", ".spec.reason", description="Why access is needed.", priority=1),
+            PrinterColumn("SUBMITTER", ".spec.submitter.username",
+                          description="Who filed it on the requester's behalf.", priority=1),
         ),
         selectable_fields=(".spec.requester.username", ".status.state", ".status.policy"),
     )

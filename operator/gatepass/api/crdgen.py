@@ -269,9 +269,16 @@ def file_name(model: type[CustomResource]) -> str:
     return f"{model.resource.crd_name}.yaml"
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a schema used twice (UserInfo) out twice, instead of as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def render(model: type[CustomResource]) -> str:
     """The text of one CRD file, header included."""
-    body = yaml.safe_dump(crd(model), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(crd(model), Dumper=_NoAliases, sort_keys=False, allow_unicode=True, width=100)
     return HEADER + body
 
 

@@ -21,6 +21,7 @@ def log_line(request: Mapping, event: str, message: str, now: datetime, **detail
         "request": meta.get("name"),
         "uid": meta.get("uid"),
         "requester": (spec.get("requester") or {}).get("username"),
+        "submitter": (spec.get("submitter") or {}).get("username"),
         "roles": spec.get("roles"),
         "namespaces": spec.get("namespaces") or [],
         "message": message,

@@ -59,17 +59,21 @@ def policy(body: Mapping) -> Policy:
         max_duration=parse_duration(spec.get("maxDuration") or "1h"),
         request_ttl=parse_duration(spec.get("requestTTL") or "1h"),
         require_reason=spec.get("requireReason", True) is not False,
+        trusted_submitters=subjects(spec.get("trustedSubmitters")),
     )
 
 
-def request(body: Mapping, requester: Identity | None = None) -> Request:
-    """``requester`` overrides the recorded one (admission, before the object is stored)."""
+def request(body: Mapping, requester: Identity | None = None, submitter: Identity | None = None) -> Request:
+    """``requester`` and ``submitter`` override the recorded ones (admission, before the object is stored)."""
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     created = meta.get("creationTimestamp")
+    if requester is None and spec.get("submitter"):
+        submitter = identity(spec["submitter"])
     return Request(
         name=meta.get("name") or meta.get("generateName") or "",
         uid=meta.get("uid", "") or "",
+        submitter=submitter,
         requester=requester or identity(spec.get("requester")),
         roles=tuple(spec.get("roles") or ()),
         namespaces=tuple(spec.get("namespaces") or ()),

@@ -33,6 +33,13 @@ def _whose(request: Request) -> str:
     return f"{request.requester.username}'s"
 
 
+def _filed(request: Request) -> str:
+    """' (filed by ci on bob's behalf)' for a request a trusted submitter filed, else ''."""
+    if request.submitter is None:
+        return ""
+    return f" (filed by {request.submitter.username} on {request.requester.username}'s behalf)"
+
+
 def _deleted(refs: Iterable[BindingRef]) -> str:
     refs = list(refs)
     return f"; deleted {', '.join(str(ref) for ref in refs)}" if refs else ""
@@ -48,7 +55,7 @@ def reviewed(request: Request, review: Review) -> AuditEvent:
 
 def approved(request: Request, tally: Tally) -> AuditEvent:
     return AuditEvent("Approved", f"Approved {_whose(request)} request for {access(request)} "
-                                  f"(approvals: {', '.join(tally.approvers)})")
+                                  f"(approvals: {', '.join(tally.approvers)}){_filed(request)}")
 
 
 def denied_by_reviewers(request: Request, tally: Tally) -> AuditEvent:
@@ -64,7 +71,7 @@ def denied_without_policy(request: Request, errors: list[str]) -> AuditEvent:
 
 def granted(request: Request, expires_at: datetime) -> AuditEvent:
     return AuditEvent("Granted", f"Granted {access(request)} to {request.requester.username} "
-                                 f"until {format_time(expires_at)}")
+                                 f"until {format_time(expires_at)}{_filed(request)}")
 
 
 def access_expired(request: Request, expires_at: datetime, deleted: Iterable[BindingRef]) -> AuditEvent:

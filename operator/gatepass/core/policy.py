@@ -36,6 +36,12 @@ def request_errors(request: Request, policy: Policy) -> list[str]:
     errors: list[str] = []
     if not policy.requesters.contains(request.requester):
         errors.append(f"{who(request.requester)} may not request under AccessPolicy {policy.name}")
+    submitter = request.submitter
+    if submitter is not None and not policy.trusted_submitters.contains(submitter):
+        errors.append(
+            f"{submitter.username} may not file requests on behalf of {request.requester.username} under "
+            f"AccessPolicy {policy.name}: it is not one of its trustedSubmitters"
+        )
     for name in request.roles:
         role = policy.role(name)
         if role is None:
@@ -101,6 +107,8 @@ def review_errors(policy: Policy | None, request: Request, reviewer: Identity) -
     errors: list[str] = []
     if reviewer.username == request.requester.username:
         errors.append(f"{reviewer.username} may not review own request")
+    elif request.submitter is not None and reviewer.username == request.submitter.username:
+        errors.append(f"{reviewer.username} may not review a request it filed")
     if policy is None:
         errors.append(f"no AccessPolicy governs request {request.name}")
     elif not policy.reviewers.contains(reviewer):

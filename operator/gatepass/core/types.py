@@ -93,6 +93,8 @@ class Policy:
     max_duration: timedelta = timedelta(hours=1)
     request_ttl: timedelta = timedelta(hours=1)
     require_reason: bool = True
+    # Who may file requests on behalf of a requester (e.g. a GitOps pipeline's ServiceAccount).
+    trusted_submitters: Subjects = Subjects()
 
     def __post_init__(self) -> None:
         if self.denials < 1:
@@ -141,6 +143,8 @@ class Request:
     start_time: datetime | None = None
     created: datetime
     generation: int = 1
+    # Who filed it, when not the requester: a trusted submitter acting on the requester's behalf.
+    submitter: Identity | None = None
 
     @property
     def cluster_wide(self) -> bool:

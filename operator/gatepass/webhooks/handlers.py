@@ -36,6 +36,16 @@ def _requester_info(userinfo: dict) -> dict:
     }
 
 
+def _filer(body: dict, userinfo: dict) -> tuple[dict, dict | None]:
+    """(requester, submitter): the caller, or the user named in spec.onBehalfOf and the caller who
+    filed it for them (whether the caller may do so is the validating webhook's question)."""
+    caller = _requester_info(userinfo)
+    behalf = (body.get("spec") or {}).get("onBehalfOf") or {}
+    if behalf.get("username") and behalf["username"] != caller["username"]:
+        return {"username": behalf["username"], "uid": "", "groups": sorted(behalf.get("groups") or ())}, caller
+    return caller, None
+
+
 def _refuse(message: str) -> None:
     raise kopf.AdmissionError(message, code=FORBIDDEN)
 
@@ -68,14 +78,21 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 @counted(config.MUTATE_REQUEST.id)
 def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
+    written = "submitter" in (body.get("spec") or {})
     if operation == "CREATE":
-        patch.spec["requester"] = _requester_info(userinfo)
+        requester, submitter = _filer(body, userinfo)
+        patch.spec["requester"] = requester
+        if submitter is not None or written:
+            patch.spec["submitter"] = submitter
         for key in annotations:
             if ledger.is_ledger_key(key):
                 patch.metadata.annotations[key] = None
         return
     old = old or {}
     patch.spec["requester"] = (old.get("spec") or {}).get("requester") or _requester_info(userinfo)
+    submitter = (old.get("spec") or {}).get("submitter")
+    if submitter is not None or written:
+        patch.spec["submitter"] = submitter
     old_annotations = old.get("metadata", {}).get("annotations") or {}
     changes = ledger.rewrite(old_annotations, annotations, _identity(userinfo), datetime.now(timezone.utc))
     for key, value in changes.items():
@@ -88,19 +105,21 @@ def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
 async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
     caller = _identity(userinfo)
     if operation == "CREATE":
-        await _validate_create(new, caller, memo)
+        await _validate_create(new, userinfo, memo)
     elif operation == "UPDATE":
         await _validate_update(old, new, caller, userinfo, memo)
     elif operation == "DELETE":
         await _validate_delete(old or body, caller, userinfo, memo)
 
 
-async def _validate_create(new: dict, caller: Identity, memo: Any) -> None:
+async def _validate_create(new: dict, userinfo: dict, memo: Any) -> None:
     leftover = ledger.intents(new.get("metadata", {}).get("annotations"))
     if leftover:
         _refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
+    requester, submitter = _filer(new, userinfo)
     try:
-        request = convert.request(new, requester=caller)
+        request = convert.request(new, requester=convert.identity(requester),
+                                  submitter=convert.identity(submitter) if submitter else None)
     except ValueError as error:
         _refuse(str(error))
     selection = evaluate_request(request, await _policies(memo))
@@ -110,8 +129,9 @@ async def _validate_create(new: dict, caller: Identity, memo: Any) -> None:
 
 async def _validate_update(old: dict, new: dict, caller: Identity, userinfo: dict, memo: Any) -> None:
     name = new["metadata"]["name"]
-    old_spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "requester"}
-    new_spec = {k: v for k, v in (new.get("spec") or {}).items() if k != "requester"}
+    stamped = ("requester", "submitter")  # written by the mutating webhook, never by the client
+    old_spec = {k: v for k, v in (old.get("spec") or {}).items() if k not in stamped}
+    new_spec = {k: v for k, v in (new.get("spec") or {}).items() if k not in stamped}
     if old_spec != new_spec:
         _refuse(f"the spec of AccessRequest {name} cannot be changed; create a new request")
     state = (old.get("status") or {}).get("state") or "Pending"
@@ -136,8 +156,10 @@ async def _validate_update(old: dict, new: dict, caller: Identity, userinfo: dic
 
 
 async def _may_revoke(request_body: dict, caller: Identity, userinfo: dict, memo: Any) -> bool:
-    requester = ((request_body.get("spec") or {}).get("requester") or {}).get("username")
-    if caller.username == requester:
+    spec = request_body.get("spec") or {}
+    requester = (spec.get("requester") or {}).get("username")
+    submitter = (spec.get("submitter") or {}).get("username")
+    if caller.username in (requester, submitter):  # a pipeline withdraws what it filed (GitOps prune)
         return True
     return await memo.kube.allowed(userinfo, "revoke", "accessrequests", request_body["metadata"]["name"])
 
