@@ -29,6 +29,23 @@ k8s-bins: ## build kube-apiserver, kube-controller-manager, kubectl and etcd (ca
 crds: venv ## regenerate crds/ from the pydantic models
 	$(PY) -m gatepass.api.crdgen crds/
 
+.PHONY: helm
+helm: ## build helm from source through the Go module proxy (cached in ~/.cache/gatepass)
+	@hack/helm/build.sh
+
+.PHONY: manifests
+manifests: crds ## regenerate the webhook manifests and the Helm chart's CRDs, webhooks and RBAC
+	$(PY) -m gatepass.installgen
+
+.PHONY: lock
+lock: venv ## pin the operator image's Python dependencies (requirements.lock) to the tested ones
+	$(PY) hack/lock_requirements.py
+
+IMAGE ?= ghcr.io/gatepass/gatepass-operator:0.1.0
+.PHONY: image
+image: ## build the operator image (needs Docker)
+	docker build -t $(IMAGE) .
+
 .PHONY: dev
 dev: venv k8s-bins ## start the control plane, the operator and the demo in the background
 	$(PY) -m gatepass.devcluster.cli up --dir $(DEV_DIR) --bin-dir "$(K8S_BINS)"
@@ -41,6 +58,8 @@ dev-down: venv ## stop everything `make dev` started
 lint: venv ## architecture rules (the core stays pure) and generated files up to date
 	$(VENV)/bin/lint-imports
 	$(PY) -m gatepass.api.crdgen --check crds/
+	$(PY) -m gatepass.installgen --check
+	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: test
 test: venv k8s-bins lint ## the whole suite, end-to-end tests included, on a local control plane

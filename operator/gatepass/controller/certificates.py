@@ -222,7 +222,7 @@ class WebhookCertificates:
             if not found:
                 return bundle
             fresh = generate(self.hosts, self.clock(), reusable_ca(bundle, self.clock()))
-            body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                     "metadata": {"name": self.secret, "namespace": self.namespace,
                                  "labels": {"app.kubernetes.io/name": "gatepass"}},
                     "data": fresh.to_secret_data()}

@@ -18,7 +18,7 @@ def kubectl_for(plane: ControlPlane) -> Kubectl:
 
 
 def install_crds(kubectl: Kubectl, repo: Path = REPO) -> None:
-    files = sorted((repo / "crds").glob("*.yaml"))
+    files = sorted(path for path in (repo / "crds").glob("*.yaml") if path.name != "kustomization.yaml")
     if not files:
         raise FileNotFoundError(f"no CRDs in {repo / 'crds'}")
     kubectl.apply(*files)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from gatepass.webhooks.config import configurations
+from gatepass.webhooks.config import NAME, configurations
 
 from .controlplane import ControlPlane, ControlPlaneError, free_port
 from .identities import OPERATOR_CONTEXT
@@ -27,8 +27,12 @@ from .kubectl import Kubectl
 from .processes import Process
 
 
-def webhook_manifests(plane: ControlPlane, port: int) -> str:
-    client = {"url": f"https://127.0.0.1:{port}", "caBundle": base64.b64encode(plane.ca_pem).decode()}
+def webhook_manifests(plane: ControlPlane, port: int, ca_bundle: bool = True) -> str:
+    """The configurations calling https://127.0.0.1:<port>, trusting the cluster's CA
+    (without ``ca_bundle``, the operator is to put its own CA in)."""
+    client = {"url": f"https://127.0.0.1:{port}"}
+    if ca_bundle:
+        client["caBundle"] = base64.b64encode(plane.ca_pem).decode()
     return yaml.safe_dump_all(configurations(client), sort_keys=False)
 
 
@@ -47,13 +51,18 @@ def _healthy(port: int) -> bool:
 
 
 class OperatorProcess:
-    """The operator as a child process; ``start()`` returns once it serves webhooks and is healthy."""
+    """The operator as a child process; ``start()`` returns once it serves webhooks and is healthy.
+
+    With ``own_certificate`` the operator makes its own webhook certificate (kept in the Secret
+    ``own_certificate`` names, as in a cluster without cert-manager) and puts its CA into the
+    webhook configurations, instead of being handed one signed by the cluster's CA."""
 
     def __init__(self, plane: ControlPlane, kubectl: Kubectl, folder: Path, *, name: str = "operator",
                  tied_to_parent: bool = True, webhook_port: int | None = None, health_port: int | None = None,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), own_certificate: str | None = None):
         self.plane, self.kubectl, self.folder, self.name = plane, kubectl, folder, name
         self.tied_to_parent = tied_to_parent
+        self.own_certificate = own_certificate
         self.webhook_port = webhook_port or free_port()
         self.health_port = health_port or free_port()
         self.extra_args = extra_args
@@ -61,12 +70,19 @@ class OperatorProcess:
 
     def start(self, timeout: float = 60.0, install_webhooks: bool = True) -> "OperatorProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
-        cert, key = self.plane.serving_cert(["127.0.0.1", "localhost"]).write(self.folder, f"{self.name}-webhook")
+        if self.own_certificate:
+            certificate = [f"--webhook-secret={self.own_certificate}", "--webhook-host=127.0.0.1",
+                           f"--cert-dir={self.folder / f'{self.name}-certs'}"]
+            if install_webhooks:  # first, so that the operator finds them to put its CA in
+                self.install_webhooks()
+        else:
+            cert, key = self.plane.serving_cert(["127.0.0.1", "localhost"]).write(self.folder, f"{self.name}-webhook")
+            certificate = [f"--webhook-cert={cert}", f"--webhook-key={key}"]
         argv = [
             sys.executable, "-m", "gatepass",
             f"--kubeconfig={self.plane.kubeconfig}", f"--context={OPERATOR_CONTEXT}",
             "--webhook-addr=127.0.0.1", f"--webhook-port={self.webhook_port}",
-            f"--webhook-cert={cert}", f"--webhook-key={key}",
+            *certificate,
             f"--health-port={self.health_port}",
             # One name across restarts, as a pod keeps its name when its container restarts:
             # a restarted operator takes its own lease back at once.
@@ -84,13 +100,19 @@ class OperatorProcess:
                 self.stop()
                 raise ControlPlaneError(f"the operator did not become ready in {timeout:.0f}s: {self.process.tail(3)}")
             time.sleep(0.1)
-        if install_webhooks:
+        if install_webhooks and not self.own_certificate:
             self.install_webhooks()
         return self
 
     def install_webhooks(self) -> None:
         """Points the API server's webhook configurations at this operator."""
-        self.kubectl.run("apply", "-f", "-", input=webhook_manifests(self.plane, self.webhook_port))
+        manifests = webhook_manifests(self.plane, self.webhook_port, ca_bundle=not self.own_certificate)
+        if self.own_certificate:  # made anew: the caBundle is the operator's to fill in
+            self.kubectl.run("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration",
+                             NAME, "--ignore-not-found")
+            self.kubectl.run("create", "-f", "-", input=manifests)
+        else:
+            self.kubectl.run("apply", "-f", "-", input=manifests)
 
     def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         """GET http://127.0.0.1:<health port><path>: /metrics, /healthz or /readyz."""

@@ -1,0 +1,149 @@
+"""The install files: generated ones up to date, and the properties a platform team relies on.
+
+Rendering with kustomize and Helm, and the server-side dry runs, are in tests/e2e/test_install.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gatepass import installgen
+from gatepass.api import parse_any
+from gatepass.main import parse_args
+from gatepass.webhooks import config
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+
+
+def load(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def deployment() -> dict:
+    [doc] = load(MANIFESTS / "manager" / "deployment.yaml")
+    return doc
+
+
+def container() -> dict:
+    [operator] = deployment()["spec"]["template"]["spec"]["containers"]
+    return operator
+
+
+def rbac_rules() -> list[tuple[str, dict]]:
+    rules = []
+    for path in sorted((MANIFESTS / "rbac").glob("*.yaml")):
+        for doc in load(path):
+            for rule in doc.get("rules") or ():
+                rules.append((doc["metadata"]["name"], rule))
+    return rules
+
+
+def test_generated_files_are_up_to_date():
+    assert installgen.drift() == [], f"regenerate with: {installgen.GENERATE_COMMAND}"
+
+
+def test_every_kustomization_lists_files_that_exist():
+    for kustomization in MANIFESTS.rglob("kustomization.yaml"):
+        for entry in yaml.safe_load(kustomization.read_text()).get("resources") or ():
+            assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
+
+
+def test_the_webhooks_call_the_service_on_every_hook_path_and_fail_closed():
+    docs = load(MANIFESTS / "webhook" / "webhooks.yaml")
+    assert [d["kind"] for d in docs] == ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+    hooks = [hook for doc in docs for hook in doc["webhooks"]]
+    assert sorted(h["clientConfig"]["service"]["path"] for h in hooks) == sorted(f"/{h.id}" for h in config.HOOKS)
+    for hook in hooks:
+        assert hook["clientConfig"]["service"] == {**hook["clientConfig"]["service"], "name": "gatepass-webhook",
+                                                   "namespace": "gatepass-system", "port": 443}
+        assert "caBundle" not in hook["clientConfig"]  # the operator (or cert-manager) fills it in
+        assert hook["failurePolicy"] == "Fail"
+    [service] = load(MANIFESTS / "webhook" / "service.yaml")
+    assert service["metadata"]["name"] == "gatepass-webhook"
+    assert service["spec"]["ports"][0]["targetPort"] == "webhook"
+
+
+def test_the_certificate_secret_ships_without_data():
+    [secret] = load(MANIFESTS / "webhook" / "secret.yaml")
+    assert secret["type"] == "Opaque" and "data" not in secret and "stringData" not in secret
+
+
+def test_the_deployment_runs_two_hardened_replicas():
+    spec = deployment()["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = container()["securityContext"]
+    assert context == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                       "capabilities": {"drop": ["ALL"]}}
+    assert {"requests", "limits"} <= set(container()["resources"])
+    assert set(container()["resources"]["requests"]) == {"cpu", "memory"}
+    assert pod["serviceAccountName"] == "gatepass-operator"
+
+
+def test_probes_and_ports_match_the_operator_arguments():
+    args = parse_args(container()["args"])
+    ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
+    assert ports == {"webhook": args.webhook_port, "http-metrics": args.http_port}
+    assert container()["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
+    assert container()["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    assert args.leader_elect and args.lease_name == "gatepass-operator"
+    assert args.webhook_secret == "gatepass-webhook-tls" and args.webhook_service == "gatepass-webhook"
+    assert args.cert_dir.startswith("/tmp/")  # the only writable mount
+    assert [m["mountPath"] for m in container()["volumeMounts"]] == ["/tmp"]
+    assert {e["name"] for e in container()["env"]} == {"POD_NAME", "POD_NAMESPACE"}
+
+
+def test_the_cert_manager_component_passes_arguments_the_operator_accepts():
+    component = yaml.safe_load((MANIFESTS / "components" / "cert-manager" / "kustomization.yaml").read_text())
+    [patch] = [p for p in component["patches"] if p.get("target", {}).get("kind") == "Deployment"]
+    [args] = [op["value"] for op in yaml.safe_load(patch["patch"]) if op["path"].endswith("/args")]
+    parsed = parse_args(args)
+    assert (parsed.webhook_cert, parsed.webhook_key, parsed.webhook_secret) == ("/certs/tls.crt", "/certs/tls.key",
+                                                                                None)
+    same = [a for a in container()["args"] if not a.startswith(("--webhook-secret", "--webhook-service", "--cert-dir"))]
+    assert [a for a in args if not a.startswith(("--webhook-cert", "--webhook-key"))] == same
+
+
+def test_rbac_is_least_privilege():
+    for role, rule in rbac_rules():
+        assert "*" not in rule.get("verbs", ()) and "*" not in rule.get("resources", ()), role
+        assert not {"escalate", "impersonate"} & set(rule.get("verbs", ())), role
+        if role.startswith("gatepass-operator"):
+            sensitive = {"secrets", "leases", "mutatingwebhookconfigurations", "validatingwebhookconfigurations"}
+            if sensitive & set(rule["resources"]) and rule["verbs"] != ["create"]:
+                assert rule.get("resourceNames"), f"{role} may {rule['verbs']} any of {rule['resources']}"
+            assert "bind" not in rule["verbs"] or role == "gatepass-operator-bind"
+    operator_secrets = [rule for role, rule in rbac_rules() if role.startswith("gatepass-operator")
+                        and "secrets" in rule["resources"]]
+    assert operator_secrets == [{"apiGroups": [""], "resources": ["secrets"],
+                                 "resourceNames": ["gatepass-webhook-tls"], "verbs": ["get", "update"]}]
+
+
+@pytest.mark.parametrize("path", sorted((MANIFESTS / "samples").glob("access*.yaml")), ids=lambda p: p.name)
+def test_samples_are_valid_objects(path):
+    [doc] = load(path)
+    parse_any(doc)
+
+
+def test_there_is_a_sample_of_every_kind():
+    kinds = {load(p)[0]["kind"] for p in (MANIFESTS / "samples").glob("access*.yaml")}
+    assert kinds == {"AccessPolicy", "AccessRequest", "AccessReview"}
+
+
+def test_chart_values_and_manifests_agree_on_the_defaults():
+    values = yaml.safe_load((REPO / "charts" / "gatepass" / "values.yaml").read_text())
+    args = parse_args(container()["args"])
+    assert values["replicaCount"] == deployment()["spec"]["replicas"]
+    assert values["resources"] == container()["resources"]
+    assert values["webhook"]["port"] == args.webhook_port and values["metrics"]["port"] == args.http_port
+    election = values["operator"]["leaderElection"]
+    assert (election["leaseDuration"], election["renewDeadline"], election["retryPeriod"]) == (
+        args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
+    assert (values["operator"]["workers"], values["operator"]["retention"]) == (args.workers, args.retention)
