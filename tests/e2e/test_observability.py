@@ -1,0 +1,75 @@
+"""The operator seen from Prometheus: /metrics moves through the seed scenario; /healthz and /readyz answer."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .helpers import approve, can_i, create_request, refused, request_manifest, unique, wait_for, wait_state
+
+pytestmark = pytest.mark.e2e
+
+
+def scrape(gatepass) -> dict[tuple[str, tuple], float]:
+    """Every sample on /metrics, by (name, sorted labels)."""
+    status, text = gatepass.operator.get("/metrics")
+    assert status == 200
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def moved(before, after, name: str, **labels) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_health_and_readiness(gatepass):
+    assert gatepass.operator.get("/healthz") == (200, "ok")
+    assert gatepass.operator.get("/readyz") == (200, "ok")
+    assert value(scrape(gatepass), "gatepass_leader") == 1
+
+
+def test_metrics_move_through_the_seed_scenario(gatepass):
+    before = scrape(gatepass)
+    name = unique("metrics")
+    create_request(gatepass, name, duration="3s")
+    refusal = gatepass.kubectl("apply", "-f", "-", user="carol", check=False, input=request_manifest(unique("no")))
+    assert "carol may not request" in refused(refusal)
+    approve(gatepass, name)
+    wait_state(gatepass, name, "Approved")
+    wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
+    granted = wait_for(lambda: (s := scrape(gatepass)) and
+                       moved(before, s, "gatepass_approval_to_grant_seconds_count") >= 1 and s,
+                       what="the grant to be counted")
+    assert moved(before, granted, "gatepass_request_transitions_total", state="Pending") >= 1
+    assert moved(before, granted, "gatepass_request_transitions_total", state="Approved") >= 1
+    assert moved(before, granted, "gatepass_reviews_total", decision="Approve", via="annotation") >= 2
+    assert moved(before, granted, "gatepass_audit_events_total", reason="Granted") >= 1
+    assert value(granted, "gatepass_live_grants") >= 1
+    assert value(granted, "gatepass_requests", state="Approved") >= 1
+    assert moved(before, granted, "gatepass_reconciles_total", result="ok") >= 3
+    assert moved(before, granted, "gatepass_reconcile_duration_seconds_count") >= 3
+    assert moved(before, granted, "gatepass_admission_reviews_total", webhook="validate-accessrequest",
+                 operation="CREATE", decision="allowed") >= 1
+    assert moved(before, granted, "gatepass_admission_reviews_total", webhook="validate-accessrequest",
+                 operation="CREATE", decision="refused") >= 1
+    assert moved(before, granted, "gatepass_admission_reviews_total", webhook="mutate-accessrequest",
+                 operation="UPDATE", decision="allowed") >= 2  # the two approvals
+    # A histogram's buckets are cumulative: the +Inf bucket holds every observation.
+    assert (value(granted, "gatepass_approval_to_grant_seconds_bucket", le="+Inf")
+            == value(granted, "gatepass_approval_to_grant_seconds_count"))
+
+    wait_state(gatepass, name, "Expired", timeout=30)
+    expired = wait_for(lambda: (s := scrape(gatepass)) and
+                       moved(before, s, "gatepass_expiry_lag_seconds_count", deadline="access") >= 1 and s,
+                       what="the expiry to be counted")
+    assert moved(before, expired, "gatepass_request_transitions_total", state="Expired") >= 1
+    assert moved(before, expired, "gatepass_audit_events_total", reason="Expired") >= 1
+    lag = (moved(before, expired, "gatepass_expiry_lag_seconds_sum", deadline="access")
+           / moved(before, expired, "gatepass_expiry_lag_seconds_count", deadline="access"))
+    print(f"\nexpiry lag (mean over this test's expiries): {lag * 1000:.0f} ms")
+    assert value(expired, "gatepass_errors_total", component="reconcile") == value(
+        before, "gatepass_errors_total", component="reconcile")
