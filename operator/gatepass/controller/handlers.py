@@ -1,6 +1,8 @@
 """kopf watch handlers: keep the store current and queue the affected requests.
 
-They decide nothing; the reconciler does, through the core. Plain event
+They decide nothing; the reconciler does, through the core. They are
+coroutines because they only touch memory: kopf would otherwise run each in a
+worker thread. Plain event
 handlers are used (no kopf progress annotations, no finalizers), so the
 operator never writes to the objects users and GitOps tools own.
 """
@@ -24,7 +26,7 @@ def _deleted(event: dict) -> bool:
 
 
 @kopf.on.event(GROUP, VERSION, "accesspolicies")
-def policy_event(event, body, memo, **_) -> None:
+async def policy_event(event, body, memo, **_) -> None:
     for name in memo.store.put_policy(dict(body), _deleted(event)):
         memo.queue.add(name)
     if not _deleted(event):
@@ -32,26 +34,26 @@ def policy_event(event, body, memo, **_) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "accessrequests")
-def request_event(event, body, memo, **_) -> None:
+async def request_event(event, body, memo, **_) -> None:
     memo.queue.add(memo.store.put_request(dict(body), _deleted(event)))
 
 
 @kopf.on.event(GROUP, VERSION, "accessreviews")
-def review_event(event, body, memo, **_) -> None:
+async def review_event(event, body, memo, **_) -> None:
     name = memo.store.put_review(dict(body), _deleted(event))
     if name:
         memo.queue.add(name)
 
 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels={MANAGED_LABEL: "true"})
-def rolebinding_event(event, body, memo, **_) -> None:
+async def rolebinding_event(event, body, memo, **_) -> None:
     name = memo.store.put_binding({**dict(body), "kind": "RoleBinding"}, _deleted(event))
     if name:
         memo.queue.add(name)
 
 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterrolebindings", labels={MANAGED_LABEL: "true"})
-def clusterrolebinding_event(event, body, memo, **_) -> None:
+async def clusterrolebinding_event(event, body, memo, **_) -> None:
     name = memo.store.put_binding({**dict(body), "kind": "ClusterRoleBinding"}, _deleted(event))
     if name:
         memo.queue.add(name)

@@ -7,9 +7,11 @@ event loop (watches, admission, deadlines) never blocks on the network.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import kubernetes
@@ -24,16 +26,23 @@ logger = logging.getLogger("gatepass.kube")
 
 
 class Kube:
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator") -> None:
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator",
+                 threads: int = 32) -> None:
         self.rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.authz = kubernetes.client.AuthorizationV1Api(api_client)
         self.component = component
+        # Its own threads: the default executor is small (cores + 4) and shared with kopf.
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
+
+    def _call(self, fn, /, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------- bindings
     async def apply_binding(self, manifest: Mapping) -> None:
-        await asyncio.to_thread(self._apply_binding, dict(manifest))
+        await self._call(self._apply_binding, dict(manifest))
 
     def _apply_binding(self, manifest: dict) -> None:
         kind, meta = manifest["kind"], manifest["metadata"]
@@ -64,7 +73,7 @@ class Kube:
             self.rbac.replace_cluster_role_binding(meta["name"], manifest)
 
     async def delete_binding(self, kind: str, namespace: str, name: str) -> None:
-        await asyncio.to_thread(self._delete_binding, kind, namespace, name)
+        await self._call(self._delete_binding, kind, namespace, name)
 
     def _delete_binding(self, kind: str, namespace: str, name: str) -> None:
         try:
@@ -82,7 +91,7 @@ class Kube:
         patch = {key: value for key, value in new.items()}
         patch.update({key: None for key in old if key not in new})
         try:
-            return await asyncio.to_thread(
+            return await self._call(
                 self.custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, {"status": patch}
             )
         except ApiException as error:
@@ -110,14 +119,14 @@ class Kube:
             "count": 1,
         }
         try:
-            await asyncio.to_thread(self.core.create_namespaced_event, EVENTS_NAMESPACE, event)
+            await self._call(self.core.create_namespaced_event, EVENTS_NAMESPACE, event)
         except ApiException as error:  # an audit Event is best effort; the JSON log line is not
             logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
 
     # ---------------------------------------------------------------- reads
     async def get_request(self, name: str) -> dict | None:
         try:
-            return await asyncio.to_thread(
+            return await self._call(
                 self.custom.get_cluster_custom_object, GROUP, VERSION, "accessrequests", name
             )
         except ApiException as error:
@@ -127,7 +136,7 @@ class Kube:
 
     async def delete_request(self, name: str) -> None:
         try:
-            await asyncio.to_thread(
+            await self._call(
                 self.custom.delete_cluster_custom_object, GROUP, VERSION, "accessrequests", name
             )
         except ApiException as error:
@@ -135,11 +144,11 @@ class Kube:
                 raise
 
     async def list_policies(self) -> list[dict]:
-        result = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
+        result = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
         return result.get("items", [])
 
     async def list_reviews(self, request: str) -> list[dict]:
-        result = await asyncio.to_thread(
+        result = await self._call(
             self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews",
             label_selector=f"gatepass.dev/request={request}",
         )
@@ -156,7 +165,7 @@ class Kube:
                 "resourceAttributes": {"group": GROUP, "resource": resource, "verb": verb, "name": name},
             }
         }
-        result = await asyncio.to_thread(self.authz.create_subject_access_review, review)
+        result = await self._call(self.authz.create_subject_access_review, review)
         return bool(result.status.allowed)
 
     # ------------------------------------------------------- initial listing
@@ -172,11 +181,11 @@ class Kube:
             return [{**item, "kind": kind} for item in raw.get("items", [])]
 
         policies, requests, reviews, rolebindings, clusterrolebindings = await asyncio.gather(
-            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies"),
-            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessrequests"),
-            asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews"),
-            asyncio.to_thread(self.rbac.list_role_binding_for_all_namespaces, label_selector=selector),
-            asyncio.to_thread(self.rbac.list_cluster_role_binding, label_selector=selector),
+            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies"),
+            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessrequests"),
+            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews"),
+            self._call(self.rbac.list_role_binding_for_all_namespaces, label_selector=selector),
+            self._call(self.rbac.list_cluster_role_binding, label_selector=selector),
         )
         return {
             "policies": items(policies),

@@ -31,9 +31,14 @@ class WorkQueue:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
+        self._started = 0.0
+        self._done = 0
+        self._caught_up = False
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        """Starts the workers; the first time the queue drains, says how long catching up took."""
+        self._started, self._done, self._caught_up = time.monotonic(), 0, False
         self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
 
     async def stop(self) -> None:
@@ -101,3 +106,8 @@ class WorkQueue:
                 if key in self._again:
                     self._again.discard(key)
                     self.add(key)
+                self._done += 1
+                if not self._caught_up and not self._waiting and not self._running:
+                    self._caught_up = True
+                    logger.info("Caught up after start-up: worked %d items, %d deadlines armed, in %.2fs",
+                                self._done, len(self._timers), time.monotonic() - self._started)

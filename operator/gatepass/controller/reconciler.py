@@ -7,6 +7,7 @@ audit trail, then the next deadline is armed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -115,7 +116,10 @@ class Reconciler:
             self.store.put_request(updated, deleted=False)
         for event in plan.events:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
-            await self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
+        await asyncio.gather(*(
+            self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
+            for event in plan.events
+        ))
         metrics.observe(body, status, plan)
         wake_at = plan.wake_at
         if plan.state in TERMINAL:
