@@ -76,6 +76,10 @@ test-kind: venv ## the end-to-end suite against a kind cluster (needs Docker and
 	GATEPASS_KUBECONFIG=$(DEV_DIR)/kind.kubeconfig $(PY) -m pytest tests/e2e; \
 	rc=$$?; kind delete cluster --name gatepass-e2e; exit $$rc
 
+.PHONY: bench
+bench: venv k8s-bins ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 .PHONY: clean
 clean: dev-down ## stop everything and remove the virtualenv
 	rm -rf $(VENV) $(DEV_DIR)
