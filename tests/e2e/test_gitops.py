@@ -35,6 +35,7 @@ def policy_manifest(name: str, submitter: str) -> dict:
             "spec": {"requesters": {"groups": ["developers"]},
                      "roles": [{"name": "dba", "clusterRole": "dba", "namespaces": ["payments"]}],
                      "reviewers": {"users": ["alice", "ivan"]},
+                     "thresholds": [{"name": "both", "approvals": 2}],
                      "trustedSubmitters": {"users": [submitter]},
                      "maxDuration": "1h"}}
 
@@ -49,27 +50,32 @@ def test_a_trusted_pipeline_files_for_a_user_and_is_recorded(gatepass, pipeline)
     context, submitter, policy = pipeline
     name = unique("gitops")
     gatepass.kubectl("apply", "-f", "-", user=context, input=on_behalf(name))
-    body = wait_state(gatepass, name, "Pending")
-    assert body["spec"]["requester"]["username"] == "bob"
-    assert body["spec"]["requester"]["groups"] == ["developers"]
-    assert body["spec"]["submitter"]["username"] == submitter
-    assert body["status"]["policy"] == policy  # demo-dba comes first by name but does not trust the pipeline
+    try:
+        body = wait_state(gatepass, name, "Pending")
+        assert body["spec"]["requester"]["username"] == "bob"
+        assert body["spec"]["requester"]["groups"] == ["developers"]
+        assert body["spec"]["submitter"]["username"] == submitter
+        assert body["status"]["policy"] == policy  # demo-dba comes first by name but does not trust the pipeline
 
-    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=ok", user="alice")  # one is enough
-    wait_state(gatepass, name, "Approved")
-    wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
+        for reviewer in ("alice", "ivan"):
+            gatepass.kubectl("annotate", "accessrequest", name, f"gatepass.dev/approve=ok from {reviewer}",
+                             user=reviewer)
+        wait_state(gatepass, name, "Approved")
+        wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
 
-    def audit_lines() -> list[dict]:
-        return [json.loads(line.split(": ", 1)[1]) for line in gatepass.operator.log().splitlines()
-                if "gatepass.audit" in line and f'"request": "{name}"' in line]
+        def audit_lines() -> list[dict]:
+            return [json.loads(line.split(": ", 1)[1]) for line in gatepass.operator.log().splitlines()
+                    if "gatepass.audit" in line and f'"request": "{name}"' in line]
 
-    granted = wait_for(lambda: [line for line in audit_lines() if line["event"] == "Granted"], what="audit line")
-    assert granted[0]["submitter"] == submitter and granted[0]["requester"] == "bob"
-    assert f"filed by {submitter} on bob's behalf" in granted[0]["message"]
-
-    # Removing the file from git prunes the request: the pipeline may delete what it filed.
-    gatepass.kubectl("delete", "accessrequest", name, user=context)
+        granted = wait_for(lambda: [line for line in audit_lines() if line["event"] == "Granted"],
+                           what="audit line")
+        assert granted[0]["submitter"] == submitter and granted[0]["requester"] == "bob"
+        assert f"filed by {submitter} on bob's behalf" in granted[0]["message"]
+    finally:
+        # Removing the file from git prunes the request: the pipeline may delete what it filed.
+        gatepass.kubectl("delete", "accessrequest", name, user=context)
     wait_for(lambda: bindings_of(gatepass, name) == [], what="the binding to go")
+    wait_for(lambda: can_i(gatepass, "bob") == "no", what="bob's access to end")
 
 
 def test_only_trusted_submitters_may_file_for_others(gatepass, pipeline):
@@ -105,18 +111,21 @@ def test_what_git_applies_shows_no_diff_after_the_operator_acted(gatepass, pipel
 
     gatepass.kubectl("apply", *flags, "-f", str(policy_file))
     gatepass.kubectl("apply", *flags, "-f", str(request), user=context)
-    wait_state(gatepass, name, "Pending")
-    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=ok", user="alice")
-    wait_for(lambda: get(gatepass, "accessrequest", name)["status"].get("approvals") == 1, what="the review")
-    wait_for(lambda: get(gatepass, "accesspolicy", policy).get("status", {}).get("roles"), what="policy status")
+    try:
+        wait_state(gatepass, name, "Pending")
+        gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=ok", user="alice")
+        wait_for(lambda: get(gatepass, "accessrequest", name)["status"].get("approvals") == 1, what="the review")
+        wait_for(lambda: get(gatepass, "accesspolicy", policy).get("status", {}).get("roles"), what="policy status")
 
-    for path, user in ((request, context), (policy_file, "admin")):
-        result = gatepass.kubectl("diff", *flags, "-f", str(path), user=user, check=False)
-        assert result.returncode == 0, f"kubectl diff {path.name} shows: {result.stdout}{result.stderr}"
-    gatepass.kubectl("apply", *flags, "-f", str(request), user=context)
-    body = get(gatepass, "accessrequest", name)
-    assert body["spec"]["requester"]["username"] == "bob"
-    assert body["spec"]["submitter"]["username"] == submitter  # kept through the re-apply
-    assert body["status"]["approvals"] == 1
-    for obj in (body, get(gatepass, "accesspolicy", policy)):
-        assert not [key for key in obj["metadata"].get("annotations") or {} if "kopf" in key]
+        for path, user in ((request, context), (policy_file, "admin")):
+            result = gatepass.kubectl("diff", *flags, "-f", str(path), user=user, check=False)
+            assert result.returncode == 0, f"kubectl diff {path.name} shows: {result.stdout}{result.stderr}"
+        gatepass.kubectl("apply", *flags, "-f", str(request), user=context)
+        body = get(gatepass, "accessrequest", name)
+        assert body["spec"]["requester"]["username"] == "bob"
+        assert body["spec"]["submitter"]["username"] == submitter  # kept through the re-apply
+        assert body["status"]["approvals"] == 1
+        for obj in (body, get(gatepass, "accesspolicy", policy)):
+            assert not [key for key in obj["metadata"].get("annotations") or {} if "kopf" in key]
+    finally:
+        gatepass.kubectl("delete", "accessrequest", name, user=context, check=False)
