@@ -144,7 +144,7 @@ def elector(fake, identity, log):
         log.append(("stop", identity))
 
     election = LeaderElection(None, "gatepass-system", "gatepass-operator", identity,
-                              Timing(lease_duration=1, renew_deadline=0.5, retry_period=0.05),
+                              Timing(lease_duration=2, renew_deadline=1.0, retry_period=0.1),
                               on_started=started, on_stopped=stopped)
     election.api = CallerApi(fake, identity)
     return election
