@@ -41,17 +41,17 @@ class Kube:
         return loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------- bindings
-    async def apply_binding(self, manifest: Mapping) -> None:
-        await self._call(self._apply_binding, dict(manifest))
+    async def apply_binding(self, manifest: Mapping) -> dict:
+        """Creates the binding, or makes an existing one what it should be; returns it as stored."""
+        stored = await self._call(self._apply_binding, dict(manifest))
+        return {**self.rbac.api_client.sanitize_for_serialization(stored), "kind": manifest["kind"]}
 
-    def _apply_binding(self, manifest: dict) -> None:
+    def _apply_binding(self, manifest: dict):
         kind, meta = manifest["kind"], manifest["metadata"]
         try:
             if kind == "RoleBinding":
-                self.rbac.create_namespaced_role_binding(meta["namespace"], manifest)
-            else:
-                self.rbac.create_cluster_role_binding(manifest)
-            return
+                return self.rbac.create_namespaced_role_binding(meta["namespace"], manifest)
+            return self.rbac.create_cluster_role_binding(manifest)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -64,13 +64,11 @@ class Kube:
         current_ref = current.role_ref
         if (current_ref.kind, current_ref.name) != (manifest["roleRef"]["kind"], manifest["roleRef"]["name"]):
             self._delete_binding(kind, meta.get("namespace", ""), meta["name"])
-            self._apply_binding(manifest)
-            return
+            return self._apply_binding(manifest)
         manifest = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
         if kind == "RoleBinding":
-            self.rbac.replace_namespaced_role_binding(meta["name"], meta["namespace"], manifest)
-        else:
-            self.rbac.replace_cluster_role_binding(meta["name"], manifest)
+            return self.rbac.replace_namespaced_role_binding(meta["name"], meta["namespace"], manifest)
+        return self.rbac.replace_cluster_role_binding(meta["name"], manifest)
 
     async def delete_binding(self, kind: str, namespace: str, name: str) -> None:
         await self._call(self._delete_binding, kind, namespace, name)

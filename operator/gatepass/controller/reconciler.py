@@ -103,9 +103,10 @@ class Reconciler:
 
         for ref in plan.bindings_to_delete:
             await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
+            self.store.bindings.get(name, {}).pop((ref.kind, ref.namespace, ref.name), None)
             logger.info("Deleted %s of request %s", ref, name)
         for manifest in plan.bindings_to_apply:
-            await self.kube.apply_binding(manifest)
+            self.store.put_binding(await self.kube.apply_binding(manifest), deleted=False)
             meta = manifest["metadata"]
             logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"],
                         request.requester.username)

@@ -65,6 +65,26 @@ class Store:
             self.bindings[request][key] = body
         return request
 
+    # Watch events call these: they return the affected request only when the
+    # event tells the store something new. The operator's own writes are put in
+    # the store as they return, so their echoes on the watch cost no reconcile.
+    def update_request(self, body: dict, deleted: bool) -> str | None:
+        name = body["metadata"]["name"]
+        if not deleted and _same_version(body, self.requests.get(name)):
+            return None
+        return self.put_request(body, deleted)
+
+    def update_binding(self, body: dict, deleted: bool) -> str | None:
+        request = owning_request(body)
+        if not request:
+            return None
+        current = self.bindings.get(request, {}).get(_key(body))
+        if deleted and current is None:
+            return None
+        if not deleted and _same_version(body, current):
+            return None
+        return self.put_binding(body, deleted)
+
     def forget_request(self, name: str) -> None:
         self.requests.pop(name, None)
         self.reviews.pop(name, None)
@@ -79,6 +99,13 @@ def owning_request(binding: dict) -> str | None:
         if owner.get("kind") == "AccessRequest" and owner.get("apiVersion", "").startswith("gatepass.dev/"):
             return owner.get("name")
     return None
+
+
+def _same_version(body: dict, current: dict | None) -> bool:
+    if current is None:
+        return False
+    version = body.get("metadata", {}).get("resourceVersion")
+    return bool(version) and version == current.get("metadata", {}).get("resourceVersion")
 
 
 def _newer(candidate: dict, current: dict) -> bool:
