@@ -145,7 +145,7 @@ class Bench:
 
     # ------------------------------------------------------------- set-up
     async def setup(self) -> None:
-        self.plane = ControlPlane(self.workdir / "plane", self.bins, log=say).start()
+        self.plane = ControlPlane(self.workdir / "plane", self.bins, log=say, keep_workdir=True).start()
         kubectl = install.kubectl_for(self.plane)
         install.install_crds(kubectl)
         install.install_operator_rbac(kubectl)
@@ -381,10 +381,11 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-async def main_async(sizes: list[int], rate: float, out: Path) -> int:
+async def main_async(sizes: list[int], rate: float, out: Path, keep: Path | None = None) -> int:
     bins = ensure_binaries()
     results = []
-    with tempfile.TemporaryDirectory(prefix="gatepass-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="gatepass-bench-") as temporary:
+        folder = keep or temporary
         for size in sizes:
             bench = Bench(size, rate, Path(folder) / str(size), bins)
             results.append(await bench.run())
@@ -407,9 +408,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--rate", type=float, default=100.0, help="approvals per second")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--keep", type=Path, help="keep the operator's and control plane's logs in this folder")
     args = parser.parse_args()
     random.seed(1)
-    return asyncio.run(main_async([int(s) for s in args.sizes.split(",")], args.rate, args.out))
+    return asyncio.run(main_async([int(s) for s in args.sizes.split(",")], args.rate, args.out, args.keep))
 
 
 if __name__ == "__main__":
