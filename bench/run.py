@@ -406,7 +406,7 @@ async def main_async(sizes: list[int], rate: float, out: Path, keep: Path | None
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--rate", type=float, default=100.0, help="approvals per second")
+    parser.add_argument("--rate", type=float, default=20.0, help="approvals per second (the load the latencies are measured under)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--keep", type=Path, help="keep the operator's and control plane's logs in this folder")
     args = parser.parse_args()

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 MANAGED_LABEL = "gatepass.dev/managed"
 
 
+def slim(body: dict) -> dict:
+    """The object without metadata.managedFields, which the operator never reads
+    and which would otherwise be most of what it keeps in memory."""
+    meta = body.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return body
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def _key(body: dict) -> tuple[str, str, str]:
     meta = body.get("metadata", {})
     return body.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
@@ -26,6 +35,7 @@ class Store:
 
     # Each ``put_*`` returns the request name(s) whose reconciliation this affects.
     def put_policy(self, body: dict, deleted: bool) -> list[str]:
+        body = slim(body)
         name = body["metadata"]["name"]
         if deleted:
             self.policies.pop(name, None)
@@ -34,6 +44,7 @@ class Store:
         return list(self.requests)
 
     def put_request(self, body: dict, deleted: bool) -> str:
+        body = slim(body)
         name = body["metadata"]["name"]
         if deleted:
             self.requests.pop(name, None)
@@ -44,6 +55,7 @@ class Store:
         return name
 
     def put_review(self, body: dict, deleted: bool) -> str | None:
+        body = slim(body)
         request = (body.get("spec") or {}).get("request")
         if not request:
             return None
@@ -55,6 +67,7 @@ class Store:
         return request
 
     def put_binding(self, body: dict, deleted: bool) -> str | None:
+        body = slim(body)
         request = owning_request(body)
         if not request:
             return None

@@ -51,7 +51,13 @@ def _refuse(message: str) -> None:
 
 
 async def _policies(memo: Any) -> list:
-    return [convert.policy(body) for body in await memo.kube.list_policies()]
+    """The policies, from the store the watches keep current (every replica has one);
+    straight from the API while the store is still empty after start-up."""
+    store = getattr(memo, "store", None)
+    bodies = list(store.policies.values()) if store is not None and store.policies else None
+    if bodies is None:
+        bodies = await memo.kube.list_policies()
+    return [convert.policy(body) for body in bodies]
 
 
 async def _governing_policy(memo: Any, request_body: dict):
