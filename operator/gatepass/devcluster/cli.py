@@ -53,6 +53,9 @@ Gatepass is running. Logs: {workdir}/logs/ and {workdir}/operator/operator.log
   kubectl --context ivan annotate accessrequest bob-dba gatepass.dev/approve="ok"
   kubectl --context bob get secrets -n payments
 
+  export PATH=$PWD/.venv/bin:$PATH    # the kubectl-access plugin
+  kubectl access --context bob request ls
+
 Contexts: admin, operator, alice, ivan (dba-leads), bob (developers), carol (contractors).
 `make dev-down` stops everything.""")
     return 0
