@@ -177,3 +177,31 @@ def test_operator_holds_least_privilege(gatepass):
     assert can("get", "secrets", "-n", "payments") == "no"
     assert can("update", "accessrequests") == "no"  # it writes status only
     assert can("patch", "accessrequests", "--subresource=status") == "yes"
+
+
+def test_a_role_the_operator_may_not_bind_is_never_granted_and_says_why(gatepass):
+    """A policy can offer only what an administrator let the operator bind."""
+    policy, name = unique("t-edit"), unique("edit")
+    gatepass.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": policy},
+        "spec": {"requesters": {"users": ["bob"]},
+                 "roles": [{"name": "editor", "clusterRole": "edit", "namespaces": ["payments"]}],
+                 "reviewers": {"users": ["alice"]}, "maxDuration": "1h"},
+    }))
+    try:
+        create_request(gatepass, name, roles=["editor"])
+        approve(gatepass, name, "alice")
+
+        def warned() -> bool:
+            out = json.loads(gatepass.kubectl("get", "events", "-n", "default", "--field-selector",
+                                              f"involvedObject.name={name},reason=BindForbidden",
+                                              "-o", "json").stdout)
+            return bool(out["items"])
+
+        wait_for(warned, what="a BindForbidden warning on the request")
+        assert bindings_of(gatepass, name) == []
+        assert can_i(gatepass, "bob", "create", "deployments") == "no"
+        assert get(gatepass, "accessrequest", name)["status"]["state"] != "Approved"
+    finally:
+        gatepass.kubectl("delete", "accessrequest", name, check=False)
+        gatepass.kubectl("delete", "accesspolicy", policy)

@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import time
 
 import pytest
+
+from .helpers import can_i, get as get_object, request_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def request_yaml(name: str, duration: str = "1h", **extra) -> str:
-    spec = {"roles": ["dba"], "namespaces": ["payments"], "duration": duration,
-            "reason": "ticket #123", "reviewers": ["alice", "ivan"], **extra}
-    return json.dumps({"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessRequest",
-                       "metadata": {"name": name}, "spec": spec})
-
-
 def get(gatepass, name: str) -> dict:
-    return json.loads(gatepass.kubectl("get", "accessrequest", name, "-o", "json").stdout)
+    return get_object(gatepass, "accessrequest", name)
 
 
 def can_bob(gatepass) -> str:
-    return gatepass.kubectl("auth", "can-i", "get", "secrets", "-n", "payments", "--as", "bob",
-                            check=False).stdout.strip()
+    return can_i(gatepass, "bob")
 
 
 def test_seed_scenario(gatepass):
-    created = gatepass.kubectl("apply", "-f", "-", user="bob", input=request_yaml("seed", duration="5s"))
+    created = gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest("seed", duration="5s"))
     assert "created" in created.stdout
     body = wait_for(lambda: get(gatepass, "seed").get("status", {}).get("state") == "Pending"
                     and get(gatepass, "seed"), what="Pending")

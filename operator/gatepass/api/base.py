@@ -9,7 +9,7 @@ Kubernetes schema extensions (list types, CEL rules) to pydantic fields.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ from pathlib import Path
 
 import kubernetes
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 from kubernetes.client import ApiException
 
+from gatepass import pki
 from gatepass.webhooks import config
 
 from . import metrics
@@ -87,56 +85,14 @@ def service_hosts(service: str, namespace: str) -> list[str]:
 # --- generating and checking ------------------------------------------------------------------------
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _names(hosts: list[str]) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    return names
-
-
 def generate(hosts: list[str], now: datetime.datetime, ca: tuple[bytes, bytes] | None = None) -> Bundle:
     """A serving certificate for ``hosts``, signed by ``ca`` (PEM cert, PEM key) or by a new CA."""
-    start = now - datetime.timedelta(minutes=5)
     if ca is None:
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatepass-webhook-ca")])
-        ca_cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(now + CA_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
+        ca_cert, ca_key = pki.make_ca("gatepass-webhook-ca", now, CA_VALIDITY)
     else:
-        ca_cert = x509.load_pem_x509_certificate(ca[0])
-        ca_key = serialization.load_pem_private_key(ca[1], None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(start).not_valid_after(now + CERT_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return Bundle(ca_cert.public_bytes(serialization.Encoding.PEM), cert.public_bytes(serialization.Encoding.PEM),
-                  _key_pem(key), _key_pem(ca_key))
+        ca_cert, ca_key = pki.load(*ca)
+    cert, key = pki.issue(ca_cert, ca_key, hosts[0], pki.SERVER, now, CERT_VALIDITY, hosts=hosts)
+    return Bundle(pki.cert_pem(ca_cert), pki.cert_pem(cert), pki.key_pem(key), pki.key_pem(ca_key))
 
 
 def problems(bundle: Bundle | None, hosts: list[str], now: datetime.datetime,

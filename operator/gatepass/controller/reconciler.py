@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from kubernetes.client import ApiException
+
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
 from gatepass.core import ledger
 from gatepass.core.lifecycle import TERMINAL
@@ -106,7 +108,13 @@ class Reconciler:
             self.store.bindings.get(name, {}).pop((ref.kind, ref.namespace, ref.name), None)
             logger.info("Deleted %s of request %s", ref, name)
         for manifest in plan.bindings_to_apply:
-            self.store.put_binding(await self.kube.apply_binding(manifest), deleted=False)
+            try:
+                applied = await self.kube.apply_binding(manifest)
+            except ApiException as error:
+                if error.status == 403:
+                    await self._bind_forbidden(body, manifest, error, now)
+                raise  # retried with backoff; nothing is recorded as granted meanwhile
+            self.store.put_binding(applied, deleted=False)
             meta = manifest["metadata"]
             logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"],
                         request.requester.username)
@@ -131,6 +139,15 @@ class Reconciler:
                                now, state=plan.state.value)
                 return
         self.queue.arm(name, wake_at)
+
+    async def _bind_forbidden(self, body: dict, manifest: dict, error: ApiException, now: datetime) -> None:
+        """Says on the request why its access is not there yet: the operator may not bind that role."""
+        role = manifest["roleRef"]
+        where = manifest["metadata"].get("namespace") or "cluster-wide"
+        message = (f"Could not bind {role['kind']} {role['name']} ({where}): the operator lacks the `bind` "
+                   f"permission for it; an administrator must allow it (see gatepass-operator-bind). Retrying.")
+        audit.log_line(body, "BindForbidden", message, now)
+        await self.kube.event(body, "BindForbidden", message, now, warning=True)
 
     async def _remove_orphans(self, name: str) -> None:
         """The request is gone: its bindings go too (the garbage collector would, more slowly)."""

@@ -26,7 +26,7 @@ from typing import Callable
 import yaml
 
 from . import certs
-from .identities import USERS, User
+from .identities import USERS
 from .processes import Process, command_of, stop_pid
 
 CONTROLLERS = (
