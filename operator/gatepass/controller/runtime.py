@@ -14,6 +14,8 @@ from datetime import timedelta
 import kubernetes
 
 from . import metrics
+from gatepass.core.startup import catch_up_order
+
 from .kubeio import Kube
 from .queue import WorkQueue
 from .reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
@@ -55,7 +57,10 @@ class Runtime:
         for body in listed["bindings"]:
             self.store.put_binding(body, deleted=False)
         for body in listed["requests"]:
-            self.queue.add(self.store.put_request(body, deleted=False))
+            self.store.put_request(body, deleted=False)
+        # Nearest deadline first, so a grant that ended while nobody was leading goes first.
+        for name in catch_up_order((b["metadata"]["name"], b.get("status") or {}) for b in listed["requests"]):
+            self.queue.add(name)
         for name in list(self.store.bindings):
             if name not in self.store.requests:
                 self.queue.add(name)
