@@ -129,14 +129,11 @@ def test_gauges_are_read_from_the_store():
     assert get("gatepass_deadlines_armed") == 3
 
 
-def test_admission_answers_are_counted_for_sync_and_async_handlers():
+def test_admission_answers_are_counted():
     @counted("validate-x")
-    def sync_handler(operation, refuse=False, **_):
+    async def handler(operation, refuse=False, fail=False, **_):
         if refuse:
             raise kopf.AdmissionError("no", code=403)
-
-    @counted("validate-x")
-    async def async_handler(operation, fail=False, **_):
         if fail:
             raise RuntimeError("bug")
         return "done"
@@ -145,11 +142,18 @@ def test_admission_answers_are_counted_for_sync_and_async_handlers():
         return value("gatepass_admission_reviews_total", webhook="validate-x", operation="CREATE", decision=decision)
 
     before = {d: count(d) for d in ("allowed", "refused", "error")}
-    sync_handler(operation="CREATE")
+    assert asyncio.run(handler(operation="CREATE")) == "done"
+    assert asyncio.run(handler(operation="CREATE")) == "done"
     with pytest.raises(kopf.AdmissionError):
-        sync_handler(operation="CREATE", refuse=True)
-    assert asyncio.run(async_handler(operation="CREATE")) == "done"
+        asyncio.run(handler(operation="CREATE", refuse=True))
     with pytest.raises(RuntimeError):
-        asyncio.run(async_handler(operation="CREATE", fail=True))
+        asyncio.run(handler(operation="CREATE", fail=True))
     assert {d: count(d) - before[d] for d in before} == {"allowed": 2, "refused": 1, "error": 1}
-    assert asyncio.iscoroutinefunction(async_handler) and not asyncio.iscoroutinefunction(sync_handler)
+    assert asyncio.iscoroutinefunction(handler)
+
+
+def test_admission_handlers_must_be_coroutines():
+    with pytest.raises(TypeError, match="must be coroutines"):
+        @counted("validate-x")
+        def handler(**_):
+            return None

@@ -82,7 +82,7 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 @kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
                 operations=list(config.MUTATE_REQUEST.operations))
 @counted(config.MUTATE_REQUEST.id)
-def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
+async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
     written = "submitter" in (body.get("spec") or {})
     if operation == "CREATE":
@@ -190,7 +190,7 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
 @counted(config.MUTATE_REVIEW.id)
-def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
+async def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
     if operation == "CREATE":
         patch.spec["reviewer"] = _requester_info(userinfo)
         request = (body.get("spec") or {}).get("request")
@@ -237,7 +237,7 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
 @counted(config.VALIDATE_POLICY.id)
-def validate_policy(new, **_) -> None:
+async def validate_policy(new, **_) -> None:
     try:
         convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
