@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
 from .base import (
     ApiModel,
+    atomic_list,
     CustomResource,
     PrinterColumn,
     ResourceInfo,
@@ -17,7 +19,17 @@ from .base import (
     set_list,
     validations,
 )
-from .common import Duration, NamespaceName, RoleName, Subjects
+from .common import (
+    DNS_LABEL_PATTERN,
+    Decision,
+    Duration,
+    GroupName,
+    NamespaceName,
+    Reason,
+    RoleName,
+    Subjects,
+    UserName,
+)
 
 # The rules on a requestable role, shared by the CRD (CEL) and the model (Python).
 ONE_ROLE_KIND = "exactly one of clusterRole or role must be set"
@@ -29,6 +41,10 @@ CLUSTER_ROLE_NEEDS_SCOPE = "a clusterRole needs namespaces or clusterWide: true"
 MAX_ROLES = 128
 MAX_THRESHOLDS = 16
 MAX_NAMESPACES = 1024
+MAX_RULES = 32
+MAX_ROUTES = 32
+MAX_CHAT_USERS = 1024
+MAX_EXPRESSION_LENGTH = 4096
 
 _HAS_NAMESPACES = "has(self.namespaces) && size(self.namespaces) > 0"
 _IS_CLUSTER_WIDE = "has(self.clusterWide) && self.clusterWide"
@@ -107,6 +123,97 @@ class Threshold(ApiModel):
     )
 
 
+class NotificationEvent(StrEnum):
+    """Something that happened to a request, as notifications name it."""
+
+    CREATED = "Created"
+    REVIEWED = "Reviewed"
+    APPROVED = "Approved"
+    DENIED = "Denied"
+    EXPIRING = "Expiring"
+    EXPIRED = "Expired"
+    REVOKED = "Revoked"
+
+
+class NotificationRoute(ApiModel):
+    """Send notifications about requests under this policy to one receiver."""
+
+    receiver: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Name of a receiver in the operator's notifications configuration "
+        "(a Slack workspace, a webhook or a PagerDuty service). Secrets and URLs live there, not here.",
+    )
+    roles: list[RoleName] = Field(
+        default_factory=list,
+        max_length=MAX_ROLES,
+        description="Only requests for at least one of these roles (names from spec.roles). Empty: every request.",
+        json_schema_extra=set_list(),
+    )
+    events: list[NotificationEvent] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Which events to send: Created, Reviewed, Approved, Denied, Expiring, Expired, Revoked. "
+        "Empty: all of them.",
+        json_schema_extra=set_list(),
+    )
+    channel: str | None = Field(
+        None,
+        max_length=255,
+        description="Slack receivers: the channel (ID or #name) to post to, instead of the receiver's default.",
+    )
+    notify_reviewers: bool = Field(
+        True,
+        description="Slack receivers: also send a direct message to the request's suggested reviewers "
+        "who appear in slackUsers.",
+    )
+
+
+class SlackUser(ApiModel):
+    """One Slack user who may review requests under this policy from Slack, and who they are in Kubernetes."""
+
+    slack_user: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Z0-9]+$",
+        description="The Slack user ID (e.g. U024BE7LH), as Slack signs it into every button click.",
+    )
+    username: UserName = Field(description="The Kubernetes username the click reviews as.")
+    groups: list[GroupName] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The Kubernetes groups recorded for the reviewer (thresholds with from.groups count them).",
+        json_schema_extra=atomic_list(),
+    )
+
+
+class RuleDecision(StrEnum):
+    """What an automatic rule decides when its expression is true."""
+
+    APPROVE = Decision.APPROVE.value
+    DENY = Decision.DENY.value
+
+
+class ReviewRule(ApiModel):
+    """A CEL expression that reviews requests automatically: when it is true, the operator records a
+    review with this decision by the system reviewer gatepass:rules."""
+
+    name: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
+        description="Name of the rule, unique within the policy; recorded with the review.",
+    )
+    decision: RuleDecision = Field(description="Approve or Deny. Deny rules are evaluated first.")
+    expression: str = Field(
+        min_length=1,
+        max_length=MAX_EXPRESSION_LENGTH,
+        description="A CEL expression over `request` (name, roles, namespaces, duration as a CEL duration, "
+        "reason, labels, reviewers) and `user` (username, groups), e.g. "
+        "request.duration <= duration('1h') && 'oncall' in user.groups. It must evaluate to a bool.",
+    )
+    reason: Reason = Field("", description="The review's reason, shown to the requester and in the audit trail.")
+
+
 class AccessPolicySpec(ApiModel):
     """Desired state of an AccessPolicy."""
 
@@ -143,6 +250,28 @@ class AccessPolicySpec(ApiModel):
         "system:serviceaccount:NAMESPACE:NAME) who may file requests under this policy on behalf of a "
         "requester with spec.onBehalfOf. They vouch for the requester's username and groups; the request "
         "must still be one the requester may make. Absent: nobody files for anybody else.",
+    )
+    rules: list[ReviewRule] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        description="Automatic reviews as CEL expressions, evaluated by the operator when a request is Pending. "
+        "The first Deny rule that holds denies the request; otherwise the first Approve rule that holds "
+        "approves it outright (the policy's own decision, not one approval of many).",
+        json_schema_extra=map_list("name"),
+    )
+    notify: list[NotificationRoute] = Field(
+        default_factory=list,
+        max_length=MAX_ROUTES,
+        description="Where notifications about requests under this policy are sent.",
+        json_schema_extra=atomic_list(),
+    )
+    slack_users: list[SlackUser] = Field(
+        default_factory=list,
+        max_length=MAX_CHAT_USERS,
+        description="Slack users whose Approve/Deny button clicks review requests under this policy, mapped to "
+        "Kubernetes identities. Only these clicks are accepted, and the mapped user must still be a reviewer. "
+        "Empty: Slack buttons review nothing.",
+        json_schema_extra=map_list("slackUser"),
     )
 
 

@@ -69,6 +69,8 @@ class ReviewSource(StrEnum):
 
     ANNOTATION = "annotation"
     ACCESS_REVIEW = "AccessReview"
+    SLACK = "Slack"
+    RULE = "Rule"
 
 
 class BindingKind(StrEnum):
@@ -174,9 +176,13 @@ class ReviewRecord(ApiModel):
     reason: Reason = Field("", description="The reviewer's reason.")
     time: AwareDatetime = Field(description="When the review was made.")
     via: ReviewSource = Field(
-        description="How the review was given: an annotation or an AccessReview object."
+        description="How the review was given: an annotation, an AccessReview object, a Slack button "
+        "(recorded as an AccessReview) or a policy rule."
     )
-    review: ObjectName | None = Field(None, description="Name of the AccessReview, when via is AccessReview.")
+    review: ObjectName | None = Field(None, description="Name of the AccessReview, unless via is annotation.")
+    submitter: UserName | None = Field(
+        None, description="Who submitted the review for the reviewer (the operator, for Slack and rules)."
+    )
 
 
 class RoleRef(ApiModel):
@@ -195,6 +201,31 @@ class BindingRef(ApiModel):
     )
     name: ObjectName = Field(description="Name of the binding.")
     role: RoleRef = Field(description="The role the binding grants.")
+
+
+class SlackMessage(ApiModel):
+    """A Slack message about the request, kept so that it is updated in place."""
+
+    receiver: str = Field(max_length=63, description="The notifications receiver that posted it.")
+    channel: str = Field(max_length=255, description="The Slack channel or direct-message ID.")
+    ts: str = Field(max_length=64, description="The message's Slack timestamp (its ID in the channel).")
+
+
+class NotificationStatus(ApiModel):
+    """What the operator has already told receivers about the request, so that nothing is sent twice."""
+
+    sent: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Keys of the notifications already sent (e.g. Created, Reviewed/alice, Approved).",
+        json_schema_extra=atomic_list(),
+    )
+    slack: list[SlackMessage] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Slack messages about the request, updated as its state changes.",
+        json_schema_extra=atomic_list(),
+    )
 
 
 class AccessRequestStatus(ApiModel):
@@ -233,6 +264,9 @@ class AccessRequestStatus(ApiModel):
     revoke_reason: Reason | None = Field(None, description="Why the access was revoked.")
     observed_generation: int | None = Field(
         None, ge=0, description="The metadata.generation the operator last acted on."
+    )
+    notifications: NotificationStatus | None = Field(
+        None, description="Notifications already sent about the request (kept by the operator's notifier)."
     )
 
 

@@ -21,7 +21,25 @@ class AccessReviewSpec(ApiModel):
     reviewer: UserInfo | None = Field(
         None,
         description="Who reviewed. Set by the admission webhook from the API server's authentication "
-        "when the review is created; any value a client writes is replaced, and it cannot change afterwards.",
+        "when the review is created; any value a client writes is replaced, and it cannot change afterwards. "
+        "For a Slack click it is the user the governing policy maps the Slack user to; for a rule, "
+        "the system reviewer gatepass:rules.",
+    )
+    rule: str | None = Field(
+        None,
+        max_length=63,
+        description="The AccessPolicy rule that made this review. Only the Gatepass operator may set it.",
+    )
+    slack_user: str | None = Field(
+        None,
+        max_length=64,
+        description="The Slack user whose button click made this review. Only the Gatepass operator may set it, "
+        "and only for a Slack user the governing policy lists in slackUsers.",
+    )
+    submitter: UserInfo | None = Field(
+        None,
+        description="Who created the review for the reviewer (the operator, for Slack clicks and rules). "
+        "Set by the admission webhook; absent when the reviewer created it.",
     )
 
 

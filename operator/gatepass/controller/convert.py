@@ -91,11 +91,13 @@ def access_review(body: Mapping) -> Review | None:
     reviewer = identity(spec.get("reviewer"))
     if not reviewer.username or spec.get("decision") not in ("Approve", "Deny"):
         return None
+    via = "Rule" if spec.get("rule") else "Slack" if spec.get("slackUser") else "AccessReview"
     return Review(
         reviewer=reviewer,
         decision=spec["decision"],
         reason=spec.get("reason") or "",
         time=parse_time(body["metadata"]["creationTimestamp"]),
-        via="AccessReview",
+        via=via,
         review=body["metadata"]["name"],
+        submitter=(spec.get("submitter") or {}).get("username", "") or "",
     )

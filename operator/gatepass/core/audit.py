@@ -47,7 +47,14 @@ def _deleted(refs: Iterable[BindingRef]) -> str:
 
 def reviewed(request: Request, review: Review) -> AuditEvent:
     verb = "approved" if review.decision == "Approve" else "denied"
-    via = f"via AccessReview {review.review}" if review.review else f"via {review.via}"
+    if review.via == "Slack":
+        via = f"via Slack, AccessReview {review.review} submitted by {review.submitter or 'the operator'}"
+    elif review.via == "Rule":
+        via = f"by policy rule, AccessReview {review.review}"
+    elif review.review:
+        via = f"via AccessReview {review.review}"
+    else:
+        via = f"via {review.via}"
     said = f': "{review.reason}"' if review.reason else ""
     return AuditEvent("Reviewed", f"{review.reviewer.username} {verb} {_whose(request)} request "
                                   f"for {access(request)} ({via}){said}")

@@ -44,6 +44,7 @@ from .types import Policy, Request, Review, Revocation
 STATUS_KEYS = (
     "state", "policy", "conditions", "reviews", "approvals", "denials", "requestExpiresAt",
     "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "observedGeneration",
+    "notifications",  # kept by the notifier; decide() carries it over untouched
 )
 
 
@@ -83,6 +84,8 @@ def review_record(review: Review) -> dict[str, Any]:
     }
     if review.review:
         record["review"] = review.review
+    if review.submitter:
+        record["submitter"] = review.submitter
     return record
 
 

@@ -117,8 +117,9 @@ class Review:
     decision: Decision
     reason: str
     time: datetime
-    via: str = "annotation"  # "annotation" | "AccessReview"
-    review: str = ""  # the AccessReview's name, when via AccessReview
+    via: str = "annotation"  # "annotation" | "AccessReview" | "Slack" | "Rule"
+    review: str = ""  # the AccessReview's name, unless via annotation
+    submitter: str = ""  # who created the review for the reviewer (the operator, for Slack and rules)
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
