@@ -13,6 +13,9 @@ from typing import Iterable, Literal
 RoleKind = Literal["ClusterRole", "Role"]
 Decision = Literal["Approve", "Deny"]
 DECISIONS: tuple[Decision, ...] = ("Approve", "Deny")
+
+#: The system reviewer that policy rules review as (AccessReviews with spec.rule, created by the operator).
+RULES_REVIEWER = "gatepass:rules"
 ROLE_KINDS: tuple[RoleKind, ...] = ("ClusterRole", "Role")
 
 
