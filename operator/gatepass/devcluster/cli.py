@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import install
 from .controlplane import STATE_FILE, ControlPlane, ControlPlaneError
+from .identities import ADMIN, OPERATOR_CONTEXT, USERS, User
 from .kubectl import KubectlError
 from .operator import OperatorProcess
 from .processes import command_of, stop_pid
@@ -56,9 +57,22 @@ Gatepass is running. Logs: {workdir}/logs/ and {workdir}/operator/operator.log
   export PATH=$PWD/.venv/bin:$PATH    # the kubectl-access plugin
   kubectl access --context bob request ls
 
-Contexts: admin, operator, alice, ivan (dba-leads), bob (developers), carol (contractors).
+{contexts_summary(USERS)}
 `make dev-down` stops everything.""")
     return 0
+
+
+def contexts_summary(users: tuple[User, ...]) -> str:
+    """'Contexts: admin, operator, alice, ivan (dba-leads), bob (developers), ...' from the identities."""
+    parts = [ADMIN.name, OPERATOR_CONTEXT]
+    people = [user for user in users if user != ADMIN]
+    for index, user in enumerate(people):
+        following = people[index + 1] if index + 1 < len(people) else None
+        if following is not None and following.groups == user.groups:
+            parts.append(user.name)
+        else:
+            parts.append(f"{user.name} ({', '.join(user.groups)})")
+    return "Contexts: " + ", ".join(parts) + "."
 
 
 def down(workdir: Path) -> int:

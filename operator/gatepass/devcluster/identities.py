@@ -19,6 +19,8 @@ USERS: tuple[User, ...] = (
     User("ivan", ("dba-leads",), "reviewer"),
     User("bob", ("developers",), "requester"),
     User("carol", ("contractors",), "contractor"),
+    User("dave", ("developers", "oncall"), "on-call engineer"),
+    User("review-bot", ("gatepass-reviewers",), "automated reviewer"),
 )
 
 # The operator's identity is a ServiceAccount token, so that it holds exactly
