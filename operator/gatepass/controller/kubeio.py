@@ -32,7 +32,9 @@ class Kube:
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.authz = kubernetes.client.AuthorizationV1Api(api_client)
+        self.authn = kubernetes.client.AuthenticationV1Api(api_client)
         self.component = component
+        self._me: str | None = None
         # Its own threads: the default executor is small (cores + 4) and shared with kopf.
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
 
@@ -151,6 +153,13 @@ class Kube:
             label_selector=f"gatepass.dev/request={request}",
         )
         return result.get("items", [])
+
+    async def whoami(self) -> str:
+        """The operator's own username, as the API server authenticates it (asked once)."""
+        if self._me is None:
+            review = await self._call(self.authn.create_self_subject_review, {"metadata": {}})
+            self._me = review.status.user_info.username
+        return self._me
 
     async def allowed(self, user: Mapping, verb: str, resource: str, name: str = "") -> bool:
         """Does RBAC let ``user`` (an admission userInfo) do ``verb`` on gatepass.dev ``resource``?"""

@@ -13,6 +13,7 @@ import kopf
 
 from gatepass.controller import convert
 from gatepass.core import ledger
+from gatepass.core.admission import Author, review_author, slack_mapping
 from gatepass.core.policy import evaluate_request, review_errors
 from gatepass.core.types import Identity
 
@@ -190,18 +191,64 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
 @counted(config.MUTATE_REVIEW.id)
-async def mutate_review(body, old, userinfo, operation, patch, **_) -> None:
+async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> None:
     if operation == "CREATE":
-        patch.spec["reviewer"] = _requester_info(userinfo)
-        request = (body.get("spec") or {}).get("request")
+        spec = body.get("spec") or {}
+        author = await _review_author(memo, spec, _identity(userinfo))
+        if isinstance(author, str):
+            _refuse(author)
+        patch.spec["reviewer"] = _info(author.reviewer, userinfo)
+        if author.submitter is not None or "submitter" in spec:  # a client-written one is dropped
+            patch.spec["submitter"] = _info(author.submitter, userinfo) if author.submitter else None
+        request = spec.get("request")
         if request:
             patch.metadata.labels["gatepass.dev/request"] = request
     else:
         old = old or {}
         patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
+        submitter = (old.get("spec") or {}).get("submitter")
+        if submitter is not None or "submitter" in (body.get("spec") or {}):
+            patch.spec["submitter"] = submitter
         request = (old.get("metadata", {}).get("labels") or {}).get("gatepass.dev/request")
         if request:
             patch.metadata.labels["gatepass.dev/request"] = request
+
+
+def _info(identity: Identity, userinfo: dict) -> dict:
+    """The UserInfo to record: the caller's own (with uid) when it is the caller, else the mapped one."""
+    if identity.username == userinfo.get("username"):
+        return _requester_info(userinfo)
+    return {"username": identity.username, "uid": "", "groups": sorted(identity.groups)}
+
+
+async def _policy_body(memo: Any, name: str | None) -> dict | None:
+    if not name:
+        return None
+    store = getattr(memo, "store", None)
+    if store is not None and name in store.policies:
+        return store.policies[name]
+    return next((p for p in await memo.kube.list_policies() if p["metadata"]["name"] == name), None)
+
+
+async def _review_author(memo: Any, spec: dict, caller: Identity) -> Author | str:
+    """Who the review counts for (see gatepass.core.admission), or why it is refused."""
+    rule, slack_user = spec.get("rule"), spec.get("slackUser")
+    if not rule and not slack_user:
+        return Author(caller)
+    operator = await memo.kube.whoami()
+    if caller.username != operator:  # refused before anything is read
+        return review_author(caller, operator, rule=rule, slack_user=slack_user)
+    request_body = await memo.kube.get_request(spec.get("request", ""))
+    policy_name = None
+    if request_body is not None:
+        _, policy = await _governing_policy(memo, request_body)
+        policy_name = policy.name if policy is not None else None
+    policy_spec = ((await _policy_body(memo, policy_name)) or {}).get("spec") or {}
+    return review_author(
+        caller, operator, rule=rule, slack_user=slack_user, policy=policy_name or "",
+        rules=[r.get("name") for r in policy_spec.get("rules") or ()],
+        slack_users=slack_mapping(policy_spec.get("slackUsers")),
+    )
 
 
 @kopf.on.validate(GROUP, VERSION, "accessreviews", id=config.VALIDATE_REVIEW.id,
@@ -213,8 +260,13 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
         if (old.get("spec") or {}) != (new.get("spec") or {}):
             _refuse(f"AccessReview {name} cannot be changed; reviews are final")
         return
-    caller = _identity(userinfo)
     spec = new.get("spec") or {}
+    author = await _review_author(memo, spec, _identity(userinfo))
+    if isinstance(author, str):
+        _refuse(author)
+    reviewer = author.reviewer
+    if (spec.get("reviewer") or {}).get("username") != reviewer.username:
+        _refuse(f"AccessReview {name}: the reviewer is set by admission, not by the client")
     target = spec.get("request", "")
     request_body = await memo.kube.get_request(target)
     if request_body is None:
@@ -222,13 +274,15 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     state = (request_body.get("status") or {}).get("state") or "Pending"
     if state != "Pending":
         _refuse(f"AccessRequest {target} is {state}; reviews are accepted only while it is Pending")
-    if _already_reviewed(request_body, caller.username) or any(
-        (r.get("spec") or {}).get("reviewer", {}).get("username") == caller.username
+    if _already_reviewed(request_body, reviewer.username) or any(
+        (r.get("spec") or {}).get("reviewer", {}).get("username") == reviewer.username
         for r in await memo.kube.list_reviews(target)
     ):
-        _refuse(f"{caller.username} has already reviewed AccessRequest {target}")
+        _refuse(f"{reviewer.username} has already reviewed AccessRequest {target}")
+    if spec.get("rule"):
+        return  # the policy's own rule: the tally counts it as the policy's decision
     request, policy = await _governing_policy(memo, request_body)
-    errors = review_errors(policy, request, caller)
+    errors = review_errors(policy, request, reviewer)
     if errors:
         _refuse("; ".join(errors))
 
