@@ -143,6 +143,12 @@ class Kube:
             if error.status != 404:
                 raise
 
+    async def create_review(self, body: Mapping) -> dict:
+        """Creates an AccessReview (as the operator: a rule's or a Slack click's); admission may refuse it."""
+        return await self._call(
+            self.custom.create_cluster_custom_object, GROUP, VERSION, "accessreviews", dict(body)
+        )
+
     async def list_policies(self) -> list[dict]:
         result = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
         return result.get("items", [])
