@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=8, help="requests reconciled at once")
     parser.add_argument("--retention", default="720h",
                         help='how long ended requests are kept before deletion, as a Go duration ("0" keeps them)')
+    parser.add_argument("--notifications", metavar="FILE",
+                        help="notifications configuration: the webhook, Slack and PagerDuty receivers that "
+                             "AccessPolicies' spec.notify routes name (YAML; see the README)")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -96,6 +99,21 @@ def connection_info(client: kubernetes.client.ApiClient) -> kopf.ConnectionInfo:
     )
 
 
+def slack_buttons(notifications, runtime) -> list:
+    """POST /slack/actions, when a Slack receiver has a signing secret (the buttons are off otherwise)."""
+    receivers = [r for r in (notifications.slack_receivers() if notifications else ()) if r.signing_secret]
+    if not receivers:
+        return []
+    from gatepass.notify.slack_actions import PATH, SlackActions
+
+    async def policy(name: str):
+        if name in runtime.store.policies:
+            return runtime.store.policies[name]
+        return next((p for p in await runtime.kube.list_policies() if p["metadata"]["name"] == name), None)
+
+    return [(PATH, SlackActions(receivers, runtime.kube, policy).handle)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -114,6 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     from gatepass.webhooks import handlers as _admission  # noqa: F401
 
     log = logging.getLogger("gatepass")
+    notifications = None
+    if args.notifications:
+        from gatepass.notify.config import ConfigError, load
+        try:
+            notifications = load(args.notifications)
+        except ConfigError as error:
+            log.error("%s", error)
+            return 2
+        log.info("Notifications: receivers %s", ", ".join(notifications.receivers) or "none")
     client = api_client(args)
     retention = parse_duration(args.retention) or None
     runtime = Runtime.create(client, workers=args.workers, retention=retention)
@@ -191,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_flag.set)
-        server = await endpoints.serve(args.http_addr, args.http_port, alive=alive, ready=ready) \
+        server = await endpoints.serve(args.http_addr, args.http_port, alive=alive, ready=ready,
+                                       posts=slack_buttons(notifications, runtime)) \
             if args.http_port else None
         try:
             await kopf.operator(clusterwide=True, standalone=True, memo=kopf.Memo(), stop_flag=stop_flag)

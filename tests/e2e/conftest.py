@@ -4,6 +4,16 @@ The control plane is started once per run. With CI=true nothing here is ever
 skipped: if the binaries can't be built or the API server can't start, the run
 stops with one line saying why. Outside CI, the end-to-end tests are skipped only
 when there is no Go toolchain to build the control plane with.
+
+Notifications: the session fixture ``fakes`` starts a fake Slack Web API, a
+webhook receiver and a fake PagerDuty Events API (tests/e2e/fakes.py) and
+writes a notifications file naming them; the session operator (``gatepass``)
+runs with ``--notifications`` pointing at it. Its receivers are ``slack``
+(token ``fakes.slack_token``, signing secret ``fakes.slack_signing_secret``,
+default channel ``#access-requests``), ``ops-webhook`` (signed with
+``fakes.webhook_secret``), ``pagerduty``, and two broken webhooks:
+``failing-webhook`` (answers 500) and ``hanging-webhook`` (never answers in
+time). Only policies whose ``spec.notify`` names them send anything.
 """
 
 from __future__ import annotations
@@ -16,10 +26,13 @@ from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 
 from gatepass.devcluster.binaries import BinariesUnavailable, ensure_binaries, have_go
 from gatepass.devcluster.controlplane import ControlPlane, ControlPlaneError
 from gatepass.devcluster.kubectl import Kubectl
+
+from .fakes import FakePagerDuty, FakeSlack, WebhookReceiver
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -79,6 +92,54 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @dataclass
+class Fakes:
+    """The fake receivers and what the session operator's notifications file says about them."""
+
+    slack: FakeSlack
+    webhook: WebhookReceiver
+    pagerduty: FakePagerDuty
+    config_path: Path
+    slack_token: str = "xoxb-gatepass-e2e"
+    slack_signing_secret: str = "8f742231b10e8888abcd99yyyzzz85a5"
+    webhook_secret: str = "gatepass-e2e-webhook-secret"
+    pagerduty_routing_key: str = "R0UT1NGKEYE2E"
+    expiring_before: str = "4s"
+
+
+@pytest.fixture(scope="session")
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
+    """The fake Slack, webhook receiver and PagerDuty, and a notifications file for them (see the module doc)."""
+    folder = tmp_path_factory.mktemp("notifications")
+    slack, webhook, pagerduty = FakeSlack(Fakes.slack_token), WebhookReceiver(Fakes.webhook_secret), \
+        FakePagerDuty(Fakes.pagerduty_routing_key)
+    (folder / "slack-token").write_text(Fakes.slack_token + "\n")
+    (folder / "slack-signing-secret").write_text(Fakes.slack_signing_secret + "\n")
+    (folder / "webhook-secret").write_text(Fakes.webhook_secret + "\n")
+    (folder / "pagerduty-routing-key").write_text(Fakes.pagerduty_routing_key + "\n")
+    config = {
+        "expiringBefore": Fakes.expiring_before,
+        "receivers": [
+            {"name": "slack", "slack": {"apiUrl": slack.api_url, "tokenFile": "slack-token",
+                                        "signingSecretFile": "slack-signing-secret", "channel": "#access-requests"}},
+            {"name": "ops-webhook", "webhook": {"url": f"{webhook.url}/hook", "secretFile": "webhook-secret"}},
+            {"name": "failing-webhook", "webhook": {"url": f"{webhook.url}/fail", "secretFile": "webhook-secret",
+                                                    "timeout": "2s"}},
+            {"name": "hanging-webhook", "webhook": {"url": f"{webhook.url}/hang", "secretFile": "webhook-secret",
+                                                    "timeout": "1s"}},
+            {"name": "pagerduty", "pagerduty": {"eventsUrl": pagerduty.events_url,
+                                                "routingKeyFile": "pagerduty-routing-key"}},
+        ],
+    }
+    path = folder / "notifications.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        yield Fakes(slack, webhook, pagerduty, path)
+    finally:
+        for server in (slack, webhook, pagerduty):
+            server.close()
+
+
+@dataclass
 class Gatepass:
     """Gatepass installed in the cluster, with its operator running as the ``operator`` identity."""
 
@@ -90,7 +151,7 @@ class Gatepass:
 
 
 @pytest.fixture(scope="session")
-def gatepass(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatepass]:
+def gatepass(cluster: Cluster, fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatepass]:
     from gatepass.devcluster import install
     from gatepass.devcluster.operator import OperatorProcess
 
@@ -100,7 +161,8 @@ def gatepass(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     install.install_crds(kubectl)
     install.install_operator_rbac(kubectl)
     install.add_operator_context(cluster.plane, kubectl)
-    operator = OperatorProcess(cluster.plane, kubectl, tmp_path_factory.mktemp("operator"))
+    operator = OperatorProcess(cluster.plane, kubectl, tmp_path_factory.mktemp("operator"),
+                               extra_args=(f"--notifications={fakes.config_path}",))
     try:
         operator.start()
     except ControlPlaneError as error:

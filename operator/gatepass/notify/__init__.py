@@ -1,0 +1,11 @@
+"""Notifications about requests: to webhooks, Slack and PagerDuty, as the policies route them.
+
+What this package may touch: the receivers' HTTP APIs (aiohttp and slack_sdk
+clients, with timeouts), the files and environment variables the
+notifications configuration names, and one field of the Kubernetes API:
+``status.notifications`` of AccessRequests, merge-patched through
+``gatepass.controller.kubeio`` so nothing is sent twice. It never writes
+anything else, never decides anything about a request (the pure rules of what
+to send when are ``gatepass.core.notices``), and never makes the reconciler
+wait: deliveries run on queues of their own, one per receiver.
+"""
