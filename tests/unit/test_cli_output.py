@@ -113,3 +113,13 @@ def test_access_across_the_lifecycle():
                                        "lastTransitionTime": "2026-11-24T12:10:00Z"}])
     assert access_text(revoked) == "granted 2026-11-24 12:00:00 UTC, revoked 2026-11-24 12:10:00 UTC"
     assert access_text(request_obj(state="Denied")) == "<none>"
+
+
+def test_show_says_which_reviews_came_from_slack_or_a_rule():
+    slack = {**review("alice", reason="from Slack by @alice"), "via": "Slack"}
+    rule = {**review("gatepass:rules", reason="rule short-oncall: on call", groups=()), "via": "Rule"}
+    text = show_request(request_obj(state="Approved", reviews=[slack, rule]))
+    assert "alice (via Slack)" in text
+    assert "gatepass:rules (via Rule)" in text
+    plain = show_request(request_obj(state="Denied", reviews=[review("ivan", "Deny", "not now")]))
+    assert "(via" not in plain

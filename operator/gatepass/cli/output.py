@@ -107,10 +107,16 @@ def _reviews(status: Mapping, decision: str) -> list[Mapping]:
     return [r for r in status.get("reviews") or () if r.get("decision") == decision]
 
 
+def _who(review: Mapping) -> str:
+    """The reviewer, and how the review came when not from them directly ("alice (via Slack)")."""
+    via = review.get("via")
+    return f"{review.get('reviewer', '')} (via {via})" if via in ("Slack", "Rule") else review.get("reviewer", "")
+
+
 def _review_lines(title: str, reviews: Sequence[Mapping]) -> list[str]:
     if not reviews:
         return [f"{title}:  {NONE}"]
-    rows = [[r.get("reviewer", ""), utc(r.get("time")), r.get("reason") or ""] for r in reviews]
+    rows = [[_who(r), utc(r.get("time")), r.get("reason") or ""] for r in reviews]
     body = table(("REVIEWER", "TIME (UTC)", "REASON"), rows).splitlines()
     return [f"{title}:", *("  " + line for line in body)]
 
