@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatepass.core.tally import Outcome, tally
-from gatepass.core.types import Subjects, Threshold
+from gatepass.core.types import RULES_REVIEWER, Identity, Subjects, Threshold
 
 from .core_factories import BOB, approve, at, dba_policy, deny, person, two_leads_policy
 
@@ -188,3 +188,70 @@ def test_a_threshold_of_no_approvals_is_refused(approvals):
 def test_a_policy_denying_on_zero_denials_is_refused():
     with pytest.raises(ValueError, match="denials must be at least 1"):
         dba_policy(denials=0)
+
+
+# ------------------------------------------------------------- rule reviews
+RULES = Identity(RULES_REVIEWER)
+
+
+def by_rule(decision: str, when, review: str = "bob-dba-rule"):
+    make = approve if decision == "Approve" else deny
+    return make(RULES, when, "rule r: why", via="Rule", review=review)
+
+
+HUMANS = {
+    "none": [],
+    "one approval": [approve(LEAD1, at(1))],
+    "thresholds met": [approve(LEAD1, at(1)), approve(LEAD2, at(2))],
+    "one denial": [deny(LEAD1, at(1))],
+    "denials reached": [deny(LEAD1, at(1)), deny(LEAD2, at(2))],
+    "both": [approve(LEAD1, at(1)), deny(LEAD2, at(2)), deny(ALICE, at(3))],
+}
+
+
+@pytest.mark.parametrize("humans", HUMANS, ids=list(HUMANS))
+@pytest.mark.parametrize("decision, outcome", [("Approve", Outcome.Approved), ("Deny", Outcome.Denied)])
+@pytest.mark.parametrize("when", [0.5, 30], ids=["before the humans", "after the humans"])
+def test_a_rule_review_decides_outright(humans, decision, outcome, when):
+    """gatepass:rules is no reviewer of the policy, yet its review counts and decides,
+    whatever the humans said and whatever the thresholds and denials need."""
+    policy = two_leads_policy(denials=2)
+    result = tally(policy, BOB, HUMANS[humans] + [by_rule(decision, at(when))])
+    assert result.outcome is outcome
+    assert result.rule is not None and result.rule.decision == decision
+    assert RULES_REVIEWER in (result.approvers if decision == "Approve" else result.deniers)
+
+
+def test_a_rule_review_counts_in_the_totals_but_not_toward_thresholds():
+    result = tally(two_leads_policy(), BOB, [approve(LEAD1, at(1)), by_rule("Approve", at(2))])
+    assert (result.approvals, result.denials) == (2, 0)
+    assert result.approvals_summary() == "leads: 1 of 2 approvals"
+    assert result.approvers == ("lena", RULES_REVIEWER)
+
+
+def test_only_the_first_rule_review_counts():
+    result = tally(dba_policy(), BOB, [by_rule("Deny", at(2)), by_rule("Approve", at(1), review="other")])
+    assert result.outcome is Outcome.Approved
+    assert [(i.review.decision, i.reason) for i in result.ignored] == [
+        ("Deny", f"only the first review by {RULES_REVIEWER} counts")]
+
+
+def test_a_rule_review_after_the_deadline_is_ignored():
+    result = tally(dba_policy(), BOB, [by_rule("Approve", at(60))], deadline=at(60))
+    assert result.outcome is Outcome.Pending and result.rule is None
+    assert result.ignored[0].reason.startswith("made after the request timed out")
+
+
+def test_nobody_else_reviews_as_the_system_reviewer():
+    """A user who happens to be called gatepass:rules, even a reviewer, is not a rule."""
+    impostor = person(RULES_REVIEWER, "dba-leads")
+    result = tally(dba_policy(), BOB, [approve(impostor, at(1)), approve(impostor, at(2), via="AccessReview")])
+    assert result.outcome is Outcome.Pending and result.counted == ()
+    assert {i.reason for i in result.ignored} == {f"{RULES_REVIEWER} reviews only through policy rules"}
+
+
+def test_a_rule_review_recorded_for_someone_else_is_an_ordinary_review():
+    result = tally(dba_policy(), BOB, [approve("mallory", at(1), via="Rule"), deny(LEAD1, at(2), via="Rule")])
+    assert result.rule is None
+    assert [i.reason for i in result.ignored] == ["mallory is not a reviewer under policy demo-dba"]
+    assert result.outcome is Outcome.Denied  # lena's own denial, counted as hers

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatepass.core.types import DEFAULT_THRESHOLD, RequestableRole, Review, Subjects, Threshold
+from gatepass.core.types import DEFAULT_THRESHOLD, RequestableRole, Review, Rule, Subjects, Threshold
 
 from .core_factories import T0, dba_policy, dba_request, person
 
@@ -48,7 +48,7 @@ def test_policy_defaults_follow_the_spec():
     defaults = {f.name: f.default for f in dataclasses.fields(policy) if f.default is not dataclasses.MISSING}
     assert defaults == {"thresholds": (), "denials": 1, "max_duration": timedelta(hours=1),
                         "request_ttl": timedelta(hours=1), "require_reason": True,
-                        "trusted_submitters": Subjects()}
+                        "trusted_submitters": Subjects(), "rules": ()}
 
 
 def test_only_cluster_roles_marked_cluster_wide_bind_cluster_wide():
@@ -65,11 +65,13 @@ def test_a_role_kind_must_be_cluster_role_or_role():
 def test_a_decision_must_be_approve_or_deny():
     with pytest.raises(ValueError, match="Approve or Deny"):
         Review(person("alice"), "Maybe", "", T0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rule 'short': decision must be Approve or Deny"):
+        Rule("short", "Maybe", "true")  # type: ignore[arg-type]
 
 
 def test_request_defaults_and_cluster_wide():
     request = dba_request()
-    assert (request.generation, request.start_time, request.suggested_reviewers) == (1, None, ())
+    assert (request.generation, request.start_time, request.suggested_reviewers, request.labels) == (1, None, (), ())
     assert not request.cluster_wide
     assert dba_request(namespaces=()).cluster_wide
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from gatepass.core.durations import parse_duration
 from gatepass.core.timestamps import parse_optional_time, parse_time
-from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Subjects, Threshold
+from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
 
 DEFAULT_DURATION = "1h"
 
@@ -60,6 +60,10 @@ def policy(body: Mapping) -> Policy:
         request_ttl=parse_duration(spec.get("requestTTL") or "1h"),
         require_reason=spec.get("requireReason", True) is not False,
         trusted_submitters=subjects(spec.get("trustedSubmitters")),
+        rules=tuple(
+            Rule(name=r["name"], decision=r["decision"], expression=r["expression"], reason=r.get("reason") or "")
+            for r in spec.get("rules") or ()
+        ),
     )
 
 
@@ -83,6 +87,7 @@ def request(body: Mapping, requester: Identity | None = None, submitter: Identit
         start_time=parse_optional_time(spec.get("startTime")),
         created=parse_time(created) if created else parse_time("1970-01-01T00:00:00Z"),
         generation=int(meta.get("generation") or 1),
+        labels=tuple(sorted((str(k), str(v)) for k, v in (meta.get("labels") or {}).items())),
     )
 
 

@@ -25,6 +25,7 @@ from gatepass.core.types import Policy
 from . import audit, convert, metrics
 from .kubeio import Kube
 from .queue import WorkQueue
+from .rulereviews import RuleReviews
 from .store import Store
 
 logger = logging.getLogger("gatepass.reconciler")
@@ -43,6 +44,7 @@ class Reconciler:
         """``retention``: how long ended requests are kept (None: forever)."""
         self.kube, self.store, self.queue, self.clock = kube, store, queue, clock
         self.retention = retention
+        self.rules = RuleReviews(kube, store)
         self._policies: dict[str, tuple[str, Policy]] = {}
 
     def policies(self) -> list[Policy]:
@@ -98,6 +100,7 @@ class Reconciler:
             review for review in (convert.access_review(r) for r in self.store.reviews.get(name, {}).values())
             if review is not None
         ]
+        reviews += await self.rules.review(body, request, policy, reviews, self.clock())
         existing = list(self.store.bindings.get(name, {}).values())
         now = self.clock()
         status = body.get("status") or {}

@@ -4,13 +4,20 @@ Rules, in the order they are applied:
   1. reviews are taken in time order (ties broken by source, then name, then reviewer);
   2. a review made at or after `deadline` (the request's requestExpiresAt) is ignored;
   3. a review by the requester is ignored (nobody approves their own access);
-  4. a review by someone who is not a reviewer of the policy is ignored;
-  5. of the remaining reviews, each reviewer's first one counts and later ones are
+  4. a review by the system reviewer gatepass:rules counts only when a policy rule
+     made it (via "Rule"); a rule review is not subject to rule 5, since no policy
+     lists gatepass:rules among its reviewers;
+  5. a review by someone who is not a reviewer of the policy is ignored;
+  6. of the remaining reviews, each reviewer's first one counts and later ones are
      ignored: a reviewer cannot change their mind. (An ignored review does not use
      up the reviewer's turn, so a review made before someone became a reviewer
-     does not block their later one.)
-Then: Denied when the counted denials reach policy.denials (checked first), else
-Approved when every threshold is met, else Pending.
+     does not block their later one.) For gatepass:rules this means one rule
+     review per request.
+Then: a counted rule review decides outright (Deny: Denied, Approve: Approved),
+whatever the other reviews say; else Denied when the counted denials reach
+policy.denials (checked first), else Approved when every threshold is met, else
+Pending. A rule review counts as an approval or a denial in the totals, but not
+toward thresholds.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from datetime import datetime
 from typing import Iterable
 
 from .timestamps import format_time
-from .types import Identity, Policy, Review
+from .types import RULES_REVIEWER, Identity, Policy, Review
 
 
 class Outcome(enum.StrEnum):
@@ -56,6 +63,7 @@ class Tally:
     thresholds: tuple[ThresholdCount, ...]
     counted: tuple[Review, ...]
     ignored: tuple[IgnoredReview, ...]
+    rule: Review | None = None  # the counted rule review, which decided the outcome
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -72,6 +80,11 @@ class Tally:
     def denials_summary(self) -> str:
         """'0 of 1 denials'."""
         return f"{self.denials} of {self.denials_required} denials"
+
+
+def is_rule_review(review: Review) -> bool:
+    """Made by a policy rule: via "Rule", by the system reviewer gatepass:rules."""
+    return review.via == "Rule" and review.reviewer.username == RULES_REVIEWER
 
 
 def review_order(review: Review) -> tuple:
@@ -91,11 +104,14 @@ def tally(
     seen: set[str] = set()
     for review in sorted(reviews, key=review_order):
         name = review.reviewer.username
+        by_rule = is_rule_review(review)
         if deadline is not None and review.time >= deadline:
             reason = f"made after the request timed out at {format_time(deadline)}"
         elif name == requester.username:
             reason = f"{name} may not review own request"
-        elif not policy.reviewers.contains(review.reviewer):
+        elif name == RULES_REVIEWER and not by_rule:
+            reason = f"{name} reviews only through policy rules"
+        elif not by_rule and not policy.reviewers.contains(review.reviewer):
             reason = f"{name} is not a reviewer under policy {policy.name}"
         elif name in seen:
             reason = f"only the first review by {name} counts"
@@ -105,13 +121,16 @@ def tally(
             continue
         ignored.append(IgnoredReview(review, reason))
 
+    rule = next((r for r in counted if is_rule_review(r)), None)
     approving = [r for r in counted if r.decision == "Approve"]
     denials = len(counted) - len(approving)
     thresholds = tuple(
-        ThresholdCount(t.name, sum(1 for r in approving if t.counts(r.reviewer)), t.approvals)
+        ThresholdCount(t.name, sum(1 for r in approving if r is not rule and t.counts(r.reviewer)), t.approvals)
         for t in policy.effective_thresholds
     )
-    if denials >= policy.denials:
+    if rule is not None:
+        outcome = Outcome.Denied if rule.decision == "Deny" else Outcome.Approved
+    elif denials >= policy.denials:
         outcome = Outcome.Denied
     elif all(t.met for t in thresholds):
         outcome = Outcome.Approved
@@ -125,4 +144,5 @@ def tally(
         thresholds=thresholds,
         counted=tuple(counted),
         ignored=tuple(ignored),
+        rule=rule,
     )

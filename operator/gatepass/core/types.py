@@ -84,6 +84,21 @@ DEFAULT_THRESHOLD = Threshold(name="default", approvals=1)
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A policy rule: when its CEL `expression` holds for a Pending request, the system reviewer
+    gatepass:rules reviews the request with `decision`, and that review decides it outright."""
+
+    name: str
+    decision: Decision
+    expression: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"rule {self.name!r}: decision must be Approve or Deny, not {self.decision!r}")
+
+
+@dataclass(frozen=True)
 class Policy:
     """An AccessPolicy: who may request which roles, who reviews, and the limits."""
 
@@ -98,6 +113,8 @@ class Policy:
     require_reason: bool = True
     # Who may file requests on behalf of a requester (e.g. a GitOps pipeline's ServiceAccount).
     trusted_submitters: Subjects = Subjects()
+    # Automatic reviews by gatepass:rules, in the policy's order (Deny rules are applied first).
+    rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         if self.denials < 1:
@@ -149,6 +166,8 @@ class Request:
     generation: int = 1
     # Who filed it, when not the requester: a trusted submitter acting on the requester's behalf.
     submitter: Identity | None = None
+    # metadata.labels, sorted by key: policy rules may read them.
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def cluster_wide(self) -> bool:

@@ -16,6 +16,7 @@ from gatepass.core import ledger
 from gatepass.core.admission import Author, review_author, slack_mapping
 from gatepass.core.policy import evaluate_request, review_errors
 from gatepass.core.types import Identity
+from gatepass.rules import check as check_rule
 
 from . import config
 from .metrics import counted
@@ -293,6 +294,10 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
 @counted(config.VALIDATE_POLICY.id)
 async def validate_policy(new, **_) -> None:
     try:
-        convert.policy(new)
+        policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
         _refuse(f"invalid AccessPolicy: {error}")
+    for rule in policy.rules:
+        error = check_rule(rule.expression)
+        if error is not None:
+            _refuse(f"invalid AccessPolicy: rule {rule.name}: {error}")
