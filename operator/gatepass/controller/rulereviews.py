@@ -42,7 +42,7 @@ class RuleReviews:
         """The rule review made now for `request`, as a list of none or one to add to `reviews`.
 
         Raises ApiException when the review could not be created (the reconcile is retried)."""
-        if policy is None:
+        if policy is None or not policy.rules:
             return []
         annotations = body.get("metadata", {}).get("annotations") or {}
         state = (body.get("status") or {}).get("state") or "Pending"
