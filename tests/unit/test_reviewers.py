@@ -108,12 +108,14 @@ def test_name_part(username, part):
 
 SELECTION = [
     ("pending, new", request_obj(), set(), set(), None),
-    ("not yet seen by the operator", request_obj(state=None), set(), set(), "not yet seen by the operator, not Pending"),
+    ("not yet seen by the operator", request_obj(state=None), set(), set(),
+     "not yet seen by the operator, not Pending"),
     ("approved", request_obj(state="Approved"), set(), set(), "Approved, not Pending"),
     ("denied", request_obj(state="Denied"), set(), set(), "Denied, not Pending"),
     ("being deleted", request_obj(metadata={"deletionTimestamp": "2026-11-24T09:40:00Z"}), set(), set(),
      "being deleted"),
     ("its own", request_obj(user=ME), set(), set(), "its own request"),
+    ("filed by it", request_obj(submitter={"username": ME}), set(), set(), "a request it filed"),
     ("in the status", request_obj(reviews=("alice", ME)), set(), set(), "already reviewed"),
     ("an AccessReview the status does not show yet", request_obj(), {"carol-dba-x1"}, set(), "already reviewed"),
     ("by annotation", request_obj(annotations={ledger_key(ME): "{}"}), set(), set(), "already reviewed (annotation)"),

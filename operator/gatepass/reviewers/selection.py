@@ -1,7 +1,7 @@
 """Which requests a reviewer is asked about, and the AccessReview it writes (pure, no I/O).
 
 A reviewer is asked about a request once: when the request is Pending, not
-being deleted, not its own, and it has not reviewed it yet, neither in the
+being deleted, neither its own nor filed by it, and it has not reviewed it yet, neither in the
 request's status, nor in its ledger annotations, nor with an AccessReview the
 status does not show yet, nor earlier in this run (``asked``: answered,
 abstained, or refused at admission).
@@ -45,6 +45,8 @@ def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection
         return "already asked in this run"
     if (spec.get("requester") or {}).get("username") == me:
         return "its own request"
+    if (spec.get("submitter") or {}).get("username") == me:
+        return "a request it filed"
     if name in reviewed or any(review.get("reviewer") == me for review in status.get("reviews") or ()):
         return "already reviewed"
     if ledger_key(me) in (metadata.get("annotations") or {}):
