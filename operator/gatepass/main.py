@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Notifications: receivers %s", ", ".join(notifications.receivers) or "none")
     client = api_client(args)
     retention = parse_duration(args.retention) or None
-    runtime = Runtime.create(client, workers=args.workers, retention=retention)
+    runtime = Runtime.create(client, workers=args.workers, retention=retention, notifications=notifications)
     timing = Timing(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
     identity = args.leader_identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     election = LeaderElection(client, args.namespace, args.lease_name, identity, timing,

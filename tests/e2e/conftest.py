@@ -13,7 +13,8 @@ runs with ``--notifications`` pointing at it. Its receivers are ``slack``
 default channel ``#access-requests``), ``ops-webhook`` (signed with
 ``fakes.webhook_secret``), ``pagerduty``, and two broken webhooks:
 ``failing-webhook`` (answers 500) and ``hanging-webhook`` (never answers in
-time). Only policies whose ``spec.notify`` names them send anything.
+time). Deliveries give up after 3 attempts (200ms, then 400ms apart). Only
+policies whose ``spec.notify`` names these receivers send anything.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
     (folder / "pagerduty-routing-key").write_text(Fakes.pagerduty_routing_key + "\n")
     config = {
         "expiringBefore": Fakes.expiring_before,
+        "delivery": {"attempts": 3, "initialBackoff": "200ms", "maxBackoff": "1s"},  # broken receivers give up soon
         "receivers": [
             {"name": "slack", "slack": {"apiUrl": slack.api_url, "tokenFile": "slack-token",
                                         "signingSecretFile": "slack-signing-secret", "channel": "#access-requests"}},

@@ -39,6 +39,8 @@ def utcnow() -> datetime:
 
 
 class Reconciler:
+    notifier = None  # gatepass.notify's Notifier, set by the runtime when notifications are configured
+
     def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow,
                  retention: timedelta | None = DEFAULT_RETENTION):
         """``retention``: how long ended requests are kept (None: forever)."""
@@ -126,6 +128,8 @@ class Reconciler:
             if updated is None:  # deleted meanwhile; its DELETED event cleans up
                 return
             self.store.put_request(updated, deleted=False)
+        if self.notifier is not None:  # queues what is due to receivers; never waits
+            self.notifier.observe(self.store.requests.get(name, body))
         for event in plan.events:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
         await asyncio.gather(*(

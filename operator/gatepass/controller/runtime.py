@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import kubernetes
 
@@ -30,16 +31,22 @@ class Runtime:
     store: Store
     queue: WorkQueue
     reconciler: Reconciler
+    notifier: Any = None  # gatepass.notify.notifier.Notifier, with --notifications
     working: bool = False
 
     @classmethod
     def create(cls, client: kubernetes.client.ApiClient, workers: int = 8,
-               retention: timedelta | None = DEFAULT_RETENTION) -> "Runtime":
+               retention: timedelta | None = DEFAULT_RETENTION, notifications: Any = None) -> "Runtime":
+        """``notifications``: a gatepass.notify.config.NotifyConfig, or None for no notifications."""
         kube, store = Kube(client), Store()
         queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
         reconciler = Reconciler(kube, store, queue, retention=retention)
         metrics.watch_store(store, queue)
-        return cls(kube, store, queue, reconciler)
+        notifier = None
+        if notifications is not None:
+            from gatepass.notify.notifier import Notifier
+            notifier = reconciler.notifier = Notifier(notifications, kube, store)
+        return cls(kube, store, queue, reconciler, notifier)
 
     def attach(self, memo) -> None:
         """Hands the parts to kopf's handlers: watch events fill the store, webhooks use the client."""
@@ -68,12 +75,16 @@ class Runtime:
             "Started with %d policies, %d requests, %d reviews and %d managed bindings",
             len(listed["policies"]), len(listed["requests"]), len(listed["reviews"]), len(listed["bindings"]),
         )
+        if self.notifier is not None:  # before the first reconcile, which tells it about every request
+            self.notifier.start()
         self.queue.start()
         self.working = True
 
     async def stop(self) -> None:
         """Stops working (timers and workers); the watches go on filling the store."""
         await self.queue.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
         if self.working:
             self.working = False
             logger.info("Stopped reconciling")

@@ -4,6 +4,7 @@ The operator's ``--notifications FILE`` names a YAML file (in a cluster, a key
 of a mounted Secret)::
 
     expiringBefore: 10m          # when "Expiring" is sent, before expiresAt
+    delivery: {attempts: 8, initialBackoff: 1s, maxBackoff: 60s}   # optional; these are the defaults
     receivers:
       - name: ops-webhook
         webhook: {url: https://ops.example.com/gatepass, secretFile: webhook-secret, timeout: 5s}
@@ -34,6 +35,9 @@ import yaml
 from gatepass.core.durations import parse_duration
 
 DEFAULT_EXPIRING_BEFORE = timedelta(minutes=10)
+DEFAULT_ATTEMPTS = 8
+DEFAULT_INITIAL_BACKOFF = timedelta(seconds=1)
+DEFAULT_MAX_BACKOFF = timedelta(seconds=60)
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -85,9 +89,20 @@ Receiver = Union[WebhookReceiver, SlackReceiver, PagerDutyReceiver]
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """How hard a notification is tried: ``attempts`` in all, waiting initial_backoff, then twice as long
+    each time (at most max_backoff), each wait jittered down to between half and all of it."""
+
+    attempts: int = DEFAULT_ATTEMPTS
+    initial_backoff: timedelta = DEFAULT_INITIAL_BACKOFF
+    max_backoff: timedelta = DEFAULT_MAX_BACKOFF
+
+
+@dataclass(frozen=True)
 class NotifyConfig:
     receivers: dict[str, Receiver] = field(default_factory=dict)
     expiring_before: timedelta = DEFAULT_EXPIRING_BEFORE
+    delivery: Delivery = Delivery()
 
     def slack_receivers(self) -> list[SlackReceiver]:
         return [r for r in self.receivers.values() if isinstance(r, SlackReceiver)]
@@ -120,8 +135,9 @@ def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = Non
     if data is None:
         data = {}
     top = _Section(data, "")
-    top.only("expiringBefore", "receivers")
+    top.only("expiringBefore", "delivery", "receivers")
     expiring_before = top.duration("expiringBefore", DEFAULT_EXPIRING_BEFORE)
+    delivery = _delivery(top.get("delivery", {}))
     entries = top.get("receivers", [])
     if not isinstance(entries, list):
         raise ConfigError("receivers: must be a list")
@@ -131,7 +147,20 @@ def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = Non
         if receiver.name in receivers:
             raise ConfigError(f"receivers[{index}]: the name {receiver.name!r} is used twice")
         receivers[receiver.name] = receiver
-    return NotifyConfig(receivers=receivers, expiring_before=expiring_before)
+    return NotifyConfig(receivers=receivers, expiring_before=expiring_before, delivery=delivery)
+
+
+def _delivery(data: Any) -> Delivery:
+    section = _Section(data, "delivery")
+    section.only("attempts", "initialBackoff", "maxBackoff")
+    attempts = section.get("attempts", DEFAULT_ATTEMPTS)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
+        raise section.error("attempts", f"must be a whole number from 1 to 100, not {attempts!r}")
+    initial = section.duration("initialBackoff", DEFAULT_INITIAL_BACKOFF, positive=True)
+    cap = section.duration("maxBackoff", max(DEFAULT_MAX_BACKOFF, initial), positive=True)
+    if cap < initial:
+        raise section.error("maxBackoff", "must be at least initialBackoff")
+    return Delivery(attempts, initial, cap)
 
 
 def _receiver(entry: Any, index: int, base: Path, env: Mapping[str, str]) -> Receiver:
