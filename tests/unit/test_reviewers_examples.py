@@ -134,3 +134,19 @@ def test_oncall_example_reads_its_configuration(monkeypatch, tmp_path: Path):
     assert "Token token=s3cret" in pagerduty._headers.values()
     # Only dba for up to an hour is for on-call approval; the rest is left to people, without asking PagerDuty.
     assert example.review(admin(roles=("admin",))) == Abstain("on-call approval does not cover admin")
+
+
+# -- the example policies ------------------------------------------------------------------
+
+def test_example_policies_are_valid_and_name_the_bots():
+    import yaml
+
+    from gatepass.api.accesspolicy import AccessPolicy
+    from gatepass.api.parsing import parse_object
+
+    documents = list(yaml.safe_load_all((EXAMPLES / "policy.yaml").read_text()))
+    assert {d["metadata"]["name"] for d in documents} == {"contractors-dba", "break-glass-oncall"}
+    for document in documents:
+        policy = parse_object(AccessPolicy, document)
+        assert {"review-bot", "system:serviceaccount:gatepass-reviewers:review-bot"} <= set(policy.spec.reviewers.users)
+        assert policy.metadata.name < "demo-dba"  # tried before the demo's policy, which would govern first
