@@ -205,3 +205,37 @@ def test_a_role_the_operator_may_not_bind_is_never_granted_and_says_why(gatepass
     finally:
         gatepass.kubectl("delete", "accessrequest", name, check=False)
         gatepass.kubectl("delete", "accesspolicy", policy)
+
+
+def test_reviews_of_an_earlier_request_of_the_same_name_never_count(gatepass):
+    """bob deletes an approved request and files another of the same name: the old reviews are not his
+    new request's, and they go with the request they were made for."""
+    name = unique("namesake")
+    create_request(gatepass, name)
+    for reviewer in ("alice", "ivan"):
+        gatepass.kubectl("apply", "-f", "-", user=reviewer,
+                         input=review_manifest(f"{name}-{reviewer}", name, reason="for the first one"))
+    first = wait_state(gatepass, name, "Approved")
+    stored = get(gatepass, "accessreview", f"{name}-alice")
+    assert stored["metadata"]["labels"]["gatepass.dev/request-uid"] == first["metadata"]["uid"]
+    assert stored["metadata"]["ownerReferences"][0]["uid"] == first["metadata"]["uid"]
+
+    gatepass.kubectl("delete", "accessrequest", name, "--wait=true", user="bob")
+    create_request(gatepass, name)  # at once, while the old reviews may still be there
+    second = get(gatepass, "accessrequest", name)
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    # The old reviews may still be there (the garbage collector deletes them in its own time): they don't count,
+    # and alice may review the new request afresh.
+    body = get(gatepass, "accessrequest", name)
+    assert body["status"]["state"] == "Pending" and body["status"].get("approvals", 0) == 0
+    assert can_i(gatepass, "bob") == "no"
+    gatepass.kubectl("apply", "-f", "-", user="alice",
+                     input=review_manifest(f"{name}-alice-2", name, reason="for the second one"))
+    body = wait_for(lambda: (b := get(gatepass, "accessrequest", name))["status"].get("approvals") == 1 and b,
+                    what="alice's new review to count")
+    assert [r["reason"] for r in body["status"]["reviews"]] == ["for the second one"]
+    assert body["status"]["state"] == "Pending"
+    # The old ones go with the request they were made for (the collector looks at new kinds every 30 s).
+    wait_for(lambda: f"{name}-ivan" not in gatepass.kubectl("get", "accessreviews", "-o", "name").stdout,
+             timeout=90, interval=1, what="the garbage collector to delete the old reviews")
+    gatepass.kubectl("delete", "accessrequest", name, user="bob")

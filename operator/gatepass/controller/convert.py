@@ -91,10 +91,18 @@ def request(body: Mapping, requester: Identity | None = None, submitter: Identit
     )
 
 
-def access_review(body: Mapping) -> Review | None:
+REQUEST_UID_LABEL = "gatepass.dev/request-uid"
+
+
+def access_review(body: Mapping, request_uid: str = "") -> Review | None:
+    """The review in an AccessReview, or None if it has none or (``request_uid`` given) it was made for an
+    earlier request of the same name: admission labels each review with its request's UID."""
     spec = body.get("spec") or {}
     reviewer = identity(spec.get("reviewer"))
     if not reviewer.username or spec.get("decision") not in ("Approve", "Deny"):
+        return None
+    made_for = ((body.get("metadata") or {}).get("labels") or {}).get(REQUEST_UID_LABEL)
+    if request_uid and made_for and made_for != request_uid:
         return None
     via = "Rule" if spec.get("rule") else "Slack" if spec.get("slackUser") else "AccessReview"
     return Review(

@@ -99,7 +99,8 @@ class Reconciler:
         policy = evaluate_request(request, self.policies()).policy
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
-            review for review in (convert.access_review(r) for r in self.store.reviews.get(name, {}).values())
+            review for review in (convert.access_review(r, request.uid)
+                                  for r in self.store.reviews.get(name, {}).values())
             if review is not None
         ]
         reviews += await self.rules.review(body, request, policy, reviews, self.clock())

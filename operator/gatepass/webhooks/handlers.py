@@ -204,15 +204,37 @@ async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> Non
         request = spec.get("request")
         if request:
             patch.metadata.labels["gatepass.dev/request"] = request
+            await _tie_to_request(memo, request, patch)
     else:
         old = old or {}
         patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
         submitter = (old.get("spec") or {}).get("submitter")
         if submitter is not None or "submitter" in (body.get("spec") or {}):
             patch.spec["submitter"] = submitter
-        request = (old.get("metadata", {}).get("labels") or {}).get("gatepass.dev/request")
-        if request:
-            patch.metadata.labels["gatepass.dev/request"] = request
+        labels = old.get("metadata", {}).get("labels") or {}
+        for key in (REQUEST_LABEL, REQUEST_UID_LABEL):
+            if labels.get(key):
+                patch.metadata.labels[key] = labels[key]
+
+
+REQUEST_LABEL = "gatepass.dev/request"
+REQUEST_UID_LABEL = "gatepass.dev/request-uid"
+
+
+async def _tie_to_request(memo: Any, name: str, patch: Any) -> None:
+    """Labels the review with its request's UID, which the operator checks (a review of an earlier request
+    of the same name never counts), and makes the request its owner (deleted with it)."""
+    store = getattr(memo, "store", None)
+    body = store.requests.get(name) if store is not None else None
+    if body is None:
+        body = await memo.kube.get_request(name)
+    uid = (body or {}).get("metadata", {}).get("uid")
+    if not uid:
+        return  # validation refuses a review of a request that does not exist
+    patch.metadata.labels[REQUEST_UID_LABEL] = uid
+    patch.metadata["ownerReferences"] = [{
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "AccessRequest", "name": name, "uid": uid,
+    }]
 
 
 def _info(identity: Identity, userinfo: dict) -> dict:
@@ -275,8 +297,10 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     state = (request_body.get("status") or {}).get("state") or "Pending"
     if state != "Pending":
         _refuse(f"AccessRequest {target} is {state}; reviews are accepted only while it is Pending")
+    uid = request_body["metadata"].get("uid", "")
     if _already_reviewed(request_body, reviewer.username) or any(
         (r.get("spec") or {}).get("reviewer", {}).get("username") == reviewer.username
+        and (r["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL, uid) == uid  # not an earlier namesake's
         for r in await memo.kube.list_reviews(target)
     ):
         _refuse(f"{reviewer.username} has already reviewed AccessRequest {target}")
