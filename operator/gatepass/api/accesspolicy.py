@@ -256,7 +256,8 @@ class AccessPolicySpec(ApiModel):
         max_length=MAX_RULES,
         description="Automatic reviews as CEL expressions, evaluated by the operator when a request is Pending. "
         "The first Deny rule that holds denies the request; otherwise the first Approve rule that holds "
-        "approves it outright (the policy's own decision, not one approval of many).",
+        "approves it outright (the policy's own decision, not one approval of many). While a Deny rule "
+        "cannot be evaluated (an error, or no bool), no Approve rule is applied: the request waits for its reviewers.",
         json_schema_extra=map_list("name"),
     )
     notify: list[NotificationRoute] = Field(
