@@ -87,7 +87,8 @@ class _Server:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name=type(self).__name__, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=type(self).__name__, daemon=True)
         self.thread.start()
 
     def handle(self, call: Call) -> tuple[int, Any]:

@@ -21,13 +21,13 @@ from typing import Any, Protocol
 
 from gatepass.core.notices import Notice, Target
 
-from . import metrics
+from . import config, metrics
 
 logger = logging.getLogger("gatepass.notify")
 
-DEFAULT_ATTEMPTS = 6
-DEFAULT_BASE_DELAY = 1.0  # seconds before the second attempt (before jitter)
-DEFAULT_MAX_DELAY = 60.0
+DEFAULT_ATTEMPTS = config.DEFAULT_ATTEMPTS
+DEFAULT_BASE_DELAY = config.DEFAULT_INITIAL_BACKOFF.total_seconds()  # before the second attempt, before jitter
+DEFAULT_MAX_DELAY = config.DEFAULT_MAX_BACKOFF.total_seconds()
 DEFAULT_WORKERS = 4
 DEFAULT_MAX_QUEUED = 10_000
 

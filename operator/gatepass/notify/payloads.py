@@ -207,6 +207,7 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
     who = slack_escape((spec.get("requester") or {}).get("username") or "someone")
     roles = slack_escape(", ".join(spec.get("roles") or ()))
     namespaces = slack_escape(", ".join(spec.get("namespaces") or ())) or "cluster-wide"
+    where = f"in *{namespaces}*" if spec.get("namespaces") else "*cluster-wide*"
     duration = slack_escape(spec.get("duration") or "1h")
     approvers = reviewers(body, "Approve")
     approvals = str(status.get("approvals") or 0) + (f" ({slack_escape(', '.join(approvers))})" if approvers else "")
@@ -214,10 +215,10 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
     if len(reason) > _SLACK_TEXT_LIMIT:
         reason = reason[:_SLACK_TEXT_LIMIT] + "…"
     state = status.get("state") or "Pending"
-    text = f"Access request {name}: {headline(body)} ({state})"
+    text = f"Access request {name}: {headline(body)}"[:_SLACK_TEXT_LIMIT] + f" ({state})"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"*{who}* requests *{roles}* in *{namespaces}* for *{duration}*"}},
+                                     "text": f"*{who}* requests *{roles}* {where} for *{duration}*"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn", "text": f"*Requester*\n{who}"},
             {"type": "mrkdwn", "text": f"*Roles*\n{roles}"},
