@@ -109,6 +109,27 @@ def test_components_build_for_cert_manager_and_prometheus(cluster, tmp_path):
     assert {"name": "certs", "secret": {"secretName": "gatepass-webhook-tls"}} in pod["volumes"]
 
 
+def test_the_notifications_component_mounts_the_secret_the_overlay_makes(cluster, tmp_path):
+    from gatepass.main import parse_args
+
+    base = os.path.relpath(REPO / "manifests", tmp_path)
+    (tmp_path / "notifications.yaml").write_text("receivers: []\n")
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": [base],
+        "components": [f"{base}/components/cert-manager", f"{base}/components/notifications"],
+        "secretGenerator": [{"name": "gatepass-notifications", "namespace": NAMESPACE,
+                             "files": ["notifications.yaml"]}]}))
+    objects = by_key(docs(kustomize(cluster, tmp_path)))
+    [secret] = [key for key in objects if key[0] == "Secret" and key[2].startswith("gatepass-notifications-")]
+    pod = objects[("Deployment", NAMESPACE, "gatepass-operator")]["spec"]["template"]["spec"]
+    args = parse_args(pod["containers"][0]["args"])
+    assert args.notifications == "/etc/gatepass/notifications/notifications.yaml"
+    assert args.webhook_cert == "/certs/tls.crt"  # listed after cert-manager, both apply
+    assert {"name": "notifications", "secret": {"secretName": secret[2]}} in pod["volumes"]
+    assert {"name": "notifications", "mountPath": "/etc/gatepass/notifications", "readOnly": True} in \
+        pod["containers"][0]["volumeMounts"]
+
+
 # --- Helm ----------------------------------------------------------------------------------------------
 
 
@@ -168,6 +189,16 @@ def test_helm_and_kustomize_install_the_same_objects(helm, cluster):
     assert set(kustomized) == set(helmed)
     for key in kustomized:
         assert _comparable(kustomized[key]) == _comparable(helmed[key]), f"{key} differs"
+
+
+def test_helm_and_kustomize_mount_the_notifications_secret_alike(helm, cluster, tmp_path):
+    kustomized = by_key(docs(kustomize(cluster, overlay(tmp_path, "notifications"))))
+    helmed = by_key(docs(template(helm, "notifications.secretName=gatepass-notifications")))
+    key = ("Deployment", NAMESPACE, "gatepass-operator")
+    assert _comparable(kustomized[key]) == _comparable(helmed[key])
+    assert "--notifications=/etc/gatepass/notifications/notifications.yaml" in \
+        helmed[key]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--notifications" not in json.dumps(by_key(docs(template(helm)))[key])  # off by default
 
 
 # --- the operator's own webhook certificate -----------------------------------------------------------

@@ -147,3 +147,17 @@ def test_chart_values_and_manifests_agree_on_the_defaults():
     assert (election["leaseDuration"], election["renewDeadline"], election["retryPeriod"]) == (
         args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
     assert (values["operator"]["workers"], values["operator"]["retention"]) == (args.workers, args.retention)
+
+
+def test_the_notifications_component_passes_an_argument_the_operator_accepts():
+    component = yaml.safe_load((MANIFESTS / "components" / "notifications" / "kustomization.yaml").read_text())
+    [patch] = component["patches"]
+    ops = yaml.safe_load(patch["patch"])
+    [arg] = [op["value"] for op in ops if op["path"].endswith("/args/-")]
+    [mount] = [op["value"] for op in ops if op["path"].endswith("/volumeMounts/-")]
+    [volume] = [op["value"] for op in ops if op["path"].endswith("/volumes/-")]
+    notifications = parse_args([arg]).notifications
+    assert notifications.startswith(mount["mountPath"] + "/") and mount["readOnly"] is True
+    assert volume == {"name": mount["name"], "secret": {"secretName": "gatepass-notifications"}}
+    values = yaml.safe_load((REPO / "charts" / "gatepass" / "values.yaml").read_text())
+    assert values["notifications"] == {"secretName": "", "key": notifications.rsplit("/", 1)[1]}
