@@ -293,3 +293,25 @@ def test_observe_does_nothing_when_not_leading_or_before_the_first_status():
 
     h.run(scenario)
     assert h.senders["hook"].sent == []
+
+
+def test_requests_without_routes_are_not_remembered_and_ended_ones_are_forgotten():
+    h = Harness([])
+
+    async def scenario():
+        for i in range(600):
+            h.notifier.observe(h.put(request(f"r{i}", uid=f"u{i}")))
+        assert h.notifier._records == {}
+        h.store.put_policy(policy([{"receiver": "hook"}]), deleted=False)
+        h.notifier.observe(h.put(request("live", uid="live")))
+        ended = request("ended", state="Expired", uid="ended", notifications={"sent": ["Created"], "slack": []},
+                        conditions=[{"type": "Expired", "status": "True",
+                                     "lastTransitionTime": format_time(T0)}])
+        h.notifier.observe(h.put(ended))
+        await h.settle()
+        h.notifier.observe(h.store.requests["ended"])  # everything it sent is in its status now
+        assert set(h.notifier._records) == {"live", "ended"}
+        h.notifier._prune()
+        assert set(h.notifier._records) == {"live"}
+
+    h.run(scenario)

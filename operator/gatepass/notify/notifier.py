@@ -39,6 +39,7 @@ from .webhook import WebhookSender
 
 logger = logging.getLogger("gatepass.notify")
 
+FINAL_STATES = ("Denied", "Expired", "Revoked")
 MAX_SENT = 256  # the CRD's bounds on status.notifications
 MAX_SLACK = 64
 STATUS_ATTEMPTS = 5
@@ -160,18 +161,20 @@ class Notifier:
         self._observed += 1
         if self._observed % 512 == 0:
             self._prune()
+        policy = self.store.policies.get(status.get("policy") or "")
+        routes = routes_of(policy)
+        record = self._records.get(name)
+        if not routes and (record is None or record.uid != uid):
+            return  # nothing to send, nothing sent: no need to remember the request
         status_sent = sent_keys(body)
         status_slack = [dict(m) for m in (status.get("notifications") or {}).get("slack") or ()
                         if isinstance(m, Mapping)]
-        record = self._records.get(name)
         if record is None or record.uid != uid:
             record = self._records[name] = _Record(uid)
         record.merge(status_sent, status_slack)
         if not record.written_in(status_sent, status_slack):
             self._write(name, record)  # an older status was written over ours
 
-        policy = self.store.policies.get(status.get("policy") or "")
-        routes = routes_of(policy)
         now = self.clock()
         outlook = due(snapshot(body), routes, set(record.sent) | record.queued, now, self.config.expiring_before,
                       self.horizon)
@@ -209,9 +212,16 @@ class Notifier:
         self.observe(self.store.requests.get(name))
 
     def _prune(self) -> None:
-        """Forgets requests that are gone and have nothing in flight."""
-        for name in [n for n, r in self._records.items() if n not in self.store.requests and not r.queued
-                     and not r.writing]:
+        """Forgets requests that are gone, or over with everything recorded, and have nothing in flight."""
+        for name, record in list(self._records.items()):
+            if record.queued or record.writing:
+                continue
+            body = self.store.requests.get(name)
+            if body is not None:
+                status = body.get("status") or {}
+                slack = (status.get("notifications") or {}).get("slack") or []
+                if status.get("state") not in FINAL_STATES or not record.written_in(sent_keys(body), slack):
+                    continue
             del self._records[name]
             timer = self._timers.pop(name, None)
             if timer is not None:
