@@ -151,6 +151,13 @@ def test_a_request_is_followed_from_creation_to_expiry(gatepass, fakes, policy):
     wait_for(lambda: set(notifications(gatepass, name).get("sent", [])) == {
         "Created", "Reviewed/alice", "Reviewed/ivan", "Approved", "Expiring", "Expired"}, what="status to record all")
     assert [e["event_action"] for e in fakes.pagerduty.events(uid)] == ["trigger", "resolve"]
+    samples = scrape(gatepass)
+    for receiver in ("ops-webhook", "slack", "pagerduty"):
+        label = (("receiver", receiver),)
+        count = samples[("gatepass_notification_delivery_seconds_count", label)]
+        mean = samples[("gatepass_notification_delivery_seconds_sum", label)] / count
+        print(f"\n{receiver}: {count:.0f} notices delivered, {mean * 1000:.0f} ms from due to delivered on average")
+    print(f"Expiring sent {expires_at.timestamp() - sent_at:.0f}s (whole seconds) before expiresAt")
 
 
 def test_denied_and_revoked_requests(gatepass, fakes, policy):
