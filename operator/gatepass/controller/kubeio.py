@@ -87,8 +87,10 @@ class Kube:
 
     # --------------------------------------------------------------- status
     async def patch_status(self, plural: str, name: str, old: Mapping, new: Mapping) -> dict | None:
-        """Merge-patches status to ``new`` (keys only in ``old`` are removed); None if the object is gone."""
-        patch = {key: value for key, value in new.items()}
+        """Merge-patches status from ``old`` to ``new``: only the keys that differ are sent (keys only in ``old``
+        are removed), so a key another writer keeps (``notifications``) is never put back to what was read.
+        None if the object is gone."""
+        patch = {key: value for key, value in new.items() if old.get(key) != value}
         patch.update({key: None for key in old if key not in new})
         try:
             return await self._call(

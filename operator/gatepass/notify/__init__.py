@@ -8,4 +8,8 @@ notifications configuration names, and one field of the Kubernetes API:
 anything else, never decides anything about a request (the pure rules of what
 to send when are ``gatepass.core.notices``), and never makes the reconciler
 wait: deliveries run on queues of their own, one per receiver.
+
+The one exception is ``slack_actions``, the endpoint of the Slack buttons: it
+creates an AccessReview for a verified click by a mapped Slack user, which
+admission then checks like any other review.
 """
