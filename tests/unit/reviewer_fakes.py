@@ -56,7 +56,7 @@ class FakeApi:
     def list_reviews_by(self, username: str) -> list[dict]:
         return [r for r in self.reviews if r["spec"]["reviewer"]["username"] == username]
 
-    def watch_requests(self, resource_version: str):
+    def watch_requests(self, resource_version: str, timeout: int = 300):
         yield from self.events
 
     def create_review(self, body: Mapping) -> dict:

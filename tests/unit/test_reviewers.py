@@ -269,7 +269,7 @@ def test_run_lists_watches_and_stops_when_told(caplog):
     review = always(Approve())
     api.events = [("ADDED", request_obj("watched")), ("BOOKMARK", {"metadata": {"resourceVersion": "7"}})]
 
-    def watch(resource_version):
+    def watch(resource_version, timeout=300):
         yield from api.events
         api.events = []
         stop.set()
@@ -290,3 +290,34 @@ def test_run_gives_up_when_it_may_not_list():
     api.list_requests = forbidden
     with pytest.raises(Refused, match="cannot list"):
         run(always(Abstain()), api=api)
+
+
+def test_a_recheck_asks_again_only_about_what_it_abstained_on():
+    answers = {"early": Abstain("not on call yet"), "other": Approve("on call")}
+    calls = []
+
+    def review(request):
+        calls.append(request.name)
+        return answers[request.name]
+
+    api = FakeApi(requests=[request_obj("early"), request_obj("other")])
+    runner = Runner(api, review)
+    runner.sync()
+    assert sorted(calls) == ["early", "other"] and len(api.created) == 1
+    runner.sync()  # listing again (after a 410) is not a recheck
+    assert len(calls) == 2
+    answers["early"] = Approve("on call now")
+    runner.recheck()
+    assert sorted(calls) == ["early", "early", "other"]
+    assert sorted(c["spec"]["request"] for c in api.created) == ["early", "other"]
+    runner.recheck()  # nothing left it abstained on
+    assert len(calls) == 3
+
+
+def test_the_command_line_takes_a_recheck_duration():
+    from gatepass.reviewers.__main__ import parse
+
+    assert parse(["bots.py:review", "--recheck", "5m"]).recheck == 300
+    assert parse(["bots.py:review"]).recheck is None
+    with pytest.raises(SystemExit):
+        parse(["bots.py:review", "--recheck", "soon"])

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from gatepass.core.durations import parse_duration
+
 from .kube import ReviewerError
 from .loading import LoadError, load_reviewer
 from .runner import run
@@ -15,6 +17,16 @@ USAGE_EXAMPLE = """examples:
   gatepass-reviewer examples/reviewers/tickets.py:review --context review-bot
   gatepass-reviewer mybots.oncall:review            # in a pod: as its ServiceAccount
 """
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is shorter than a second")
+    return seconds
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,6 +43,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config; "
                         "in a pod without either, its ServiceAccount)")
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+    parser.add_argument("--recheck", metavar="DURATION", type=_duration,
+                        help='ask again about Pending requests it abstained on this often ("5m"); '
+                             "default: once per run")
     parser.add_argument("--log-level", default=os.environ.get("GATEPASS_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     return parser.parse_args(argv)
@@ -42,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     try:
         review = load_reviewer(args.reviewer)
-        run(review, kubeconfig=args.kubeconfig, context=args.context)
+        run(review, kubeconfig=args.kubeconfig, context=args.context, recheck=args.recheck)
     except (LoadError, ReviewerError) as error:
         sys.stderr.write(f"error: {error}\n")
         return 1

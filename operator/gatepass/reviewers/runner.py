@@ -14,12 +14,14 @@ to the function again on its next change.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from .kube import Gone, Refused, ReviewerApi, ReviewerError, Unavailable
+from .kube import WATCH_TIMEOUT, Gone, Refused, ReviewerApi, ReviewerError, Unavailable
 from .request import ReviewRequest
 from .results import Abstain, Approve, Deny, Result, Reviewer, is_result
 from .selection import request_key, review_body, reviewed_requests, why_not
@@ -40,7 +42,7 @@ class Api(Protocol):
     def whoami(self) -> str: ...
     def list_requests(self) -> tuple[list[dict], str]: ...
     def list_reviews_by(self, username: str) -> list[dict]: ...
-    def watch_requests(self, resource_version: str): ...
+    def watch_requests(self, resource_version: str, timeout: int = ...): ...
     def create_review(self, body: Mapping) -> dict: ...
 
 
@@ -57,6 +59,7 @@ class Runner:
         self.me = ""
         self.reviewed: set[str] = set()  # names of requests with an AccessReview by me
         self.asked: set[str] = set()  # request keys put to the function (or refused) in this run
+        self.abstained: set[str] = set()  # of those, the ones it abstained on (asked again at a recheck)
         self.idle = threading.Event()
         self.idle.set()
         # wait(seconds) pauses and says whether to stop; the runner's stop event in `run`.
@@ -81,7 +84,14 @@ class Runner:
             self.consider(body)
         elif kind == "DELETED":
             self.asked.discard(request_key(body))
+            self.abstained.discard(request_key(body))
             self.reviewed.discard((body.get("metadata") or {}).get("name") or "")
+
+    def recheck(self) -> str:
+        """Ask again about the Pending requests it abstained on (an on-call shift may have started since)."""
+        self.asked -= self.abstained
+        self.abstained.clear()
+        return self.sync()
 
     # -- one request ------------------------------------------------------------
 
@@ -95,6 +105,7 @@ class Runner:
             name = (body.get("metadata") or {}).get("name")
             result = self.decide(body)
             if isinstance(result, Abstain):
+                self.abstained.add(key)
                 log.info("Abstained on AccessRequest %s%s", name, _describe(result))
                 return
             if not self.submit(name, result):
@@ -147,16 +158,23 @@ class Runner:
         return False
 
 
-def _watch_loop(runner: Runner, api: Api, stop: threading.Event) -> None:
-    """List, then watch from the list's resourceVersion, renewing the watch; list again on 410."""
+def _watch_loop(runner: Runner, api: Api, stop: threading.Event, recheck: float | None = None) -> None:
+    """List, then watch from the list's resourceVersion, renewing the watch; list again on 410.
+    With ``recheck`` (seconds), the requests it abstained on are asked about again that often."""
     pause = 1.0
     resource_version = None
+    next_recheck = time.monotonic() + recheck if recheck else None
     while not stop.is_set():
         try:
             if resource_version is None:
                 resource_version = runner.sync()
                 log.info("Watching AccessRequests as %s", runner.me)
-            for kind, body in api.watch_requests(resource_version):
+            elif next_recheck is not None and time.monotonic() >= next_recheck:
+                resource_version = runner.recheck()
+                next_recheck = time.monotonic() + recheck
+            timeout = WATCH_TIMEOUT if next_recheck is None else \
+                max(1, min(WATCH_TIMEOUT, math.ceil(next_recheck - time.monotonic())))
+            for kind, body in api.watch_requests(resource_version, timeout):
                 if stop.is_set():
                     return
                 resource_version = (body.get("metadata") or {}).get("resourceVersion") or resource_version
@@ -173,11 +191,12 @@ def _watch_loop(runner: Runner, api: Api, stop: threading.Event) -> None:
 
 
 def run(review: Reviewer, *, kubeconfig: str | None = None, context: str | None = None,
-        stop: threading.Event | None = None, api: Api | None = None) -> None:
+        stop: threading.Event | None = None, api: Api | None = None, recheck: float | None = None) -> None:
     """Run ``review`` as a reviewer until SIGTERM or SIGINT (or until ``stop`` is set).
 
     Connects with ``kubeconfig`` and ``context`` (else $KUBECONFIG or ~/.kube/config and its current
-    context; inside a pod with neither, its ServiceAccount). Raises ``ReviewerError`` when it cannot
+    context; inside a pod with neither, its ServiceAccount). With ``recheck`` (seconds), Pending requests
+    it abstained on are asked about again that often (otherwise once per run). Raises ``ReviewerError`` when it cannot
     go on: no usable configuration, or the API refuses to say who it is or to list requests.
     """
     stop = stop or threading.Event()
@@ -187,7 +206,7 @@ def run(review: Reviewer, *, kubeconfig: str | None = None, context: str | None 
 
     def work() -> None:
         try:
-            _watch_loop(runner, api, stop)
+            _watch_loop(runner, api, stop, recheck)
         except ReviewerError as error:
             failure.append(error)
         finally:
