@@ -64,3 +64,10 @@ def test_slack_mapping_reads_the_policy_entries_and_skips_incomplete_ones():
         "U0IVAN": Identity("ivan"),
     }
     assert slack_mapping(None) == {}
+
+
+def test_nobody_reviews_as_the_rules_reviewer_but_a_rule():
+    impostor = Identity(RULES_REVIEWER)
+    assert review_author(impostor, OPERATOR) == "gatepass:rules reviews only through policy rules"
+    answer = review_author(ME, OPERATOR, slack_user="U0X", slack_users={"U0X": impostor}, policy="demo")
+    assert answer == "Slack user U0X is mapped to gatepass:rules, which reviews only through policy rules"

@@ -23,7 +23,7 @@ POLICY = {"metadata": {"name": "demo"}, "spec": {"slackUsers": [
 ]}}
 
 
-def payload(user: str = "U0ALICE", action: str = "gatepass.approve", value: str = "bob-dba",
+def payload(user: str = "U0ALICE", action: str = "gatepass.approve", value: str = "bob-dba/uid-2",
             response_url: str | None = None) -> bytes:
     data = {"type": "block_actions", "user": {"id": user, "username": user.lower()},
             "actions": [{"action_id": action, "value": value}]}
@@ -43,7 +43,7 @@ class FakeKube:
     """Holds requests by name and records the reviews asked for; ``refuse`` makes creation fail."""
 
     def __init__(self, refuse: ApiException | None = None):
-        self.requests = {"bob-dba": {"metadata": {"name": "bob-dba"}, "status": {"policy": "demo"}}}
+        self.requests = {"bob-dba": {"metadata": {"name": "bob-dba", "uid": "uid-2"}, "status": {"policy": "demo"}}}
         self.created: list[dict] = []
         self.refuse = refuse
 
@@ -62,7 +62,8 @@ async def policy(name):
 
 
 def test_parse_click_reads_our_buttons_only():
-    assert parse_click(payload()) == Click("U0ALICE", "u0alice", "bob-dba", "Approve")
+    assert parse_click(payload()) == Click("U0ALICE", "u0alice", "bob-dba", "Approve", request_uid="uid-2")
+    assert parse_click(payload(value="bob-dba")).request_uid == ""
     assert parse_click(payload(action="gatepass.deny")).decision == "Deny"
     assert parse_click(payload(action="someone.else")) is None
     assert parse_click(b"payload=not-json") is None
@@ -89,6 +90,7 @@ def test_a_mapped_click_becomes_a_review_naming_the_slack_user():
     result, text = asyncio.run(SlackActions([RECEIVER], kube, policy).review(parse_click(payload())))
     assert (result, text) == ("accepted", "Recorded your approval of bob-dba as alice.")
     [review] = kube.created
+    assert review["metadata"]["labels"] == {"gatepass.dev/request-uid": "uid-2"}
     assert review["spec"] == {"request": "bob-dba", "decision": "Approve", "reason": "from Slack by @u0alice",
                               "slackUser": "U0ALICE"}
     assert "reviewer" not in review["spec"]  # admission sets it
@@ -105,8 +107,17 @@ def test_an_unmapped_click_records_nothing():
 
 def test_a_click_on_a_vanished_request_records_nothing():
     kube = FakeKube()
-    result, text = asyncio.run(SlackActions([RECEIVER], kube, policy).review(parse_click(payload(value="gone"))))
+    result, text = asyncio.run(SlackActions([RECEIVER], kube, policy).review(parse_click(payload(value="gone/u"))))
     assert (result, text) == ("refused", "AccessRequest gone no longer exists; nothing was recorded.")
+
+
+def test_a_click_on_a_message_about_an_earlier_request_of_the_same_name_records_nothing():
+    kube = FakeKube()
+    result, text = asyncio.run(SlackActions([RECEIVER], kube, policy).review(
+        parse_click(payload(value="bob-dba/uid-1"))))
+    assert (result, text) == ("refused", "AccessRequest bob-dba was deleted and filed again since this message; "
+                                         "nothing was recorded.")
+    assert kube.created == []
 
 
 def test_an_admission_refusal_is_passed_on_in_one_line():
@@ -141,9 +152,20 @@ def test_the_endpoint_refuses_bad_signatures_and_answers_on_the_response_url():
                 body = payload(response_url=f"{base}/respond")
                 async with session.post(base + PATH, data=body, headers=signed(body, "forged")) as bad:
                     assert bad.status == 401
-                async with session.post(base + PATH, data=body, headers=signed(body)) as good:
-                    assert good.status == 200
-                    assert (await good.json())["text"] == "Recorded your approval of bob-dba as alice."
+                assert answers == []
+
+                async def in_two_pieces():  # as a proxy may pass it on: the signature covers all of it
+                    yield body[:100]
+                    await asyncio.sleep(0.2)
+                    yield body[100:]
+
+                headers = {**signed(body), "Content-Length": str(len(body))}
+                async with session.post(base + PATH, data=in_two_pieces(), headers=headers) as good:
+                    assert good.status == 200  # at once; the answer comes on the response_url
+                for _ in range(100):
+                    if answers:
+                        break
+                    await asyncio.sleep(0.05)
         finally:
             await runner.cleanup()
         return answers
@@ -151,6 +173,16 @@ def test_the_endpoint_refuses_bad_signatures_and_answers_on_the_response_url():
     answers = asyncio.run(scenario())
     assert answers == [{"response_type": "ephemeral", "replace_original": False,
                         "text": "Recorded your approval of bob-dba as alice."}]
+
+
+def test_a_failure_while_recording_still_gets_an_answer():
+    class Broken(FakeKube):
+        async def get_request(self, name):
+            raise ConnectionError("connection refused")
+
+    actions = SlackActions([RECEIVER], Broken(), policy)
+    text = asyncio.run(actions.settle(parse_click(payload())))
+    assert text == "Not recorded: Gatepass could not reach the Kubernetes API; try again."
 
 
 @pytest.mark.parametrize("action,verb", [("gatepass.approve", "approval"), ("gatepass.deny", "denial")])

@@ -158,7 +158,7 @@ class Kube:
     async def list_reviews(self, request: str) -> list[dict]:
         result = await self._call(
             self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews",
-            label_selector=f"gatepass.dev/request={request}",
+            field_selector=f"spec.request={request}",  # a label value can't hold every request name
         )
         return result.get("items", [])
 

@@ -40,6 +40,8 @@ def review_author(
     if rule and slack_user:
         return "an AccessReview cannot come from both a rule and Slack"
     if not rule and not slack_user:
+        if caller.username == RULES_REVIEWER:
+            return f"{RULES_REVIEWER} reviews only through policy rules"
         return Author(caller)
     field = "spec.rule" if rule else "spec.slackUser"
     if caller.username != operator:
@@ -51,6 +53,8 @@ def review_author(
     mapped = (slack_users or {}).get(slack_user or "")
     if mapped is None:
         return f"Slack user {slack_user} is not mapped to a reviewer in AccessPolicy {policy or '(none)'}"
+    if mapped.username == RULES_REVIEWER:
+        return f"Slack user {slack_user} is mapped to {RULES_REVIEWER}, which reviews only through policy rules"
     return Author(mapped, submitter=caller)
 
 

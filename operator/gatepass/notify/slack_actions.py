@@ -17,6 +17,7 @@ requester, once, while Pending). The clicker is answered through Slack's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from .config import SlackReceiver
 logger = logging.getLogger("gatepass.slack")
 
 PATH = "/slack/actions"
+UID_LABEL = "gatepass.dev/request-uid"
 ACTIONS = {"gatepass.approve": "Approve", "gatepass.deny": "Deny"}
 MAX_BODY = 64 * 1024
 
@@ -52,6 +54,7 @@ class Click:
     request: str
     decision: str
     response_url: str | None = None
+    request_uid: str = ""  # the request the message was about; a replacement of the same name is not it
 
 
 def parse_click(body: bytes) -> Click | None:
@@ -67,12 +70,14 @@ def parse_click(body: bytes) -> Click | None:
     for action in payload.get("actions") or ():
         decision = ACTIONS.get((action or {}).get("action_id", ""))
         if decision and action.get("value") and user.get("id"):
+            request, _, uid = str(action["value"]).partition("/")  # "<name>/<uid>"; names have no "/"
             return Click(
                 slack_user=str(user["id"]),
                 slack_name=str(user.get("username") or user.get("name") or user["id"]),
-                request=str(action["value"]),
+                request=request,
                 decision=decision,
                 response_url=payload.get("response_url"),
+                request_uid=uid,
             )
     return None
 
@@ -110,12 +115,15 @@ class SlackActions:
                  policy: Callable[[str], Any]) -> None:
         self.receivers = [r for r in receivers if r.signing_secret]
         self.kube, self.policy = kube, policy
+        self._tasks: set[asyncio.Task] = set()  # clicks being dealt with (kept referenced until done)
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        """Answers Slack at once (it waits 3 s at most); the click is dealt with afterwards and the clicker
+        told through the response_url."""
+        if (request.content_length or 0) > MAX_BODY:
             CLICKS.labels("invalid").inc()
             return web.Response(status=413, text="payload too large")
+        body = await request.read()  # all of it, however it arrives (aiohttp caps it at client_max_size)
         receiver = verified_receiver(self.receivers, body, request.headers.get("X-Slack-Request-Timestamp"),
                                      request.headers.get("X-Slack-Signature"))
         if receiver is None:
@@ -126,10 +134,21 @@ class SlackActions:
         if click is None:
             CLICKS.labels("ignored").inc()
             return web.Response(status=200, text="")
-        result, text = await self.review(click)
+        task = asyncio.create_task(self.settle(click))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.Response(status=200, text="")
+
+    async def settle(self, click: Click) -> str:
+        """Records the click if it may be, tells the clicker, and returns what they were told."""
+        try:
+            result, text = await self.review(click)
+        except Exception as error:  # noqa: BLE001 - the clicker must hear something whatever went wrong
+            logger.error("Could not record the Slack click of %s on %s: %s", click.slack_user, click.request, error)
+            result, text = "error", "Not recorded: Gatepass could not reach the Kubernetes API; try again."
         CLICKS.labels(result).inc()
         await self.answer(click, text)
-        return web.json_response({"response_type": "ephemeral", "replace_original": False, "text": text})
+        return text
 
     async def review(self, click: Click) -> tuple[str, str]:
         """(result, the line for the clicker): records the click as an AccessReview if it may."""
@@ -137,6 +156,10 @@ class SlackActions:
         request = await self.kube.get_request(click.request)
         if request is None:
             return "refused", f"AccessRequest {click.request} no longer exists; nothing was recorded."
+        uid = request["metadata"].get("uid", "")
+        if click.request_uid and click.request_uid != uid:
+            return "refused", (f"AccessRequest {click.request} was deleted and filed again since this message; "
+                               "nothing was recorded.")
         policy_name = (request.get("status") or {}).get("policy") or ""
         policy = await self.policy(policy_name) if policy_name else None
         mapped = slack_mapping(((policy or {}).get("spec") or {}).get("slackUsers")).get(click.slack_user)
@@ -148,7 +171,9 @@ class SlackActions:
         review = {
             "apiVersion": "gatepass.dev/v1alpha1",
             "kind": "AccessReview",
-            "metadata": {"generateName": f"{click.request[:200]}-slack-"},
+            "metadata": {"generateName": f"{click.request[:200]}-slack-",
+                         # admission refuses the review if the request has been replaced meanwhile
+                         "labels": {UID_LABEL: click.request_uid or uid}},
             "spec": {
                 "request": click.request,
                 "decision": click.decision,

@@ -14,6 +14,7 @@ import kopf
 from gatepass.controller import convert
 from gatepass.core import ledger
 from gatepass.core.admission import Author, review_author, slack_mapping
+from gatepass.core.grants import request_label
 from gatepass.core.policy import evaluate_request, review_errors
 from gatepass.core.types import Identity
 from gatepass.rules import check as check_rule
@@ -203,8 +204,9 @@ async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> Non
             patch.spec["submitter"] = _info(author.submitter, userinfo) if author.submitter else None
         request = spec.get("request")
         if request:
-            patch.metadata.labels["gatepass.dev/request"] = request
-            await _tie_to_request(memo, request, patch)
+            patch.metadata.labels[REQUEST_LABEL] = request_label(request)
+            claimed = (body.get("metadata", {}).get("labels") or {}).get(REQUEST_UID_LABEL)
+            await _tie_to_request(memo, request, claimed, patch)
     else:
         old = old or {}
         patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
@@ -219,18 +221,25 @@ async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> Non
 
 REQUEST_LABEL = "gatepass.dev/request"
 REQUEST_UID_LABEL = "gatepass.dev/request-uid"
+RULE_REVIEW_SUFFIX = "-rule"  # gatepass.rules.review_name: nobody else may take such a name first
 
 
-async def _tie_to_request(memo: Any, name: str, patch: Any) -> None:
+def _replaced(name: str) -> str:
+    return (f"AccessRequest {name} is not the request this review was made for (it was deleted and filed "
+            "again since); nothing was recorded")
+
+
+async def _tie_to_request(memo: Any, name: str, claimed: str | None, patch: Any) -> None:
     """Labels the review with its request's UID, which the operator checks (a review of an earlier request
-    of the same name never counts), and makes the request its owner (deleted with it)."""
-    store = getattr(memo, "store", None)
-    body = store.requests.get(name) if store is not None else None
-    if body is None:
-        body = await memo.kube.get_request(name)
+    of the same name never counts), and makes the request its owner (deleted with it). A client that says
+    which request it judged (the label, as the operator, the Slack buttons and reviewer bots set it) is
+    refused if that request has been replaced meanwhile."""
+    body = await memo.kube.get_request(name)  # fresh: the watched copy may predate a replacement
     uid = (body or {}).get("metadata", {}).get("uid")
     if not uid:
         return  # validation refuses a review of a request that does not exist
+    if claimed and claimed != uid:
+        _refuse(_replaced(name))
     patch.metadata.labels[REQUEST_UID_LABEL] = uid
     patch.metadata["ownerReferences"] = [{
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "AccessRequest", "name": name, "uid": uid,
@@ -294,6 +303,10 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     request_body = await memo.kube.get_request(target)
     if request_body is None:
         _refuse(f'AccessRequest "{target}" not found')
+    if (new["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL) != request_body["metadata"].get("uid"):
+        _refuse(_replaced(target))
+    if not spec.get("rule") and new["metadata"].get("name", "").endswith(RULE_REVIEW_SUFFIX):
+        _refuse(f"AccessReview names ending in {RULE_REVIEW_SUFFIX} are kept for policy rules; choose another name")
     state = (request_body.get("status") or {}).get("state") or "Pending"
     if state != "Pending":
         _refuse(f"AccessRequest {target} is {state}; reviews are accepted only while it is Pending")
