@@ -7,7 +7,8 @@ never denies). Configuration comes from the environment:
 
     PAGERDUTY_TOKEN               a read-only REST API token (or PAGERDUTY_TOKEN_FILE, a file holding it)
     PAGERDUTY_ESCALATION_POLICY   the payments escalation policy's ID (e.g. P1ABCDE)
-    PAGERDUTY_USERS               optional: a YAML file mapping PagerDuty emails to Kubernetes usernames;
+    PAGERDUTY_USERS               optional: a YAML file mapping PagerDuty emails to Kubernetes usernames
+                                  (the safer choice: an email it does not map stands for nobody);
                                   without it, a PagerDuty user's email is their Kubernetes username
     PAGERDUTY_API_URL             optional: https://api.pagerduty.com (default), https://api.eu.pagerduty.com
 
@@ -29,9 +30,9 @@ def _token() -> str:
     return Path(path).read_text().strip() if path else os.environ.get("PAGERDUTY_TOKEN", "")
 
 
-def _users() -> dict[str, str]:
+def _users() -> dict[str, str] | None:
     path = os.environ.get("PAGERDUTY_USERS")
-    return dict(yaml.safe_load(Path(path).read_text()) or {}) if path else {}
+    return dict(yaml.safe_load(Path(path).read_text()) or {}) if path else None
 
 
 pagerduty = PagerDutyOnCall(

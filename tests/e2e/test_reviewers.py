@@ -70,9 +70,11 @@ class BotProcess:
 
 
 @contextmanager
-def bot(gatepass, tmp_path: Path, example: str, **env: str) -> Iterator[BotProcess]:
-    process = BotProcess(gatepass.cluster.kubeconfig, f"{EXAMPLES / example}:review", tmp_path / f"{example}.log",
-                         env)
+def bot(gatepass, tmp_path: Path, example: str | Path, **env: str) -> Iterator[BotProcess]:
+    """The function ``review`` in an example (its file name) or in any file (a Path)."""
+    path = example if isinstance(example, Path) else EXAMPLES / example
+    example = path.name
+    process = BotProcess(gatepass.cluster.kubeconfig, f"{path}:review", tmp_path / f"{example}.log", env)
     try:
         # It learnt who it is from a SelfSubjectReview, listed what is there, and watches.
         process.wait_for_message(f"Watching AccessRequests as {BOT}")
@@ -191,6 +193,95 @@ def test_a_bot_that_is_not_a_reviewer_is_refused_and_not_counted(gatepass, names
     finally:
         revoke(gatepass, *filter(None, (outside, inside)))
         gatepass.kubectl("delete", "accesspolicy", counted, ignored, check=False)
+
+
+def test_a_bot_reviews_a_request_whose_name_is_too_long_for_a_label(gatepass, namespace, tmp_path):
+    """Names may be 253 characters, label values 63: the review is still a valid object, and it counts."""
+    from gatepass.core.grants import request_label
+
+    policy = apply_policy(gatepass, namespace, requesters={"groups": ["contractors"]}, reviewers={"users": [BOT]})
+    tickets = tmp_path / "open-tickets.yaml"
+    tickets.write_text("open: [PAY-123]\n")
+    name = unique("carol-dba") + "." + "refunds-" * 28 + "x"  # 253 characters at most
+    assert 200 < len(name) <= 253
+    try:
+        with bot(gatepass, tmp_path, "tickets.py", GATEPASS_TICKETS=str(tickets)) as ticket_bot:
+            gatepass.kubectl("apply", "-f", "-", user="carol",
+                             input=request_manifest(name, namespaces=(namespace,), reason="PAY-123: refunds"))
+            review = only_review(wait_state(gatepass, name, "Approved", timeout=WAIT))
+            assert (review["reviewer"], review["reason"]) == (BOT, "ticket PAY-123 is open")
+            stored = get(gatepass, "accessreview", review["review"])
+            assert stored["metadata"]["labels"]["gatepass.dev/request"] == request_label(name)
+            assert len(stored["metadata"]["name"]) <= 63
+            ticket_bot.wait_for_message(f"Approved AccessRequest {name} as {BOT}")
+    finally:
+        revoke(gatepass, name)
+        gatepass.kubectl("delete", "accesspolicy", policy, check=False)
+
+
+HELD_BOT = """
+import os
+import time
+from pathlib import Path
+
+from gatepass.reviewers import Abstain, Approve
+
+SIGNALS = Path(os.environ["HELD_SIGNALS"])
+held = set()
+
+
+def review(request):
+    if request.reason != os.environ["HELD_REASON"]:
+        return Abstain()  # another suite's request
+    if request.name not in held:  # the first time: a slow lookup, during which the test replaces the request
+        held.add(request.name)
+        (SIGNALS / "asked").write_text(request.uid)
+        deadline = time.monotonic() + 120
+        while not (SIGNALS / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return Approve(f"judged {request.uid}")
+"""
+
+
+def test_a_verdict_about_a_deleted_request_never_counts_for_its_namesake(gatepass, namespace, tmp_path):
+    """The function is still deciding when the request is deleted and another filed under its name: the
+    review names the uid it judged, admission refuses it, and the new request is judged on its own."""
+    policy = apply_policy(gatepass, namespace, requesters={"groups": ["contractors"]}, reviewers={"users": [BOT]})
+    source = tmp_path / "held.py"
+    source.write_text(HELD_BOT)
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    reason = f"held {uuid.uuid4().hex[:8]}"
+    name = ""
+    try:
+        with bot(gatepass, tmp_path, source, HELD_SIGNALS=str(signals), HELD_REASON=reason) as held_bot:
+            name = file_request(gatepass, "carol", namespace, reason)
+            first = wait_for(lambda: (signals / "asked").exists() and (signals / "asked").read_text(),
+                             timeout=WAIT, what="the bot to be asked")
+            gatepass.kubectl("delete", "accessrequest", name, "--wait=true")
+            gatepass.kubectl("apply", "-f", "-", user="carol",
+                             input=request_manifest(name, namespaces=(namespace,), reason=reason))
+            second = wait_state(gatepass, name, "Pending", timeout=WAIT)["metadata"]["uid"]
+            assert second != first
+            (signals / "go").touch()
+
+            refusal = held_bot.wait_for_message(f"Could not review AccessRequest {name}")
+            assert refusal.startswith(f"Could not review AccessRequest {name} as {BOT} (Approve): ")
+            assert "\n" not in refusal and "not the request this review was made for" in refusal
+            body = wait_state(gatepass, name, "Approved", timeout=WAIT)
+            review = only_review(body)
+            assert (review["reviewer"], review["reason"]) == (BOT, f"judged {second}")
+            stored = get(gatepass, "accessreview", review["review"])
+            assert stored["metadata"]["labels"]["gatepass.dev/request-uid"] == second
+            assert stored["metadata"]["labels"]["gatepass.dev/request"] == name
+            assert [r["metadata"]["labels"]["gatepass.dev/request-uid"] for r in reviews_by(gatepass, BOT, name)] \
+                == [second]
+            held_bot.wait_for_message(f"Approved AccessRequest {name}")
+            assert sum(m.startswith("Could not review") for m in held_bot.messages()) == 1
+    finally:
+        (signals / "go").touch()
+        revoke(gatepass, *filter(None, (name,)))
+        gatepass.kubectl("delete", "accesspolicy", policy, check=False)
 
 
 class FakePagerDutyRest:

@@ -30,13 +30,21 @@ def request_obj(name: str = "carol-dba-x1", state: str | None = "Pending", *, us
     return obj
 
 
-def review_obj(request: str, reviewer: str = "review-bot", decision: str = "Approve") -> dict:
-    return {"metadata": {"name": f"{reviewer}-{request}-abcde"},
+def review_obj(request: str, reviewer: str = "review-bot", decision: str = "Approve", *,
+               uid: str | None = None) -> dict:
+    """An AccessReview by ``reviewer``; ``uid``: its request's (the label admission checks), "" for none."""
+    uid = f"uid-{request}" if uid is None else uid
+    return {"metadata": {"name": f"{reviewer}-{request}-abcde",
+                         "labels": {"gatepass.dev/request-uid": uid} if uid else {}},
             "spec": {"request": request, "decision": decision, "reviewer": {"username": reviewer}}}
 
 
 class FakeApi:
-    """The reviewer's API with canned objects; records what is created and refuses as told."""
+    """The reviewer's API with canned objects; records what is created and refuses as told.
+
+    Like admission, it refuses a review whose request-uid label is not the uid of the request of
+    that name in ``requests`` (the request was deleted and another filed under its name).
+    """
 
     def __init__(self, me: str = "review-bot", requests=(), reviews=()) -> None:
         self.me = me
@@ -66,7 +74,13 @@ class FakeApi:
             raise Unavailable("create AccessReview: Internal error occurred: failed calling webhook")
         if request in self.refuse:
             raise Refused(f"create AccessReview: {self.refuse[request]}", 403)
+        made_for = (body["metadata"].get("labels") or {}).get("gatepass.dev/request-uid")
+        current = next((r["metadata"]["uid"] for r in self.requests if r["metadata"]["name"] == request), None)
+        if made_for and current and made_for != current:
+            raise Refused(f"create AccessReview: AccessRequest {request} is not the request this review was made "
+                          "for (it was deleted and filed again since); nothing was recorded", 403)
         created = copy.deepcopy(dict(body))
-        created["metadata"] = {"name": body["metadata"]["generateName"] + "zz9k1"}
+        created["metadata"] = {"name": body["metadata"]["generateName"] + "zz9k1",
+                               "labels": dict(body["metadata"].get("labels") or {})}
         self.created.append(created)
         return created

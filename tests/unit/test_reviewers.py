@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -65,6 +67,7 @@ def test_review_request_defaults_and_cluster_wide():
     (lambda b: b["spec"].pop("requester"), "has no requester yet"),
     (lambda b: b["spec"].update(duration="1d"), 'invalid duration "1d"'),
     (lambda b: b["metadata"].pop("name"), "without a name"),
+    (lambda b: b["metadata"].pop("uid"), "has no uid"),
 ])
 def test_review_request_refuses_what_it_cannot_read(change, message):
     body = request_obj()
@@ -85,15 +88,38 @@ def test_results():
         Approve("ok", "Deny")  # type: ignore[call-arg]  # the decision is the class's, not an argument
 
 
-def test_review_body_leaves_the_reviewer_to_admission():
-    body = review_body("carol-dba-x1", Deny("no ticket"), "system:serviceaccount:bots:review-bot")
+def test_review_body_leaves_the_reviewer_to_admission_and_names_the_request_judged():
+    body = review_body("carol-dba-x1", "uid-1", Deny("no ticket"), "system:serviceaccount:bots:review-bot")
     assert body == {
         "apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessReview",
-        "metadata": {"generateName": "system-serviceaccount-bots-review-bot-carol-dba-x1-"},
+        "metadata": {"generateName": "system-serviceaccount-bots-review-bot-carol-dba-x1-",
+                     "labels": {"gatepass.dev/request": "carol-dba-x1", "gatepass.dev/request-uid": "uid-1"}},
         "spec": {"request": "carol-dba-x1", "decision": "Deny", "reason": "no ticket"},
     }
-    assert "reason" not in review_body("r", Approve(), ME)["spec"]
-    assert len(review_body("r", Approve("x" * 5000), ME)["spec"]["reason"]) == 4096
+    assert "reason" not in review_body("r", "u", Approve(), ME)["spec"]
+    assert len(review_body("r", "u", Approve("x" * 5000), ME)["spec"]["reason"]) == 4096
+    with pytest.raises(ValueError, match="AccessRequest r has no uid"):
+        review_body("r", "", Approve(), ME)
+
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@pytest.mark.parametrize("name", [
+    "carol-dba-x1", "a" * 63, "a" * 64, "carol.dba." + "x" * 243, "a" * 253,
+    "x" * 15 + "." + "y" * 237,  # the generateName's cut falls on the dot
+])
+def test_a_review_of_a_long_named_request_is_a_valid_object(name):
+    """Request names may be 253 characters; label values 63, and the API server keeps 58 of a generateName."""
+    assert DNS_SUBDOMAIN.match(name) and len(name) <= 253
+    body = review_body(name, "uid-1", Approve(), "system:serviceaccount:gatepass-reviewers:review-bot")
+    label = body["metadata"]["labels"]["gatepass.dev/request"]
+    assert len(label) <= 63 and LABEL_VALUE.match(label)
+    assert (label == name) is (len(name) <= 63)
+    prefix = body["metadata"]["generateName"]
+    assert len(prefix) <= 58 and prefix.endswith("-") and DNS_SUBDOMAIN.match(prefix + "k6dxw")
+    assert body["spec"]["request"] == name
 
 
 @pytest.mark.parametrize("username, part", [
@@ -117,7 +143,10 @@ SELECTION = [
     ("its own", request_obj(user=ME), set(), set(), "its own request"),
     ("filed by it", request_obj(submitter={"username": ME}), set(), set(), "a request it filed"),
     ("in the status", request_obj(reviews=("alice", ME)), set(), set(), "already reviewed"),
-    ("an AccessReview the status does not show yet", request_obj(), {"carol-dba-x1"}, set(), "already reviewed"),
+    ("an AccessReview the status does not show yet", request_obj(), {"uid-carol-dba-x1"}, set(), "already reviewed"),
+    ("an AccessReview without a uid label", request_obj(), {"carol-dba-x1"}, set(), "already reviewed"),
+    ("an AccessReview of an earlier request of the same name", request_obj(uid="new"), {"uid-carol-dba-x1"}, set(),
+     None),
     ("by annotation", request_obj(annotations={ledger_key(ME): "{}"}), set(), set(), "already reviewed (annotation)"),
     ("asked in this run", request_obj(), set(), {"uid-carol-dba-x1"}, "already asked in this run"),
     ("a re-created request of the same name", request_obj(uid="new"), set(), {"uid-carol-dba-x1"}, None),
@@ -132,9 +161,9 @@ def test_which_requests_are_asked_about(body, reviewed, asked, reason):
     assert needs_review(body, ME, reviewed, asked) is (reason is None)
 
 
-def test_reviewed_requests_are_only_mine():
-    reviews = [review_obj("a"), review_obj("b", reviewer="alice"), review_obj("c"), {"spec": {}}]
-    assert reviewed_requests(reviews, ME) == {"a", "c"}
+def test_reviewed_requests_are_only_mine_and_named_by_uid():
+    reviews = [review_obj("a"), review_obj("b", reviewer="alice"), review_obj("c", uid=""), {"spec": {}}]
+    assert reviewed_requests(reviews, ME) == {"uid-a", "c"}
 
 
 # -- API errors -------------------------------------------------------------------
@@ -187,6 +216,8 @@ def test_runner_reviews_each_pending_request_once(caplog):
     assert review.calls == ["new"]
     assert [c["spec"] for c in api.created] == [
         {"request": "new", "decision": "Approve", "reason": "ticket PAY-123 is open"}]
+    assert api.created[0]["metadata"]["labels"] == {"gatepass.dev/request": "new",
+                                                    "gatepass.dev/request-uid": "uid-new"}
     assert "Approved AccessRequest new as review-bot (AccessReview review-bot-new-zz9k1): ticket PAY-123 is open" \
         in caplog.messages
     # The watch delivers the operator's status update, and later a relabel: nothing is asked again.
@@ -229,6 +260,51 @@ def test_a_refusal_is_logged_once_and_not_tried_again(caplog):
     refusals = [m for m in caplog.messages if m.startswith("Could not review")]
     assert refusals == ["Could not review AccessRequest p2 as review-bot (Deny): "
                         "review-bot is not a reviewer under policy p2"]
+
+
+def test_a_review_is_of_the_request_judged_not_a_namesake_filed_meanwhile(caplog):
+    """The function takes its time; meanwhile the request is deleted and another filed under its name."""
+    caplog.set_level(logging.INFO, "gatepass.reviewer")
+    old, new = request_obj("carol-dba", uid="uid-old"), request_obj("carol-dba", uid="uid-new", reason="PAY-9")
+    api = FakeApi(requests=[old])
+    judged = []
+
+    def review(request):
+        judged.append((request.uid, request.reason))
+        if request.uid == "uid-old":
+            api.requests = [copy.deepcopy(new)]  # deleted and filed again while the tracker was asked
+        return Approve(f"ticket {request.reason} is open")
+
+    runner = Runner(api, review)
+    runner.sync()
+    assert api.created == []
+    refusals = [m for m in caplog.messages if m.startswith("Could not review")]
+    assert refusals == ["Could not review AccessRequest carol-dba as review-bot (Approve): AccessRequest carol-dba "
+                        "is not the request this review was made for (it was deleted and filed again since); "
+                        "nothing was recorded"]
+    # The watch then delivers the deletion and the new request, which is a request of its own.
+    runner.on_event("DELETED", old)
+    runner.on_event("ADDED", new)
+    runner.on_event("MODIFIED", new)
+    assert judged == [("uid-old", "PAY-123"), ("uid-new", "PAY-9")]
+    (created,) = api.created
+    assert created["metadata"]["labels"]["gatepass.dev/request-uid"] == "uid-new"
+    assert created["spec"]["reason"] == "ticket PAY-9 is open"
+    assert sum(m.startswith("Could not review") for m in caplog.messages) == 1
+
+
+def test_a_review_of_an_earlier_namesake_does_not_stop_a_review_of_the_new_one():
+    api = FakeApi(requests=[request_obj("carol-dba", uid="uid-new")],
+                  reviews=[review_obj("carol-dba", uid="uid-old")])
+    review = always(Approve())
+    Runner(api, review).sync()
+    assert review.calls == ["carol-dba"]
+    assert api.created[0]["metadata"]["labels"]["gatepass.dev/request-uid"] == "uid-new"
+    # Once reviewed, a relist finds its own review and asks nothing again.
+    api.reviews.append(review_obj("carol-dba", uid="uid-new"))
+    runner = Runner(api, review)
+    runner.sync()
+    assert review.calls == ["carol-dba"]
 
 
 def test_transient_failures_are_retried_then_left_for_the_next_change(caplog):

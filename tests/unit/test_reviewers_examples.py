@@ -130,10 +130,18 @@ def test_oncall_example_reads_its_configuration(monkeypatch, tmp_path: Path):
     pagerduty = example.pagerduty
     assert pagerduty.api_url == "http://127.0.0.1:9"
     assert pagerduty.username("dave@example.com") == "dave"
+    assert pagerduty.username("alice@example.com") is None  # with a mapping, unmapped emails stand for nobody
     assert pagerduty.services["payments"].escalation_policy_ids == ("PEP1",)
     assert "Token token=s3cret" in pagerduty._headers.values()
     # Only dba for up to an hour is for on-call approval; the rest is left to people, without asking PagerDuty.
     assert example.review(admin(roles=("admin",))) == Abstain("on-call approval does not cover admin")
+
+
+def test_oncall_example_without_a_mapping_takes_emails_as_usernames(monkeypatch):
+    for key in ("PAGERDUTY_USERS", "PAGERDUTY_TOKEN_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    example = load("oncall", monkeypatch, PAGERDUTY_TOKEN="s3cret", PAGERDUTY_ESCALATION_POLICY="PEP1")
+    assert example.pagerduty.username("alice@example.com") == "alice@example.com"
 
 
 # -- the example policies ------------------------------------------------------------------

@@ -59,12 +59,35 @@ def test_asks_pagerduty_for_the_escalation_policy_with_the_token():
     assert headers["Accept"] == "application/vnd.pagerduty+json;version=2"
 
 
-def test_emails_map_to_usernames_explicitly_or_stand_for_themselves():
+def test_with_a_users_mapping_an_unmapped_email_stands_for_nobody():
     fetch = FakePagerDuty([entry("dave@example.com"), entry("erin@example.com")])
-    pd = lookup(fetch, users={"dave@example.com": "dave"})
-    assert pd.on_call("payments") == {"dave", "erin@example.com"}
+    pd = lookup(fetch, users={"Dave@Example.com": "dave"})
+    assert pd.on_call("payments") == {"dave"}
+    assert not pd.is_on_call("erin@example.com", "payments")  # not in the mapping: not a Kubernetes user
     assert not pd.is_on_call("dave@example.com", "payments")  # mapped: only the mapped username counts
-    assert not pd.is_on_call("erin", "payments")
+    assert pd.username("DAVE@example.com") == "dave" and pd.username("erin@example.com") is None
+    # An empty mapping is a mapping: nobody is on call as far as Kubernetes is concerned.
+    assert lookup(fetch, users={}).on_call("payments") == set()
+
+
+def test_without_a_mapping_emails_are_usernames():
+    fetch = FakePagerDuty([entry("dave@example.com"), entry("erin@example.com")])
+    pd = lookup(fetch)
+    assert pd.on_call("payments") == {"dave@example.com", "erin@example.com"}
+    assert pd.is_on_call("erin@example.com", "payments") and not pd.is_on_call("erin", "payments")
+
+
+@pytest.mark.parametrize("users, emails_are_usernames, on_call", [
+    (None, None, {"dave@example.com", "erin@example.com"}),
+    (None, False, set()),
+    ({"dave@example.com": "dave"}, None, {"dave"}),
+    ({"dave@example.com": "dave"}, False, {"dave"}),
+    ({"dave@example.com": "dave"}, True, {"dave", "erin@example.com"}),  # both, when asked for explicitly
+])
+def test_emails_stand_for_usernames_only_when_said(users, emails_are_usernames, on_call):
+    fetch = FakePagerDuty([entry("dave@example.com"), entry("erin@example.com")])
+    pd = lookup(fetch, users=users, emails_are_usernames=emails_are_usernames)
+    assert pd.on_call("payments") == on_call
 
 
 def test_only_the_first_level_counts_unless_told_otherwise():

@@ -80,19 +80,22 @@ class PagerDutyOnCall:
     """``OnCallLookup`` from PagerDuty's REST API v2 (an API token with read access is enough).
 
     ``services`` names each service and where its on-call people are. A PagerDuty user stands for
-    the Kubernetes user ``users[email]`` when ``users`` maps their email (case-insensitive), else
-    for the Kubernetes user named exactly like their email (as with OIDC email usernames).
+    the Kubernetes user ``users[email]`` when ``users`` maps their email (case-insensitive). An
+    email ``users`` does not map stands for the Kubernetes user named exactly like it (as with
+    OIDC email usernames) only when ``emails_are_usernames`` says so; by default, only when no
+    ``users`` mapping is given (None). With a mapping, an unmapped email stands for nobody.
     ``api_url`` is PagerDuty's (``https://api.pagerduty.com``; ``https://api.eu.pagerduty.com`` in
     the EU) or a local fake's.
     """
 
     def __init__(self, token: str, services: Mapping[str, PagerDutyService], *,
-                 users: Mapping[str, str] | None = None, api_url: str = PAGERDUTY_API,
-                 timeout: float = 10.0, fetch: Fetch | None = None) -> None:
+                 users: Mapping[str, str] | None = None, emails_are_usernames: bool | None = None,
+                 api_url: str = PAGERDUTY_API, timeout: float = 10.0, fetch: Fetch | None = None) -> None:
         if not token:
             raise ValueError("a PagerDuty API token is needed")
         self.services = dict(services)
         self.users = {email.lower(): username for email, username in (users or {}).items()}
+        self.emails_are_usernames = users is None if emails_are_usernames is None else emails_are_usernames
         self.api_url = api_url.rstrip("/")
         self._headers = {
             "Authorization": f"Token token={token}",
@@ -100,8 +103,12 @@ class PagerDutyOnCall:
         }
         self._fetch = fetch or _urlopen(timeout)
 
-    def username(self, email: str) -> str:
-        return self.users.get(email.lower(), email)
+    def username(self, email: str) -> str | None:
+        """The Kubernetes user a PagerDuty email stands for, or None for nobody."""
+        mapped = self.users.get(email.lower())
+        if mapped is not None:
+            return mapped
+        return email if self.emails_are_usernames else None
 
     def on_call(self, service: str) -> set[str]:
         """The Kubernetes users on call for ``service`` now."""
@@ -114,7 +121,7 @@ class PagerDutyOnCall:
                          ("schedule_ids[]", where.schedule_ids)):
             if ids:
                 emails |= on_call_emails(self._entries(key, ids), where.levels)
-        return {self.username(email) for email in emails}
+        return {username for username in map(self.username, emails) if username}
 
     def is_on_call(self, user: str, service: str) -> bool:
         return user in self.on_call(service)

@@ -18,7 +18,9 @@ class ReviewRequest:
     ``user`` and ``groups`` are the requester as the API server authenticated
     them (written by the admission webhook, never by the requester), so a
     reviewer may trust them. ``reason`` and ``labels`` are the requester's own
-    words: check them against something the requester cannot write.
+    words: check them against something the requester cannot write. ``uid``
+    tells this request from an earlier or later one of the same name; the
+    review the function's answer becomes is tied to it.
     """
 
     name: str
@@ -45,6 +47,8 @@ class ReviewRequest:
         name = metadata.get("name")
         if not name:
             raise ValueError("AccessRequest without a name")
+        if not metadata.get("uid"):
+            raise ValueError(f"AccessRequest {name} has no uid")
         requester = spec.get("requester") or {}
         if not requester.get("username"):
             raise ValueError(f"AccessRequest {name} has no requester yet")
@@ -62,7 +66,7 @@ class ReviewRequest:
             policy=status.get("policy"),
             submitter=(spec.get("submitter") or {}).get("username"),
             start_time=parse_optional_time(spec.get("startTime")),
-            uid=metadata.get("uid") or "",
+            uid=metadata["uid"],
         )
 
     @property

@@ -4,11 +4,12 @@ The runner reconciles from what it lists and watches, not from single events:
 after a restart, or after the watch expired and it listed again, it reaches
 the same reviews (the requests it already reviewed are in their status or in
 its AccessReviews). Each request is put to the function once per run; an
-Approve or Deny becomes an AccessReview. A refusal from the API server or the
-admission webhook (not a reviewer under the policy, already reviewed, no
-longer Pending) is logged in one line and not tried again. Transient failures
-are retried a few times with a growing pause; after that, the request is put
-to the function again on its next change.
+Approve or Deny becomes an AccessReview about the request the function judged
+(its name and uid). A refusal from the API server or the admission webhook
+(not a reviewer under the policy, already reviewed, no longer Pending, replaced
+by another request of the same name) is logged in one line and not tried
+again. Transient failures are retried a few times with a growing pause; after
+that, the request is put to the function again on its next change.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Runner:
         self.api = api
         self.review = review
         self.me = ""
-        self.reviewed: set[str] = set()  # names of requests with an AccessReview by me
+        self.reviewed: set[str] = set()  # uids (or names) of requests with an AccessReview by me
         self.asked: set[str] = set()  # request keys put to the function (or refused) in this run
         self.abstained: set[str] = set()  # of those, the ones it abstained on (asked again at a recheck)
         self.idle = threading.Event()
@@ -83,8 +84,10 @@ class Runner:
         if kind in ("ADDED", "MODIFIED"):
             self.consider(body)
         elif kind == "DELETED":
-            self.asked.discard(request_key(body))
-            self.abstained.discard(request_key(body))
+            key = request_key(body)
+            self.asked.discard(key)
+            self.abstained.discard(key)
+            self.reviewed.discard(key)
             self.reviewed.discard((body.get("metadata") or {}).get("name") or "")
 
     def recheck(self) -> str:
@@ -108,7 +111,8 @@ class Runner:
                 self.abstained.add(key)
                 log.info("Abstained on AccessRequest %s%s", name, _describe(result))
                 return
-            if not self.submit(name, result):
+            # The key is the uid: a request without one is never answered (it cannot be read).
+            if not self.submit(name, key, result):
                 self.asked.discard(key)
         finally:
             self.idle.set()
@@ -132,9 +136,10 @@ class Runner:
             return Abstain()
         return result
 
-    def submit(self, name: str, result: Approve | Deny) -> bool:
-        """Create the AccessReview; False if the cluster kept failing (so the request may be asked again)."""
-        body = review_body(name, result, self.me)
+    def submit(self, name: str, uid: str, result: Approve | Deny) -> bool:
+        """Create the AccessReview about the request ``name`` with ``uid`` (the one the function judged);
+        False if the cluster kept failing (so the request may be asked again)."""
+        body = review_body(name, uid, result, self.me)
         verb = "Approved" if isinstance(result, Approve) else "Denied"
         for attempt, pause in enumerate((*SUBMIT_PAUSES, None)):
             try:
@@ -151,7 +156,7 @@ class Runner:
                 if self._wait(pause):
                     return False
                 continue
-            self.reviewed.add(name)
+            self.reviewed.add(uid)
             review = (created.get("metadata") or {}).get("name", "")
             log.info("%s AccessRequest %s as %s (AccessReview %s)%s", verb, name, self.me, review, _describe(result))
             return True

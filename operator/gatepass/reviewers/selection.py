@@ -5,6 +5,12 @@ being deleted, neither its own nor filed by it, and it has not reviewed it yet, 
 request's status, nor in its ledger annotations, nor with an AccessReview the
 status does not show yet, nor earlier in this run (``asked``: answered,
 abstained, or refused at admission).
+
+A request is identified by its uid, not only its name: the function may take
+seconds, and the request it judged may meanwhile be deleted and another filed
+under the same name. The AccessReview carries the uid of the request the
+function judged (label ``gatepass.dev/request-uid``), and admission refuses it
+when that is not the uid of the current request of that name.
 """
 
 from __future__ import annotations
@@ -12,12 +18,17 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 
+from gatepass.core.grants import REQUEST_LABEL, request_label
 from gatepass.core.ledger import ledger_key
 
 from .results import MAX_REASON, Approve, Deny
 
 API_VERSION = "gatepass.dev/v1alpha1"
 PENDING = "Pending"
+#: The label naming the uid of the request an AccessReview was made for.
+REQUEST_UID_LABEL = "gatepass.dev/request-uid"
+#: Longest generateName the reviewer sends: the API server keeps 58 characters of it and adds 5.
+MAX_GENERATE_NAME = 58
 
 
 def request_key(body: Mapping) -> str:
@@ -29,7 +40,8 @@ def request_key(body: Mapping) -> str:
 def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection[str]) -> str | None:
     """Why the reviewer ``me`` is not asked about this request, or None if it is.
 
-    ``reviewed``: names of the requests ``me`` has AccessReviews for.
+    ``reviewed``: the requests ``me`` has AccessReviews for (``reviewed_requests``: uids, and names
+    for reviews that carry no uid label).
     ``asked``: keys (``request_key``) of the requests already asked about in this run.
     """
     metadata = body.get("metadata") or {}
@@ -47,7 +59,8 @@ def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection
         return "its own request"
     if (spec.get("submitter") or {}).get("username") == me:
         return "a request it filed"
-    if name in reviewed or any(review.get("reviewer") == me for review in status.get("reviews") or ()):
+    if request_key(body) in reviewed or name in reviewed or \
+            any(review.get("reviewer") == me for review in status.get("reviews") or ()):
         return "already reviewed"
     if ledger_key(me) in (metadata.get("annotations") or {}):
         return "already reviewed (annotation)"
@@ -59,25 +72,42 @@ def needs_review(body: Mapping, me: str, reviewed: Collection[str], asked: Colle
 
 
 def reviewed_requests(reviews: Iterable[Mapping], me: str) -> set[str]:
-    """Names of the requests the AccessReviews by ``me`` apply to."""
-    return {
-        spec["request"]
-        for spec in ((review.get("spec") or {}) for review in reviews)
-        if (spec.get("reviewer") or {}).get("username") == me and spec.get("request")
-    }
+    """The requests the AccessReviews by ``me`` were made for: the uid in a review's
+    ``gatepass.dev/request-uid`` label, or the request's name when it has none. A review of an
+    earlier request of the same name (another uid) does not make a new one reviewed."""
+    made_for = set()
+    for review in reviews:
+        spec = review.get("spec") or {}
+        if (spec.get("reviewer") or {}).get("username") != me or not spec.get("request"):
+            continue
+        labels = (review.get("metadata") or {}).get("labels") or {}
+        made_for.add(labels.get(REQUEST_UID_LABEL) or spec["request"])
+    return made_for
 
 
-def review_body(request: str, result: Approve | Deny, me: str) -> dict:
-    """The AccessReview recording ``result``; the webhook fills in spec.reviewer from authentication."""
-    spec = {"request": request, "decision": result.decision}
+def review_body(name: str, uid: str, result: Approve | Deny, me: str) -> dict:
+    """The AccessReview recording ``result`` about the request ``name`` whose uid is ``uid`` (the one the
+    function judged); the webhook fills in spec.reviewer from authentication."""
+    if not uid:
+        raise ValueError(f"AccessRequest {name} has no uid")
+    spec = {"request": name, "decision": result.decision}
     if result.reason:
         spec["reason"] = result.reason[:MAX_REASON]
     return {
         "apiVersion": API_VERSION,
         "kind": "AccessReview",
-        "metadata": {"generateName": f"{name_part(me)}-{request}-"},
+        "metadata": {
+            "generateName": generate_name(me, name),
+            "labels": {REQUEST_LABEL: request_label(name), REQUEST_UID_LABEL: uid},
+        },
         "spec": spec,
     }
+
+
+def generate_name(me: str, request: str) -> str:
+    """'<reviewer>-<request>-', cut so the API server accepts it whatever the length of the request's name."""
+    stem = f"{name_part(me)}-{request}"[: MAX_GENERATE_NAME - 1].rstrip("-.")
+    return f"{stem}-"
 
 
 def name_part(username: str) -> str:
