@@ -3,6 +3,7 @@ spec.notify routes them (see the ``fakes`` fixture in conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -113,7 +114,8 @@ def test_a_request_is_followed_from_creation_to_expiry(gatepass, fakes, policy):
                   if c.args["users"] in ("U0ALICE", "U0IVAN")) >= ["U0ALICE", "U0IVAN"]
     for post in posts:
         assert actions(post.args) == ["gatepass.approve", "gatepass.deny"]
-        assert all(e["value"] == name for b in post.args["blocks"] if b["type"] == "actions" for e in b["elements"])
+        assert all(e["value"] == f"{name}/{uid}"
+                   for b in post.args["blocks"] if b["type"] == "actions" for e in b["elements"])
         assert post.headers["authorization"] == f"Bearer {fakes.slack_token}"
     [trigger] = wait_for(lambda: fakes.pagerduty.events(uid), what="a PagerDuty incident")
     assert trigger["event_action"] == "trigger" and trigger["payload"]["source"] == "gatepass"
@@ -251,3 +253,40 @@ def test_a_restarted_operator_resends_nothing_and_catches_up(gatepass, fakes, po
     assert len(slack_calls(fakes, "chat.postMessage", second)) == 1
     time.sleep(1)  # anything sent twice would have arrived by now
     assert events_of(fakes, first) == ["Created", "Reviewed"] and events_of(fakes, second) == ["Created"]
+
+
+def test_a_request_deleted_while_pending_has_its_messages_say_so(gatepass, fakes, policy):
+    role = policy([{"receiver": "slack", "channel": CHANNEL}])
+    name = unique("deleted")
+    create_request(gatepass, name, roles=[role])
+    messages = wait_for(lambda: len(notifications(gatepass, name).get("slack", [])) == 3
+                        and notifications(gatepass, name)["slack"], what="the Slack messages in status")
+    assert all(actions(fakes.slack.message(m["channel"], m["ts"])) for m in messages)
+
+    gatepass.kubectl("delete", "accessrequest", name, user="bob")
+    wait_for(lambda: all(not actions(fakes.slack.message(m["channel"], m["ts"]))
+                         and "*Deleted* before it was decided" in fields(fakes.slack.message(m["channel"], m["ts"]))
+                         for m in messages), what="the messages to say Deleted, without buttons")
+    assert len(slack_calls(fakes, "chat.postMessage", name)) == 3
+
+
+def test_the_notifications_write_lands_only_on_the_request_with_its_uid(gatepass, policy):
+    """The operator's JSON patch that tests metadata.uid, against the real API server, as the operator."""
+    from gatepass.controller.kubeio import Kube
+
+    role = policy([])
+    name = unique("uid-tested")
+    create_request(gatepass, name, roles=[role])
+    uid = get(gatepass, "accessrequest", name)["metadata"]["uid"]
+    kube = Kube(gatepass.cluster.api("operator"), threads=1)
+    value = {"sent": ["Created"], "slack": []}
+
+    def write(to_uid: str):
+        return asyncio.run(kube.patch_status_of("accessrequests", name, to_uid, {"notifications": value}))
+
+    assert write("00000000-0000-4000-8000-000000000000") is None  # another request of that name: not written
+    assert notifications(gatepass, name) == {}
+    assert write(uid)["status"]["notifications"] == value
+    assert notifications(gatepass, name) == value
+    gatepass.kubectl("delete", "accessrequest", name)
+    assert write(uid) is None

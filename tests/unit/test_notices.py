@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gatepass.core.notices import (APPROVED, CREATED, DENIED, EVENTS, EXPIRED, EXPIRING, REVIEWED, REVOKED,
-                                   ReviewNote, Route, Snapshot, Target, due, expiring_at, review_key, route,
-                                   routes_of, sent_keys, snapshot, timeline)
+from gatepass.core.notices import (APPROVED, CREATED, DELETED, DENIED, EVENTS, EXPIRED, EXPIRING, REVIEWED,
+                                   REVOKED, Notice, ReviewNote, Route, Snapshot, Target, deletion, due,
+                                   expiring_at, review_key, route, routes_of, sent_keys, snapshot, timeline)
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 BEFORE = timedelta(minutes=10)
@@ -289,3 +289,15 @@ def test_snapshot_of_a_request():
     assert sent_keys(body) == ["Created", "Reviewed/alice"]
     assert snapshot({}) == Snapshot("", (), None)
     assert sent_keys({}) == []
+
+
+def test_a_request_deleted_while_pending_gets_the_deleted_update_and_nothing_else_does():
+    notice = deletion(REVIEWED_ONCE, ["slack", "hook", "slack"])
+    assert notice == Notice(DELETED, DELETED, None, (Target("slack", (), True), Target("hook", (), True)))
+    assert not notice.ends_pending  # PagerDuty is not told: it is no outcome
+    assert deletion(PENDING, []) is None  # nobody keeps anything about it
+    for decided in (GRANTED, ENDED, REVOKED_GRANT, DENIED_REQUEST, TIMED_OUT, WITHDRAWN):
+        assert deletion(decided, ["slack"]) is None  # its messages already show how it ended, without buttons
+    assert DELETED not in EVENTS
+    with pytest.raises(ValueError, match="unknown events"):
+        Route("slack", events=frozenset({DELETED}))  # no route can ask for it

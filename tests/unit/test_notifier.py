@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
+import kubernetes
+import pytest
+from kubernetes.client import ApiException
+from urllib3.exceptions import MaxRetryError, ProtocolError
+
+from gatepass.controller.kubeio import Kube
 from gatepass.controller.store import Store
 from gatepass.core.timestamps import format_time
 from gatepass.notify.config import NotifyConfig, PagerDutyReceiver, SlackReceiver, WebhookReceiver
 from gatepass.notify.delivery import DeliveryError, Job
-from gatepass.notify.notifier import Notifier
+from gatepass.notify.notifier import MAX_SENT, Notifier, _Record
 from gatepass.notify.pagerduty import PagerDutySender
 from gatepass.notify.webhook import WebhookSender
 
@@ -44,14 +51,27 @@ class Recording:
 
 
 class FakeKube:
+    """The API server, as far as the notifier's status writes go: the objects are the store's, except that
+    ``replaced`` (name -> uid) says the server already has another object of that name."""
+
     def __init__(self, store: Store) -> None:
         self.store, self.patches, self.version = store, [], 100
+        self.failures: list[BaseException] = []  # raised by the next writes, in order
+        self.replaced: dict[str, str] = {}
+        self.refused: list[tuple[str, str]] = []  # (name, uid) of writes whose uid test failed
 
-    async def patch_status(self, plural, name, old, new):
-        assert plural == "accessrequests" and old == {} and list(new) == ["notifications"]
-        self.patches.append((name, copy.deepcopy(new["notifications"])))
+    async def patch_status_of(self, plural, name, uid, fields):
+        assert plural == "accessrequests" and list(fields) == ["notifications"]
+        if self.failures:
+            raise self.failures.pop(0)
+        if name not in self.store.requests:
+            return None
+        if self.replaced.get(name, self.store.requests[name]["metadata"]["uid"]) != uid:
+            self.refused.append((name, uid))
+            return None
+        self.patches.append((name, copy.deepcopy(fields["notifications"])))
         body = copy.deepcopy(self.store.requests[name])
-        body["status"]["notifications"] = copy.deepcopy(new["notifications"])
+        body["status"]["notifications"] = copy.deepcopy(fields["notifications"])
         self.version += 1
         body["metadata"]["resourceVersion"] = str(self.version)
         return body
@@ -82,7 +102,8 @@ class Harness:
             "pd": Recording("pd", PagerDutySender(config.receivers["pd"], None), fail.get("pd", 0)),
             "slack": Recording("slack", None, fail.get("slack", 0)),
         }
-        self.notifier = Notifier(config, self.kube, self.store, clock=lambda: self.now, senders=self.senders)
+        self.notifier = Notifier(config, self.kube, self.store, clock=lambda: self.now, senders=self.senders,
+                                 status_backoff=(0.001, 0.002))
 
     def sent(self, receiver: str) -> list[str]:
         return [key for _, key, update in self.senders[receiver].sent if not update]
@@ -273,7 +294,9 @@ def test_slack_messages_are_recorded_as_soon_as_posted():
         h.notifier.observe(h.store.requests["r"])
         h.notifier.record_slack_message("r", "uid-1", {"receiver": "slack", "channel": "C1", "ts": "1.1"})
         await h.settle()
-        assert h.notifier.slack_messages("r", "slack") == [{"receiver": "slack", "channel": "C1", "ts": "1.1"}]
+        assert h.notifier.slack_messages("r", "uid-1", "slack") == [{"receiver": "slack", "channel": "C1",
+                                                                     "ts": "1.1"}]
+        assert h.notifier.slack_messages("r", "other-uid", "slack") == []
         assert h.kube.patches[-1][1] == {"sent": ["Created"], "slack": [{"receiver": "slack", "channel": "C1",
                                                                          "ts": "1.1"}]}
 
@@ -313,5 +336,230 @@ def test_requests_without_routes_are_not_remembered_and_ended_ones_are_forgotten
         assert set(h.notifier._records) == {"live", "ended"}
         h.notifier._prune()
         assert set(h.notifier._records) == {"live"}
+
+    h.run(scenario)
+
+
+# -- status writes -----------------------------------------------------------------------------------------
+
+
+def test_a_write_that_fails_is_logged_in_one_line_and_tried_again(caplog):
+    h = Harness([{"receiver": "hook"}])
+    h.kube.failures = [MaxRetryError(None, "/apis/gatepass.dev/v1alpha1/accessrequests/r/status",
+                                     ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))),
+                       ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+                       ApiException(status=503, reason="Service Unavailable")]
+
+    async def scenario():
+        with caplog.at_level(logging.WARNING, logger="gatepass.notify"):
+            h.notifier.observe(h.put(request()))
+            await h.settle()
+        assert h.kube.patches == [("r", {"sent": ["Created"], "slack": []})]
+        assert h.store.requests["r"]["status"]["notifications"]["sent"] == ["Created"]
+
+    h.run(scenario)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and all(line.startswith("Could not record the notifications sent about r (attempt ")
+                                   for line in lines)
+    assert "\n" not in "".join(lines) and lines[2].endswith(": HTTP 503 Service Unavailable")
+
+
+def test_a_write_the_api_server_refuses_is_not_retried_but_written_again_later(caplog):
+    h = Harness([{"receiver": "hook"}])
+    h.kube.failures = [ApiException(status=422, reason="Unprocessable Entity", body='{"message": "invalid"}')]
+
+    async def scenario():
+        with caplog.at_level(logging.WARNING, logger="gatepass.notify"):
+            h.notifier.observe(h.put(request()))
+            await h.settle()
+        assert h.kube.patches == []
+        h.notifier.observe(h.store.requests["r"])  # status still lacks Created: written again
+        await h.settle()
+        assert h.kube.patches == [("r", {"sent": ["Created"], "slack": []})]
+
+    h.run(scenario)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Could not record the notifications sent about r, not retrying: HTTP 422 Unprocessable Entity"]
+
+
+def test_a_write_never_lands_on_a_new_request_of_the_same_name():
+    h = Harness([{"receiver": "hook"}])
+
+    async def scenario():
+        h.kube.replaced["r"] = "uid-2"  # deleted and made again; the watch has not told the store yet
+        h.notifier.observe(h.put(request()))
+        await h.settle()
+        assert h.senders["hook"].sent == [("r", "Created", False)]
+        assert h.kube.refused == [("r", "uid-1")] and h.kube.patches == []
+
+    h.run(scenario)
+
+
+def test_past_the_bounds_of_status_the_record_is_complete_with_what_status_can_hold():
+    record = _Record("u", sent=[f"Reviewed/r{i}" for i in range(MAX_SENT + 44)])
+    written = record.value()["sent"]
+    assert len(written) == MAX_SENT and written[-1] == f"Reviewed/r{MAX_SENT + 43}"
+    assert record.written_in(written, [])
+    assert not record.written_in(written[1:], [])
+
+    h = Harness([{"receiver": "hook"}])
+
+    async def scenario():
+        body = request(notifications={"sent": ["Created"] + [f"Reviewed/r{i}" for i in range(MAX_SENT - 1)],
+                                      "slack": []})
+        h.notifier.observe(h.put(body))
+        h.notifier._records["r"].sent[:0] = [f"Reviewed/old{i}" for i in range(44)]  # older than status holds
+        for _ in range(3):
+            h.notifier.observe(h.store.requests["r"])
+        await h.settle()
+        assert h.kube.patches == []  # not rewritten on every observe
+
+    h.run(scenario)
+
+
+def test_kube_sets_status_only_on_the_object_with_the_uid():
+    class Custom:
+        def __init__(self) -> None:
+            self.calls = []
+
+        def patch_cluster_custom_object_status(self, group, version, plural, name, body, _content_type=None):
+            self.calls.append((plural, name, body, _content_type))
+            if name == "gone":
+                raise ApiException(status=404, reason="Not Found")
+            if name == "invalid" or body[0]["value"] != "uid-1":  # the API server says no more than this
+                raise ApiException(status=422, reason="Unprocessable Entity", body=json.dumps(
+                    {"message": "the server rejected our request due to an error in our request", "code": 422}))
+            return {"metadata": {"name": name, "uid": "uid-1"}, "status": {"notifications": body[1]["value"]}}
+
+        def get_cluster_custom_object(self, group, version, plural, name):
+            self.calls.append((plural, name, None, "get"))
+            return {"metadata": {"name": name, "uid": "uid-1"}}
+
+    kube = Kube(kubernetes.client.ApiClient(), threads=1)
+    kube.custom = Custom()
+    value = {"sent": ["Created"], "slack": []}
+
+    async def main():
+        written = await kube.patch_status_of("accessrequests", "r", "uid-1", {"notifications": value})
+        assert written["status"]["notifications"] == value
+        assert await kube.patch_status_of("accessrequests", "r", "uid-0", {"notifications": value}) is None
+        assert await kube.patch_status_of("accessrequests", "gone", "uid-1", {"notifications": value}) is None
+        with pytest.raises(ApiException):
+            await kube.patch_status_of("accessrequests", "invalid", "uid-1", {"notifications": value})
+
+    asyncio.run(main())
+    plural, name, patch, content_type = kube.custom.calls[0]
+    assert content_type == "application/json-patch+json"
+    assert [(call[1], call[3]) for call in kube.custom.calls[1:]] == [  # a 422 is told apart by a read
+        ("r", "application/json-patch+json"), ("r", "get"), ("gone", "application/json-patch+json"),
+        ("invalid", "application/json-patch+json"), ("invalid", "get")]
+    assert patch == [{"op": "test", "path": "/metadata/uid", "value": "uid-1"},
+                     {"op": "add", "path": "/status/notifications", "value": value}]
+
+
+# -- deleted requests --------------------------------------------------------------------------------------
+
+
+class Posting(Recording):
+    """A Slack sender that posts one message for a new request and notes which messages each update saw."""
+
+    def __init__(self) -> None:
+        super().__init__("slack")
+        self.book = None
+        self.seen: list[tuple[str, str, list[dict]]] = []  # (uid, key, messages it would update)
+
+    async def deliver(self, job: Job) -> None:
+        await asyncio.sleep(0.005)
+        await super().deliver(job)
+        messages = self.book.slack_messages(job.request, job.uid, self.name)
+        if not messages and not job.target.update_only:
+            self.book.record_slack_message(job.request, job.uid,
+                                           {"receiver": "slack", "channel": "C1", "ts": f"{job.uid}.1"})
+        else:
+            self.seen.append((job.uid, job.notice.key, messages))
+
+
+def posting_harness(notify: list[dict]) -> Harness:
+    h = Harness(notify)
+    h.senders["slack"] = Posting()
+    h.notifier = Notifier(CONFIG, h.kube, h.store, clock=lambda: h.now, senders=h.senders)
+    h.senders["slack"].book = h.notifier
+    return h
+
+
+def test_a_request_deleted_while_pending_has_its_slack_messages_updated_once():
+    h = posting_harness([{"receiver": "slack"}, {"receiver": "hook"}, {"receiver": "pd"}])
+
+    async def scenario():
+        h.notifier.observe(h.put(request()))
+        await h.settle()
+        written = len(h.kube.patches)
+        h.store.put_request(request(), deleted=True)
+        h.notifier.deleted("r")
+        h.notifier.deleted("r")  # told twice (a second reconcile): once is enough
+        await h.settle()
+        assert h.updates("slack") == ["Deleted"] and h.sent("slack") == ["Created"]
+        assert h.senders["slack"].seen == [("uid-1", "Deleted", [{"receiver": "slack", "channel": "C1",
+                                                                  "ts": "uid-1.1"}])]
+        assert h.sent("hook") == ["Created"] and h.sent("pd") == ["Created"]  # nothing else hears of it
+        assert len(h.kube.patches) == written  # nothing is written about a request that is gone
+        assert h.notifier._records == {} and h.notifier._gone == {}
+
+    h.run(scenario)
+
+
+def test_a_request_deleted_before_its_message_was_posted_still_gets_it_updated():
+    h = posting_harness([{"receiver": "slack"}, {"receiver": "hook"}])
+
+    async def scenario():
+        h.notifier.observe(h.put(request()))  # Created is queued, not yet posted
+        h.store.put_request(request(), deleted=True)
+        h.notifier.deleted("r")
+        await h.settle()
+        assert [key for _, key, _ in h.senders["slack"].sent] == ["Created", "Deleted"]
+        assert h.senders["slack"].seen == [("uid-1", "Deleted", [{"receiver": "slack", "channel": "C1",
+                                                                  "ts": "uid-1.1"}])]
+        assert h.kube.patches == [] and h.notifier._gone == {}
+
+    h.run(scenario)
+
+
+def test_a_decided_request_deleted_later_keeps_its_messages_as_they_are():
+    h = posting_harness([{"receiver": "slack"}])
+    decided = T0 + timedelta(seconds=2)
+    denied = request(state="Denied", notifications={"sent": ["Created", "Denied"], "slack": [
+        {"receiver": "slack", "channel": "C1", "ts": "1.1"}]},
+        conditions=[{"type": "Denied", "status": "True", "lastTransitionTime": format_time(decided)}])
+
+    async def scenario():
+        h.notifier.observe(h.put(denied))
+        await h.settle()
+        h.store.put_request(denied, deleted=True)
+        h.notifier.deleted("r")
+        await h.settle()
+        assert h.senders["slack"].sent == [] and h.notifier._records == {} and h.notifier._gone == {}
+
+    h.run(scenario)
+
+
+def test_a_request_replaced_before_the_notifier_saw_it_go_gets_its_own_messages_updated():
+    h = posting_harness([{"receiver": "slack"}])
+
+    async def scenario():
+        h.notifier.observe(h.put(request()))
+        await h.settle()
+        h.store.put_request(request(), deleted=True)
+        fresh = request(uid="uid-2")
+        fresh["metadata"]["resourceVersion"] = "5"
+        h.notifier.observe(h.put(fresh))  # the reconciler only ever saw the new one
+        await h.settle()
+        assert [(key, update) for _, key, update in h.senders["slack"].sent] == [
+            ("Created", False), ("Deleted", True), ("Created", False)]
+        assert h.senders["slack"].seen == [("uid-1", "Deleted", [{"receiver": "slack", "channel": "C1",
+                                                                  "ts": "uid-1.1"}])]
+        assert h.notifier.slack_messages("r", "uid-2", "slack") == [{"receiver": "slack", "channel": "C1",
+                                                                     "ts": "uid-2.1"}]
+        assert h.kube.patches[-1] == ("r", {"sent": ["Created"], "slack": [
+            {"receiver": "slack", "channel": "C1", "ts": "uid-2.1"}]})
 
     h.run(scenario)

@@ -92,16 +92,41 @@ def buttons(blocks: list[dict]) -> list[dict]:
 
 def test_the_slack_message_shows_the_request_and_its_buttons_while_pending():
     text, blocks = payloads.slack_message(request(), buttons=True, event="Created")
-    assert text == "Access request bob-dba: bob requests dba in payments for 1h: ticket #123 <urgent> (Pending)"
+    assert text == "Access request bob-dba: bob requests dba in payments for 1h: ticket #123 &lt;urgent&gt; (Pending)"
     shown = json.dumps(blocks)
     for part in ("*Requester*\\nbob", "*Roles*\\ndba", "*Namespaces*\\npayments", "*Duration*\\n1h",
                  "*Approvals*\\n1 (alice)", "ticket #123 &lt;urgent&gt;", "Pending", "`demo-dba`"):
         assert part in shown, part
+    # The value names the request and its uid, so a click on this message never reviews a later request
+    # of the same name.
     assert buttons(blocks) == [
-        {"type": "button", "action_id": "gatepass.approve", "style": "primary", "value": "bob-dba",
+        {"type": "button", "action_id": "gatepass.approve", "style": "primary", "value": "bob-dba/3f0c-uid",
          "text": {"type": "plain_text", "text": "Approve"}},
-        {"type": "button", "action_id": "gatepass.deny", "style": "danger", "value": "bob-dba",
+        {"type": "button", "action_id": "gatepass.deny", "style": "danger", "value": "bob-dba/3f0c-uid",
          "text": {"type": "plain_text", "text": "Deny"}}]
+    assert payloads.button_value(request()).partition("/") == ("bob-dba", "/", "3f0c-uid")
+
+
+def test_the_fallback_text_shows_markup_in_a_reason_as_written():
+    body = request()
+    body["spec"]["reason"] = "<!channel> see <https://evil.example/login|the runbook> & <@U0BOSS>"
+    text, blocks = payloads.slack_message(body, buttons=True)
+    assert "<" not in text and ">" not in text
+    assert text.endswith("&lt;!channel&gt; see &lt;https://evil.example/login|the runbook&gt; &amp; "
+                         "&lt;@U0BOSS&gt; (Pending)")
+    assert "<" not in json.dumps(blocks)
+    long = request()
+    long["spec"]["reason"] = "<" * 5000
+    text, _ = payloads.slack_message(long, buttons=True)
+    assert text.endswith("&lt; (Pending)") and "<" not in text  # cut before escaping: no broken entity
+
+
+def test_the_message_of_a_deleted_request_says_so_without_buttons():
+    text, blocks = payloads.slack_message(request(), buttons=True, event="Deleted", deleted=True)
+    assert text.endswith("(Deleted)") and buttons(blocks) == []
+    [state] = [f["text"] for f in blocks[1]["fields"] if f["text"].startswith("*State*")]
+    assert state == "*State*\n:wastebasket: *Deleted* before it was decided; nothing more can be recorded"
+    assert blocks[2]["text"]["text"] == "*Reason*\nticket #123 &lt;urgent&gt;"  # still shows what was asked
 
 
 def test_no_buttons_without_a_signing_secret_or_once_decided():

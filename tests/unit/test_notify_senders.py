@@ -10,12 +10,12 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
-from gatepass.core.notices import ReviewNote, Route, Target, due, routes_of, snapshot
+from gatepass.core.notices import ReviewNote, Route, Target, deletion, due, routes_of, snapshot
 from gatepass.notify.config import PagerDutyReceiver, SlackReceiver, WebhookReceiver
 from gatepass.notify.delivery import DeliveryError, Job
 from gatepass.notify.pagerduty import PagerDutySender
 from gatepass.notify.slack import SlackSender, reviewer_users
-from gatepass.notify.webhook import WebhookSender
+from gatepass.notify.webhook import WebhookSender, redact, scrub
 from tests.e2e.fakes import FakePagerDuty, FakeSlack, WebhookReceiver as FakeWebhookReceiver
 
 NOW = datetime(2026, 11, 24, 9, 41, 22, tzinfo=timezone.utc)
@@ -115,17 +115,21 @@ def test_pagerduty_trigger_resolve_and_refusal():
 
 class Book:
     def __init__(self, latest: dict | None = None) -> None:
-        self.messages: list[dict] = []
+        self.recorded: list[tuple[str, dict]] = []  # (uid, message)
         self._latest = latest
+
+    @property
+    def messages(self) -> list[dict]:
+        return [m for _, m in self.recorded]
 
     def latest(self, request):
         return self._latest
 
-    def slack_messages(self, request, receiver):
-        return [m for m in self.messages if m["receiver"] == receiver]
+    def slack_messages(self, request, uid, receiver):
+        return [m for u, m in self.recorded if u == uid and m["receiver"] == receiver]
 
     def record_slack_message(self, request, uid, message):
-        self.messages.append(message)
+        self.recorded.append((uid, message))
 
 
 @pytest.fixture
@@ -201,6 +205,62 @@ def test_a_retry_finishes_the_posts_it_had_not_made(slack):
     twice.state.update(plan="post", done={"#a"})  # the first attempt posted to #a, then failed
     slack_deliver(receiver, book, twice)
     assert [c.args["channel"] for c in slack.api_calls("chat.postMessage")] == ["#b"]
+
+
+def test_the_messages_of_a_request_deleted_while_pending_lose_their_buttons(slack):
+    receiver = SlackReceiver("slack", slack.api_url, "xoxb-token", "signing", "#access-requests")
+    book = Book()
+    slack_deliver(receiver, book, job("Created"))
+    for post in slack.api_calls("chat.postMessage"):
+        values = {e["value"] for b in blocks_of(post.args) if b["type"] == "actions" for e in b["elements"]}
+        assert values == {"bob-dba/uid-1"}
+    # A later request of the same name has a message of its own, which stays as it is.
+    book.record_slack_message("bob-dba", "uid-2", {"receiver": "slack", "channel": "CACCESSREQUESTS", "ts": "9.9"})
+    book._latest = body()
+    book._latest["metadata"]["uid"] = "uid-2"
+
+    notice = deletion(snapshot(body()), ["slack"])
+    slack_deliver(receiver, book, Job("bob-dba", "uid-1", notice, notice.targets[0], body(), None, NOW))
+    updates = slack.api_calls("chat.update")
+    assert sorted(c.args["ts"] for c in updates) == sorted(m["ts"] for u, m in book.recorded if u == "uid-1")
+    assert len(slack.api_calls("chat.postMessage")) == 2  # nothing new posted
+    for message in book.messages[:2]:
+        current = slack.message(message["channel"], message["ts"])
+        assert not any(b["type"] == "actions" for b in current["blocks"])
+        assert "*Deleted* before it was decided" in json.dumps(current["blocks"])
+        assert current["text"].startswith("Access request bob-dba: ") and current["text"].endswith("(Deleted)")
+
+
+def test_urls_are_shown_without_userinfo_query_or_fragment():
+    assert redact("https://bot:hunter22@ops.example.com:8443/hook?token=abc#x") == (
+        "https://ops.example.com:8443/hook?…")
+    assert redact("https://ops.example.com/gatepass") == "https://ops.example.com/gatepass"
+    assert redact("http://[::1]:8080/h?k=v") == "http://[::1]:8080/h?…"
+    url = "https://bot:hunter22@ops.example.com/hook?token=abc%2Fdef&x=1"
+    assert scrub(f"Cannot reach {url}\n  (reset)", url) == "Cannot reach https://ops.example.com/hook?… (reset)"
+    normalised = scrub("url='https://bot:hunter22@ops.example.com/hook?token=abc/def&x=1'", url)
+    assert "hunter22" not in normalised and "abc/def" not in normalised and "abc%2Fdef" not in normalised
+
+
+def test_webhook_failures_never_show_the_url_s_secrets(webhook):
+    secret_url = f"http://bot:hunter22@127.0.0.1:{webhook.port}/fail?token=s3cr3t-t0ken"
+    with pytest.raises(DeliveryError) as raised:
+        deliver(lambda s: WebhookSender(WebhookReceiver("hook", secret_url, "hook-secret"), s), job())
+    assert str(raised.value) == f"http://127.0.0.1:{webhook.port}/fail?… answered HTTP 500"
+    hanging = WebhookReceiver("hook", f"http://127.0.0.1:{webhook.port}/hang?token=s3cr3t-t0ken", "hook-secret",
+                              timeout=timedelta(milliseconds=300))
+    with pytest.raises(DeliveryError) as raised:
+        deliver(lambda s: WebhookSender(hanging, s), job())
+    assert str(raised.value) == f"http://127.0.0.1:{webhook.port}/hang?… did not answer within 0.3s"
+    closed = WebhookReceiver("hook", "http://bot:hunter22@127.0.0.1:9/?token=s3cr3t-t0ken", "hook-secret")
+    with pytest.raises(DeliveryError) as raised:
+        deliver(lambda s: WebhookSender(closed, s), job())
+    assert str(raised.value).startswith("http://127.0.0.1:9/?…: ")
+    assert "hunter22" not in str(raised.value) and "s3cr3t" not in str(raised.value)
+    pagerduty = PagerDutyReceiver("pd", "http://bot:hunter22@127.0.0.1:9/v2/enqueue?token=s3cr3t-t0ken", "key")
+    with pytest.raises(DeliveryError) as raised:
+        deliver(lambda s: PagerDutySender(pagerduty, s), job())
+    assert str(raised.value).startswith("http://127.0.0.1:9/v2/enqueue?…: ") and "s3cr3t" not in str(raised.value)
 
 
 def test_reviewer_users_follow_the_policy_mapping():

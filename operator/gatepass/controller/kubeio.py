@@ -101,6 +101,33 @@ class Kube:
                 return None
             raise
 
+    async def patch_status_of(self, plural: str, name: str, uid: str, fields: Mapping) -> dict | None:
+        """Sets each of ``fields`` (whole) in the status of ``name`` if it is still the object with ``uid``: a JSON
+        patch whose first operation tests metadata.uid, so a later object of the same name is never written to.
+        None if the object is gone, or is another one now."""
+        patch = [{"op": "test", "path": "/metadata/uid", "value": uid}]
+        patch += [{"op": "add", "path": "/status/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
+                  for key, value in fields.items()]
+        try:
+            return await self._call(
+                self.custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, patch,
+                _content_type="application/json-patch+json",
+            )
+        except ApiException as error:
+            # A failed test and an invalid status are both a bare 422: the object's uid now tells which.
+            if error.status == 404 or (error.status == 422 and await self._uid_of(plural, name) != uid):
+                return None
+            raise
+
+    async def _uid_of(self, plural: str, name: str) -> str | None:
+        try:
+            current = await self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return ((current or {}).get("metadata") or {}).get("uid")
+
     # --------------------------------------------------------------- events
     async def event(self, body: Mapping, reason: str, message: str, now: datetime, warning: bool = False) -> None:
         meta = body["metadata"]

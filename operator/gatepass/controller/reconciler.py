@@ -93,6 +93,8 @@ class Reconciler:
     async def request(self, name: str) -> None:
         body = self.store.requests.get(name)
         if body is None:
+            if self.notifier is not None:  # its Slack messages lose their buttons; never waits
+                self.notifier.deleted(name)
             await self._remove_orphans(name)
             return
         request = convert.request(body)

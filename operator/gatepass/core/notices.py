@@ -24,6 +24,9 @@ Rules:
     are first configured, or after a long outage).
   * ``ends_pending`` marks the first outcome, the moment the request stopped
     waiting for reviews (PagerDuty resolves the incident then).
+  * Deleted is no event a route names: when a request is deleted while
+    Pending, its Slack messages still show Approve and Deny, so each receiver
+    that keeps something about it gets ``deletion``'s update saying it is gone.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ EVENTS = (CREATED, REVIEWED, APPROVED, DENIED, EXPIRING, EXPIRED, REVOKED)
 #: Events recorded by a condition of the same name, in the order they can happen.
 OUTCOMES = (APPROVED, DENIED, EXPIRED, REVOKED)
 DEFAULT_HORIZON = timedelta(hours=1)
+#: The update about a request deleted while Pending (see ``deletion``); routes cannot ask for it.
+DELETED = "Deleted"
+PENDING = "Pending"
 
 
 @dataclass(frozen=True)
@@ -229,6 +235,16 @@ def due(snapshot: Snapshot, routes: Iterable[Route], sent: Collection[str], now:
             and EXPIRING not in sent and route(routes, snapshot.roles, EXPIRING, {h.event for h in history})):
         wake_at = at
     return Outlook(tuple(notices), wake_at, frozenset(r.receiver for r in routes))
+
+
+def deletion(snapshot: Snapshot, receivers: Iterable[str]) -> Notice | None:
+    """The update about a request that was deleted, as ``snapshot`` last saw it, to ``receivers`` (those that
+    keep something about it): None unless it was still Pending, since a decided request's messages show no
+    buttons and already tell how it ended."""
+    if snapshot.state != PENDING:
+        return None
+    targets = tuple(Target(receiver, (), update_only=True) for receiver in dict.fromkeys(receivers))
+    return Notice(DELETED, DELETED, None, targets) if targets else None
 
 
 # -- reading the objects -------------------------------------------------------------------------

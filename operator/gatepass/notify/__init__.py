@@ -3,11 +3,12 @@
 What this package may touch: the receivers' HTTP APIs (aiohttp and slack_sdk
 clients, with timeouts), the files and environment variables the
 notifications configuration names, and one field of the Kubernetes API:
-``status.notifications`` of AccessRequests, merge-patched through
-``gatepass.controller.kubeio`` so nothing is sent twice. It never writes
-anything else, never decides anything about a request (the pure rules of what
-to send when are ``gatepass.core.notices``), and never makes the reconciler
-wait: deliveries run on queues of their own, one per receiver.
+``status.notifications`` of AccessRequests, patched through
+``gatepass.controller.kubeio`` (only while metadata.uid is that of the request
+it sent about) so nothing is sent twice. It never writes anything else, never
+decides anything about a request (the pure rules of what to send when are
+``gatepass.core.notices``), and never makes the reconciler wait: deliveries
+run on queues of their own, one per receiver.
 
 The one exception is ``slack_actions``, the endpoint of the Slack buttons: it
 creates an AccessReview for a verified click by a mapped Slack user, which

@@ -4,15 +4,22 @@ the receivers' queues, records what was sent in status.notifications, and wakes 
 It runs on the leader only (``start``/``stop`` with the reconciler). ``observe``
 never waits: it decides (``gatepass.core.notices``) and queues. After every
 receiver of a notice has been dealt with (delivered, or given up on after the
-last attempt), the notice's key is merge-patched into
-status.notifications.sent, with only the ``notifications`` key, so a restarted
-operator does not send it again. Slack message IDs are written as soon as a
-message is posted.
+last attempt), the notice's key is written into status.notifications.sent, so
+a restarted operator does not send it again. Slack message IDs are written as
+soon as a message is posted. The write sets status.notifications only, and only
+on the request the record is about: a JSON patch that first tests
+metadata.uid, so a later request of the same name never gets its notifications.
+A write that fails is tried again, with backoff, while the request exists.
 
 The reconciler's own status write carries notifications over from what it
 read; if that was read before the notifier's write, it puts back an older
 list. The notifier keeps its record in memory while the request exists and
 writes it again when it sees a status that lacks something.
+
+The reconciler tells it (``deleted``) when a request is gone; a request deleted
+while Pending gets the ``Deleted`` notice, which updates its Slack messages
+to say so and takes their buttons away. So does a request replaced by a new
+one of the same name before the notifier saw it go.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 import aiohttp
 from kubernetes.client import ApiException
 
-from gatepass.core.notices import DEFAULT_HORIZON, due, routes_of, sent_keys, snapshot
+from gatepass.core.notices import DEFAULT_HORIZON, deletion, due, routes_of, sent_keys, snapshot
 
 from . import metrics
 from .config import NotifyConfig, PagerDutyReceiver, SlackReceiver, WebhookReceiver
@@ -42,7 +49,7 @@ logger = logging.getLogger("gatepass.notify")
 FINAL_STATES = ("Denied", "Expired", "Revoked")
 MAX_SENT = 256  # the CRD's bounds on status.notifications
 MAX_SLACK = 64
-STATUS_ATTEMPTS = 5
+STATUS_BACKOFF = (0.5, 30.0)  # the first and the longest wait between attempts to write status
 
 
 def utcnow() -> datetime:
@@ -58,27 +65,34 @@ class _Record:
     slack: list[dict[str, str]] = field(default_factory=list)
     queued: set[str] = field(default_factory=set)  # keys handed to the queues, not yet done
     remaining: dict[str, int] = field(default_factory=dict)  # key -> receivers still to deal with it
+    body: Mapping[str, Any] | None = None  # the request as last observed
     writing: bool = False
     dirty: bool = False
+    gone: bool = False  # the request was deleted or replaced: finish what is queued, write nothing
 
     def merge(self, status_sent: list[str], status_slack: list[dict[str, str]]) -> None:
         self.sent += [key for key in status_sent if key not in self.sent]
         self.slack += [dict(m) for m in status_slack if dict(m) not in self.slack]
 
     def value(self) -> dict[str, Any]:
+        """What status.notifications should hold: the latest keys and messages, within the CRD's bounds (all
+        keys stay in memory, so nothing is sent twice while the operator runs)."""
         return {"sent": self.sent[-MAX_SENT:], "slack": self.slack[-MAX_SLACK:]}
 
     def written_in(self, status_sent: list[str], status_slack: list[dict[str, str]]) -> bool:
-        return set(self.sent) <= set(status_sent) and all(m in status_slack for m in self.slack)
+        """Whether a status with these already holds everything ``value`` would write."""
+        value = self.value()
+        return set(value["sent"]) <= set(status_sent) and all(m in status_slack for m in value["slack"])
 
 
 class Notifier:
     def __init__(self, config: NotifyConfig, kube: Any, store: Any, *,
                  clock: Callable[[], datetime] = utcnow, horizon: timedelta = DEFAULT_HORIZON,
-                 senders: Mapping[str, Sender] | None = None, rng: Callable[[], float] = random.random) -> None:
+                 senders: Mapping[str, Sender] | None = None, rng: Callable[[], float] = random.random,
+                 status_backoff: tuple[float, float] = STATUS_BACKOFF) -> None:
         """``senders`` replaces the ones made from the configuration (tests)."""
         self.config, self.kube, self.store, self.clock = config, kube, store, clock
-        self.horizon = horizon
+        self.horizon, self.status_backoff = horizon, status_backoff
         self.attempts = config.delivery.attempts
         self.base_delay = config.delivery.initial_backoff.total_seconds()
         self.max_delay = config.delivery.max_backoff.total_seconds()
@@ -86,6 +100,7 @@ class Notifier:
         self._given_senders = dict(senders) if senders is not None else None
         self._queues: dict[str, ReceiverQueue] = {}
         self._records: dict[str, _Record] = {}
+        self._gone: dict[str, _Record] = {}  # by uid: requests that are gone, while their notices finish
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._writes: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -136,6 +151,7 @@ class Notifier:
             await queue.sender.close()
         self._queues.clear()
         self._records.clear()
+        self._gone.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -164,13 +180,17 @@ class Notifier:
         policy = self.store.policies.get(status.get("policy") or "")
         routes = routes_of(policy)
         record = self._records.get(name)
-        if not routes and (record is None or record.uid != uid):
+        if record is not None and record.uid != uid:  # deleted and made again before we looked
+            self._end(name, record)
+            record = None
+        if not routes and record is None:
             return  # nothing to send, nothing sent: no need to remember the request
         status_sent = sent_keys(body)
         status_slack = [dict(m) for m in (status.get("notifications") or {}).get("slack") or ()
                         if isinstance(m, Mapping)]
-        if record is None or record.uid != uid:
+        if record is None:
             record = self._records[name] = _Record(uid)
+        record.body = body
         record.merge(status_sent, status_slack)
         if not record.written_in(status_sent, status_slack):
             self._write(name, record)  # an older status was written over ours
@@ -211,41 +231,89 @@ class Notifier:
         self._timers.pop(name, None)
         self.observe(self.store.requests.get(name))
 
+    def deleted(self, name: str) -> None:
+        """The request ``name`` is gone (the reconciler found it deleted). Never waits, never raises."""
+        if not self.running:
+            return
+        record = self._records.get(name)
+        if record is None or name in self.store.requests:
+            return
+        try:
+            self._end(name, record)
+        except Exception:  # noqa: BLE001 (a notification problem must never fail a reconcile)
+            logger.exception("Could not work out the notifications about deleted request %s", name)
+
+    def _end(self, name: str, record: _Record) -> None:
+        """Forgets the request of ``record``, which is gone; if it was deleted while Pending, queues the
+        Deleted notice to the receivers that keep something about it (all of them while posts are queued,
+        which may add messages)."""
+        if self._records.get(name) is record:
+            del self._records[name]
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        record.gone = True
+        receivers = {m.get("receiver", "") for m in record.slack}
+        if record.queued:
+            receivers |= set(self._queues)
+        notice = deletion(snapshot(record.body), sorted(receivers)) if record.body is not None else None
+        jobs = []
+        for target in notice.targets if notice is not None else ():
+            queue = self._queues.get(target.receiver)
+            if queue is not None and queue.sender.accepts(notice, target):
+                jobs.append(Job(name, record.uid, notice, target, dict(record.body), None, self.clock()))
+        if jobs:
+            record.queued.add(notice.key)
+            record.remaining[notice.key] = len(jobs)
+        if record.queued:
+            self._gone[record.uid] = record  # until what is queued about it is done
+        for job in jobs:
+            self._queues[job.target.receiver].put(job)
+
     def _prune(self) -> None:
         """Forgets requests that are gone, or over with everything recorded, and have nothing in flight."""
         for name, record in list(self._records.items()):
             if record.queued or record.writing:
                 continue
             body = self.store.requests.get(name)
-            if body is not None:
-                status = body.get("status") or {}
-                slack = (status.get("notifications") or {}).get("slack") or []
-                if status.get("state") not in FINAL_STATES or not record.written_in(sent_keys(body), slack):
-                    continue
+            if body is None:
+                self._end(name, record)
+                continue
+            status = body.get("status") or {}
+            slack = (status.get("notifications") or {}).get("slack") or []
+            if status.get("state") not in FINAL_STATES or not record.written_in(sent_keys(body), slack):
+                continue
             del self._records[name]
             timer = self._timers.pop(name, None)
             if timer is not None:
                 timer.cancel()
 
     # ------------------------------------------------------------------ bookkeeping (also for the senders)
+    def _record(self, request: str, uid: str) -> _Record | None:
+        """The record of the request ``request`` with ``uid``, also while it finishes after it is gone."""
+        record = self._records.get(request)
+        if record is not None and record.uid == uid:
+            return record
+        return self._gone.get(uid)
+
     def latest(self, request: str) -> Mapping[str, Any] | None:
         return self.store.requests.get(request)
 
-    def slack_messages(self, request: str, receiver: str) -> list[dict[str, str]]:
-        record = self._records.get(request)
+    def slack_messages(self, request: str, uid: str, receiver: str) -> list[dict[str, str]]:
+        record = self._record(request, uid)
         return [m for m in record.slack if m.get("receiver") == receiver] if record else []
 
     def record_slack_message(self, request: str, uid: str, message: dict[str, str]) -> None:
-        record = self._records.get(request)
-        if record is None or record.uid != uid:
+        record = self._record(request, uid)
+        if record is None:
             return
         if message not in record.slack:
             record.slack.append(message)
             self._write(request, record)
 
     def _done(self, job: Job, delivered: bool) -> None:
-        record = self._records.get(job.request)
-        if record is None or record.uid != job.uid:
+        record = self._record(job.request, job.uid)
+        if record is None:
             return
         key = job.notice.key
         left = record.remaining.get(key, 1) - 1
@@ -254,13 +322,17 @@ class Notifier:
             return
         record.remaining.pop(key, None)
         record.queued.discard(key)
+        if record.gone:
+            if not record.queued:
+                self._gone.pop(record.uid, None)
+            return
         if key not in record.sent:
             record.sent.append(key)
         self._write(job.request, record)
 
     # ------------------------------------------------------------------ status
     def _write(self, name: str, record: _Record) -> None:
-        if not self.running:
+        if not self.running or record.gone:
             return
         if record.writing:
             record.dirty = True
@@ -271,29 +343,50 @@ class Notifier:
         task.add_done_callback(self._writes.discard)
 
     async def _writer(self, name: str, record: _Record) -> None:
+        """Writes ``record`` into the request's status until it is there, the request is gone, or the notifier
+        stops. A failure is one log line, then another attempt after a wait: the Kubernetes client raises
+        urllib3's errors (MaxRetryError, ProtocolError) as well as ApiException."""
+        failures = 0
         try:
-            failures = 0
             while True:
                 record.dirty = False
                 current = self.store.requests.get(name)
-                if current is None or ((current.get("metadata") or {}).get("uid") or "") != record.uid:
+                if record.gone or current is None or ((current.get("metadata") or {}).get("uid") or "") != record.uid:
                     return  # deleted (or replaced): nothing to record on
                 try:
-                    updated = await self.kube.patch_status("accessrequests", name, {},
-                                                           {"notifications": record.value()})
-                except (ApiException, OSError) as error:
+                    updated = await self.kube.patch_status_of("accessrequests", name, record.uid,
+                                                              {"notifications": record.value()})
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # noqa: BLE001 (whatever it is, the keys are kept and written later)
                     failures += 1
-                    if failures >= STATUS_ATTEMPTS:
-                        logger.error("Could not record the notifications sent about %s: %s", name,
-                                     getattr(error, "reason", None) or error)
-                        return
-                    await asyncio.sleep(backoff(failures, 0.5, 10.0, self.rng))
+                    if isinstance(error, ApiException) and 400 <= (error.status or 0) < 500 \
+                            and error.status not in (409, 429):
+                        logger.error("Could not record the notifications sent about %s, not retrying: %s", name,
+                                     _why(error))
+                        return  # written again when observe finds status without them
+                    delay = backoff(failures, *self.status_backoff, self.rng)
+                    logger.warning("Could not record the notifications sent about %s (attempt %d, next in %.1fs): %s",
+                                   name, failures, delay, _why(error))
+                    await asyncio.sleep(delay)
                     record.dirty = True
                     continue
+                failures = 0
                 if updated is None:
-                    return
+                    return  # gone, or another request of that name now
                 self.store.put_request(updated, deleted=False)
                 if not record.dirty:
                     return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 (a task's exception would otherwise go unseen)
+            logger.exception("Could not record the notifications sent about %s", name)
         finally:
             record.writing = False
+
+
+def _why(error: BaseException) -> str:
+    """An error in one line (ApiException's text has the response's headers and body)."""
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status} {error.reason or ''}".strip()
+    return " ".join(str(error).split())[:300] or type(error).__name__

@@ -12,7 +12,7 @@ from gatepass.core.notices import CREATED, Notice, Target
 from . import payloads
 from .config import PagerDutyReceiver
 from .delivery import DeliveryError, Job
-from .webhook import check_status
+from .webhook import check_status, redact, scrub
 
 
 class PagerDutySender:
@@ -31,7 +31,7 @@ class PagerDutySender:
         return payloads.pagerduty_resolve(self.receiver.routing_key, job.body)
 
     async def deliver(self, job: Job) -> None:
-        url = self.receiver.events_url
+        url, shown = self.receiver.events_url, redact(self.receiver.events_url)
         timeout = aiohttp.ClientTimeout(total=self.receiver.timeout.total_seconds())
         data = json.dumps(self.event(job)).encode()
         try:
@@ -40,11 +40,11 @@ class PagerDutySender:
                 if response.status == 400:
                     detail = (await response.text())[:200]
                     raise DeliveryError(f"PagerDuty refused the event: {detail}", retryable=False)
-                check_status(response.status, response.headers, url)
+                check_status(response.status, response.headers, shown)
         except asyncio.TimeoutError:
-            raise DeliveryError(f"{url} did not answer within {self.receiver.timeout.total_seconds():g}s") from None
+            raise DeliveryError(f"{shown} did not answer within {self.receiver.timeout.total_seconds():g}s") from None
         except aiohttp.ClientError as error:
-            raise DeliveryError(f"{url}: {error or type(error).__name__}") from None
+            raise DeliveryError(f"{shown}: {scrub(str(error), url) or type(error).__name__}") from None
 
     async def close(self) -> None:
         pass

@@ -199,8 +199,20 @@ def _when(text: str) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else slack_escape(str(text))
 
 
-def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = None) -> tuple[str, list[dict]]:
-    """The message's fallback text and blocks. ``buttons``: add Approve and Deny (only while Pending)."""
+_DELETED_LINE = ":wastebasket: *Deleted* before it was decided; nothing more can be recorded"
+
+
+def button_value(body: Mapping[str, Any]) -> str:
+    """The Approve and Deny buttons' value: "<name>/<uid>" (a name cannot contain "/"), so a click on an
+    old message never counts for a later request of the same name."""
+    meta = body.get("metadata") or {}
+    return f"{meta.get('name', '')}/{meta.get('uid', '')}"
+
+
+def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = None,
+                  deleted: bool = False) -> tuple[str, list[dict]]:
+    """The message's fallback text and blocks. ``buttons``: add Approve and Deny (only while Pending).
+    ``deleted``: the request is gone; the message says so and has no buttons."""
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     name = (body.get("metadata") or {}).get("name", "")
@@ -214,8 +226,10 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
     reason = slack_escape(spec.get("reason") or "") or "_none given_"
     if len(reason) > _SLACK_TEXT_LIMIT:
         reason = reason[:_SLACK_TEXT_LIMIT] + "…"
-    state = status.get("state") or "Pending"
-    text = f"Access request {name}: {headline(body)}"[:_SLACK_TEXT_LIMIT] + f" ({state})"
+    state = "Deleted" if deleted else status.get("state") or "Pending"
+    # The fallback text is shown in notifications and read as mrkdwn too: escaped like the blocks, so a
+    # reason's <!channel> or <https://…|link> is shown as written.
+    text = slack_escape(f"Access request {name}: {headline(body)}"[:_SLACK_TEXT_LIMIT]) + f" ({state})"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn",
                                      "text": f"*{who}* requests *{roles}* {where} for *{duration}*"}},
@@ -224,7 +238,7 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
             {"type": "mrkdwn", "text": f"*Roles*\n{roles}"},
             {"type": "mrkdwn", "text": f"*Namespaces*\n{namespaces}"},
             {"type": "mrkdwn", "text": f"*Duration*\n{duration}"},
-            {"type": "mrkdwn", "text": f"*State*\n{slack_state(body)}"},
+            {"type": "mrkdwn", "text": f"*State*\n{_DELETED_LINE if deleted else slack_state(body)}"},
             {"type": "mrkdwn", "text": f"*Approvals*\n{approvals}"},
         ]},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason*\n{reason}"}},
@@ -236,10 +250,11 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
         context += f" · {slack_escape(event)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     if buttons and state == "Pending":
+        value = button_value(body)
         blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
-            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": name,
+            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": value,
              "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": name,
+            {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
              "text": {"type": "plain_text", "text": "Deny"}},
         ]})
     return text, blocks

@@ -2,9 +2,11 @@
 the policy maps to a Slack user), posted at the first routed event and updated in place afterwards.
 
 Messages have Approve and Deny buttons while the request is Pending, when the
-receiver has a signing secret to check the clicks with. Every message's
-channel and ts go into the request's status.notifications.slack, so a
-restarted operator updates the same messages rather than posting new ones.
+receiver has a signing secret to check the clicks with; their value names the
+request and its uid. Every message's channel and ts go into the request's
+status.notifications.slack, so a restarted operator updates the same messages
+rather than posting new ones. When a Pending request is deleted, its messages
+are updated to say so, without buttons (the notice ``Deleted``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from gatepass.core.notices import Notice, Target
+from gatepass.core.notices import DELETED, Notice, Target
 
 from . import payloads
 from .config import SlackReceiver
@@ -35,7 +37,7 @@ class Bookkeeping(Protocol):
 
     def latest(self, request: str) -> Mapping[str, Any] | None: ...
 
-    def slack_messages(self, request: str, receiver: str) -> list[dict[str, str]]: ...
+    def slack_messages(self, request: str, uid: str, receiver: str) -> list[dict[str, str]]: ...
 
     def record_slack_message(self, request: str, uid: str, message: dict[str, str]) -> None: ...
 
@@ -69,11 +71,12 @@ class SlackSender:
         body = self.book.latest(job.request) or job.body
         if (body.get("metadata") or {}).get("uid", job.uid) != job.uid:
             body = job.body  # a new request of the same name: this one is gone
-        pending = ((body.get("status") or {}).get("state") or "Pending") == "Pending"
+        deleted = job.notice.event == DELETED
+        pending = not deleted and ((body.get("status") or {}).get("state") or "Pending") == "Pending"
         text, blocks = payloads.slack_message(body, buttons=pending and self.receiver.signing_secret is not None,
-                                              event=job.notice.event)
+                                              event=job.notice.event, deleted=deleted)
         if "plan" not in job.state:  # decided on the first attempt, so a retry finishes the same plan
-            existing = self.book.slack_messages(job.request, self.name)
+            existing = self.book.slack_messages(job.request, job.uid, self.name)
             if existing or job.target.update_only:
                 job.state["plan"] = "update"
             else:
@@ -81,7 +84,7 @@ class SlackSender:
                 job.state["done"] = set()
         refused: list[str] = []
         if job.state["plan"] == "update":
-            for message in self.book.slack_messages(job.request, self.name):
+            for message in self.book.slack_messages(job.request, job.uid, self.name):
                 await self._call(refused, f"update the message in {message['channel']}", self.client.chat_update,
                                  channel=message["channel"], ts=message["ts"], text=text, blocks=blocks)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -23,6 +24,21 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
+def redact(url: str) -> str:
+    """``url`` as logs and errors show it: without userinfo, query or fragment, where tokens often are
+    ("https://ops.example.com/hook?token=…" is shown as "https://ops.example.com/hook?…")."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query or parts.fragment else "", ""))
+
+
 def check_status(status: int, headers, what: str) -> None:
     """Raises DeliveryError unless ``status`` is 2xx; 5xx, 408, 425 and 429 are worth another attempt."""
     if 200 <= status < 300:
@@ -31,10 +47,27 @@ def check_status(status: int, headers, what: str) -> None:
     raise DeliveryError(f"{what} answered HTTP {status}", retryable, retry_after(headers.get("Retry-After")))
 
 
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error's) in one line, with ``url`` redacted: aiohttp names the URL in some errors, userinfo
+    and query included, sometimes re-encoded, so its secret parts (of four characters or more) go too."""
+    text = " ".join(text.split()).replace(url, "\0")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text.replace("\0", redact(url))
+    secrets = {parts.query, parts.fragment, parts.username or "", parts.password or ""}
+    secrets |= {unquote(secret) for secret in secrets}
+    secrets |= {value for _, value in parse_qsl(parts.query, keep_blank_values=True)}
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "…")
+    return text.replace("\0", redact(url))
+
+
 class WebhookSender:
     def __init__(self, receiver: WebhookReceiver, session: aiohttp.ClientSession) -> None:
         self.receiver, self.session = receiver, session
         self.name = receiver.name
+        self.shown = redact(receiver.url)
 
     def accepts(self, notice: Notice, target: Target) -> bool:
         return not target.update_only  # a webhook is told what its routes asked for, nothing more
@@ -50,12 +83,13 @@ class WebhookSender:
         timeout = aiohttp.ClientTimeout(total=self.receiver.timeout.total_seconds())
         try:
             async with self.session.post(self.receiver.url, data=data, headers=headers, timeout=timeout) as response:
-                check_status(response.status, response.headers, self.receiver.url)
+                check_status(response.status, response.headers, self.shown)
         except asyncio.TimeoutError:
-            raise DeliveryError(f"{self.receiver.url} did not answer within "
+            raise DeliveryError(f"{self.shown} did not answer within "
                                 f"{self.receiver.timeout.total_seconds():g}s") from None
         except aiohttp.ClientError as error:
-            raise DeliveryError(f"{self.receiver.url}: {error or type(error).__name__}") from None
+            why = scrub(str(error), self.receiver.url) or type(error).__name__
+            raise DeliveryError(f"{self.shown}: {why}") from None
 
     async def close(self) -> None:
         pass  # the session is the notifier's
