@@ -129,6 +129,11 @@ def test_a_rule_that_fails_is_reported_and_approves_nothing(gatepass, namespace)
      "rule short-oncall: syntax error at line 1, column 38: unexpected '&'"),
     ("'oncall' in usr.groups", "rule short-oncall: undeclared reference to 'usr' (the variables are request and user)"),
     ("request.name", "rule short-oncall: the expression must give a bool: it gave a string, not a bool"),
+    # Costly: 256 namespaces make 65,536 evaluations of the inner body. Refused before any evaluation.
+    ("request.namespaces.all(a, request.namespaces.all(b, a == b || a != b))",
+     "rule short-oncall: all() within all(): comprehensions may not be nested or chained"),
+    ("[" + ",".join(["1"] * 300) + "].exists(x, x == size(request.roles))",
+     "rule short-oncall: a list literal of 300 elements; at most 64 are allowed"),
 ])
 def test_a_bad_expression_is_refused_at_admission(gatepass, expression, error):
     policy = unique("t-badrule")

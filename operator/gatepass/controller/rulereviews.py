@@ -7,20 +7,29 @@ reviewing twice. The reconciler counts it with the other reviews.
 
 A request's rules are evaluated again only when something they read changed
 (its labels, the policy's rules); a rule that fails is reported once per
-request (a log line and a Warning Event on the request).
+request (a log line and a Warning Event on the request). The evaluation runs in
+worker threads (gatepass.rules.workers), never on the event loop.
+
+A rule review the API server refuses (admission says why; or another 4xx) is
+reported likewise, and the request is reconciled without it: its status, events
+and notifications go on, and its reviewers decide. The review is tried again at
+the request's next reconcile. Only errors worth retrying soon (5xx, 429, a
+connection that failed) abort the reconcile, which the queue retries with
+backoff.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 from kubernetes.client import ApiException
 
 from gatepass import rules
 from gatepass.core import ledger
+from gatepass.core.grants import request_label
 from gatepass.core.types import Policy, Request, Review, Rule
 
 from . import audit, convert
@@ -29,11 +38,19 @@ from .store import Store
 
 logger = logging.getLogger("gatepass.rules")
 
+REQUEST_LABEL = "gatepass.dev/request"
+REQUEST_UID_LABEL = convert.REQUEST_UID_LABEL
+# What the API server answers when it will not create the review as it is (admission refused it, the request is
+# gone, the name is taken, the object is invalid): retrying soon would get the same answer.
+REFUSED = frozenset({400, 403, 404, 409, 422})
+
+Decide = Callable[[Sequence[Rule], Request], Awaitable[rules.Verdict]]
+
 
 class RuleReviews:
-    def __init__(self, kube: Kube, store: Store) -> None:
+    def __init__(self, kube: Kube, store: Store, verdict: Decide = rules.verdict) -> None:
         self.kube, self.store = kube, store
-        self.evaluator = rules.Evaluator()
+        self.verdict = verdict  # evaluates the rules in worker threads
         self._evaluated: dict[str, tuple] = {}  # request name -> what was evaluated and decided nothing
         self._reported: set[tuple] = set()  # (request name, uid, message) already logged and posted
 
@@ -41,7 +58,8 @@ class RuleReviews:
                      now: datetime) -> list[Review]:
         """The rule review made now for `request`, as a list of none or one to add to `reviews`.
 
-        Raises ApiException when the review could not be created (the reconcile is retried)."""
+        Raises ApiException (or a connection error) only when creating the review failed in a way
+        worth retrying soon (the reconcile is retried); a refusal is reported and gives none."""
         if policy is None or not policy.rules:
             return []
         annotations = body.get("metadata", {}).get("annotations") or {}
@@ -52,7 +70,7 @@ class RuleReviews:
         key = (request.uid, request.labels, policy.name, policy.rules)
         if self._evaluated.get(request.name) == key:
             return []
-        verdict = self.evaluator.verdict(policy.rules, request)
+        verdict = await self.verdict(policy.rules, request)
         for failure in verdict.failures:
             await self._report(body, now, f"Rule {failure.rule.name} of AccessPolicy {policy.name} "
                                           f"counts as not holding: {failure.error}")
@@ -67,31 +85,59 @@ class RuleReviews:
         if created is None:
             return []
         self.store.put_review(created, deleted=False)
-        review = convert.access_review(created)
+        review = convert.access_review(created, request.uid)
         return [review] if review is not None else []
 
     async def _create(self, body: Mapping, request: Request, policy: Policy, rule: Rule,
                       now: datetime) -> dict | None:
+        """The rule review as created, or as made before (a retry, another replica); None when the
+        API server refused it, which is reported."""
         name = rules.review_name(request.name)
         manifest = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "AccessReview",
-            "metadata": {"name": name, "labels": {"gatepass.dev/request": request.name}},
+            # The UID label binds the review to this request: admission refuses it if the request has
+            # been deleted and filed again under the same name since.
+            "metadata": {"name": name, "labels": {REQUEST_LABEL: request_label(request.name),
+                                                  REQUEST_UID_LABEL: request.uid}},
             "spec": rules.review_spec(request.name, rule),
         }
+        what = f"rule {rule.name} of AccessPolicy {policy.name} ({rule.decision}) as AccessReview {name}"
         try:
             created = await self.kube.create_review(manifest)
         except ApiException as error:
-            if error.status == 409:  # made before (a retry, another replica): its watch event brings it
+            if error.status not in REFUSED:
+                await self._report(body, now, f"Could not record {what}: {_api_reason(error)}. Retrying.")
+                raise
+            if error.status != 409:
+                await self._report(body, now, f"Could not record {what}: {_api_reason(error)}")
                 return None
-            reason = _api_reason(error)
-            await self._report(body, now, f"Could not record rule {rule.name} of AccessPolicy {policy.name} "
-                                          f"({rule.decision}) as AccessReview {name}: {reason}. Retrying.")
-            raise
+            return await self._made_before(body, request, name, what, now)
         verb = "approved" if rule.decision == "Approve" else "denied"
         logger.info("Created AccessReview %s: rule %s of AccessPolicy %s %s request %s",
                     name, rule.name, policy.name, verb, request.name)
         return created
+
+    async def _made_before(self, body: Mapping, request: Request, name: str, what: str,
+                           now: datetime) -> dict | None:
+        """After AlreadyExists: the AccessReview `name` if it is this request's rule review, else
+        None, reported (the name is taken: by a review of another request, or of an earlier
+        request of the same name that is not yet garbage-collected)."""
+        try:
+            found = next((review for review in await self.kube.list_reviews(request.name)
+                          if review.get("metadata", {}).get("name") == name), None)
+        except ApiException as error:
+            if error.status not in REFUSED:
+                raise
+            await self._report(body, now, f"Could not record {what}: it exists, and reading it failed: "
+                                          f"{_api_reason(error)}")
+            return None
+        taken = _taken(found, request)
+        if taken is None:
+            return found
+        await self._report(body, now, f"Could not record {what}: an AccessReview of that name exists and is not "
+                                      f"this request's rule review ({taken})")
+        return None
 
     async def _report(self, body: Mapping, now: datetime, message: str) -> None:
         meta = body.get("metadata", {})
@@ -115,6 +161,21 @@ class RuleReviews:
             self._evaluated = {k: v for k, v in self._evaluated.items() if k in self.store.requests}
         if len(self._reported) > limit:
             self._reported = {k for k in self._reported if k[0] in self.store.requests}
+
+
+def _taken(review: Mapping | None, request: Request) -> str | None:
+    """Why `review` (the AccessReview with the rule review's name) is not `request`'s rule review, or None."""
+    if review is None:
+        return "it reviews another request"
+    spec = review.get("spec") or {}
+    uid = ((review.get("metadata") or {}).get("labels") or {}).get(REQUEST_UID_LABEL)
+    if spec.get("request") != request.name:
+        return f"it reviews request {spec.get('request')}"
+    if not spec.get("rule"):
+        return "no rule made it"
+    if uid != request.uid:
+        return f"it was made for request UID {uid or '(none)'}, not {request.uid}"
+    return None
 
 
 def _api_reason(error: ApiException) -> str:

@@ -3,12 +3,19 @@
 The variables are ``request`` (name, roles, namespaces, duration as a CEL
 duration, reason, labels, reviewers) and ``user`` (username, groups: the
 requester). An evaluation gives True, False, or a one-line reason why it gave
-neither (an error at run time, or a value that is not a bool).
+neither (an error at run time, a value that is not a bool, or more time than
+its budget).
+
+What an expression may cost is kept in bounds twice: check() refuses, at
+admission, the shapes whose cost grows with the product of the request's sizes
+(comprehensions nested in or chained onto one another, large literals), and
+every evaluation stops once it has run longer than its budget.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -17,10 +24,9 @@ import celpy
 import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
+from celpy.evaluation import Evaluator as Interpreter
 
-from gatepass.core.types import Identity, Request, Rule
-
-from .verdicts import Verdict, choose
+from gatepass.core.types import Identity, Request
 
 VARIABLES = ("request", "user")
 FIELDS = {
@@ -35,6 +41,9 @@ _FUNCTIONS = frozenset(name for name in celpy.base_functions if name.isidentifie
     "has", "dyn"}
 
 _ENVIRONMENT = celpy.Environment()
+
+BUDGET = 1.0  # seconds one evaluation may take; one that takes longer counts as failing
+MAX_LITERAL = 64  # elements of a list or map literal (a comprehension over one runs its body that often)
 
 # check() evaluates an expression once on this request, to find one that never gives a bool.
 _SAMPLE = Request(
@@ -74,14 +83,19 @@ def _program(expression: str) -> celpy.Runner:
     return _ENVIRONMENT.program(_ENVIRONMENT.compile(expression))
 
 
-def evaluate(expression: str, variables: Mapping[str, Any]) -> bool | str:
-    """True or False, or one line saying why `expression` gave neither."""
+def evaluate(expression: str, variables: Mapping[str, Any], *, budget: float = BUDGET) -> bool | str:
+    """True or False, or one line saying why `expression` gave neither: it stops once it has
+    run for `budget` seconds."""
     try:
-        result = _program(expression).evaluate(dict(variables))
+        runner = _program(expression)
+        interpreter = _Bounded(runner.ast, runner.new_activation(), time.monotonic() + budget)
+        result = interpreter.evaluate(dict(variables))
     except celpy.CELParseError as error:
         return _syntax_error(error)
     except celpy.CELEvalError as error:
         return _eval_error(error)
+    except _OverBudget:
+        return f"evaluation took longer than {budget:g} s"
     except Exception as error:  # celpy raises plain Python errors on some inputs
         return f"{type(error).__name__}: {error}".splitlines()[0]
     if isinstance(result, celpy.CELEvalError):
@@ -91,13 +105,17 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> bool | str:
     return f"it gave {_type_name(result)}, not a bool"
 
 
-def check(expression: str) -> str | None:
+def check(expression: str, *, budget: float = BUDGET) -> str | None:
     """Why `expression` cannot be a rule (one line), or None when it can.
 
     Refused: a syntax error, a variable other than request and user, a function
-    celpy does not have, and an expression that gives no bool for a sample
-    request. Errors that depend on the request (a missing label) are not refused:
-    at run time they count as not holding.
+    celpy does not have, a comprehension (all, exists, exists_one, map, filter)
+    within another's arguments or over another's result, a list or map literal
+    of more than MAX_LITERAL elements, and an expression that gives no bool for
+    a sample request, or takes longer than `budget` seconds on it. Errors that
+    depend on the request (a missing label) are not refused: at run time they
+    count as not holding. The limits are checked before the sample evaluation,
+    so that check() itself stays quick.
     """
     try:
         tree = _program(expression).ast
@@ -112,21 +130,92 @@ def check(expression: str) -> str | None:
     functions = sorted(_called(tree) - _FUNCTIONS)
     if functions:
         return f"unknown function {functions[0]!r}"
-    result = evaluate(expression, activation(_SAMPLE))
+    costly = _too_costly(tree)
+    if costly is not None:
+        return costly
+    result = evaluate(expression, activation(_SAMPLE), budget=budget)
     if isinstance(result, str) and result.startswith("it gave "):
         return f"the expression must give a bool: {result}"
+    if isinstance(result, str) and result.startswith("evaluation took longer"):
+        return f"{result} on a sample request"
     return None
 
 
-class Evaluator:
-    """Evaluates a policy's rules against one request, each expression at most once."""
-
-    def verdict(self, rules: tuple[Rule, ...], request: Request) -> Verdict:
-        variables = activation(request)
-        return choose(rules, lambda rule: evaluate(rule.expression, variables))
-
-
 # ------------------------------------------------------------------ details
+class _OverBudget(Exception):
+    """An evaluation ran past its deadline."""
+
+
+class _Bounded(Interpreter):
+    """celpy's interpreter, stopping once past `deadline` (time.monotonic()). It looks at the clock at every
+    node it visits and every element a comprehension takes, so it stops soon after: only a single operation
+    (one concatenation, one regular expression match) is not interrupted, and check()'s limits keep those
+    small."""
+
+    def __init__(self, ast: lark.Tree, activation: Any, deadline: float) -> None:
+        super().__init__(ast, activation)
+        self.deadline = deadline
+
+    def sub_evaluator(self, ast: lark.Tree) -> Interpreter:  # a comprehension's body
+        return _Bounded(ast, self.activation, self.deadline)
+
+    def visit(self, tree: lark.Tree) -> Any:
+        self._on_time()
+        return super().visit(tree)
+
+    def visit_children(self, tree: lark.Tree) -> list:
+        self._on_time()
+        return super().visit_children(tree)
+
+    def _on_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _OverBudget()
+
+
+def _too_costly(tree: lark.Tree) -> str | None:
+    """Why evaluating the expression could cost too much, or None.
+
+    A comprehension runs its body once per element. Within another's body it runs
+    once per pair of elements (256 namespaces: 65,536 times); over another's
+    result (a map of a map) the sizes multiply likewise, and a body that doubles a
+    value doubles it again at every link. Both are refused, so an evaluation's cost
+    is at most the expression's length times the request's size. Literals are
+    limited because a comprehension may range over one."""
+    for node in _walk(tree):
+        if node.data in ("list_lit", "map_lit"):
+            items = node.children[0] if node.children else None
+            count = len(items.children) if isinstance(items, lark.Tree) else 0
+            if node.data == "map_lit":
+                count //= 2
+            if count > MAX_LITERAL:
+                kind = "list" if node.data == "list_lit" else "map"
+                return f"a {kind} literal of {count} elements; at most {MAX_LITERAL} are allowed"
+        outer = _comprehension(node)
+        if outer is None:
+            continue
+        target, args = node.children[0], node.children[2]
+        inner = _first_comprehension(args)
+        if inner is not None:
+            return f"{inner}() within {outer}(): comprehensions may not be nested or chained"
+        inner = _first_comprehension(target)
+        if inner is not None:
+            return f"{outer}() over the result of {inner}(): comprehensions may not be nested or chained"
+    return None
+
+
+def _first_comprehension(tree: object) -> str | None:
+    if not isinstance(tree, lark.Tree):
+        return None
+    return next((name for name in map(_comprehension, _walk(tree)) if name is not None), None)
+
+
+def _comprehension(node: lark.Tree) -> str | None:
+    """The macro's name when `node` is a comprehension (list.all(x, ...) and the like)."""
+    if node.data == "member_dot_arg" and _token(node.children[1]) in _BINDING_MACROS:
+        return str(node.children[1])
+    return None
+
+
 def _syntax_error(error: celpy.CELParseError) -> str:
     where = f" at line {error.line}, column {error.column}" if getattr(error, "line", None) else ""
     cause = error.__context__

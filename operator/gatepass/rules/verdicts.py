@@ -11,7 +11,7 @@ Deny rule might have stopped is left to the human reviewers.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,11 +45,24 @@ class Verdict:
 def choose(rules: Iterable[Rule], holds: Callable[[Rule], bool | str]) -> Verdict:
     """The deciding rule. `holds(rule)` is True, False or why the rule's expression gave
     neither; it is called at most once per rule, and not for rules after the deciding one."""
+    steps = choosing(rules)
+    try:
+        rule = next(steps)
+        while True:
+            rule = steps.send(holds(rule))
+    except StopIteration as done:
+        return done.value
+
+
+def choosing(rules: Iterable[Rule]) -> Generator[Rule, bool | str, Verdict]:
+    """choose() for callers that evaluate the rules their own way (in a worker thread, awaiting it):
+    it yields the rule to evaluate next, is sent what that rule gave (True, False or why neither),
+    and returns the verdict."""
     rules = tuple(rules)
     failures: list[Failure] = []
     for decision in ("Deny", "Approve"):
         for rule in (r for r in rules if r.decision == decision):
-            result = holds(rule)
+            result = yield rule
             if isinstance(result, str):
                 failures.append(Failure(rule, result))
             elif result is True:
