@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import uuid
 import urllib.request
 from urllib.parse import urlencode
 
@@ -49,11 +50,13 @@ def slack_policy(gatepass):
 
 
 def click(gatepass, fakes, request: str, user: str, action: str = "gatepass.approve",
-          secret: str | None = None) -> tuple[int, dict]:
-    """Posts a signed button click as Slack would; (HTTP status, JSON answer or {})."""
+          secret: str | None = None, value: str | None = None) -> tuple[int, str]:
+    """Posts a signed button click as Slack would; (HTTP status, the line the clicker is told on the
+    response_url, or "" when the click was turned away at once)."""
+    key = f"{request}-{user}-{uuid.uuid4().hex[:6]}"
     payload = {"type": "block_actions", "user": {"id": user, "username": user.lower()},
-               "response_url": fakes.slack.response_url(f"{request}-{user}"),
-               "actions": [{"type": "button", "action_id": action, "value": request}]}
+               "response_url": fakes.slack.response_url(key),
+               "actions": [{"type": "button", "action_id": action, "value": value or button_value(fakes, request)}]}
     body = urlencode({"payload": json.dumps(payload)}).encode()
     stamp = str(int(time.time()))
     signature = SignatureVerifier(secret or fakes.slack_signing_secret).generate_signature(timestamp=stamp, body=body)
@@ -63,21 +66,27 @@ def click(gatepass, fakes, request: str, user: str, action: str = "gatepass.appr
                  "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature})
     try:
         with urllib.request.urlopen(call, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
+            status = answer.status
     except urllib.error.HTTPError as error:
-        return error.code, {}
+        return error.code, ""
+    told = wait_for(lambda: fakes.slack.responses(key), what="the answer on the response_url")
+    return status, told[0]["text"]
 
 
 def buttons_of(fakes, request: str) -> list[dict]:
-    """The Approve/Deny buttons of the channel message posted for ``request``."""
+    """The Approve/Deny buttons of the channel message posted for ``request`` (value "<name>/<uid>")."""
     for call in fakes.slack.api_calls("chat.postMessage"):
         blocks = call.args.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         buttons = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
-        if any(b.get("value") == request for b in buttons):
+        if any(b.get("value", "").partition("/")[0] == request for b in buttons):
             return buttons
     return []
+
+
+def button_value(fakes, request: str) -> str:
+    return buttons_of(fakes, request)[0]["value"]
 
 
 def test_a_mapped_click_approves_and_an_unmapped_one_is_refused(gatepass, fakes, slack_policy):
@@ -92,24 +101,23 @@ def test_a_mapped_click_approves_and_an_unmapped_one_is_refused(gatepass, fakes,
     # A forged signature is turned away before anything is read.
     status, _ = click(gatepass, fakes, name, "U0ALICE", secret="not-the-signing-secret")
     assert status == 401
+    assert button_value(fakes, name) == f"{name}/{get(gatepass, 'accessrequest', name)['metadata']['uid']}"
 
     # A Slack user the policy does not map: told so, nothing recorded.
-    status, answer = click(gatepass, fakes, name, "U0MALLORY")
-    assert status == 200
-    assert answer["text"] == (f"Your Slack user U0MALLORY is not mapped to a Kubernetes reviewer in "
-                              f"AccessPolicy {policy}; nothing was recorded.")
-    assert fakes.slack.responses(f"{name}-U0MALLORY")[0]["text"] == answer["text"]
+    status, told = click(gatepass, fakes, name, "U0MALLORY")
+    assert (status, told) == (200, f"Your Slack user U0MALLORY is not mapped to a Kubernetes reviewer in "
+                                   f"AccessPolicy {policy}; nothing was recorded.")
 
     # The requester's own Slack user is mapped, but may not review their own request (admission says so).
-    status, answer = click(gatepass, fakes, name, "U0BOB")
+    status, told = click(gatepass, fakes, name, "U0BOB")
     assert status == 200
-    assert answer["text"].startswith("Not recorded: ") and "own request" in answer["text"]
+    assert told.startswith("Not recorded: ") and "own request" in told
     body = get(gatepass, "accessrequest", name)
     assert body["status"]["state"] == "Pending" and not body["status"].get("reviews")
 
     # alice's Slack user: the click is her review, submitted by the operator, and access follows.
-    status, answer = click(gatepass, fakes, name, "U0ALICE")
-    assert (status, answer["text"]) == (200, f"Recorded your approval of {name} as alice.")
+    status, told = click(gatepass, fakes, name, "U0ALICE")
+    assert (status, told) == (200, f"Recorded your approval of {name} as alice.")
     body = wait_state(gatepass, name, "Approved")
     [review] = body["status"]["reviews"]
     assert (review["reviewer"], review["via"], review["submitter"]) == ("alice", "Slack", OPERATOR)
@@ -117,8 +125,8 @@ def test_a_mapped_click_approves_and_an_unmapped_one_is_refused(gatepass, fakes,
     wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access after the Slack approval")
 
     # A second click by the same person counts for nothing.
-    status, answer = click(gatepass, fakes, name, "U0ALICE", action="gatepass.deny")
-    assert answer["text"].startswith("Not recorded: ")
+    status, told = click(gatepass, fakes, name, "U0ALICE", action="gatepass.deny")
+    assert told.startswith("Not recorded: ")
     assert get(gatepass, "accessrequest", name)["status"]["state"] == "Approved"
 
     gatepass.kubectl("delete", "accessrequest", name, user="bob")
@@ -136,4 +144,25 @@ def test_nobody_but_the_operator_may_write_a_slack_review(gatepass, slack_policy
         result = gatepass.kubectl("create", "-f", "-", user=user, input=json.dumps(forged), check=False)
         assert refused(result).endswith(f"spec.slackUser may be set only by the Gatepass operator, not by {user}")
     assert get(gatepass, "accessrequest", name)["status"]["state"] == "Pending"
+    gatepass.kubectl("delete", "accessrequest", name, user="bob")
+
+
+def test_a_click_on_the_message_of_a_deleted_request_never_reviews_its_namesake(gatepass, fakes, slack_policy):
+    """bob files a request, deletes it and files a broader one under the same name: alice's click on the old
+    message must not approve the new request."""
+    _, role = slack_policy
+    name = unique("slack-again")
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest(name, roles=(role,), reason="x",
+                                                                            duration="10m"))
+    wait_state(gatepass, name, "Pending")
+    old_value = wait_for(lambda: buttons_of(fakes, name), what="the first message")[0]["value"]
+    gatepass.kubectl("delete", "accessrequest", name, "--wait=true", user="bob")
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest(name, roles=(role,), reason="x",
+                                                                            duration="1h"))
+    wait_state(gatepass, name, "Pending")
+    status, told = click(gatepass, fakes, name, "U0ALICE", value=old_value)
+    assert (status, told) == (200, f"AccessRequest {name} was deleted and filed again since this message; "
+                                   "nothing was recorded.")
+    body = get(gatepass, "accessrequest", name)
+    assert body["status"]["state"] == "Pending" and not body["status"].get("reviews")
     gatepass.kubectl("delete", "accessrequest", name, user="bob")
