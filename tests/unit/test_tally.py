@@ -72,6 +72,14 @@ def test_self_denial_is_ignored_too():
     assert result.denials == 0
 
 
+def test_the_submitter_of_a_request_filed_for_someone_else_does_not_count():
+    pipeline = person("ci-bot", "dba-leads")  # even a reviewer of the policy, by group
+    result = tally(dba_policy(), BOB, [approve(pipeline, at(10))], submitter=pipeline)
+    assert result.outcome is Outcome.Pending and result.counted == ()
+    assert [i.reason for i in result.ignored] == ["ci-bot may not review a request it filed"]
+    assert tally(dba_policy(), BOB, [approve(pipeline, at(10))]).outcome is Outcome.Approved
+
+
 def test_non_reviewers_are_ignored():
     result = tally(dba_policy(), BOB, [approve("carol", at(10)), deny("mallory", at(11))])
     assert result.outcome is Outcome.Pending

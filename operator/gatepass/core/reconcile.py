@@ -184,7 +184,7 @@ class _Decision:
         if errors:
             return self.deny_without_policy(errors)
 
-        counted = tally(policy, request.requester, self.reviews, deadline=deadline)
+        counted = tally(policy, request.requester, self.reviews, deadline=deadline, submitter=request.submitter)
         self.record_reviews(counted)
         if counted.outcome is Outcome.Denied:
             self.fire(Event.Deny)

@@ -3,7 +3,8 @@
 Rules, in the order they are applied:
   1. reviews are taken in time order (ties broken by source, then name, then reviewer);
   2. a review made at or after `deadline` (the request's requestExpiresAt) is ignored;
-  3. a review by the requester is ignored (nobody approves their own access);
+  3. a review by the requester, or by whoever filed the request on their behalf
+     (its submitter), is ignored (nobody approves access they asked for);
   4. a review by the system reviewer gatepass:rules counts only when a policy rule
      made it (via "Rule"); a rule review is not subject to rule 5, since no policy
      lists gatepass:rules among its reviewers;
@@ -97,8 +98,9 @@ def tally(
     reviews: Iterable[Review],
     *,
     deadline: datetime | None = None,
+    submitter: Identity | None = None,
 ) -> Tally:
-    """Count `reviews` of `requester`'s request under `policy`."""
+    """Count `reviews` of `requester`'s request (filed by `submitter`, if not by the requester) under `policy`."""
     counted: list[Review] = []
     ignored: list[IgnoredReview] = []
     seen: set[str] = set()
@@ -109,6 +111,8 @@ def tally(
             reason = f"made after the request timed out at {format_time(deadline)}"
         elif name == requester.username:
             reason = f"{name} may not review own request"
+        elif submitter is not None and name == submitter.username:
+            reason = f"{name} may not review a request it filed"
         elif name == RULES_REVIEWER and not by_rule:
             reason = f"{name} reviews only through policy rules"
         elif not by_rule and not policy.reviewers.contains(review.reviewer):
