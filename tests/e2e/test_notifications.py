@@ -193,6 +193,7 @@ def test_denied_and_revoked_requests(gatepass, fakes, policy):
 def test_broken_receivers_do_not_delay_the_grant_and_are_counted(gatepass, fakes, policy):
     role = policy([{"receiver": "failing-webhook"}, {"receiver": "hanging-webhook"}, {"receiver": "ops-webhook"}])
     failed_before = {r: counted(gatepass, r, "Approved", "failed") for r in ("failing-webhook", "hanging-webhook")}
+    created_failed_before = counted(gatepass, "hanging-webhook", "Created", "failed")
     name = unique("broken")
     create_request(gatepass, name, roles=[role])
     approve(gatepass, name, "alice")
@@ -202,11 +203,11 @@ def test_broken_receivers_do_not_delay_the_grant_and_are_counted(gatepass, fakes
     approve(gatepass, name, "ivan")
     wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access", interval=0.02)
     took = time.monotonic() - started
-    body = get(gatepass, "accessrequest", name)
-    last_review = max(parse_time(r["time"]) for r in body["status"]["reviews"])
-    granted_at = parse_time(body["status"]["grantedAt"])
     print(f"\ndecisive approval to access with two broken receivers: {took * 1000:.0f} ms")
-    assert took < 2.0 and (granted_at - last_review).total_seconds() <= 1
+    # The access did not wait for the broken receivers: the hanging one is still on its first notice about
+    # the request (Created needs three 1-second timeouts before it is given up), and Approved is not recorded.
+    assert counted(gatepass, "hanging-webhook", "Created", "failed") == created_failed_before
+    assert "Approved" not in notifications(gatepass, name).get("sent", [])
     wait_events(fakes, name, "Created", "Reviewed", "Reviewed", "Approved")  # the good receiver is not held up
 
     for receiver in ("failing-webhook", "hanging-webhook"):
