@@ -257,9 +257,11 @@ def test_a_restarted_operator_resends_nothing_and_catches_up(gatepass, fakes, po
 
 
 def test_a_request_deleted_while_pending_has_its_messages_say_so(gatepass, fakes, policy):
-    role = policy([{"receiver": "slack", "channel": CHANNEL}])
+    role = policy([{"receiver": "slack", "channel": CHANNEL}, {"receiver": "pagerduty", "events": ["Created"]}])
     name = unique("deleted")
     create_request(gatepass, name, roles=[role])
+    uid = get(gatepass, "accessrequest", name)["metadata"]["uid"]
+    wait_for(lambda: fakes.pagerduty.incidents.get(uid) == "triggered", what="the request's incident")
     messages = wait_for(lambda: len(notifications(gatepass, name).get("slack", [])) == 3
                         and notifications(gatepass, name)["slack"], what="the Slack messages in status")
     assert all(actions(fakes.slack.message(m["channel"], m["ts"])) for m in messages)
@@ -269,6 +271,8 @@ def test_a_request_deleted_while_pending_has_its_messages_say_so(gatepass, fakes
                          and "*Deleted* before it was decided" in fields(fakes.slack.message(m["channel"], m["ts"]))
                          for m in messages), what="the messages to say Deleted, without buttons")
     assert len(slack_calls(fakes, "chat.postMessage", name)) == 3
+    # Its incident is resolved: nobody is left to decide it.
+    wait_for(lambda: fakes.pagerduty.incidents.get(uid) == "resolved", what="the deleted request's incident resolved")
 
 
 def test_the_notifications_write_lands_only_on_the_request_with_its_uid(gatepass, policy):

@@ -501,7 +501,8 @@ def test_a_request_deleted_while_pending_has_its_slack_messages_updated_once():
         assert h.updates("slack") == ["Deleted"] and h.sent("slack") == ["Created"]
         assert h.senders["slack"].seen == [("uid-1", "Deleted", [{"receiver": "slack", "channel": "C1",
                                                                   "ts": "uid-1.1"}])]
-        assert h.sent("hook") == ["Created"] and h.sent("pd") == ["Created"]  # nothing else hears of it
+        assert h.sent("hook") == ["Created"] and h.updates("hook") == []  # a webhook hears nothing more
+        assert h.sent("pd") == ["Created"] and h.updates("pd") == ["Deleted"]  # the incident is resolved
         assert len(h.kube.patches) == written  # nothing is written about a request that is gone
         assert h.notifier._records == {} and h.notifier._gone == {}
 
@@ -520,6 +521,20 @@ def test_a_request_deleted_before_its_message_was_posted_still_gets_it_updated()
         assert h.senders["slack"].seen == [("uid-1", "Deleted", [{"receiver": "slack", "channel": "C1",
                                                                   "ts": "uid-1.1"}])]
         assert h.kube.patches == [] and h.notifier._gone == {}
+
+    h.run(scenario)
+
+
+def test_an_incident_is_resolved_only_by_the_receivers_that_opened_it():
+    h = posting_harness([{"receiver": "slack"}, {"receiver": "pd", "roles": ["other-role"]}])
+
+    async def scenario():
+        h.notifier.observe(h.put(request()))
+        await h.settle()
+        h.store.put_request(request(), deleted=True)
+        h.notifier.deleted("r")
+        await h.settle()
+        assert h.senders["pd"].sent == []  # its route does not take dba: no incident, nothing to resolve
 
     h.run(scenario)
 

@@ -35,7 +35,8 @@ from typing import Any
 import aiohttp
 from kubernetes.client import ApiException
 
-from gatepass.core.notices import DEFAULT_HORIZON, deletion, due, routes_of, sent_keys, snapshot
+from gatepass.core.notices import (CREATED, DEFAULT_HORIZON, deletion, due, route, routes_of, sent_keys,
+                                   snapshot)
 
 from . import metrics
 from .config import NotifyConfig, PagerDutyReceiver, SlackReceiver, WebhookReceiver
@@ -256,6 +257,7 @@ class Notifier:
         receivers = {m.get("receiver", "") for m in record.slack}
         if record.queued:
             receivers |= set(self._queues)
+        receivers |= self._incidents(record)
         notice = deletion(snapshot(record.body), sorted(receivers)) if record.body is not None else None
         jobs = []
         for target in notice.targets if notice is not None else ():
@@ -269,6 +271,15 @@ class Notifier:
             self._gone[record.uid] = record  # until what is queued about it is done
         for job in jobs:
             self._queues[job.target.receiver].put(job)
+
+    def _incidents(self, record: _Record) -> set[str]:
+        """The PagerDuty receivers that were sent the request's Created (its incident may be open)."""
+        if record.body is None or (CREATED not in record.sent and CREATED not in record.queued):
+            return set()
+        policy = self.store.policies.get(((record.body.get("status") or {}).get("policy")) or "")
+        targets = route(routes_of(policy), snapshot(record.body).roles, CREATED)
+        return {t.receiver for t in targets if not t.update_only and t.receiver in self._queues
+                and isinstance(self.config.receivers.get(t.receiver), PagerDutyReceiver)}
 
     def _prune(self) -> None:
         """Forgets requests that are gone, or over with everything recorded, and have nothing in flight."""

@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from gatepass.core.notices import CREATED, Notice, Target
+from gatepass.core.notices import CREATED, DELETED, Notice, Target
 
 from . import payloads
 from .config import PagerDutyReceiver
@@ -22,8 +22,10 @@ class PagerDutySender:
 
     def accepts(self, notice: Notice, target: Target) -> bool:
         """Created opens the incident; the notice that ends Pending resolves it, also for a route that
-        asked only for Created. Nothing else is an incident's business."""
-        return (notice.event == CREATED and not target.update_only) or notice.ends_pending
+        asked only for Created, and so does the request's deletion while Pending. Nothing else is an
+        incident's business."""
+        return (notice.event == CREATED and not target.update_only) or notice.ends_pending \
+            or notice.event == DELETED
 
     def event(self, job: Job) -> dict:
         if job.notice.event == CREATED:
