@@ -18,7 +18,7 @@ from gatepass.cli.commands import (
     reviewable,
 )
 from gatepass.cli.errors import NOT_GRANTED, CliError
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core.types import Identity
 
 from .cli_fakes import DEMO_POLICY, FakeKube, Streams, args, request_obj, review

@@ -9,7 +9,7 @@ import pytest
 from gatepass.cli.errors import CliError
 from gatepass.cli.kube import Expired
 from gatepass.cli.waiting import Progress, StatusLine, approvals_text, elapsed_text, progress, wait
-from gatepass.controller import convert
+from gatepass.core import convert
 
 from .cli_fakes import DEMO_POLICY, FakeKube, request_obj
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatepass.controller.convert import access_review
+from gatepass.core.convert import access_review
 
 
 def review_body(uid_label: str | None = None, **spec) -> dict:

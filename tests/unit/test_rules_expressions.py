@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core.types import Rule
 from gatepass.rules import MAX_LITERAL, activation, check
 from gatepass.rules.expressions import evaluate

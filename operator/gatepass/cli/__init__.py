@@ -7,9 +7,8 @@ and the caller's own identity and permissions, to create AccessRequests and
 AccessReviews, and to set the ``gatepass.dev/revoke`` annotation. It never
 writes ``spec.requester``, ``spec.reviewer`` or any status: who asked and who
 reviewed is always the API server's to say. It may import ``gatepass.core``
-(decisions and formats), ``gatepass.controller.convert`` (reading objects into
-core values, no I/O) and the standard library, PyYAML and ``kubernetes``; it
-may not import kopf, aiohttp, pykube, the webhooks, the rest of the
-controller, or the development cluster. It runs commands only in ``exec``, and
+(decisions, formats, and ``convert``: reading objects into core values), the
+standard library, PyYAML and ``kubernetes``; it may not import kopf, aiohttp,
+pykube, the webhooks, the controller, or the development cluster. It runs commands only in ``exec``, and
 only the one the user gave.
 """

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TextIO
 
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core.durations import format_duration, parse_duration
 from gatepass.core.ledger import REVOKE
 from gatepass.core.policy import evaluate_request

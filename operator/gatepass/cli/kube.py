@@ -19,7 +19,7 @@ import yaml
 from kubernetes.client import ApiException
 from kubernetes.config import ConfigException
 
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core.rbac import Access, RoleKey, Rule, rule_from_api
 from gatepass.core.types import Identity
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core.tally import tally
 from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Policy, Review

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta, timezone
 from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
-from gatepass.core import ledger
+from gatepass.core import convert, ledger
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
 from gatepass.core.reconcile import decide
 from gatepass.core.retention import removal_time
 from gatepass.core.types import Policy
 
-from . import audit, convert, metrics
+from . import audit, metrics
 from .kubeio import Kube
 from .queue import WorkQueue
 from .rulereviews import RuleReviews

@@ -28,11 +28,11 @@ from datetime import datetime
 from kubernetes.client import ApiException
 
 from gatepass import rules
-from gatepass.core import ledger
+from gatepass.core import convert, ledger
 from gatepass.core.grants import request_label
 from gatepass.core.types import Policy, Request, Review, Rule
 
-from . import audit, convert
+from . import audit
 from .kubeio import GROUP, VERSION, Kube
 from .store import Store
 

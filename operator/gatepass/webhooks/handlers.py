@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from gatepass.controller import convert
+from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import Author, review_author, slack_mapping
 from gatepass.core.grants import request_label

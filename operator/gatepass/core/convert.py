@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gatepass.core.durations import parse_duration
-from gatepass.core.timestamps import parse_optional_time, parse_time
-from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
+from .durations import parse_duration
+from .timestamps import parse_optional_time, parse_time
+from .types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
 
 DEFAULT_DURATION = "1h"
 
