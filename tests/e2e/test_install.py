@@ -130,6 +130,38 @@ def test_the_notifications_component_mounts_the_secret_the_overlay_makes(cluster
         pod["containers"][0]["volumeMounts"]
 
 
+def _only_route(ingress: dict) -> dict:
+    """The Ingress's one path of its one rule (and no default backend: nothing else is routed)."""
+    assert "defaultBackend" not in ingress["spec"]
+    [rule] = ingress["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    return {"host": rule["host"], **path}
+
+
+SLACK_ROUTE = {"path": "/slack/actions", "pathType": "Exact",
+               "backend": {"service": {"name": "gatepass-metrics", "port": {"name": "http-metrics"}}}}
+
+
+def test_the_slack_ingress_component_passes_a_server_side_dry_run(gatepass, tmp_path):
+    base = os.path.relpath(REPO / "manifests", tmp_path)
+    host = "gatepass.mycompany.com"
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({  # as the component's comment says to patch it
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": [base],
+        "components": [f"{base}/components/slack-ingress"],
+        "patches": [{"target": {"kind": "Ingress", "name": "gatepass-slack"}, "patch": yaml.safe_dump([
+            {"op": "replace", "path": "/spec/rules/0/host", "value": host},
+            {"op": "replace", "path": "/spec/tls/0/hosts/0", "value": host},
+            {"op": "add", "path": "/spec/ingressClassName", "value": "nginx"}])}]}))
+    built = kustomize(gatepass.cluster, tmp_path)
+    objects = by_key(docs(built))
+    ingress = objects[("Ingress", NAMESPACE, "gatepass-slack")]
+    assert _only_route(ingress) == {"host": host, **SLACK_ROUTE}
+    assert ingress["spec"]["tls"] == [{"hosts": [host], "secretName": "gatepass-slack-tls"}]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert [k for k in objects if k[0] == "Ingress"] == [("Ingress", NAMESPACE, "gatepass-slack")]
+    assert "ingress.networking.k8s.io/gatepass-slack created (server dry run)" in dry_run(gatepass.cluster, built)
+
+
 # --- Helm ----------------------------------------------------------------------------------------------
 
 
@@ -199,6 +231,43 @@ def test_helm_and_kustomize_mount_the_notifications_secret_alike(helm, cluster, 
     assert "--notifications=/etc/gatepass/notifications/notifications.yaml" in \
         helmed[key]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--notifications" not in json.dumps(by_key(docs(template(helm)))[key])  # off by default
+
+
+SLACK_INGRESS = ("slack.ingress.enabled=true", "slack.ingress.host=gatepass.example.com",
+                 "slack.ingress.tls.secretName=gatepass-slack-tls")
+
+
+def test_helm_slack_ingress_routes_only_the_buttons_path_and_passes_a_server_side_dry_run(helm, gatepass):
+    assert not [key for key in by_key(docs(template(helm))) if key[0] == "Ingress"]  # off by default
+    rendered = template(helm, *SLACK_INGRESS, "slack.ingress.className=nginx", "metrics.port=9090",
+                        "slack.ingress.annotations.cert-manager\\.io/cluster-issuer=letsencrypt")
+    objects = by_key(docs(rendered))
+    assert [key for key in objects if key[0] == "Ingress"] == [("Ingress", NAMESPACE, "gatepass-slack")]
+    ingress = objects[("Ingress", NAMESPACE, "gatepass-slack")]
+    assert _only_route(ingress) == {"host": "gatepass.example.com", **SLACK_ROUTE}
+    assert ingress["spec"]["tls"] == [{"hosts": ["gatepass.example.com"], "secretName": "gatepass-slack-tls"}]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    # The named port is the operator's --http-port, whatever metrics.port says.
+    [port] = objects[("Service", NAMESPACE, "gatepass-metrics")]["spec"]["ports"]
+    assert (port["name"], port["port"], port["targetPort"]) == ("http-metrics", 9090, "http-metrics")
+    [container] = objects[("Deployment", NAMESPACE, "gatepass-operator")]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "http-metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    assert "--http-port=9090" in container["args"]
+    assert "ingress.networking.k8s.io/gatepass-slack created (server dry run)" in dry_run(gatepass.cluster, rendered)
+
+    without_tls = by_key(docs(template(helm, "slack.ingress.enabled=true", "slack.ingress.host=gatepass.example.com")))
+    assert "tls" not in without_tls[("Ingress", NAMESPACE, "gatepass-slack")]["spec"]
+    bad = subprocess.run([helm, "template", "gatepass", str(CHART), "--set", "slack.ingress.enabled=true"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "/slack/ingress/host" in bad.stdout + bad.stderr  # values.schema.json
+
+
+def test_helm_and_kustomize_make_the_same_slack_ingress(helm, cluster, tmp_path):
+    kustomized = by_key(docs(kustomize(cluster, overlay(tmp_path, "slack-ingress"))))
+    helmed = by_key(docs(template(helm, *SLACK_INGRESS)))
+    key = ("Ingress", NAMESPACE, "gatepass-slack")
+    assert _comparable(kustomized[key]) == _comparable(helmed[key])
 
 
 # --- the operator's own webhook certificate -----------------------------------------------------------

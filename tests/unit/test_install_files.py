@@ -5,6 +5,7 @@ Rendering with kustomize and Helm, and the server-side dry runs, are in tests/e2
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,12 @@ import yaml
 from gatepass import installgen
 from gatepass.api import parse_any
 from gatepass.main import parse_args
+from gatepass.notify import slack_actions
 from gatepass.webhooks import config
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
+CHART = REPO / "charts" / "gatepass"
 
 
 def load(path: Path) -> list[dict]:
@@ -161,3 +164,51 @@ def test_the_notifications_component_passes_an_argument_the_operator_accepts():
     assert volume == {"name": mount["name"], "secret": {"secretName": "gatepass-notifications"}}
     values = yaml.safe_load((REPO / "charts" / "gatepass" / "values.yaml").read_text())
     assert values["notifications"] == {"secretName": "", "key": notifications.rsplit("/", 1)[1]}
+
+
+def test_the_slack_ingress_component_routes_only_the_buttons_path_to_the_http_port():
+    [ingress] = load(MANIFESTS / "components" / "slack-ingress" / "ingress.yaml")
+    assert (ingress["kind"], ingress["metadata"]["namespace"]) == ("Ingress", "gatepass-system")
+    assert "defaultBackend" not in ingress["spec"]
+    [rule] = ingress["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == (slack_actions.PATH, "Exact")
+    assert rule["host"] == "gatepass.example.com"  # the placeholder the README says to patch
+    assert ingress["spec"]["tls"] == [{"hosts": [rule["host"]], "secretName": "gatepass-slack-tls"}]
+    # To the operator's --http-port, through a Service that stays inside the cluster.
+    backend = path["backend"]["service"]
+    [service] = [s for s in load(MANIFESTS / "manager" / "service.yaml") if s["metadata"]["name"] == backend["name"]]
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    [port] = [p for p in service["spec"]["ports"] if p["name"] == backend["port"]["name"]]
+    ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
+    assert ports[port["targetPort"]] == parse_args(container()["args"]).http_port
+    component = yaml.safe_load((MANIFESTS / "components" / "slack-ingress" / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component" and component["resources"] == ["ingress.yaml"]
+
+
+def test_the_slack_ingress_is_off_by_default():
+    base = [doc for path in MANIFESTS.rglob("*.yaml") if "components" not in path.relative_to(MANIFESTS).parts
+            for doc in load(path)]
+    assert "Ingress" not in {doc.get("kind") for doc in base}
+    assert "components" not in yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["slack"] == {"ingress": {"enabled": False, "className": "", "host": "", "annotations": {},
+                                           "tls": {"secretName": ""}}}
+    # The chart's template (rendered in tests/e2e/test_install.py): all of it under the switch, one Exact path.
+    template = (CHART / "templates" / "slack-ingress.yaml").read_text()
+    head, body = template.split("{{- if .Values.slack.ingress.enabled }}\n")
+    assert head.startswith("{{- /*") and head.rstrip().endswith("*/}}") and head.count("}}") == 1  # a comment
+    assert body.rstrip().endswith("{{- end }}")
+    assert body.count("- path: ") == 1 and f"- path: {slack_actions.PATH}\n" in body
+    assert body.count("pathType: Exact") == 1 and "defaultBackend" not in body
+
+
+def test_the_chart_schema_knows_the_slack_ingress_values():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    ingress = schema["properties"]["slack"]["properties"]["ingress"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(ingress["properties"]) == set(values["slack"]["ingress"])
+    assert set(ingress["properties"]["tls"]["properties"]) == set(values["slack"]["ingress"]["tls"])
+    # Enabled without a host is refused (helm lint and helm template say /slack/ingress/host).
+    assert ingress["if"]["properties"]["enabled"] == {"const": True}
+    assert ingress["then"]["properties"]["host"]["minLength"] == 1
