@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import re
@@ -140,9 +141,22 @@ class BindingWatch:
 
 
 class Bench:
-    def __init__(self, size: int, rate: float, workdir: Path, bins: Path):
+    def __init__(self, size: int, rate: float, workdir: Path, bins: Path, prefix: str = "bench"):
         self.size, self.rate, self.workdir, self.bins = size, rate, workdir, bins
+        self.label = str(size) if prefix == "bench" else f"{prefix}-{size}"  # the requests' "bench" label
+        self.prefix = f"{prefix}-{size}"  # of the requests' and their users' names
         self.errors: list[str] = []
+        self.created_at: dict[int, float] = {}  # request -> when the API server accepted it
+        self.approved_at: dict[int, float] = {}  # request -> when the API server accepted its approval
+        self.access: dict[int, float] = {}  # sampled request -> approval to access, seconds (SAR)
+        self.expires_at: dict[int, float] = {}  # request -> status.expiresAt
+
+    def operator_args(self) -> tuple[str, ...]:
+        return ("--workers=16",)
+
+    def manifests(self) -> list[dict]:
+        """The users' RBAC and the policies, applied once the operator runs."""
+        return [*PEOPLE, POLICY]
 
     # ------------------------------------------------------------- set-up
     async def setup(self) -> None:
@@ -152,9 +166,9 @@ class Bench:
         install.install_operator_rbac(kubectl)
         install.add_operator_context(self.plane, kubectl)
         self.operator = OperatorProcess(self.plane, kubectl, self.workdir / "operator",
-                                        extra_args=("--workers=16",)).start()
+                                        extra_args=self.operator_args()).start()
         install.install_demo(kubectl)
-        for manifest in (*PEOPLE, POLICY):
+        for manifest in self.manifests():
             kubectl.run("apply", "-f", "-", input=json.dumps(manifest))
         self.kubectl = kubectl
         self.api = Api(self.plane.server, self.plane.pki, limit=128)
@@ -168,10 +182,14 @@ class Bench:
         self.plane.stop()
 
     def user(self, i: int) -> str:
-        return f"bench-{self.size}-u{i}"
+        return f"{self.prefix}-u{i}"
 
     def name(self, i: int) -> str:
-        return f"bench-{self.size}-{i}"
+        return f"{self.prefix}-{i}"
+
+    def role(self, i: int) -> str:
+        """The role request ``i`` asks for (so, which policy governs it)."""
+        return "dba"
 
     # ------------------------------------------------------------ the limit
     async def direct_limit(self, samples: int = 200) -> dict:
@@ -204,17 +222,17 @@ class Bench:
 
     async def create_all(self) -> float:
         base, window = self.durations()
-        self.planned: dict[int, float] = {}
 
         async def create(i: int) -> None:
             # request i is approved at about i/rate; it expires base + window*i/N after the start of approvals
             expires_after_start = base + window * i / self.size
             duration = expires_after_start - i / self.rate
             body = {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessRequest",
-                    "metadata": {"name": self.name(i), "labels": {"bench": str(self.size)}},
-                    "spec": {"roles": ["dba"], "namespaces": ["payments"], "duration": f"{duration:.3f}s",
+                    "metadata": {"name": self.name(i), "labels": {"bench": self.label}},
+                    "spec": {"roles": [self.role(i)], "namespaces": ["payments"], "duration": f"{duration:.3f}s",
                              "reason": "benchmark"}}
             await self.api.call("POST", f"{GP}/accessrequests", body, user=self.user(i), groups=(GROUP,))
+            self.created_at[i] = now()
 
         started = time.monotonic()
         results = await bounded(32, (create(i) for i in range(self.size)))
@@ -226,7 +244,7 @@ class Bench:
         return elapsed
 
     async def count_states(self) -> dict[str, int]:
-        listing = await self.api.call("GET", f"{GP}/accessrequests?labelSelector=bench%3D{self.size}")
+        listing = await self.api.call("GET", f"{GP}/accessrequests?labelSelector=bench%3D{self.label}")
         counts: dict[str, int] = {}
         for item in listing["items"]:
             state = (item.get("status") or {}).get("state", "None")
@@ -250,9 +268,11 @@ class Bench:
     def sample_every(self) -> int:
         return max(1, self.size // SAMPLE, round(self.rate / SAMPLED_PER_SECOND))
 
+    def sampled(self, i: int) -> bool:
+        """Whether request i's approval to access is followed with SubjectAccessReviews."""
+        return i % self.sample_every() == 0
+
     async def approve_all(self) -> dict:
-        sample_every = self.sample_every()
-        latencies, self.approved_at, self.expires_at = [], {}, {}
         tasks = []
         start = time.monotonic()
 
@@ -262,8 +282,8 @@ class Bench:
                                 content_type="application/merge-patch+json")
             accepted = now()
             self.approved_at[i] = accepted
-            if i % sample_every == 0:
-                latencies.append(await poll_until(self.api, self.user(i), True) - accepted)
+            if self.sampled(i):
+                self.access[i] = await poll_until(self.api, self.user(i), True) - accepted
 
         for i in range(self.size):
             delay = start + i / self.rate - time.monotonic()
@@ -276,10 +296,10 @@ class Bench:
         await self.wait_states({"Approved", "Expired"}, self.size, "approvals")
         watched = [self.watch.added[self.name(i)] - self.approved_at[i]
                    for i in range(self.size) if self.name(i) in self.watch.added and i in self.approved_at]
-        return {"sar": summary(latencies), "binding_watch": summary(watched)}
+        return {"sar": summary(list(self.access.values())), "binding_watch": summary(watched)}
 
     async def read_deadlines(self) -> None:
-        listing = await self.api.call("GET", f"{GP}/accessrequests?labelSelector=bench%3D{self.size}")
+        listing = await self.api.call("GET", f"{GP}/accessrequests?labelSelector=bench%3D{self.label}")
         for item in listing["items"]:
             i = int(item["metadata"]["name"].rsplit("-", 1)[1])
             if item["status"].get("expiresAt"):
@@ -359,6 +379,14 @@ class Bench:
         }
 
 
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f}"
 
@@ -395,12 +423,7 @@ async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep:
             bench = Bench(size, rates.get(size, 20.0), Path(folder) / str(size), bins)
             results.append(await bench.run())
             say(f"N={size} done")
-    report = {
-        "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "results": results,
-    }
+    report = {"when": utc_now(), "machine": machine(), "results": results}
     out.write_text(json.dumps(report, indent=2))
     print()
     print(table(results))
