@@ -1,11 +1,15 @@
-"""Who an AccessReview counts for: the caller, a rule's system reviewer, or a mapped Slack user."""
+"""Admission's decisions: who a review counts for, and whether a review or a revocation may be made now."""
 
 from __future__ import annotations
 
 import pytest
 
-from gatepass.core.admission import Author, review_author, slack_mapping
+from gatepass.core.admission import (Author, own_request, review_author, review_refusal, revoke_refusal,
+                                     slack_mapping)
+from gatepass.core.lifecycle import State
 from gatepass.core.types import RULES_REVIEWER, Identity
+
+from .core_factories import BOB, dba_policy, dba_request, person
 
 OPERATOR = "system:serviceaccount:gatepass-system:gatepass-operator"
 ME = Identity(OPERATOR, frozenset({"system:serviceaccounts"}))
@@ -71,3 +75,54 @@ def test_nobody_reviews_as_the_rules_reviewer_but_a_rule():
     assert review_author(impostor, OPERATOR) == "gatepass:rules reviews only through policy rules"
     answer = review_author(ME, OPERATOR, slack_user="U0X", slack_users={"U0X": impostor}, policy="demo")
     assert answer == "Slack user U0X is mapped to gatepass:rules, which reviews only through policy rules"
+
+
+# -- may this review or revocation be made now ---------------------------------------------------------------
+
+STATES = [s.value for s in State]
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("already", [False, True])
+@pytest.mark.parametrize("by_rule", [False, True])
+def test_a_review_is_taken_only_while_pending_and_once(state, already, by_rule):
+    reviewer = Identity(RULES_REVIEWER) if by_rule else ALICE
+    refusal = review_refusal(dba_request(), state, reviewer, dba_policy(), already_reviewed=already, by_rule=by_rule)
+    if state != "Pending":
+        assert refusal == f"AccessRequest bob-dba is {state}; reviews are accepted only while it is Pending"
+    elif already:
+        assert refusal == f"{reviewer.username} has already reviewed AccessRequest bob-dba"
+    else:
+        assert refusal is None
+
+
+def test_a_pending_review_is_held_to_the_policy():
+    policy, request = dba_policy(), dba_request()
+    assert review_refusal(request, "Pending", person("bob", "dba-leads"), policy, already_reviewed=False) == \
+        "bob may not review own request"
+    assert review_refusal(request, "Pending", person("mallory"), policy, already_reviewed=False) == \
+        "mallory is not a reviewer under policy demo-dba"
+    assert review_refusal(request, "Pending", person("ivan"), None, already_reviewed=False) == \
+        "no AccessPolicy governs request bob-dba"
+    # a rule is the policy's own decision: its reviewer need not be one of the policy's
+    assert review_refusal(request, "Pending", Identity(RULES_REVIEWER), policy, already_reviewed=False,
+                          by_rule=True) is None
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("may", [False, True])
+def test_a_revocation_needs_a_live_request_and_the_right(state, may):
+    refusal = revoke_refusal("bob-dba", state, may_revoke=may, caller="carol")
+    if state in ("Denied", "Expired", "Revoked"):
+        assert refusal == f"AccessRequest bob-dba is already {state}"
+    elif not may:
+        assert refusal == "carol may not revoke AccessRequest bob-dba: only its requester or an administrator may"
+    else:
+        assert refusal is None
+
+
+def test_own_request_is_the_requesters_or_the_submitters():
+    assert own_request(BOB.username, "bob", None)
+    assert own_request("ci", "bob", "ci")
+    assert not own_request("carol", "bob", "ci")
+    assert not own_request("", None, None)

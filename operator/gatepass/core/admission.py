@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .types import RULES_REVIEWER, Identity
+from .lifecycle import TERMINAL
+from .policy import review_errors
+from .types import RULES_REVIEWER, Identity, Policy, Request
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,32 @@ def slack_mapping(entries: object) -> dict[str, Identity]:
                 username=str(entry["username"]), groups=frozenset(entry.get("groups") or ())
             )
     return mapping
+
+
+def review_refusal(request: Request, state: str, reviewer: Identity, policy: Policy | None, *,
+                   already_reviewed: bool, by_rule: bool = False) -> str | None:
+    """Why ``reviewer`` may not review ``request`` (in ``state``) now, in one line; None when they may.
+    The same for an annotation, an AccessReview, a Slack click and a rule (which the policy itself makes,
+    so its reviewer need not be one of the policy's)."""
+    if state != "Pending":
+        return f"AccessRequest {request.name} is {state}; reviews are accepted only while it is Pending"
+    if already_reviewed:
+        return f"{reviewer.username} has already reviewed AccessRequest {request.name}"
+    if by_rule:
+        return None
+    return "; ".join(review_errors(policy, request, reviewer)) or None
+
+
+def revoke_refusal(name: str, state: str, *, may_revoke: bool, caller: str) -> str | None:
+    """Why ``caller`` may not revoke request ``name`` (in ``state``); None when they may. ``may_revoke``:
+    they are its requester or submitter, or RBAC grants them the ``revoke`` verb on it."""
+    if state in TERMINAL:
+        return f"AccessRequest {name} is already {state}"
+    if not may_revoke:
+        return f"{caller} may not revoke AccessRequest {name}: only its requester or an administrator may"
+    return None
+
+
+def own_request(caller: str, requester: str | None, submitter: str | None) -> bool:
+    """Whether ``caller`` asked for the request or filed it (a pipeline withdraws what it filed)."""
+    return bool(caller) and caller in (requester, submitter)

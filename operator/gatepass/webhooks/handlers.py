@@ -13,9 +13,10 @@ import kopf
 
 from gatepass.core import convert
 from gatepass.core import ledger
-from gatepass.core.admission import Author, review_author, slack_mapping
+from gatepass.core.admission import Author, own_request, review_author, review_refusal, revoke_refusal, slack_mapping
 from gatepass.core.grants import request_label
-from gatepass.core.policy import evaluate_request, review_errors
+from gatepass.core.lifecycle import TERMINAL
+from gatepass.core.policy import evaluate_request
 from gatepass.core.types import Identity
 from gatepass.rules import check_all as check_rules
 
@@ -24,7 +25,6 @@ from .metrics import counted
 
 GROUP, VERSION = config.GROUP, config.VERSION
 FORBIDDEN = 403
-TERMINAL = ("Denied", "Expired", "Revoked")
 
 
 def _identity(userinfo: dict) -> Identity:
@@ -154,31 +154,27 @@ async def _validate_update(old: dict, new: dict, caller: Identity, userinfo: dic
         if key == ledger.REVOKED_BY:
             await _check_revoke(old, state, caller, userinfo, memo)
             continue
-        if state != "Pending":
-            _refuse(f"AccessRequest {name} is {state}; reviews are accepted only while it is Pending")
-        if _already_reviewed(old, caller.username):
-            _refuse(f"{caller.username} has already reviewed AccessRequest {name}")
         request, policy = await _governing_policy(memo, old)
-        errors = review_errors(policy, request, caller)
-        if errors:
-            _refuse("; ".join(errors))
+        refusal = review_refusal(request, state, caller, policy,
+                                 already_reviewed=_already_reviewed(old, caller.username))
+        if refusal:
+            _refuse(refusal)
 
 
 async def _may_revoke(request_body: dict, caller: Identity, userinfo: dict, memo: Any) -> bool:
     spec = request_body.get("spec") or {}
-    requester = (spec.get("requester") or {}).get("username")
-    submitter = (spec.get("submitter") or {}).get("username")
-    if caller.username in (requester, submitter):  # a pipeline withdraws what it filed (GitOps prune)
+    if own_request(caller.username, (spec.get("requester") or {}).get("username"),
+                   (spec.get("submitter") or {}).get("username")):
         return True
     return await memo.kube.allowed(userinfo, "revoke", "accessrequests", request_body["metadata"]["name"])
 
 
 async def _check_revoke(old: dict, state: str, caller: Identity, userinfo: dict, memo: Any) -> None:
     name = old["metadata"]["name"]
-    if state in TERMINAL:
-        _refuse(f"AccessRequest {name} is already {state}")
-    if not await _may_revoke(old, caller, userinfo, memo):
-        _refuse(f"{caller.username} may not revoke AccessRequest {name}: only its requester or an administrator may")
+    may = state not in TERMINAL and await _may_revoke(old, caller, userinfo, memo)
+    refusal = revoke_refusal(name, state, may_revoke=may, caller=caller.username)
+    if refusal:
+        _refuse(refusal)
 
 
 async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: Any) -> None:
@@ -308,21 +304,17 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     if not spec.get("rule") and new["metadata"].get("name", "").endswith(RULE_REVIEW_SUFFIX):
         _refuse(f"AccessReview names ending in {RULE_REVIEW_SUFFIX} are kept for policy rules; choose another name")
     state = (request_body.get("status") or {}).get("state") or "Pending"
-    if state != "Pending":
-        _refuse(f"AccessRequest {target} is {state}; reviews are accepted only while it is Pending")
     uid = request_body["metadata"].get("uid", "")
-    if _already_reviewed(request_body, reviewer.username) or any(
+    already = state == "Pending" and (_already_reviewed(request_body, reviewer.username) or any(
         (r.get("spec") or {}).get("reviewer", {}).get("username") == reviewer.username
         and (r["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL, uid) == uid  # not an earlier namesake's
         for r in await memo.kube.list_reviews(target)
-    ):
-        _refuse(f"{reviewer.username} has already reviewed AccessRequest {target}")
-    if spec.get("rule"):
-        return  # the policy's own rule: the tally counts it as the policy's decision
+    ))
     request, policy = await _governing_policy(memo, request_body)
-    errors = review_errors(policy, request, reviewer)
-    if errors:
-        _refuse("; ".join(errors))
+    # A rule is the policy's own decision: the tally counts it as such, whoever the reviewers are.
+    refusal = review_refusal(request, state, reviewer, policy, already_reviewed=already, by_rule=bool(spec.get("rule")))
+    if refusal:
+        _refuse(refusal)
 
 
 # ------------------------------------------------------------- AccessPolicy
