@@ -154,3 +154,28 @@ def test_the_duration_is_what_was_asked_or_at_most_an_hour(tmp_path, capfd):
     execute(kube, refused_once(tmp_path), duration="2h", reviewers=["alice"])
     assert kube.created[0]["spec"]["duration"] == "2h"
     assert kube.created[0]["spec"]["reviewers"] == ["alice"]
+
+
+def test_a_pending_request_for_the_same_access_is_waited_for_not_asked_again(tmp_path):
+    waiting = request_obj("bob-dba-abcde", "Pending")
+    kube = FakeKube(rules=DBA_RULES, requests=[waiting], watches=[[("MODIFIED", granted())]])
+    code, err = execute(kube, refused_once(tmp_path), reason=None)  # no reason needed: nothing is created
+    assert code == 0 and kube.created == []
+    assert "AccessRequest bob-dba-abcde already asks for it; waiting for it to be approved." in err.splitlines()
+
+
+@pytest.mark.parametrize("other, reused", [
+    (request_obj("a", "Pending"), True),
+    (request_obj("a", "Pending", namespaces=("payments", "billing")), True),  # asks for more: covers it
+    (request_obj("a", "Pending", namespaces=("billing",)), False),
+    (request_obj("a", "Pending", namespaces=()), False),  # cluster-wide is another request
+    (request_obj("a", "Denied"), False),
+    (request_obj("a", "Approved"), False),
+    (request_obj("a", "Pending", requester="carol"), False),
+    (request_obj("a", None), True),  # not reconciled yet: Pending
+])
+def test_which_request_is_taken_as_already_asking(other, reused):
+    found = justintime.pending_for([other], "bob", "dba", ["payments"])
+    assert found == ("a" if reused else None)
+    other = {**other, "spec": {**other["spec"], "roles": ["view"]}}
+    assert justintime.pending_for([other], "bob", "dba", ["payments"]) is None

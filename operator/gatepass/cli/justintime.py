@@ -4,8 +4,10 @@
 2. If it failed with Forbidden, read what was refused (``denials``) and find a
    role the caller's AccessPolicies offer that allows all of it, reading the
    roles' rules as the caller (``gatepass.core.rbac``); or take ``--role``.
-3. Take a reason from ``--reason`` or ask for it on the terminal, create the
-   request, and wait with a status line until the access is in place.
+3. If one of the caller's Pending requests already asks for that role there,
+   wait for it; else take a reason from ``--reason`` or ask for it on the
+   terminal and create the request. Wait with a status line until the access
+   is in place.
 4. Once the API server's RBAC sees the new binding, run the command again and
    leave with its exit code.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import BinaryIO, TextIO
 
@@ -89,6 +91,21 @@ def choose(ctx: Context, me: Identity, accesses: Sequence[Access], policies: Seq
     raise CliError(f"no AccessPolicy offers {me.username} a role that allows {describe(accesses)}")
 
 
+def pending_for(requests: Sequence[Mapping], username: str, role: str, namespaces: Sequence[str]) -> str | None:
+    """The oldest Pending request of ``username`` that asks for ``role`` in all of ``namespaces`` (or
+    cluster-wide, when there are none), so that running the command again waits for it instead of asking twice."""
+    wanted = set(namespaces)
+    for request in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        spec, status = request.get("spec") or {}, request.get("status") or {}
+        if ((spec.get("requester") or {}).get("username") != username or (status.get("state") or "Pending") != "Pending"
+                or role not in (spec.get("roles") or ()) or (request.get("metadata") or {}).get("deletionTimestamp")):
+            continue
+        have = set(spec.get("namespaces") or ())
+        if (wanted and wanted <= have) or (not wanted and not have):
+            return request["metadata"]["name"]
+    return None
+
+
 def ask_reason(ctx: Context, policy: Policy | None) -> str:
     if ctx.args.reason is not None:
         return ctx.args.reason
@@ -138,16 +155,20 @@ def execute(ctx: Context) -> int:
     ctx.say(f"Role {offer.role} {'in ' + ', '.join(offer.namespaces) if offer.namespaces else 'cluster-wide'} "
             f"(AccessPolicy {offer.policy}) allows it.")
 
-    reason = ask_reason(ctx, policy)
-    duration = ctx.args.duration
-    if not duration:
-        longest = policy.max_duration if policy else DEFAULT_DURATION
-        duration = format_duration(min(DEFAULT_DURATION, longest))
-    body = request_body(roles=[offer.role], namespaces=offer.namespaces, reason=reason, duration=duration,
-                        reviewers=ctx.args.reviewers, requester=me.username)
-    obj = ctx.kube.create_request(body)
-    name = obj["metadata"]["name"]
-    ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
+    name = pending_for(ctx.kube.list_requests(), me.username, offer.role, offer.namespaces)
+    if name is not None:
+        ctx.say(f"AccessRequest {name} already asks for it; waiting for it to be approved.")
+    else:
+        reason = ask_reason(ctx, policy)
+        duration = ctx.args.duration
+        if not duration:
+            longest = policy.max_duration if policy else DEFAULT_DURATION
+            duration = format_duration(min(DEFAULT_DURATION, longest))
+        body = request_body(roles=[offer.role], namespaces=offer.namespaces, reason=reason, duration=duration,
+                            reviewers=ctx.args.reviewers, requester=me.username)
+        obj = ctx.kube.create_request(body)
+        name = obj["metadata"]["name"]
+        ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
 
     follow(ctx, name, "granted")
     settle(ctx, accesses)
