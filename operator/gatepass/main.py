@@ -107,9 +107,7 @@ def slack_buttons(notifications, runtime) -> list:
     from gatepass.notify.slack_actions import PATH, SlackActions
 
     async def policy(name: str):
-        if name in runtime.store.policies:
-            return runtime.store.policies[name]
-        return next((p for p in await runtime.kube.list_policies() if p["metadata"]["name"] == name), None)
+        return await runtime.kube.get_policy(name, runtime.store)
 
     return [(PATH, SlackActions(receivers, runtime.kube, policy).handle)]
 

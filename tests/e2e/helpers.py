@@ -81,3 +81,13 @@ def bindings_of(gatepass, name: str) -> list[dict]:
                                       "-o", "json").stdout)
     return [b for b in out["items"]
             if any(o.get("name") == name for o in b["metadata"].get("ownerReferences") or ())]
+
+
+def policy_body(name: str, role: str = "dba", namespaces=("payments",), **spec) -> dict:
+    """An AccessPolicy offering ``role`` (bound to the ClusterRole dba) in ``namespaces`` to developers,
+    reviewed by alice and ivan, for an hour at most; ``spec`` adds or replaces fields."""
+    return {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": name},
+            "spec": {"requesters": {"groups": ["developers"]},
+                     "roles": [{"name": role, "clusterRole": "dba", "namespaces": list(namespaces)}],
+                     "reviewers": {"users": ["alice", "ivan"]},
+                     "maxDuration": "1h", **spec}}

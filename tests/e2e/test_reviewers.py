@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from .helpers import can_i, get, request_manifest, unique, wait_for, wait_state
+from .helpers import can_i, get, policy_body, request_manifest, unique, wait_for, wait_state
 
 pytestmark = pytest.mark.e2e
 
@@ -97,11 +97,8 @@ def other_namespace(cluster) -> Iterator[str]:
 
 def apply_policy(gatepass, namespace: str, *, requesters: dict, reviewers: dict) -> str:
     name = unique("bots")
-    policy = {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": name},
-              "spec": {"requesters": requesters, "reviewers": reviewers,
-                       "roles": [{"name": "dba", "clusterRole": "dba", "namespaces": [namespace]}],
-                       "thresholds": [{"name": "one", "approvals": 1}],
-                       "maxDuration": "1h", "requestTTL": "1h", "requireReason": True}}
+    policy = policy_body(name, "dba", (namespace,), requesters=requesters, reviewers=reviewers,
+                         thresholds=[{"name": "one", "approvals": 1}], requestTTL="1h", requireReason=True)
     gatepass.kubectl("apply", "-f", "-", input=json.dumps(policy))
     return name
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from .helpers import can_i, get, refused, request_manifest, review_manifest, unique, wait_for, wait_state
+from .helpers import (can_i, get, policy_body, refused, request_manifest, review_manifest, unique, wait_for,
+                      wait_state)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,13 +21,7 @@ NO_PROD = {"name": "no-prod", "decision": "Deny",
 
 
 def policy_manifest(name: str, role: str, namespace: str, rules: list[dict]) -> str:
-    return json.dumps({
-        "apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": name},
-        "spec": {"requesters": {"groups": ["developers"]},
-                 "roles": [{"name": role, "clusterRole": "dba", "namespaces": [namespace]}],
-                 "reviewers": {"users": ["alice", "ivan"]},
-                 "maxDuration": "8h", "rules": rules},
-    })
+    return json.dumps(policy_body(name, role, (namespace,), maxDuration="8h", rules=rules))
 
 
 @pytest.fixture

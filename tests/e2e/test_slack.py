@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from .helpers import can_i, get, refused, request_manifest, unique, wait_for, wait_state
+from .helpers import can_i, get, policy_body, refused, request_manifest, unique, wait_for, wait_state
 
 pytestmark = pytest.mark.e2e
 
@@ -30,18 +30,9 @@ def slack_policy(gatepass):
     """A policy for its own role name, notifying the fake Slack, mapping one Slack user to alice."""
     suffix = unique("s")[-8:]
     name, role = f"slack-{suffix}", f"dba-slack-{suffix}"
-    policy = {
-        "apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": name},
-        "spec": {
-            "requesters": {"groups": ["developers"]},
-            "roles": [{"name": role, "clusterRole": "dba", "namespaces": ["payments"]}],
-            "reviewers": {"users": ["alice", "ivan"]},
-            "maxDuration": "1h",
-            "notify": [{"receiver": "slack"}],
-            "slackUsers": [{"slackUser": "U0ALICE", "username": "alice", "groups": ["dba-leads"]},
-                           {"slackUser": "U0BOB", "username": "bob", "groups": ["developers"]}],
-        },
-    }
+    policy = policy_body(name, role, notify=[{"receiver": "slack"}], slackUsers=[
+        {"slackUser": "U0ALICE", "username": "alice", "groups": ["dba-leads"]},
+        {"slackUser": "U0BOB", "username": "bob", "groups": ["developers"]}])
     gatepass.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(policy))
     try:
         yield name, role

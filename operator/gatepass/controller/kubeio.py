@@ -19,6 +19,8 @@ from kubernetes.client import ApiException
 
 from gatepass.core.timestamps import format_time
 
+from .store import Store
+
 GROUP, VERSION = "gatepass.dev", "v1alpha1"
 EVENTS_NAMESPACE = "default"  # where kubectl looks for a cluster-scoped object's events
 
@@ -153,6 +155,17 @@ class Kube:
             logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
 
     # ---------------------------------------------------------------- reads
+    async def get_policy(self, name: str, store: Store | None = None) -> dict | None:
+        """The AccessPolicy ``name``: the watched copy in ``store`` if there is one, else read."""
+        if store is not None and name in store.policies:
+            return store.policies[name]
+        try:
+            return await self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, "accesspolicies", name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
     async def get_request(self, name: str) -> dict | None:
         try:
             return await self._call(

@@ -17,7 +17,7 @@ from gatepass.core.admission import Author, own_request, review_author, review_r
 from gatepass.core.grants import request_label
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
-from gatepass.core.types import Identity
+from gatepass.core.types import Identity, Policy
 from gatepass.rules import check_all as check_rules
 
 from . import config
@@ -192,17 +192,19 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> None:
     if operation == "CREATE":
         spec = body.get("spec") or {}
-        author = await _review_author(memo, spec, _identity(userinfo))
+        request = spec.get("request")
+        # Fresh, not the watched copy, which may predate a replacement of the same name.
+        request_body = await memo.kube.get_request(request) if request else None
+        author = await _review_author(memo, spec, _identity(userinfo), request_body)
         if isinstance(author, str):
             _refuse(author)
         patch.spec["reviewer"] = _info(author.reviewer, userinfo)
         if author.submitter is not None or "submitter" in spec:  # a client-written one is dropped
             patch.spec["submitter"] = _info(author.submitter, userinfo) if author.submitter else None
-        request = spec.get("request")
         if request:
             patch.metadata.labels[REQUEST_LABEL] = request_label(request)
             claimed = (body.get("metadata", {}).get("labels") or {}).get(REQUEST_UID_LABEL)
-            await _tie_to_request(memo, request, claimed, patch)
+            _tie_to_request(request, request_body, claimed, patch)
     else:
         old = old or {}
         patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
@@ -225,12 +227,11 @@ def _replaced(name: str) -> str:
             "again since); nothing was recorded")
 
 
-async def _tie_to_request(memo: Any, name: str, claimed: str | None, patch: Any) -> None:
+def _tie_to_request(name: str, body: dict | None, claimed: str | None, patch: Any) -> None:
     """Labels the review with its request's UID, which the operator checks (a review of an earlier request
     of the same name never counts), and makes the request its owner (deleted with it). A client that says
     which request it judged (the label, as the operator, the Slack buttons and reviewer bots set it) is
     refused if that request has been replaced meanwhile."""
-    body = await memo.kube.get_request(name)  # fresh: the watched copy may predate a replacement
     uid = (body or {}).get("metadata", {}).get("uid")
     if not uid:
         return  # validation refuses a review of a request that does not exist
@@ -249,33 +250,23 @@ def _info(identity: Identity, userinfo: dict) -> dict:
     return {"username": identity.username, "uid": "", "groups": sorted(identity.groups)}
 
 
-async def _policy_body(memo: Any, name: str | None) -> dict | None:
-    if not name:
-        return None
-    store = getattr(memo, "store", None)
-    if store is not None and name in store.policies:
-        return store.policies[name]
-    return next((p for p in await memo.kube.list_policies() if p["metadata"]["name"] == name), None)
-
-
-async def _review_author(memo: Any, spec: dict, caller: Identity) -> Author | str:
-    """Who the review counts for (see gatepass.core.admission), or why it is refused."""
+async def _review_author(memo: Any, spec: dict, caller: Identity, request_body: dict | None,
+                         policy: Policy | None = None) -> Author | str:
+    """Who the review of ``request_body`` counts for (see gatepass.core.admission), or why it is refused.
+    ``policy``: the governing one, when the caller has worked it out already."""
     rule, slack_user = spec.get("rule"), spec.get("slackUser")
     if not rule and not slack_user:
         return Author(caller)
     operator = await memo.kube.whoami()
     if caller.username != operator:  # refused before anything is read
         return review_author(caller, operator, rule=rule, slack_user=slack_user)
-    request_body = await memo.kube.get_request(spec.get("request", ""))
-    policy_name = None
-    if request_body is not None:
+    if policy is None and request_body is not None:
         _, policy = await _governing_policy(memo, request_body)
-        policy_name = policy.name if policy is not None else None
-    policy_spec = ((await _policy_body(memo, policy_name)) or {}).get("spec") or {}
+    policy_body = await memo.kube.get_policy(policy.name, getattr(memo, "store", None)) if policy else None
     return review_author(
-        caller, operator, rule=rule, slack_user=slack_user, policy=policy_name or "",
-        rules=[r.get("name") for r in policy_spec.get("rules") or ()],
-        slack_users=slack_mapping(policy_spec.get("slackUsers")),
+        caller, operator, rule=rule, slack_user=slack_user, policy=policy.name if policy else "",
+        rules=[r.name for r in policy.rules] if policy else [],
+        slack_users=slack_mapping(((policy_body or {}).get("spec") or {}).get("slackUsers")),
     )
 
 
@@ -289,16 +280,17 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
             _refuse(f"AccessReview {name} cannot be changed; reviews are final")
         return
     spec = new.get("spec") or {}
-    author = await _review_author(memo, spec, _identity(userinfo))
+    target = spec.get("request", "")
+    request_body = await memo.kube.get_request(target)
+    if request_body is None:
+        _refuse(f'AccessRequest "{target}" not found')
+    request, policy = await _governing_policy(memo, request_body)
+    author = await _review_author(memo, spec, _identity(userinfo), request_body, policy)
     if isinstance(author, str):
         _refuse(author)
     reviewer = author.reviewer
     if (spec.get("reviewer") or {}).get("username") != reviewer.username:
         _refuse(f"AccessReview {name}: the reviewer is set by admission, not by the client")
-    target = spec.get("request", "")
-    request_body = await memo.kube.get_request(target)
-    if request_body is None:
-        _refuse(f'AccessRequest "{target}" not found')
     if (new["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL) != request_body["metadata"].get("uid"):
         _refuse(_replaced(target))
     if not spec.get("rule") and new["metadata"].get("name", "").endswith(RULE_REVIEW_SUFFIX):
@@ -310,7 +302,6 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
         and (r["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL, uid) == uid  # not an earlier namesake's
         for r in await memo.kube.list_reviews(target)
     ))
-    request, policy = await _governing_policy(memo, request_body)
     # A rule is the policy's own decision: the tally counts it as such, whoever the reviewers are.
     refusal = review_refusal(request, state, reviewer, policy, already_reviewed=already, by_rule=bool(spec.get("rule")))
     if refusal:
