@@ -16,7 +16,7 @@ from gatepass.reviewers import Abstain, Approve, Deny, ReviewRequest, run
 from gatepass.reviewers.kube import Gone, Refused, Unavailable, api_message, classify
 from gatepass.reviewers.loading import LoadError, load_reviewer
 from gatepass.reviewers.runner import Runner
-from gatepass.reviewers.selection import name_part, needs_review, review_body, reviewed_requests, why_not
+from gatepass.reviewers.selection import name_part, review_body, reviewed_requests, why_not
 
 from .reviewer_fakes import FakeApi, request_obj, review_obj
 
@@ -158,7 +158,6 @@ SELECTION = [
                          ids=[case[0] for case in SELECTION])
 def test_which_requests_are_asked_about(body, reviewed, asked, reason):
     assert why_not(body, ME, reviewed, asked) == reason
-    assert needs_review(body, ME, reviewed, asked) is (reason is None)
 
 
 def test_reviewed_requests_are_only_mine_and_named_by_uid():

@@ -67,10 +67,6 @@ def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection
     return None
 
 
-def needs_review(body: Mapping, me: str, reviewed: Collection[str], asked: Collection[str]) -> bool:
-    return why_not(body, me, reviewed, asked) is None
-
-
 def reviewed_requests(reviews: Iterable[Mapping], me: str) -> set[str]:
     """The requests the AccessReviews by ``me`` were made for: the uid in a review's
     ``gatepass.dev/request-uid`` label, or the request's name when it has none. A review of an
