@@ -29,7 +29,7 @@ from kubernetes.client import ApiException
 
 from gatepass import rules
 from gatepass.core import convert, ledger
-from gatepass.core.grants import request_label
+from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.types import Policy, Request, Review, Rule
 
 from . import audit
@@ -38,8 +38,6 @@ from .store import Store
 
 logger = logging.getLogger("gatepass.rules")
 
-REQUEST_LABEL = "gatepass.dev/request"
-REQUEST_UID_LABEL = convert.REQUEST_UID_LABEL
 # What the API server answers when it will not create the review as it is (admission refused it, the request is
 # gone, the name is taken, the object is invalid): retrying soon would get the same answer.
 REFUSED = frozenset({400, 403, 404, 409, 422})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .durations import parse_duration
+from .grants import REQUEST_UID_LABEL
 from .timestamps import parse_optional_time, parse_time
 from .types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
 
@@ -91,7 +92,6 @@ def request(body: Mapping, requester: Identity | None = None, submitter: Identit
     )
 
 
-REQUEST_UID_LABEL = "gatepass.dev/request-uid"
 
 
 def access_review(body: Mapping, request_uid: str = "") -> Review | None:

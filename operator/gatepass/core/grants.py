@@ -22,6 +22,8 @@ OWNER_API_VERSION = "gatepass.dev/v1alpha1"
 OWNER_KIND = "AccessRequest"
 MANAGED_LABEL = "gatepass.dev/managed"
 REQUEST_LABEL = "gatepass.dev/request"
+#: On an AccessReview, the UID of the request it was made for (set by admission; see gatepass.core.admission).
+REQUEST_UID_LABEL = "gatepass.dev/request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 
 _NAME_PREFIX = "gatepass-"

@@ -32,13 +32,13 @@ from prometheus_client import Counter
 from slack_sdk.signature import SignatureVerifier
 
 from gatepass.core.admission import slack_mapping
+from gatepass.core.grants import REQUEST_UID_LABEL
 
 from .config import SlackReceiver
 
 logger = logging.getLogger("gatepass.slack")
 
 PATH = "/slack/actions"
-UID_LABEL = "gatepass.dev/request-uid"
 ACTIONS = {"gatepass.approve": "Approve", "gatepass.deny": "Deny"}
 MAX_BODY = 64 * 1024
 
@@ -173,7 +173,7 @@ class SlackActions:
             "kind": "AccessReview",
             "metadata": {"generateName": f"{click.request[:200]}-slack-",
                          # admission refuses the review if the request has been replaced meanwhile
-                         "labels": {UID_LABEL: click.request_uid or uid}},
+                         "labels": {REQUEST_UID_LABEL: click.request_uid or uid}},
             "spec": {
                 "request": click.request,
                 "decision": click.decision,

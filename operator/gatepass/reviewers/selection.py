@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 
-from gatepass.core.grants import REQUEST_LABEL, request_label
+from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.ledger import ledger_key
 
 from .results import MAX_REASON, Approve, Deny
@@ -26,7 +26,6 @@ from .results import MAX_REASON, Approve, Deny
 API_VERSION = "gatepass.dev/v1alpha1"
 PENDING = "Pending"
 #: The label naming the uid of the request an AccessReview was made for.
-REQUEST_UID_LABEL = "gatepass.dev/request-uid"
 #: Longest generateName the reviewer sends: the API server keeps 58 characters of it and adds 5.
 MAX_GENERATE_NAME = 58
 

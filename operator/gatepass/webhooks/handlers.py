@@ -14,11 +14,12 @@ import kopf
 from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import Author, own_request, review_author, review_refusal, revoke_refusal, slack_mapping
-from gatepass.core.grants import request_label
+from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
 from gatepass.core.types import Identity, Policy
 from gatepass.rules import check_all as check_rules
+from gatepass.rules.verdicts import SUFFIX as RULE_SUFFIX  # of rule reviews' names: nobody else may take them
 
 from . import config
 from .metrics import counted
@@ -217,11 +218,6 @@ async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> Non
                 patch.metadata.labels[key] = labels[key]
 
 
-REQUEST_LABEL = "gatepass.dev/request"
-REQUEST_UID_LABEL = "gatepass.dev/request-uid"
-RULE_REVIEW_SUFFIX = "-rule"  # gatepass.rules.review_name: nobody else may take such a name first
-
-
 def _replaced(name: str) -> str:
     return (f"AccessRequest {name} is not the request this review was made for (it was deleted and filed "
             "again since); nothing was recorded")
@@ -293,8 +289,8 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
         _refuse(f"AccessReview {name}: the reviewer is set by admission, not by the client")
     if (new["metadata"].get("labels") or {}).get(REQUEST_UID_LABEL) != request_body["metadata"].get("uid"):
         _refuse(_replaced(target))
-    if not spec.get("rule") and new["metadata"].get("name", "").endswith(RULE_REVIEW_SUFFIX):
-        _refuse(f"AccessReview names ending in {RULE_REVIEW_SUFFIX} are kept for policy rules; choose another name")
+    if not spec.get("rule") and new["metadata"].get("name", "").endswith(RULE_SUFFIX):
+        _refuse(f"AccessReview names ending in {RULE_SUFFIX} are kept for policy rules; choose another name")
     state = (request_body.get("status") or {}).get("state") or "Pending"
     uid = request_body["metadata"].get("uid", "")
     already = state == "Pending" and (_already_reviewed(request_body, reviewer.username) or any(
