@@ -98,3 +98,29 @@ def revoke_refusal(name: str, state: str, *, may_revoke: bool, caller: str) -> s
 def own_request(caller: str, requester: str | None, submitter: str | None) -> bool:
     """Whether ``caller`` asked for the request or filed it (a pipeline withdraws what it filed)."""
     return bool(caller) and caller in (requester, submitter)
+
+
+def replaced_identity_warning(field: str, written: object, stamped: Mapping | None) -> str | None:
+    """The admission warning for a client-written identity in ``field`` (spec.requester, spec.submitter,
+    spec.reviewer) that admission replaced with ``stamped`` (None: removed); None when the client wrote none
+    or wrote exactly what is recorded."""
+    if written is None or written == stamped:
+        return None
+    who = written.get("username") if isinstance(written, Mapping) else None
+    said = f"{who!r}" if isinstance(who, str) and who else "what the client wrote"
+    kept = (stamped or {}).get("username")
+    if not kept:
+        return f"{field} is set by admission, not by clients: {said} was removed"
+    if who == kept:
+        said = f"what was written for {who!r}"
+    return (f"{field} is set by admission, not by clients: {said} was replaced by {kept!r}, "
+            "as the API server authenticated")
+
+
+def restored_warning(what: str, keys: Collection[str]) -> str | None:
+    """The admission warning for ``keys`` that admission put back as they were stored (or dropped, when new):
+    ``what`` says whose they are, e.g. "review ledger annotations"."""
+    if not keys:
+        return None
+    listed = ", ".join(sorted(keys))
+    return f"{what} are written only by admission; the change to {listed} was undone"

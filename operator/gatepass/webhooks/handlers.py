@@ -13,7 +13,9 @@ import kopf
 
 from gatepass.core import convert
 from gatepass.core import ledger
-from gatepass.core.admission import Author, own_request, review_author, review_refusal, revoke_refusal, slack_mapping
+from gatepass.core.admission import (Author, own_request, replaced_identity_warning, restored_warning, review_author,
+                                     review_refusal, revoke_refusal, slack_mapping)
+from gatepass.core.metadata import annotation_refusal, request_metadata_refusal, review_metadata_refusal
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
@@ -86,27 +88,39 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 @kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
                 operations=list(config.MUTATE_REQUEST.operations))
 @counted(config.MUTATE_REQUEST.id)
-async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
+async def mutate_request(body, old, userinfo, operation, patch, warnings, **_) -> None:
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
-    written = "submitter" in (body.get("spec") or {})
+    spec = body.get("spec") or {}
+    written = "submitter" in spec
+    old = old or {}
+    old_annotations = old.get("metadata", {}).get("annotations") or {}
+    refusal = annotation_refusal(old_annotations, annotations)
+    if refusal:
+        _refuse(refusal)
     if operation == "CREATE":
         requester, submitter = _filer(body, userinfo)
-        patch.spec["requester"] = requester
-        if submitter is not None or written:
-            patch.spec["submitter"] = submitter
-        for key in annotations:
-            if ledger.is_ledger_key(key):
-                patch.metadata.annotations[key] = None
-        return
-    old = old or {}
-    patch.spec["requester"] = (old.get("spec") or {}).get("requester") or _requester_info(userinfo)
-    submitter = (old.get("spec") or {}).get("submitter")
+        changes: dict[str, str | None] = {key: None for key in annotations if ledger.is_ledger_key(key)}
+        dropped = list(changes)
+    else:
+        requester = (old.get("spec") or {}).get("requester") or _requester_info(userinfo)
+        submitter = (old.get("spec") or {}).get("submitter")
+        changes = ledger.rewrite(old_annotations, annotations, _identity(userinfo), datetime.now(timezone.utc))
+        # Entries put back as stored (or dropped, when forged): not the ones this write's intent records.
+        dropped = [key for key, value in changes.items()
+                   if ledger.is_ledger_key(key) and value == old_annotations.get(key)]
+    patch.spec["requester"] = requester
     if submitter is not None or written:
         patch.spec["submitter"] = submitter
-    old_annotations = old.get("metadata", {}).get("annotations") or {}
-    changes = ledger.rewrite(old_annotations, annotations, _identity(userinfo), datetime.now(timezone.utc))
     for key, value in changes.items():
         patch.metadata.annotations[key] = value
+    _warn(warnings, replaced_identity_warning("spec.requester", spec.get("requester"), requester),
+          replaced_identity_warning("spec.submitter", spec.get("submitter"), submitter),
+          restored_warning("review ledger annotations", dropped))
+
+
+def _warn(warnings: list, *lines: str | None) -> None:
+    """Adds the admission warnings kubectl prints ("Warning: ..."): what admission corrected, and why."""
+    warnings.extend(line for line in lines if line)
 
 
 @kopf.on.validate(GROUP, VERSION, "accessrequests", id=config.VALIDATE_REQUEST.id,
@@ -144,6 +158,10 @@ async def _validate_update(old: dict, new: dict, caller: Identity, userinfo: dic
     new_spec = {k: v for k, v in (new.get("spec") or {}).items() if k not in stamped}
     if old_spec != new_spec:
         _refuse(f"the spec of AccessRequest {name} cannot be changed; create a new request")
+    refusal = request_metadata_refusal(name, old.get("metadata"), new.get("metadata"), caller=caller.username,
+                                       may_change=False)
+    if refusal and not await _may_revoke(old, caller, userinfo, memo):  # RBAC is asked only when it matters
+        _refuse(refusal)
     state = (old.get("status") or {}).get("state") or "Pending"
     annotations = new.get("metadata", {}).get("annotations") or {}
     for intent in ledger.intents(annotations):
@@ -190,7 +208,7 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
 @counted(config.MUTATE_REVIEW.id)
-async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> None:
+async def mutate_review(body, old, userinfo, operation, patch, memo, warnings, **_) -> None:
     if operation == "CREATE":
         spec = body.get("spec") or {}
         request = spec.get("request")
@@ -199,23 +217,29 @@ async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> Non
         author = await _review_author(memo, spec, _identity(userinfo), request_body)
         if isinstance(author, str):
             _refuse(author)
-        patch.spec["reviewer"] = _info(author.reviewer, userinfo)
+        reviewer = _info(author.reviewer, userinfo)
+        patch.spec["reviewer"] = reviewer
+        submitter = _info(author.submitter, userinfo) if author.submitter else None
         if author.submitter is not None or "submitter" in spec:  # a client-written one is dropped
-            patch.spec["submitter"] = _info(author.submitter, userinfo) if author.submitter else None
+            patch.spec["submitter"] = submitter
+        _warn(warnings, replaced_identity_warning("spec.reviewer", spec.get("reviewer"), reviewer),
+              replaced_identity_warning("spec.submitter", spec.get("submitter"), submitter))
         if request:
             patch.metadata.labels[REQUEST_LABEL] = request_label(request)
             claimed = (body.get("metadata", {}).get("labels") or {}).get(REQUEST_UID_LABEL)
             _tie_to_request(request, request_body, claimed, patch)
     else:
+        # Who reviewed is kept as recorded; the labels and owner that tie the review to its request are
+        # checked by validation, which refuses a change to them rather than undoing it unseen.
         old = old or {}
-        patch.spec["reviewer"] = (old.get("spec") or {}).get("reviewer")
+        spec = body.get("spec") or {}
+        reviewer = (old.get("spec") or {}).get("reviewer")
+        patch.spec["reviewer"] = reviewer
         submitter = (old.get("spec") or {}).get("submitter")
-        if submitter is not None or "submitter" in (body.get("spec") or {}):
+        if submitter is not None or "submitter" in spec:
             patch.spec["submitter"] = submitter
-        labels = old.get("metadata", {}).get("labels") or {}
-        for key in (REQUEST_LABEL, REQUEST_UID_LABEL):
-            if labels.get(key):
-                patch.metadata.labels[key] = labels[key]
+        _warn(warnings, replaced_identity_warning("spec.reviewer", spec.get("reviewer"), reviewer),
+              replaced_identity_warning("spec.submitter", spec.get("submitter"), submitter))
 
 
 def _replaced(name: str) -> str:
@@ -274,6 +298,7 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     if operation == "UPDATE":
         if (old.get("spec") or {}) != (new.get("spec") or {}):
             _refuse(f"AccessReview {name} cannot be changed; reviews are final")
+        await _check_review_metadata(name, old, new, userinfo, memo)
         return
     spec = new.get("spec") or {}
     target = spec.get("request", "")
@@ -302,6 +327,31 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
     refusal = review_refusal(request, state, reviewer, policy, already_reviewed=already, by_rule=bool(spec.get("rule")))
     if refusal:
         _refuse(refusal)
+
+
+async def _check_review_metadata(name: str, old: dict, new: dict, userinfo: dict, memo: Any) -> None:
+    """Refuses a change to the review's metadata that gatepass.core.metadata does not allow the caller."""
+    spec = old.get("spec") or {}
+    caller = _identity(userinfo).username
+    request_name = spec.get("request") or ""
+    gone: list[str] = []
+    if (old.get("metadata") or {}).get("ownerReferences") != (new.get("metadata") or {}).get("ownerReferences"):
+        request_body = await memo.kube.get_request(request_name) if request_name else None
+        meta = (request_body or {}).get("metadata") or {}
+        live = meta.get("uid") if meta.get("uid") and not meta.get("deletionTimestamp") else None
+        gone = [ref.get("uid") for ref in (old.get("metadata") or {}).get("ownerReferences") or ()
+                if isinstance(ref, dict) and ref.get("uid") != live]
+    own = own_request(caller, (spec.get("reviewer") or {}).get("username"),
+                      (spec.get("submitter") or {}).get("username"))
+    def refusal(may_change: bool) -> str | None:
+        return review_metadata_refusal(name, old.get("metadata"), new.get("metadata"), caller=caller,
+                                       may_change=may_change, gone_owners=gone)
+
+    why = refusal(own)
+    if why and refusal(True) is None and await memo.kube.allowed(userinfo, "revoke", "accessrequests", request_name):
+        return  # an administrator's change (RBAC is asked only when it matters)
+    if why:
+        _refuse(why)
 
 
 # ------------------------------------------------------------- AccessPolicy
