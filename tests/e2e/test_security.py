@@ -201,7 +201,10 @@ def test_a_role_the_operator_may_not_bind_is_never_granted_and_says_why(gatepass
         wait_for(warned, what="a BindForbidden warning on the request")
         assert bindings_of(gatepass, name) == []
         assert can_i(gatepass, "bob", "create", "deployments") == "no"
-        assert get(gatepass, "accessrequest", name)["status"]["state"] != "Approved"
+        body = get(gatepass, "accessrequest", name)  # the decision is recorded; the access is not there
+        assert body["status"]["state"] == "Approved" and body["status"]["approvals"] == 1
+        assert any(c["type"] == "Granted" and c["status"] == "False" and c["reason"] == "BindForbidden"
+                   for c in body["status"]["conditions"])
     finally:
         gatepass.kubectl("delete", "accessrequest", name, check=False)
         gatepass.kubectl("delete", "accesspolicy", policy)

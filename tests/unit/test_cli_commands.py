@@ -107,6 +107,17 @@ def test_reviewable_is_pending_not_own_a_reviewer_and_not_yet_reviewed():
     assert not reviewable(request_obj(policy="gone"), ALICE, POLICIES)
 
 
+@pytest.mark.parametrize("decided", ["Approved", "Denied"])
+def test_a_decided_request_is_not_reviewable_whatever_its_state_says(decided):
+    obj = request_obj()
+    obj["status"]["conditions"] = [{"type": decided, "status": "True", "reason": decided, "message": "",
+                                    "lastTransitionTime": "2026-11-24T09:31:00Z"}]
+    assert not reviewable(obj, ALICE, POLICIES)
+    assert not reviewable(request_obj(state=decided), ALICE, POLICIES)
+    obj["status"]["conditions"][0]["status"] = "False"  # not decided yet
+    assert reviewable(obj, ALICE, POLICIES)
+
+
 def test_before_the_operator_names_the_policy_the_one_that_would_govern_counts():
     fresh = request_obj(state=None, policy=None)
     assert governing_policy(fresh, POLICIES) is POLICIES[0]

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from gatepass.core import convert
+from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration, parse_duration
 from gatepass.core.ledger import REVOKE
 from gatepass.core.policy import evaluate_request
@@ -120,8 +121,11 @@ def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
 
 
 def reviewable(obj: Mapping, me: Identity, policies: Sequence[Policy]) -> bool:
-    """Whether ``me`` may review ``obj`` now: pending, not theirs, a reviewer, not reviewed yet."""
+    """Whether ``me`` may review ``obj`` now: pending and undecided, not theirs, a reviewer, not reviewed yet."""
     if output.state(obj) != "Pending" or requester_of(obj) == me.username:
+        return False
+    conditions = (obj.get("status") or {}).get("conditions")
+    if any(is_true(conditions, final) for final in FINAL_WHEN_TRUE):  # Approved or Denied, whatever the state says
         return False
     if any(r.get("reviewer") == me.username for r in (obj.get("status") or {}).get("reviews") or ()):
         return False

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +20,7 @@ from datetime import datetime
 import kubernetes
 from kubernetes.client import ApiException
 
+from gatepass.core.grants import RBAC_GROUP, BindTarget
 from gatepass.core.timestamps import format_time
 
 from .store import Store
@@ -25,6 +29,41 @@ GROUP, VERSION = "gatepass.dev", "v1alpha1"
 EVENTS_NAMESPACE = "default"  # where kubectl looks for a cluster-scoped object's events
 
 logger = logging.getLogger("gatepass.kube")
+
+# How long an answer about whether a binding can be made (the namespace exists, the role exists, the
+# operator holds `bind` on it) is reused. Long enough that a burst of grants of the same role asks once;
+# short enough that a role an administrator takes out of gatepass-operator-bind is no longer bound 5 s
+# later, even one made only of permissions the operator holds (for any other role the API server's own
+# check refuses at once), and that a fixed cause is seen within 5 s of the next retry.
+ANSWERS_TTL = 5.0
+_MAX_SERIES = 10_000  # aggregated Events whose count is remembered (forgotten all at once past this)
+
+
+class Answers:
+    """Yes/no answers from the API, each reused for ``ttl`` seconds (monotonic clock)."""
+
+    def __init__(self, ttl: float = ANSWERS_TTL, clock=time.monotonic) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._answers: dict[tuple, tuple[float, bool]] = {}
+
+    async def get(self, key: tuple, ask) -> bool:
+        now = self.clock()
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        answer = bool(await ask())
+        if len(self._answers) > 4096:
+            self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+        self._answers[key] = (now + self.ttl, answer)
+        return answer
+
+
+def details_kind(error: ApiException) -> str:
+    """The ``details.kind`` of an API error's Status ("namespaces" for a missing namespace), or ""."""
+    try:
+        return str((json.loads(error.body or "{}").get("details") or {}).get("kind") or "")
+    except (ValueError, AttributeError, TypeError):
+        return ""
 
 
 class Kube:
@@ -37,6 +76,8 @@ class Kube:
         self.authn = kubernetes.client.AuthenticationV1Api(api_client)
         self.component = component
         self._me: str | None = None
+        self.answers = Answers()
+        self._series: dict[str, int] = {}  # aggregated Event name -> its count, as last written
         # Its own threads: the default executor is small (cores + 4) and shared with kopf.
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
 
@@ -87,6 +128,41 @@ class Kube:
             if error.status != 404:
                 raise
 
+    # ------------------------------------------------- can a binding be made?
+    async def may_bind(self, target: BindTarget) -> bool:
+        """Does RBAC let the operator itself ``bind`` this role there? Asked as the API server asks a binding's
+        creator (a SelfSubjectAccessReview), without the alternative it also accepts: holding all of the
+        role's permissions, which would let any role made of the operator's own be bound."""
+        review = {"spec": {"resourceAttributes": {
+            "group": RBAC_GROUP, "resource": target.resource, "verb": "bind", "name": target.role_name,
+            "namespace": target.namespace,
+        }}}
+
+        async def ask() -> bool:
+            result = await self._call(self.authz.create_self_subject_access_review, review)
+            return bool(result.status.allowed)
+
+        return await self.answers.get(("bind", target), ask)
+
+    async def role_exists(self, target: BindTarget) -> bool:
+        if target.role_kind == "Role":
+            return await self.answers.get(("role", target.role_name, target.namespace), lambda: self._exists(
+                self.rbac.read_namespaced_role, target.role_name, target.namespace))
+        return await self.answers.get(("clusterrole", target.role_name), lambda: self._exists(
+            self.rbac.read_cluster_role, target.role_name))
+
+    async def namespace_exists(self, name: str) -> bool:
+        return await self.answers.get(("namespace", name), lambda: self._exists(self.core.read_namespace, name))
+
+    async def _exists(self, read, *args) -> bool:
+        try:
+            await self._call(read, *args)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     # --------------------------------------------------------------- status
     async def patch_status(self, plural: str, name: str, old: Mapping, new: Mapping) -> dict | None:
         """Merge-patches status from ``old`` to ``new``: only the keys that differ are sent (keys only in ``old``
@@ -131,10 +207,18 @@ class Kube:
         return ((current or {}).get("metadata") or {}).get("uid")
 
     # --------------------------------------------------------------- events
-    async def event(self, body: Mapping, reason: str, message: str, now: datetime, warning: bool = False) -> None:
+    async def event(self, body: Mapping, reason: str, message: str, now: datetime, warning: bool = False,
+                    series: bool = False) -> None:
+        """Posts an Event about ``body``. With ``series``, the object's one Event of that reason is counted up
+        instead (created the first time): ``kubectl describe`` shows it as "x23 over 2m"."""
         meta = body["metadata"]
+        if series:
+            seed = f"{meta.get('uid') or meta['name']}\x00{reason}".encode()
+            name = f"{meta['name'][:200]}.{hashlib.sha256(seed).hexdigest()[:16]}"
+        else:
+            name = f"{meta['name']}.{uuid.uuid4().hex[:12]}"
         event = {
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": EVENTS_NAMESPACE},
+            "metadata": {"name": name, "namespace": EVENTS_NAMESPACE},
             "involvedObject": {
                 "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
                 "kind": body.get("kind", "AccessRequest"),
@@ -150,9 +234,43 @@ class Kube:
             "count": 1,
         }
         try:
-            await self._call(self.core.create_namespaced_event, EVENTS_NAMESPACE, event)
+            await self._call(self._count_event if series else self._create_event, event)
         except ApiException as error:  # an audit Event is best effort; the JSON log line is not
             logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
+
+    def _create_event(self, event: dict) -> None:
+        self.core.create_namespaced_event(EVENTS_NAMESPACE, event)
+
+    def _count_event(self, event: dict) -> None:
+        """Counts the Event named like ``event`` up by one (message and lastTimestamp from ``event``), or
+        creates it. The count is remembered, so each further occurrence is one patch; the queue works on
+        one request at a time, so two threads never count the same Event."""
+        name = event["metadata"]["name"]
+        count = self._series.get(name)
+        if count is None:
+            try:
+                self.core.create_namespaced_event(EVENTS_NAMESPACE, event)
+                self._remember(name, 1)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+            count = self.core.read_namespaced_event(name, EVENTS_NAMESPACE).count or 1  # after a restart
+        patch = {"count": count + 1, "lastTimestamp": event["lastTimestamp"], "message": event["message"]}
+        try:
+            self.core.patch_namespaced_event(name, EVENTS_NAMESPACE, patch,
+                                             _content_type="application/merge-patch+json")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self._series.pop(name, None)  # deleted meanwhile (Events expire): start again
+            return self._count_event(event)
+        self._remember(name, count + 1)
+
+    def _remember(self, name: str, count: int) -> None:
+        if len(self._series) >= _MAX_SERIES:
+            self._series.clear()
+        self._series[name] = count
 
     # ---------------------------------------------------------------- reads
     async def get_policy(self, name: str, store: Store | None = None) -> dict | None:

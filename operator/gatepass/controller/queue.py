@@ -3,7 +3,9 @@
 Enqueuing a key that is already waiting does nothing; enqueuing one that is
 being worked on runs it once more afterwards. A deadline enqueues its key when
 it comes (one timer per key; arming again moves it). Failed work is retried
-with a capped backoff.
+with a capped backoff, and so is work that asks for it (``back_off``: it is
+done for now but waits on something outside the operator). One retry timer
+per key: a key worked on again meanwhile does not start a second chain.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class WorkQueue:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._failures: dict[str, int] = {}
+        self._failures: dict[str, int] = {}  # consecutive failures or backoffs, per key
+        self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._backing_off: set[str] = set()  # asked for a backoff in the run going on
         self._tasks: list[asyncio.Task] = []
         self._started = 0.0
         self._done = 0
@@ -42,9 +46,10 @@ class WorkQueue:
         self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._retries.values()]:
             timer.cancel()
         self._timers.clear()
+        self._retries.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -72,6 +77,30 @@ class WorkQueue:
     def forget(self, key: str) -> None:
         self.arm(key, None)
         self._failures.pop(key, None)
+        retry = self._retries.pop(key, None)
+        if retry:
+            retry.cancel()
+
+    def back_off(self, key: str) -> float:
+        """Work on ``key`` again after the capped backoff, although this run succeeded (it waits on
+        something outside the operator). Each consecutive call doubles the delay, up to ``max_backoff``;
+        a run that neither fails nor calls this resets it. Returns the delay, in seconds."""
+        self._backing_off.add(key)
+        return self._retry(key)
+
+    def _retry(self, key: str) -> float:
+        count = self._failures.get(key, 0) + 1
+        self._failures[key] = count
+        delay = min(0.25 * 2 ** (count - 1), self._max_backoff)
+        previous = self._retries.pop(key, None)
+        if previous:
+            previous.cancel()
+        self._retries[key] = asyncio.get_running_loop().call_later(delay, self._fire_retry, key)
+        return delay
+
+    def _fire_retry(self, key: str) -> None:
+        self._retries.pop(key, None)
+        self.add(key)
 
     def _fire(self, key: str) -> None:
         self._timers.pop(key, None)
@@ -80,6 +109,11 @@ class WorkQueue:
     @property
     def armed(self) -> int:
         return len(self._timers)
+
+    @property
+    def retrying(self) -> int:
+        """Keys waiting for a retry (one timer each)."""
+        return len(self._retries)
 
     # --------------------------------------------------------------- worker
     async def _run(self) -> None:
@@ -90,17 +124,16 @@ class WorkQueue:
             started = time.monotonic()
             try:
                 await self._worker(key)
-                self._failures.pop(key, None)
+                if key not in self._backing_off:
+                    self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # retried, never lost
-                count = self._failures.get(key, 0) + 1
-                self._failures[key] = count
-                delay = min(0.25 * 2 ** (count - 1), self._max_backoff)
-                logger.warning("Reconciling %s failed (attempt %d, retrying in %.2fs): %s", key, count, delay, error)
-                loop = asyncio.get_running_loop()
-                loop.call_later(delay, self.add, key)
+                delay = self._retry(key)
+                logger.warning("Reconciling %s failed (attempt %d, retrying in %.2fs): %s",
+                               key, self._failures[key], delay, error)
             finally:
+                self._backing_off.discard(key)
                 self._running.discard(key)
                 logger.debug("Worked on %s in %.1f ms", key, (time.monotonic() - started) * 1000)
                 if key in self._again:

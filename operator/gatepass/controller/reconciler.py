@@ -3,6 +3,14 @@
 The order of writes is the core's (see gatepass.core.reconcile.Plan): bindings
 are deleted, then created or repaired, then the status is written, then the
 audit trail, then the next deadline is armed.
+
+Before any binding is created, the operator asks whether it can be: the
+namespace and the role exist and the operator holds `bind` on the role there.
+When one cannot be (or the API server refuses it for one of those reasons),
+the core decides again with that fact: the reviews and the decision are
+written all the same, nothing of the grant is bound, and the request is tried
+again with the queue's capped backoff. Each cause gets one Event, counted up
+at every try, and one audit line when it begins.
 """
 
 from __future__ import annotations
@@ -16,14 +24,16 @@ from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
 from gatepass.core import convert, ledger
+from gatepass.core.conditions import BLOCKED_REASONS
+from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
-from gatepass.core.reconcile import decide
+from gatepass.core.reconcile import Plan, decide
 from gatepass.core.retention import removal_time
 from gatepass.core.types import Policy
 
 from . import audit, metrics
-from .kubeio import Kube
+from .kubeio import Kube, details_kind
 from .queue import WorkQueue
 from .rulereviews import RuleReviews
 from .store import Store
@@ -106,26 +116,23 @@ class Reconciler:
             if review is not None
         ]
         reviews += await self.rules.review(body, request, policy, reviews, self.clock())
-        existing = list(self.store.bindings.get(name, {}).values())
         now = self.clock()
         status = body.get("status") or {}
-        plan = decide(request, policy, reviews, ledger.revocation(annotations), status, existing, now)
+        revocation = ledger.revocation(annotations)
 
-        for ref in plan.bindings_to_delete:
-            await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
-            self.store.bindings.get(name, {}).pop((ref.kind, ref.namespace, ref.name), None)
-            logger.info("Deleted %s of request %s", ref, name)
-        for manifest in plan.bindings_to_apply:
-            try:
-                applied = await self.kube.apply_binding(manifest)
-            except ApiException as error:
-                if error.status == 403:
-                    await self._bind_forbidden(body, manifest, error, now)
-                raise  # retried with backoff; nothing is recorded as granted meanwhile
-            self.store.put_binding(applied, deleted=False)
-            meta = manifest["metadata"]
-            logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"],
-                        request.requester.username)
+        def plan_for(blocks: dict[BindingRef, BindBlock]) -> Plan:
+            existing = list(self.store.bindings.get(name, {}).values())
+            return decide(request, policy, reviews, revocation, status, existing, now, blocked=blocks)
+
+        plan = plan_for({})
+        blocks = await self._blocks(plan.bindings_to_apply)
+        if blocks:
+            plan = plan_for(blocks)
+        await self._delete_bindings(name, plan)
+        refused = await self._apply_bindings(plan, request.requester.username)
+        if refused:  # what was applied of the grant meanwhile goes again: it is bound whole or not at all
+            plan = plan_for({**blocks, **refused})
+            await self._delete_bindings(name, plan)
         if plan.status != status:
             updated = await self.kube.patch_status("accessrequests", name, status, plan.status)
             if updated is None:  # deleted meanwhile; its DELETED event cleans up
@@ -137,7 +144,10 @@ class Reconciler:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
         await asyncio.gather(*(
             self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning")
-            for event in plan.events
+            for event in plan.events if event.reason not in BLOCKED_REASONS  # counted below instead
+        ), *(
+            self.kube.event(body, cause.reason, cause.message, now, warning=True, series=True)
+            for cause in plan.blocked
         ))
         metrics.observe(body, status, plan)
         wake_at = plan.wake_at
@@ -149,15 +159,46 @@ class Reconciler:
                                now, state=plan.state.value)
                 return
         self.queue.arm(name, wake_at)
+        if plan.blocked:
+            delay = self.queue.back_off(name)
+            logger.debug("Request %s is not bound (%s): trying again in %.2fs", name,
+                         ", ".join(cause.reason for cause in plan.blocked), delay)
 
-    async def _bind_forbidden(self, body: dict, manifest: dict, error: ApiException, now: datetime) -> None:
-        """Says on the request why its access is not there yet: the operator may not bind that role."""
-        role = manifest["roleRef"]
-        where = manifest["metadata"].get("namespace") or "cluster-wide"
-        message = (f"Could not bind {role['kind']} {role['name']} ({where}): the operator lacks the `bind` "
-                   f"permission for it; an administrator must allow it (see gatepass-operator-bind). Retrying.")
-        audit.log_line(body, "BindForbidden", message, now)
-        await self.kube.event(body, "BindForbidden", message, now, warning=True)
+    async def _blocks(self, manifests) -> dict[BindingRef, BindBlock]:
+        """The bindings among ``manifests`` that cannot be made now, and why (see gatepass.core.grants.blocked).
+        An API error other than "not found" is raised: nothing is bound on a question left unanswered."""
+        async def check(manifest: dict) -> tuple[BindingRef, BindBlock | None]:
+            target = manifest_target(manifest)
+            namespace, role, bind = await asyncio.gather(
+                self.kube.namespace_exists(target.namespace) if target.namespace else _true(),
+                self.kube.role_exists(target), self.kube.may_bind(target))
+            return manifest_ref(manifest), blocked(target, namespace_exists=namespace, role_exists=role,
+                                                   may_bind=bind)
+
+        answers = await asyncio.gather(*(check(manifest) for manifest in manifests))
+        return {ref: block for ref, block in answers if block is not None}
+
+    async def _delete_bindings(self, name: str, plan: Plan) -> None:
+        for ref in plan.bindings_to_delete:
+            await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
+            self.store.bindings.get(name, {}).pop((ref.kind, ref.namespace, ref.name), None)
+            logger.info("Deleted %s of request %s", ref, name)
+
+    async def _apply_bindings(self, plan: Plan, user: str) -> dict[BindingRef, BindBlock]:
+        """Applies the plan's bindings; stops at the first the API server refuses for a reason the core knows
+        (a missing namespace or role, a forbidden bind) and returns it. Any other error is raised."""
+        for manifest in plan.bindings_to_apply:
+            try:
+                applied = await self.kube.apply_binding(manifest)
+            except ApiException as error:
+                block = blocked_by_api_error(manifest_target(manifest), error.status, details_kind(error))
+                if block is None:
+                    raise  # retried with backoff; nothing is recorded as granted meanwhile
+                return {manifest_ref(manifest): block}
+            self.store.put_binding(applied, deleted=False)
+            meta = manifest["metadata"]
+            logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"], user)
+        return {}
 
     async def _remove_orphans(self, name: str) -> None:
         """The request is gone: its bindings go too (the garbage collector would, more slowly)."""
@@ -167,3 +208,8 @@ class Reconciler:
             logger.info("Deleted %s %s/%s of deleted request %s", kind, namespace, binding, name)
         self.store.forget_request(name)
         self.queue.forget(name)
+
+
+async def _true() -> bool:
+    return True
+

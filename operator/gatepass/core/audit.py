@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from .grants import BindingRef
+from .conditions import BLOCKED_REASONS
+from .grants import BindBlock, BindingRef
 from .tally import Tally
 from .timestamps import format_time
 from .types import Request, Review, Revocation
@@ -18,7 +19,9 @@ from .types import Request, Review, Revocation
 
 @dataclass(frozen=True)
 class AuditEvent:
-    reason: str  # Reviewed, Approved, Denied, Granted, Expired, Revoked, Restored, Removed
+    # Reviewed, Approved, Denied, Granted, Expired, Revoked, Restored, Removed,
+    # or why an approved grant is not bound (conditions.BLOCKED_REASONS)
+    reason: str
     message: str
     type: str = "Normal"  # Normal | Warning
 
@@ -108,3 +111,16 @@ def restored(ref: BindingRef, user: str, changes: list[str]) -> AuditEvent:
 
 def removed(ref: BindingRef, why: str) -> AuditEvent:
     return AuditEvent("Removed", f"Deleted {ref}: {why}", "Warning")
+
+
+def not_granted(request: Request, blocks: Iterable[BindBlock]) -> tuple[AuditEvent, ...]:
+    """One Warning per cause (reason) keeping the grant's bindings from being made, in the order of
+    conditions.BLOCKED_REASONS, each naming what is missing or forbidden."""
+    messages: dict[str, dict[str, None]] = {reason: {} for reason in BLOCKED_REASONS}
+    for block in blocks:
+        messages[block.reason].setdefault(block.message, None)
+    return tuple(
+        AuditEvent(reason, f"Could not grant {access(request)} to {request.requester.username}: "
+                           f"{'; '.join(found)}; nothing is bound until it can be", "Warning")
+        for reason, found in messages.items() if found
+    )

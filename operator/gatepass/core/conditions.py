@@ -18,6 +18,14 @@ GRANTED = "Granted"
 EXPIRED = "Expired"
 REVOKED = "Revoked"
 FINAL_WHEN_TRUE = frozenset({APPROVED, DENIED})
+
+# Why an Approved request's access is not there although its time has come: the Granted condition's reason
+# (False) while a binding cannot be made. The operator keeps trying until the cause is fixed or the grant ends.
+NAMESPACE_NOT_FOUND = "NamespaceNotFound"  # a RoleBinding's namespace does not exist
+ROLE_NOT_FOUND = "RoleNotFound"  # the ClusterRole or Role to bind does not exist
+BIND_FORBIDDEN = "BindForbidden"  # the operator may not `bind` that role there (see gatepass-operator-bind)
+#: In the order they are looked for: the first that applies is the Granted condition's reason.
+BLOCKED_REASONS = (NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND, BIND_FORBIDDEN)
 STATUSES = ("True", "False", "Unknown")
 
 

@@ -5,6 +5,12 @@ after a restart or a hand edit: "gatepass-<request name>-<8 hex>", where the
 hex is a hash of the request's uid (its name if it has none), the role and the
 namespace. Each binding carries the labels below and an ownerReference to the
 AccessRequest.
+
+Before it binds anything, the operator asks whether it can: the namespace and
+the role exist, and it holds `bind` on that role there (BindTarget). Holding
+the role's permissions, which Kubernetes would accept instead, is not enough,
+so a policy can never hand out more than gatepass-operator-bind allows. What
+stands in the way is a BindBlock, which the reconciler feeds to decide().
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from .types import Policy, Request
+from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
+from .types import Policy, Request, RequestableRole
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
@@ -25,6 +32,8 @@ REQUEST_LABEL = "gatepass.dev/request"
 #: On an AccessReview, the UID of the request it was made for (set by admission; see gatepass.core.admission).
 REQUEST_UID_LABEL = "gatepass.dev/request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+#: The aggregated ClusterRole whose `bind` rules say which roles the operator may grant.
+OPERATOR_BIND_ROLE = "gatepass-operator-bind"
 
 _NAME_PREFIX = "gatepass-"
 _MAX_NAME = 63
@@ -60,6 +69,10 @@ class Binding:
     @property
     def ref(self) -> BindingRef:
         return BindingRef(self.kind, self.namespace, self.name)
+
+    @property
+    def target(self) -> BindTarget:
+        return BindTarget(self.role_kind, self.role_name, self.namespace)
 
 
 def binding_name(request: Request, role: str, namespace: str) -> str:
@@ -196,3 +209,126 @@ def _subjects(manifest: Mapping[str, Any]) -> list[tuple]:
 def _owner(owner: Mapping[str, Any]) -> tuple:
     return (owner.get("apiVersion"), owner.get("kind"), owner.get("name"), owner.get("uid"),
             bool(owner.get("controller")))
+
+
+# -- whether a binding can be made ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BindTarget:
+    """A role to be bound, and the namespace of the binding ("" for a ClusterRoleBinding).
+
+    Kubernetes authorizes a binding's creator for exactly this: verb `bind` on
+    `resource` (clusterroles or roles) named `role_name`, in `namespace`.
+    """
+
+    role_kind: str  # ClusterRole | Role
+    role_name: str
+    namespace: str = ""
+
+    @property
+    def resource(self) -> str:
+        return "clusterroles" if self.role_kind == "ClusterRole" else "roles"
+
+    @property
+    def where(self) -> str:
+        return f"in namespace {self.namespace}" if self.namespace else "cluster-wide"
+
+    def describe(self) -> str:
+        """'ClusterRole dba in namespace payments', 'ClusterRole view cluster-wide'."""
+        return f"{self.role_kind} {self.role_name} {self.where}"
+
+
+def manifest_target(manifest: Mapping[str, Any]) -> BindTarget:
+    """The BindTarget of a binding manifest (as render_binding makes it)."""
+    ref = manifest.get("roleRef") or {}
+    return BindTarget(str(ref.get("kind", "")), str(ref.get("name", "")), manifest_ref(manifest).namespace)
+
+
+def role_targets(role: RequestableRole) -> tuple[BindTarget, ...]:
+    """Every place a policy offering `role` may bind it: its namespaces, then cluster-wide if allowed."""
+    targets = [BindTarget(role.kind, role.role_name, namespace) for namespace in dict.fromkeys(role.namespaces)]
+    if role.bindable_cluster_wide:
+        targets.append(BindTarget(role.kind, role.role_name, ""))
+    return tuple(targets)
+
+
+def bind_targets(policy: Policy) -> tuple[BindTarget, ...]:
+    """Every place `policy` may bind one of its roles, in the policy's order, without repeats."""
+    return tuple(dict.fromkeys(target for role in policy.roles for target in role_targets(role)))
+
+
+@dataclass(frozen=True)
+class BindBlock:
+    """Why a binding cannot be made now: `reason` is one of conditions.BLOCKED_REASONS."""
+
+    reason: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in BLOCKED_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(BLOCKED_REASONS)}, not {self.reason!r}")
+
+
+def _not_bindable(target: BindTarget) -> str:
+    return (f"the operator may not bind {target.role_kind} {target.role_name} {target.where} "
+            f"(an administrator allows it with a bind rule aggregated into {OPERATOR_BIND_ROLE})")
+
+
+def _missing(reason: str, target: BindTarget) -> BindBlock:
+    if reason == NAMESPACE_NOT_FOUND:
+        return BindBlock(reason, f"namespace {target.namespace} does not exist")
+    if target.role_kind == "Role":
+        return BindBlock(reason, f"Role {target.role_name} does not exist in namespace {target.namespace}")
+    return BindBlock(reason, f"ClusterRole {target.role_name} does not exist")
+
+
+def blocked(target: BindTarget, *, namespace_exists: bool, role_exists: bool, may_bind: bool) -> BindBlock | None:
+    """What keeps a binding to `target` from being made, given what the API said; None: it can be made.
+
+    A missing namespace is said first (a Role in it is missing too), then a
+    missing role, then a `bind` the operator does not hold. `namespace_exists`
+    is ignored for a ClusterRoleBinding.
+    """
+    if target.namespace and not namespace_exists:
+        return _missing(NAMESPACE_NOT_FOUND, target)
+    if not role_exists:
+        return _missing(ROLE_NOT_FOUND, target)
+    if not may_bind:
+        return BindBlock(BIND_FORBIDDEN, _not_bindable(target))
+    return None
+
+
+def blocked_by_api_error(target: BindTarget, status: int, kind: str = "") -> BindBlock | None:
+    """The BindBlock an API error on creating a binding to `target` means, or None when it is not one
+    (a transient error, to retry as such). `kind` is the error's details.kind ("namespaces" when the
+    namespace is missing, "clusterroles" or "roles" when the role is)."""
+    if status == 403:
+        return BindBlock(BIND_FORBIDDEN, _not_bindable(target))
+    if status == 404 and kind == "namespaces" and target.namespace:
+        return _missing(NAMESPACE_NOT_FOUND, target)
+    if status == 404 and kind in ("clusterroles", "roles"):
+        return _missing(ROLE_NOT_FOUND, target)
+    return None
+
+
+def first_block(blocks: Iterable[BindBlock]) -> BindBlock | None:
+    """The block to name first: by the order of BLOCKED_REASONS, then as given."""
+    ordered = sorted(blocks, key=lambda block: BLOCKED_REASONS.index(block.reason))
+    return ordered[0] if ordered else None
+
+
+def bind_warnings(policy: Policy, may_bind: Mapping[BindTarget, bool]) -> list[str]:
+    """One line per role of `policy` the operator may not bind somewhere it is offered (targets missing
+    from `may_bind` are not judged). Requests for such a role are approved but not granted until an
+    administrator lets the operator bind it."""
+    lines = []
+    for role in policy.roles:
+        places = [target for target in role_targets(role) if may_bind.get(target) is False]
+        if not places:
+            continue
+        where = ", ".join(target.namespace or "cluster-wide" for target in places)
+        lines.append(f'role "{role.name}": the operator may not bind {role.kind} {role.role_name} ({where}); '
+                     f"requests for it will be approved but not granted until an administrator allows it "
+                     f"in {OPERATOR_BIND_ROLE}")
+    return lines

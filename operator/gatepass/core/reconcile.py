@@ -21,6 +21,11 @@ Rules beyond the lifecycle table:
     recreated and a hand-edited one re-applied while the grant is live;
     anything else labelled for the request is deleted.
   * A revocation made before the deadline that was running wins over it.
+  * A grant is bound whole or not at all. `blocked` says which of its
+    bindings the operator found it cannot make (a namespace or role missing,
+    or no `bind` on the role); while any is, nothing of the grant is bound,
+    the reviews and decision are still recorded, and Granted is False with
+    the block's reason. The audit event is emitted once per change of reason.
 """
 
 from __future__ import annotations
@@ -32,9 +37,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import audit
 from .audit import AuditEvent
-from .conditions import APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, is_true, set_condition
-from .grants import (BINDING_KINDS, Binding, BindingRef, binding_from_record, binding_record,
-                     desired_bindings, drift, manifest_ref, render_binding)
+from .conditions import APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition
+from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
+                     desired_bindings, drift, first_block, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
 from .policy import request_errors
 from .tally import Outcome, Tally, tally
@@ -66,6 +71,10 @@ class Plan:
     wake_at: datetime | None = None
     events: tuple[AuditEvent, ...] = ()
     transitions: tuple[Event, ...] = field(default=())  # lifecycle events fired, in order
+    # While the grant's bindings cannot be made (see `blocked`): one Warning per cause, to publish as a
+    # counted Event at every try (`events` has the audit event once, when the cause changes). While not
+    # empty, look again sooner than `wake_at`, with a backoff.
+    blocked: tuple[AuditEvent, ...] = ()
 
     @property
     def conditions(self) -> list[dict[str, Any]]:
@@ -97,14 +106,16 @@ def decide(
     current_status: Mapping[str, Any] | None,
     existing_bindings: Sequence[Mapping[str, Any]],
     now: datetime,
+    blocked: Mapping[BindingRef, BindBlock] | None = None,
 ) -> Plan:
     """The Plan for `request` at `now`.
 
     `existing_bindings` are the binding manifests found for the request, as the
-    API server returns them (camelCase JSON).
+    API server returns them (camelCase JSON). `blocked`: the bindings the
+    operator found it cannot make now, and why.
     """
     return _Decision(request, policy, tuple(reviews), revocation, current_status or {},
-                     existing_bindings, require_aware(now, "now")).run()
+                     existing_bindings, require_aware(now, "now"), blocked or {}).run()
 
 
 def _read_state(value: object) -> State:
@@ -117,7 +128,8 @@ def _read_state(value: object) -> State:
 class _Decision:
     def __init__(self, request: Request, policy: Policy | None, reviews: tuple[Review, ...],
                  revocation: Revocation | None, old: Mapping[str, Any],
-                 existing: Sequence[Mapping[str, Any]], now: datetime) -> None:
+                 existing: Sequence[Mapping[str, Any]], now: datetime,
+                 blocked: Mapping[BindingRef, BindBlock]) -> None:
         self.request = request
         self.policy = policy
         self.reviews = reviews
@@ -136,6 +148,9 @@ class _Decision:
         self.desired: list[Binding] = []
         self.wake_at: datetime | None = None
         self.closing: Callable[[list[BindingRef]], AuditEvent] | None = None
+        self.blocked = blocked
+        self.blocks: tuple[BindBlock, ...] = ()  # what keeps this grant out, when its time has come
+        self.causes: tuple[AuditEvent, ...] = ()
 
     # -- steps ---------------------------------------------------------------
 
@@ -163,6 +178,7 @@ class _Decision:
             wake_at=self.wake_at,
             events=tuple(self.events),
             transitions=tuple(self.fired),
+            blocked=self.causes,
         )
 
     def pending(self) -> None:
@@ -272,6 +288,9 @@ class _Decision:
             self.wake_at = expires_at
             return
         if now >= granted_at:
+            blocks = tuple(self.blocked[b.ref] for b in self.desired if b.ref in self.blocked)
+            if blocks:
+                return self.hold(blocks, expires_at)
             self.live = True
             if not self.was_granted:
                 self.fire(Event.Start)
@@ -283,6 +302,19 @@ class _Decision:
         else:
             self.condition(GRANTED, False, "WaitingForStart", f"Access starts at {format_time(granted_at)}")
             self.wake_at = granted_at
+
+    def hold(self, blocks: tuple[BindBlock, ...], expires_at: datetime) -> None:
+        """The grant's time has come, but some of its bindings cannot be made: none is (strays go)."""
+        self.blocks, self.causes = blocks, audit.not_granted(self.request, blocks)
+        first = first_block(blocks)
+        assert first is not None
+        before = get_condition(self.conditions, GRANTED)
+        if before is None or before.get("status") != "False" or before.get("reason") != first.reason:
+            self.events.append(self.causes[0])  # the audit trail says when a cause begins, not every try
+        why = "; ".join(dict.fromkeys(block.message for block in sorted(blocks, key=lambda b: b != first)))
+        self.condition(GRANTED, False, first.reason,
+                       f"Not bound: {why}. Retrying until it can be, or until {format_time(expires_at)}")
+        self.wake_at = expires_at
 
     def granted_bindings(self) -> list[Binding]:
         """The bindings fixed at approval; derived again only if status lost them."""
@@ -363,6 +395,9 @@ class _Decision:
     def why_not_bound(self) -> str:
         if self.live:
             return "it is not part of the grant"
+        if self.blocks:
+            first = first_block(self.blocks)
+            return f"the grant cannot be bound whole ({first.message if first else 'blocked'})"
         if self.state is State.Approved:
             return f"access starts at {self.status.get('grantedAt')}"
         return f"request {self.request.name} is {self.state.value}"

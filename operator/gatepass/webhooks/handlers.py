@@ -6,17 +6,19 @@ which kubectl shows as ``admission webhook "..." denied the request: <line>``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
 import kopf
+from kubernetes.client import ApiException
 
 from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import (Author, own_request, replaced_identity_warning, restored_warning, review_author,
                                      review_refusal, revoke_refusal, slack_mapping)
+from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, bind_targets, bind_warnings, request_label
 from gatepass.core.metadata import annotation_refusal, request_metadata_refusal, review_metadata_refusal
-from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
 from gatepass.core.types import Identity, Policy
@@ -358,7 +360,7 @@ async def _check_review_metadata(name: str, old: dict, new: dict, userinfo: dict
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
 @counted(config.VALIDATE_POLICY.id)
-async def validate_policy(new, **_) -> None:
+async def validate_policy(new, memo, warnings, **_) -> None:
     try:
         policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
@@ -366,3 +368,17 @@ async def validate_policy(new, **_) -> None:
     error = await check_rules(policy.rules)  # in worker threads, within a time budget: never on the event loop
     if error is not None:
         _refuse(f"invalid AccessPolicy: {error}")
+    warnings.extend(await _bind_warnings(policy, memo))
+
+
+async def _bind_warnings(policy: Policy, memo: Any) -> list[str]:
+    """A role the operator may not bind is accepted with a warning, not refused: an administrator may apply
+    the policy together with the ClusterRole that allows it, which RBAC aggregation adds to
+    gatepass-operator-bind only a moment later. Such a role is never bound until it is allowed."""
+    targets = bind_targets(policy)
+    try:
+        answers = await asyncio.gather(*(memo.kube.may_bind(target) for target in targets))
+    except ApiException as error:
+        return [f"could not check which roles the operator may bind ({error.status} {error.reason}); "
+                "roles it may not bind are never granted"]
+    return bind_warnings(policy, dict(zip(targets, answers)))
