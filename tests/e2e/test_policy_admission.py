@@ -268,3 +268,20 @@ def test_by_default_a_start_may_be_a_week_ahead_and_2030_is_refused(gatepass, po
         f"AccessPolicy {policy} allows (maxStartDelay)")))
     create_request(gatepass, unique("in6d"), roles=(role,),
                    startTime=stamp(datetime.now(timezone.utc) + timedelta(days=6)))
+
+
+def test_a_pending_request_the_tightened_policy_no_longer_allows_is_denied(gatepass, policies):
+    role, policy = unique("tight"), unique("tight")
+    body = policy_body(policy, role, maxStartDelay="72h")
+    policies(body, check=True)
+    name = unique("ahead")
+    create_request(gatepass, name, roles=(role,), startTime=stamp(datetime.now(timezone.utc) + timedelta(hours=48)))
+
+    body["spec"]["maxStartDelay"] = "24h"  # the operator looks again at every request when a policy changes
+    policies(body, check=True)
+    denied = wait_state(gatepass, name, "Denied", timeout=60)
+    [condition] = [c for c in denied["status"]["conditions"] if c["type"] == "Denied"]
+    assert (condition["reason"], condition["message"]) == ("NoPolicy", "No AccessPolicy allows this request any more")
+    assert denied["status"]["bindings"] == [] and not denied["status"].get("grantedAt")
+    late = gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/approve=ok", user="alice", check=False)
+    assert late.returncode != 0 and get(gatepass, "accessrequest", name)["status"]["state"] == "Denied"

@@ -64,6 +64,17 @@ def test_an_unreachable_threshold_is_refused_in_one_line():
         "(alice, ivan); denials 3 can never be reached: at most 2 reviewers can deny (alice, ivan)")
 
 
+def test_a_stored_unworkable_policy_may_still_have_its_metadata_changed():
+    body = policy(thresholds=[{"name": "three", "approvals": 3}])
+    labelled = {**body, "metadata": {**body["metadata"], "labels": {"team": "dba"}}}
+    warnings: list[str] = []
+    asyncio.run(validate_policy(new=labelled, old=body, memo=memo(), warnings=warnings))
+    assert warnings == ['threshold "three" needs 3 approvals but at most 2 reviewers can give one (alice, ivan)']
+    edited = {**body, "spec": {**body["spec"], "denials": 1}}
+    with pytest.raises(kopf.AdmissionError):  # but not its spec, unless that makes it workable
+        asyncio.run(validate_policy(new=edited, old=body, memo=memo(), warnings=[]))
+
+
 @pytest.mark.parametrize("field", ["maxDuration", "requestTTL", "maxStartDelay"])
 @pytest.mark.parametrize("value", ["1d", "0s", "-1h", "90", "1h30"])
 def test_a_bad_policy_duration_gets_the_core_s_message(field, value):

@@ -124,7 +124,8 @@ class Threshold(ApiModel):
         ge=1,
         description="How many approvals from distinct reviewers this threshold needs. A policy is refused "
         "when fewer reviewers can ever count than this, as far as users listed by name tell (a group's "
-        "members are not known, so a group is never taken to be too small).",
+        "members are not known, so a group is never taken to be too small); with an Approve rule, which "
+        "can still approve, it is accepted with a warning.",
     )
     from_: Subjects | None = Field(
         None,
@@ -249,8 +250,8 @@ class AccessPolicySpec(ApiModel):
     denials: int = Field(
         1,
         ge=1,
-        description="How many denials from distinct reviewers deny a request; refused when more than the "
-        "reviewers listed by name (with no groups) could give.",
+        description="How many denials from distinct reviewers deny a request. Refused when more than the "
+        "reviewers listed by name (with no groups) could give; with a Deny rule, accepted with a warning.",
     )
     max_duration: Duration = Field(
         "1h",
