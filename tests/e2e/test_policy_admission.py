@@ -157,6 +157,21 @@ def test_denials_more_than_the_named_reviewers_can_give_are_refused(policies):
         "invalid AccessPolicy: denials 3 can never be reached: at most 2 reviewers can deny (alice, ivan)")))
 
 
+def test_a_threshold_only_a_requester_s_own_review_could_complete(policies):
+    # alice and ivan are the only reviewers: neither can ever be approved by both, having asked.
+    body = policy_body(unique("own"), unique("r"), requesters={"users": ["alice", "ivan"]},
+                       thresholds=[{"name": "both", "approvals": 2}])
+    assert refused_with(policies(body), creation_refused(POLICY_HOOK, (
+        'invalid AccessPolicy: threshold "both" can never be met for requests by alice, ivan: nobody reviews '
+        "their own request")))
+    # With developers requesting too, the policy works for them: accepted, with a warning about alice.
+    body["spec"]["requesters"] = {"users": ["alice"], "groups": ["developers"]}
+    result = policies(body)
+    assert result.returncode == 0, result.stderr
+    assert warnings_of(result) == [
+        'threshold "both" can never be met for requests by alice: nobody reviews their own request']
+
+
 def test_an_existing_policy_cannot_be_changed_to_an_unreachable_threshold(gatepass, policies):
     name = unique("edit")
     body = policy_body(name, unique("r"), thresholds=[{"name": "both", "approvals": 2}])

@@ -95,9 +95,24 @@ def test_with_rules_that_decide_an_unreachable_count_is_only_a_warning():
     assert findings(reviewers=users("alice"), thresholds=(Threshold("t", 2),), rules=(DENY_RULE,)).errors
 
 
-# The class of problem, walked exhaustively: over every combination of reviewers, from and approvals
-# drawn from a few users and groups, a threshold is refused exactly when the tally could never meet it,
-# even if everybody approved and every group held everybody (and more people than are named).
+def test_a_requester_among_the_few_reviewers_cannot_make_up_their_own_number():
+    policy = dict(requesters=users("alice"), reviewers=users("alice", "ivan"), thresholds=(Threshold("two", 2),))
+    assert findings(**policy).errors == (
+        'threshold "two" can never be met for requests by alice: nobody reviews their own request',)
+    # Others may still be approved: only a warning then.
+    policy["requesters"] = Subjects.of(users=["alice"], groups=["developers"])
+    result = findings(**policy)
+    assert result.errors == ()
+    assert result.warnings == (
+        'threshold "two" can never be met for requests by alice: nobody reviews their own request',)
+    assert findings(requesters=users("alice", "ivan"), reviewers=users("alice", "ivan"), denials=2).errors == (
+        "denials 2 can never be reached for requests by alice, ivan: nobody reviews their own request",)
+
+
+# The class of problem, walked exhaustively: over every combination of reviewers, from, approvals and
+# requester drawn from a few users and groups, a threshold (and the denials) is refused exactly when the
+# tally could never meet it, even if everybody approved and every group held everybody (and more people
+# than are named).
 NAMES = ("alice", "ivan", RULES_REVIEWER)
 GROUPS = ("leads", "ops")
 EXTRAS = tuple(f"member-{i}" for i in range(5))
@@ -111,7 +126,7 @@ def subjects_of_every_kind():
             yield Subjects.of(names, groups)
 
 
-def best_case(policy) -> tuple[bool, bool]:
+def best_case(policy, requester: Identity) -> tuple[bool, bool]:
     """(approvable, deniable) by people's reviews alone, if everybody in every group reviewed."""
     groups = frozenset(GROUPS)
     people = [Identity(name, groups) for name in NAMES + EXTRAS]
@@ -119,18 +134,19 @@ def best_case(policy) -> tuple[bool, bool]:
     def reviews(decision):
         return [Review(person, decision, "", T0) for person in people]
 
-    return (tally(policy, BOB, reviews("Approve")).outcome is Outcome.Approved,
-            tally(policy, BOB, reviews("Deny")).outcome is Outcome.Denied)
+    return (tally(policy, requester, reviews("Approve")).outcome is Outcome.Approved,
+            tally(policy, requester, reviews("Deny")).outcome is Outcome.Denied)
 
 
 @pytest.mark.parametrize("approvals", [1, 2, 3])
-def test_refused_exactly_when_no_reviews_could_ever_decide(approvals):
+@pytest.mark.parametrize("requester", [BOB.username, "alice", "ivan"])
+def test_refused_exactly_when_no_reviews_could_ever_decide(approvals, requester):
     checked = 0
     for reviewers in subjects_of_every_kind():
         for from_ in (None, *subjects_of_every_kind()):
-            policy = dba_policy(reviewers=reviewers, thresholds=(Threshold("t", approvals, from_),),
-                                denials=approvals)
-            approvable, deniable = best_case(policy)
+            policy = dba_policy(requesters=users(requester), reviewers=reviewers,
+                                thresholds=(Threshold("t", approvals, from_),), denials=approvals)
+            approvable, deniable = best_case(policy, Identity(requester, frozenset(GROUPS)))
             errors = check_policy(policy, EVERYTHING).errors
             assert any(e.startswith('threshold "t"') for e in errors) is (not approvable), (reviewers, from_)
             assert any(e.startswith("denials") for e in errors) is (not deniable), reviewers

@@ -123,7 +123,8 @@ class Threshold(ApiModel):
     approvals: int = Field(
         ge=1,
         description="How many approvals from distinct reviewers this threshold needs. A policy is refused "
-        "when fewer reviewers can ever count than this, as far as users listed by name tell (a group's "
+        "when fewer reviewers can ever count than this (nobody reviews their own request), as far as users "
+        "listed by name tell (a group's "
         "members are not known, so a group is never taken to be too small); with an Approve rule, which "
         "can still approve, it is accepted with a warning.",
     )

@@ -6,10 +6,13 @@ Findings: one-line errors and warnings.
 
   * Errors refuse the policy. They are what nothing outside the policy can fix: an
     approval threshold (or the denials count) that more reviewers than can ever count
-    would have to reach, or a threshold whose `from` names nobody who is a reviewer.
-    Only what is countable is counted: users listed by name. A group's members are
-    not known to Kubernetes, so wherever a group could supply reviewers nothing is
-    guessed and nothing is refused.
+    would have to reach, a threshold whose `from` names nobody who is a reviewer, or
+    one that every requester's own requests fall short of (nobody reviews their own
+    request; when only some named requesters are stuck, it is a warning). Only what
+    is countable is counted: users listed by name. A group's members are not known
+    to Kubernetes, so wherever a group could supply reviewers nothing is guessed and
+    nothing is refused. With an Approve (Deny) rule, which can still decide, an
+    unreachable threshold (denials count) is a warning.
   * Warnings accept the policy and are shown by kubectl ("Warning: ..."): a
     ClusterRole, namespace or Role the policy names that does not exist yet.
     Refusing those would break GitOps ordering: Argo CD, Flux and
@@ -59,18 +62,26 @@ def check_policy(policy: Policy, facts: ClusterFacts) -> Findings:
 
     for threshold in policy.thresholds:
         problem = threshold_problem(policy.reviewers, threshold)
+        fatal = problem is not None
+        if problem is None:
+            problem, fatal = own_requests_problem(policy, threshold.from_, threshold.approvals,
+                                                  f'threshold "{threshold.name}" can never be met')
         if problem is None:
             continue
         if approve_rules:
             warnings.append(f"{problem}; only the policy's Approve rules can approve its requests")
         else:
-            errors.append(problem)
+            (errors if fatal else warnings).append(problem)
     problem = denials_problem(policy.reviewers, policy.denials)
+    fatal = problem is not None
+    if problem is None:
+        problem, fatal = own_requests_problem(policy, None, policy.denials,
+                                              f"denials {policy.denials} can never be reached")
     if problem is not None:
         if deny_rules:
             warnings.append(f"{problem}; only the policy's Deny rules can deny its requests")
         else:
-            errors.append(problem)
+            (errors if fatal else warnings).append(problem)
 
     warnings.extend(missing(policy, facts))
     return Findings(tuple(errors), tuple(warnings))
@@ -100,6 +111,20 @@ def threshold_problem(reviewers: Subjects, threshold: Threshold) -> str | None:
         return (f'threshold "{threshold.name}" needs {_count(threshold.approvals, "approval")} but at most '
                 f"{_count(len(users), 'reviewer')} can give one ({_listed(users)})")
     return None
+
+
+def own_requests_problem(policy: Policy, from_: Subjects | None, needed: int, what: str) -> tuple[str | None, bool]:
+    """(why ``needed`` reviews can never be given on some requesters' requests, fatal): nobody reviews
+    their own request, so a requester named among the few who could review leaves one too few for their
+    own. Fatal when that holds for every requester (all named as users); else a warning."""
+    users = eligible(policy.reviewers, from_)
+    if users is None:
+        return None, False
+    stuck = sorted(name for name in policy.requesters.users if len(users - {name}) < needed)
+    if not stuck:
+        return None, False
+    fatal = not policy.requesters.groups and set(stuck) == policy.requesters.users
+    return f"{what} for requests by {', '.join(stuck)}: nobody reviews their own request", fatal
 
 
 def denials_problem(reviewers: Subjects, denials: int) -> str | None:

@@ -18,9 +18,9 @@ from gatepass.api.common import duration_fields
 from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import Author, own_request, review_author, review_refusal, revoke_refusal, slack_mapping
+from gatepass.core.durations import duration_errors
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.lifecycle import TERMINAL
-from gatepass.core.durations import duration_errors
 from gatepass.core.policy import evaluate_request
 from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
 from gatepass.core.types import Identity, Policy
