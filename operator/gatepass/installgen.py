@@ -4,7 +4,9 @@
     from the hooks in gatepass.webhooks.config (the operator serves those paths);
   * charts/gatepass/templates/crds/ from crds/ (themselves generated from the models);
   * charts/gatepass/templates/rbac/ from manifests/rbac/, the RBAC the end-to-end
-    tests run the operator with.
+    tests run the operator with;
+  * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
+    chart's check of operator.retention, which fails with the operator's message.
 
     python -m gatepass.installgen          # write them (make manifests)
     python -m gatepass.installgen --check  # exit 1 if any is out of date (make lint)
@@ -13,6 +15,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import string
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gatepass.core import durations
 from gatepass.webhooks import config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +125,101 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
     return head + body
 
 
+# --- durations -----------------------------------------------------------------------------------------
+
+# A token of a duration: a number (digits, then maybe "." and digits) and what follows it up to the next
+# number; a duration is a run of them, and parse_duration reads it token by token the same way.
+_TOKEN = r"[0-9]*(\.[0-9]*)?[^0-9.]*"
+_NUMBER = r"^[0-9]*(\.[0-9]*)?"
+
+
+def _go(text: str) -> str:
+    """A Go string literal (JSON's escapes are Go's)."""
+    return json.dumps(text)
+
+
+def _printf(template: str, **args: str) -> str:
+    """A Go ``printf`` call giving what ``template.format(**args)`` gives: args are template expressions."""
+    parts, values = [], []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(literal.replace("%", "%%"))
+        if name is not None:
+            parts.append("%s")
+            values.append(args[name])
+    return " ".join(["printf", _go("".join(parts)), *values])
+
+
+def helm_durations() -> str:
+    """The named template gatepass.checkedDuration, written from gatepass.core.durations: it returns a
+    duration setting as it is, or fails with the message checked_duration gives for it (so `helm install`
+    says what the operator would), prefixed with the setting's name.
+
+    Called with (dict "name" "operator.retention" "value" .Values.operator.retention "zero" true); ``zero``
+    allows "0". Sums are floats: a duration within a float's precision of the 2562047h limit may pass here
+    and be refused by the operator when it starts."""
+    d = durations
+    units = " ".join(f"{_go(unit)} {_go(str(ns))}" for unit, ns in d.NS_PER_UNIT.items())
+    hint = _go(d.UNITS_HINT)
+    unknown_hint = f'(ternary {_go(d.DAY_HINT)} {hint} (eq $unit "d"))'
+    lines = [
+        '{{- define "gatepass.checkedDuration" -}}',
+        "{{- $text := toString .value -}}",
+        f"{{{{- $units := dict {units} -}}}}",
+        "{{- $rest := $text -}}",
+        "{{- $negative := false -}}",
+        '{{- if or (hasPrefix "-" $rest) (hasPrefix "+" $rest) -}}',
+        '{{- $negative = hasPrefix "-" $rest -}}',
+        "{{- $rest = substr 1 -1 $rest -}}",
+        "{{- end -}}",
+        '{{- $problem := "" -}}',
+        "{{- $total := 0.0 -}}",
+        '{{- if eq $rest "0" -}}',
+        '{{- else if eq $rest "" -}}',
+        f"{{{{- $problem = {_printf(d.EMPTY, hint=hint)} -}}}}",
+        "{{- else -}}",
+        "{{- $left := $rest -}}",
+        f"{{{{- range $token := regexFindAll {_go(_TOKEN)} $rest -1 -}}}}",
+        "{{- if not $problem -}}",
+        f"{{{{- $number := regexFind {_go(_NUMBER)} $token -}}}}",
+        "{{- $unit := trimPrefix $number $token -}}",
+        '{{- $whole := regexFind "^[0-9]*" $number -}}',
+        '{{- $fraction := trimPrefix "." (trimPrefix $whole $number) -}}',
+        "{{- if not $number -}}",
+        f"{{{{- $problem = {_printf(d.EXPECTED_NUMBER, rest='$left')} -}}}}",
+        "{{- else if and (not $whole) (not $fraction) -}}",
+        f"{{{{- $problem = {_go(d.NEEDS_A_DIGIT)} -}}}}",
+        "{{- else if not $unit -}}",
+        f"{{{{- $problem = {_printf(d.MISSING_UNIT, hint=hint)} -}}}}",
+        "{{- else if not (hasKey $units $unit) -}}",
+        f"{{{{- $problem = {_printf(d.UNKNOWN_UNIT, unit='$unit', hint=unknown_hint)} -}}}}",
+        "{{- else -}}",
+        '{{- $total = addf $total (mulf (float64 (printf "0%s" $number)) (float64 (get $units $unit))) -}}',
+        f"{{{{- if gt $total {float(d.MAX_NS)!r} -}}}}",
+        f"{{{{- $problem = {_go(d.TOO_LONG)} -}}}}",
+        "{{- end -}}",
+        "{{- end -}}",
+        "{{- $left = trimPrefix $token $left -}}",
+        "{{- end -}}",
+        "{{- end -}}",
+        "{{- end -}}",
+        # A result is whole microseconds, as timedelta holds it: less than 1000ns is zero.
+        "{{- if $problem -}}",
+        "{{- else if and $negative (ge $total 1000.0) -}}",
+        f"{{{{- $problem = ternary {_go(d.MUST_NOT_BE_NEGATIVE)} {_go(d.MUST_BE_POSITIVE)} .zero -}}}}",
+        "{{- else if and (not .zero) (lt $total 1000.0) -}}",
+        f"{{{{- $problem = {_go(d.MUST_BE_POSITIVE)} -}}}}",
+        "{{- end -}}",
+        "{{- if $problem -}}",
+        f"{{{{- fail (printf \"%s: %s\" .name ({_printf(d.INVALID, text='$text', problem='$problem')})) -}}}}",
+        "{{- end -}}",
+        "{{- $text -}}",
+        "{{- end -}}",
+    ]
+    doc = ("{{/* gatepass.checkedDuration: a duration setting as it is, or fail with the operator's message for\n"
+           '   it. (dict "name" "operator.retention" "value" .Values.operator.retention "zero" true) */}}\n')
+    return _helm_header("operator/gatepass/core/durations.py") + doc + "\n".join(lines) + "\n"
+
+
 # --- all of them -------------------------------------------------------------------------------------
 
 
@@ -128,6 +228,7 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
     files: dict[Path, str] = {
         Path("manifests/webhook/webhooks.yaml"): kustomize_webhooks(),
         CHART / "templates" / "webhooks.yaml": helm_webhooks(),
+        CHART / "templates" / "_durations.tpl": helm_durations(),
     }
     for crd in sorted((repo / "crds").glob("*.gatepass.dev.yaml")):
         files[CHART / "templates" / "crds" / crd.name] = helm_crd(crd.read_text(), f"crds/{crd.name}")

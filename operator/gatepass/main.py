@@ -125,11 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     from gatepass.controller.certificates import WebhookCertificates, service_hosts
     from gatepass.controller.leadership import LeaderElection
     from gatepass.controller.runtime import Runtime
-    from gatepass.core.durations import parse_duration
+    from gatepass.core.durations import checked_duration
     from gatepass.core.leases import Timing
     from gatepass.webhooks import handlers as _admission  # noqa: F401
 
     log = logging.getLogger("gatepass")
+    try:
+        retention = checked_duration(args.retention, zero=True) or None
+    except ValueError as error:
+        log.error("--retention: %s", error)  # what the chart's check of operator.retention says
+        return 2
     notifications = None
     if args.notifications:
         from gatepass.notify.config import ConfigError, load
@@ -140,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         log.info("Notifications: receivers %s", ", ".join(notifications.receivers) or "none")
     client = api_client(args)
-    retention = parse_duration(args.retention) or None
     runtime = Runtime.create(client, workers=args.workers, retention=retention, notifications=notifications)
     timing = Timing(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
     identity = args.leader_identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"

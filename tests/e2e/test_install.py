@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gatepass.core.durations import checked_duration
+
 from .conftest import IN_CI
 from .helpers import request_manifest, unique, wait_for, wait_state
 
@@ -171,6 +173,34 @@ def test_helm_lint(helm):
     bad = subprocess.run([helm, "lint", str(CHART), "--strict", "--set", "webhook.certificates=vault"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "/webhook/certificates" in bad.stdout + bad.stderr  # values.schema.json
+
+
+# Every kind of mistake parse_duration names (tests/unit/test_durations.py), and some good values.
+RETENTIONS = ["1d", "1w", "5y", "1H", "", "-", "3", "90", "s", ".", "-.", ".s", "+.s", "1h 30m", " 1h", "1h-30m",
+              "1.2.3s", "\uff11h", "3000000h", "-1h", "-0.5s", "0", "-0s", "720h", "1h30m", "1.5h", ".5h", "1.h",
+              "300ms", "2\u00b5s", "2us", "+8h"]
+
+
+@pytest.mark.parametrize("value", RETENTIONS)
+def test_helm_says_of_a_bad_retention_what_the_operator_says(helm, value):
+    result = subprocess.run([helm, "template", "gatepass", str(CHART), "--set-string", f"operator.retention={value}"],
+                            capture_output=True, text=True)
+    try:
+        checked_duration(value, zero=True)
+    except ValueError as error:
+        assert result.returncode != 0
+        line = result.stderr.strip().splitlines()[0]  # then helm's "Use --debug flag ..."
+        assert line.startswith("Error: execution error at (gatepass/templates/deployment.yaml:")
+        assert line.endswith(f"): operator.retention: {error}"), line
+        return
+    assert result.returncode == 0, result.stderr
+    [deployment] = [d for d in docs(result.stdout) if d["kind"] == "Deployment"]
+    assert f"--retention={value}" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_helm_takes_a_retention_of_zero_given_as_a_number(helm):
+    [deployment] = [d for d in docs(template(helm, "operator.retention=0")) if d["kind"] == "Deployment"]
+    assert "--retention=0" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_helm_template_passes_a_server_side_dry_run(helm, gatepass):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -16,7 +17,9 @@ from gatepass.api import (
     RESOURCES,
     crdgen,
     AccessPolicy,
+    AccessPolicySpec,
     AccessRequest,
+    AccessRequestSpec,
     AccessReview,
     InvalidObject,
     parse_any,
@@ -28,7 +31,9 @@ from gatepass.api.accesspolicy import (
     ONE_ROLE_KIND,
     ROLE_NEEDS_NAMESPACES,
 )
-from gatepass.api.common import GO_DURATION_PATTERN
+from gatepass.api.common import duration_fields
+from gatepass.core import convert
+from gatepass.core.durations import checked_duration
 from gatepass.api.crdgen import SchemaError, structural
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -181,7 +186,7 @@ def test_request_spec_validation():
     assert spec["required"] == ["roles"]
     assert props["roles"]["minItems"] == 1
     assert props["reason"]["maxLength"] == 4096
-    assert props["duration"]["pattern"] == GO_DURATION_PATTERN and props["duration"]["default"] == "1h"
+    assert props["duration"]["default"] == "1h"
     assert props["startTime"]["format"] == "date-time"
     rules = {r["rule"] for r in spec["x-kubernetes-validations"]}
     assert "!has(oldSelf.requester) || (has(self.requester) && self.requester == oldSelf.requester)" in rules
@@ -211,6 +216,8 @@ def test_policy_validation():
     }  # fmt: skip
     assert props["denials"] == {**props["denials"], "default": 1, "minimum": 1}
     assert props["maxDuration"]["default"] == props["requestTTL"]["default"] == "1h"
+    assert props["maxStartDelay"]["default"] == "168h"  # a week; the core's default when it is absent
+    assert convert.policy(POLICY).max_start_delay == timedelta(hours=168)
     assert props["requireReason"]["default"] is True
     assert "from" in props["thresholds"]["items"]["properties"]
 
@@ -222,14 +229,31 @@ def test_review_spec_is_immutable():
     assert spec["properties"]["decision"]["enum"] == ["Approve", "Deny"]
 
 
-@pytest.mark.parametrize("value", ["1h", "90m", "1h30m", "1.5h", "300ms", "2us", "2µs", "10ns", "8h0m0s"])
-def test_duration_pattern_accepts_go_durations(value):
-    assert re.fullmatch(GO_DURATION_PATTERN, value)
+def test_durations_carry_no_pattern_for_the_api_server_to_answer_with():
+    """A bad duration is answered by admission with the core's message, not with a regular expression."""
+    policy = schema_of(AccessPolicy)["properties"]["spec"]["properties"]
+    request = schema_of(AccessRequest)["properties"]["spec"]["properties"]
+    fields = [policy[name] for name in duration_fields(AccessPolicySpec)]
+    fields += [request[name] for name in duration_fields(AccessRequestSpec)]
+    assert len(fields) == 4  # maxDuration, requestTTL, maxStartDelay; duration
+    for field in fields:
+        assert field["type"] == "string" and field["maxLength"] == 32
+        assert "pattern" not in field and "x-kubernetes-validations" not in field
 
 
-@pytest.mark.parametrize("value", ["", "1d", "-1h", "h", "1h 30m", "1.h", ".5h", "1H", "0"])
-def test_duration_pattern_rejects_others(value):
-    assert not re.fullmatch(GO_DURATION_PATTERN, value)
+def test_duration_fields_are_every_duration_of_a_spec():
+    assert duration_fields(AccessPolicySpec) == ("maxDuration", "requestTTL", "maxStartDelay")
+    assert duration_fields(AccessRequestSpec) == ("duration",)
+
+
+@pytest.mark.parametrize("value", ["1d", "-1h", "h", "1h 30m", ".h", "1H", "0", "0s", "", "99999999h"])
+def test_models_refuse_bad_durations_with_the_core_message(value):
+    with pytest.raises(ValueError) as expected:
+        checked_duration(value)
+    bad = {**POLICY, "spec": {**POLICY["spec"], "maxDuration": value}}
+    with pytest.raises(InvalidObject) as raised:
+        parse_object(AccessPolicy, bad)
+    assert f"spec.maxDuration: {expected.value}" in str(raised.value)
 
 
 # --- the converter on a toy model -------------------------------------------------------------
@@ -414,8 +438,9 @@ def test_parse_request_and_review_by_kind():
             CLUSTER_WIDE_NEEDS_CLUSTER_ROLE,
         ),
         ({"roles": [{"name": "x", "clusterRole": "b"}]}, CLUSTER_ROLE_NEEDS_SCOPE),
-        ({"maxDuration": "1d"}, "spec.maxDuration: '1d' is not a duration"),
-        ({"requestTTL": "0m"}, "spec.requestTTL: duration '0m' must be longer than zero"),
+        ({"maxDuration": "1d"},
+         'spec.maxDuration: invalid duration "1d": unknown unit "d" (there is no day unit, write 24h)'),
+        ({"requestTTL": "0m"}, 'spec.requestTTL: invalid duration "0m": must be longer than zero'),
         ({"requesters": {}}, "spec.requesters: name at least one user or group"),
     ],
 )

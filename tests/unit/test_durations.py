@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatepass.core.durations import format_duration, parse_duration
+from gatepass.core.durations import checked_duration, duration_errors, format_duration, parse_duration
 
 us = lambda n: timedelta(microseconds=n)  # noqa: E731
 
@@ -128,3 +128,39 @@ def test_formats_the_short_form(delta, text):
 ] + [us(n * 7919) for n in range(0, 5000, 97)] + [timedelta(seconds=n * 3607) for n in range(0, 300, 13)])
 def test_format_then_parse_gives_the_same_duration(delta):
     assert parse_duration(format_duration(delta)) == delta
+
+
+# --- what Gatepass asks of a duration it is given ---------------------------------------------------
+
+def test_checked_durations_are_longer_than_zero():
+    assert checked_duration("90m") == timedelta(minutes=90)
+    for text in ("0", "0s", "0h0m", "-1h"):
+        with pytest.raises(ValueError) as raised:
+            checked_duration(text)
+        assert str(raised.value) == f'invalid duration "{text}": must be longer than zero'
+
+
+def test_a_retention_may_be_zero_but_not_negative():
+    assert checked_duration("0", zero=True) == timedelta(0)
+    with pytest.raises(ValueError) as raised:
+        checked_duration("-1h", zero=True)
+    assert str(raised.value) == 'invalid duration "-1h": must not be negative'
+
+
+def test_checked_duration_says_what_parse_duration_says():
+    for text in ("1d", "", "1h 30m", "3000000h"):
+        with pytest.raises(ValueError) as parsed:
+            parse_duration(text)
+        with pytest.raises(ValueError) as checked:
+            checked_duration(text)
+        assert str(checked.value) == str(parsed.value)
+
+
+def test_duration_errors_name_each_bad_field():
+    spec = {"maxDuration": "1d", "requestTTL": "30m", "maxStartDelay": "0s", "other": "1d"}
+    assert duration_errors(spec, ("maxDuration", "requestTTL", "maxStartDelay", "absent")) == [
+        'spec.maxDuration: invalid duration "1d": unknown unit "d" (there is no day unit, write 24h)',
+        'spec.maxStartDelay: invalid duration "0s": must be longer than zero',
+    ]
+    assert duration_errors({"duration": 3600}, ("duration",)) == [
+        "spec.duration: invalid duration 3600: not a string"]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from gatepass import installgen
+from gatepass.core import durations
 from gatepass.api import parse_any
 from gatepass.main import parse_args
 from gatepass.notify import slack_actions
@@ -212,3 +213,24 @@ def test_the_chart_schema_knows_the_slack_ingress_values():
     # Enabled without a host is refused (helm lint and helm template say /slack/ingress/host).
     assert ingress["if"]["properties"]["enabled"] == {"const": True}
     assert ingress["then"]["properties"]["host"]["minLength"] == 1
+
+
+def test_the_chart_checks_the_retention_with_the_operator_s_messages():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    retention = schema["properties"]["operator"]["properties"]["retention"]
+    assert "pattern" not in retention  # helm would answer with the regular expression
+    assert retention["type"] == ["string", "integer"]  # --set operator.retention=0 is a number
+    deployment_template = (CHART / "templates" / "deployment.yaml").read_text()
+    assert ('--retention={{ include "gatepass.checkedDuration" (dict "name" "operator.retention" '
+            '"value" .Values.operator.retention "zero" true) }}') in deployment_template
+    helper = (CHART / "templates" / "_durations.tpl").read_text()
+    for message in (durations.DAY_HINT, durations.NEEDS_A_DIGIT, durations.TOO_LONG, durations.MUST_NOT_BE_NEGATIVE):
+        assert json.dumps(message) in helper
+
+
+def test_the_operator_refuses_a_bad_retention_in_one_line(caplog):
+    from gatepass.main import main
+
+    with caplog.at_level("ERROR"):
+        assert main(["--retention=-1h"]) == 2
+    assert [r.getMessage() for r in caplog.records] == ['--retention: invalid duration "-1h": must not be negative']

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from gatepass.core.policy import evaluate_request, request_errors, review_errors, who
-from gatepass.core.types import RequestableRole, Subjects
+from gatepass.core.types import DEFAULT_MAX_START_DELAY, RequestableRole, Subjects
 
-from .core_factories import BOB, dba_policy, dba_request, person
+from .core_factories import BOB, T0, dba_policy, dba_request, person
 
 
 def test_the_allowing_policy_is_selected():
@@ -190,3 +190,30 @@ def test_both_problems_at_once():
 
 def test_no_governing_policy():
     assert review_errors(None, dba_request(), person("alice")) == ["no AccessPolicy governs request bob-dba"]
+
+
+# --- how far ahead a request may ask to start --------------------------------------------------------
+
+def test_a_start_within_the_policy_s_max_start_delay_is_allowed():
+    policy = dba_policy(max_start_delay=timedelta(hours=24))
+    assert request_errors(dba_request(start_time=T0 + timedelta(hours=24)), policy) == []
+    assert request_errors(dba_request(start_time=T0 - timedelta(hours=1)), policy) == []  # starts at approval
+
+
+def test_a_start_further_ahead_than_the_policy_allows_is_refused():
+    policy = dba_policy(max_start_delay=timedelta(hours=24))
+    request = dba_request(start_time=T0 + timedelta(hours=24, seconds=1))
+    assert request_errors(request, policy) == [
+        "startTime 2026-03-02T10:00:01Z is further ahead than the 24h after the request is made that "
+        "AccessPolicy demo-dba allows (maxStartDelay)"]
+
+
+def test_the_default_max_start_delay_is_a_week():
+    far = dba_request(start_time=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    assert dba_policy().max_start_delay == DEFAULT_MAX_START_DELAY == timedelta(days=7)
+    assert evaluate_request(dba_request(start_time=T0 + timedelta(days=7)), [dba_policy()]).policy is not None
+    selection = evaluate_request(far, [dba_policy()])
+    assert selection.policy is None
+    assert selection.errors == [
+        "startTime 2030-01-01T00:00:00Z is further ahead than the 168h after the request is made that "
+        "AccessPolicy demo-dba allows (maxStartDelay)"]

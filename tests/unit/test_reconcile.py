@@ -706,3 +706,14 @@ def test_the_requester_identity_comes_from_the_request():
     cluster = Cluster()
     cluster.reviews.append(approve(person("bob", "dba-leads"), at(1)))
     assert cluster.reconcile(at(2)).state is State.Pending
+
+
+def test_a_start_the_policy_no_longer_allows_is_denied_at_decision_time():
+    cluster = Cluster(request=dba_request(start_time=at(hours=48)))
+    assert cluster.reconcile(at(5)).state is State.Pending
+    cluster.policy = dba_policy(max_start_delay=timedelta(hours=24))  # the policy was tightened meanwhile
+    cluster.reviews.append(approve(LEAD1, at(10)))
+    plan = cluster.reconcile(at(20))
+    assert plan.state is State.Denied and plan.bindings_to_apply == ()
+    assert cluster.condition("Denied")["reason"] == "NoPolicy"
+    assert "is further ahead than the 24h after the request is made" in cluster.condition("Denied")["message"]

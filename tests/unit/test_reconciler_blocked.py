@@ -21,6 +21,8 @@ from gatepass.controller.store import Store
 from gatepass.core.grants import BindTarget
 from gatepass.webhooks.handlers import validate_policy
 
+from .admission_fakes import ClusterReads
+
 NOW = datetime(2026, 3, 1, 10, 5, 0, tzinfo=timezone.utc)
 
 
@@ -299,17 +301,18 @@ def test_a_counted_event_is_one_object_whose_count_rises():
 # -- policy admission ----------------------------------------------------------------------------------------------
 
 class Memo:
+    """Policy admission's reads (everything the policy names exists) and the operator's bind check."""
+
     def __init__(self, bindable=(), error: ApiException | None = None) -> None:
         memo = self
 
-        class kube:
-            @staticmethod
-            async def may_bind(target):
+        class Kube(ClusterReads):
+            async def may_bind(self, target):
                 if memo.error is not None:
                     raise memo.error
                 return target.role_name in memo.bindable
 
-        self.kube, self.bindable, self.error = kube, set(bindable), error
+        self.kube, self.bindable, self.error, self.store = Kube(), set(bindable), error, None
 
 
 def test_a_policy_offering_a_role_the_operator_may_not_bind_is_accepted_with_a_warning():

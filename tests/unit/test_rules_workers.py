@@ -15,6 +15,7 @@ from gatepass.rules import check_all, verdict
 from gatepass.rules.workers import _run
 from gatepass.webhooks.handlers import validate_policy
 
+from .admission_fakes import memo
 from .core_factories import dba_request, person
 
 ONCALL = Rule("short-oncall", "Approve", "request.duration <= duration('1h') && 'oncall' in user.groups", "on call")
@@ -104,18 +105,9 @@ def test_admission_refuses_a_costly_rule_in_one_line_and_stays_responsive():
     lit = "[" + ",".join(["1"] * 300) + "]"
     expression = f"{lit}.all(a, {lit}.all(b, {lit}.all(c, a == b && b == c)))"
     with pytest.raises(kopf.AdmissionError) as refused:
-        asyncio.run(validate_policy(new=policy_body(expression), memo=BindsAll(), warnings=[]))
+        asyncio.run(validate_policy(new=policy_body(expression), memo=memo(), warnings=[]))
     assert str(refused.value) == ("invalid AccessPolicy: rule short-oncall: all() within all(): comprehensions may "
                                   "not be nested or chained")
     warnings: list[str] = []
-    asyncio.run(validate_policy(new=policy_body(ONCALL.expression), memo=BindsAll(), warnings=warnings))  # accepted
+    asyncio.run(validate_policy(new=policy_body(ONCALL.expression), memo=memo(), warnings=warnings))  # accepted
     assert warnings == []
-
-
-class BindsAll:
-    """A memo whose operator may bind every role."""
-
-    class kube:
-        @staticmethod
-        async def may_bind(target) -> bool:
-            return True

@@ -47,7 +47,8 @@ def test_policy_defaults_follow_the_spec():
     policy = dba_policy()
     defaults = {f.name: f.default for f in dataclasses.fields(policy) if f.default is not dataclasses.MISSING}
     assert defaults == {"thresholds": (), "denials": 1, "max_duration": timedelta(hours=1),
-                        "request_ttl": timedelta(hours=1), "require_reason": True,
+                        "request_ttl": timedelta(hours=1), "max_start_delay": timedelta(hours=168),
+                        "require_reason": True,
                         "trusted_submitters": Subjects(), "rules": ()}
 
 

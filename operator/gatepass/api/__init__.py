@@ -4,9 +4,10 @@ This package is pure data. It holds pydantic models for the three kinds (spec,
 status, enums, printer columns and short names declared on the classes), the
 generator that turns them into CustomResourceDefinitions (``crdgen``), and the
 parser that validates raw objects into models. It may use pydantic, PyYAML and
-the standard library; it may not import kopf, a Kubernetes client, an HTTP
-library, or any other Gatepass package, and it does no I/O except for the CRD
-generator's command line writing and comparing files.
+the standard library, and the pure core (gatepass.core) for the rules it
+states once (what a duration is, the defaults); it may not import kopf, a
+Kubernetes client, an HTTP library, or any other Gatepass package, and it does
+no I/O except for the CRD generator's command line writing and comparing files.
 """
 
 from .accesspolicy import AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, Threshold

@@ -7,6 +7,9 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from gatepass.core.durations import format_duration
+from gatepass.core.types import DEFAULT_MAX_START_DELAY
+
 from .base import (
     ApiModel,
     atomic_list,
@@ -71,18 +74,23 @@ class RequestableRole(ApiModel):
 
     name: RoleName = Field(description="The name an AccessRequest uses for this role in spec.roles.")
     cluster_role: RoleName | None = Field(
-        None, description="Name of the ClusterRole granted. Exactly one of clusterRole and role is set."
+        None,
+        description="Name of the ClusterRole granted. Exactly one of clusterRole and role is set. "
+        "A policy naming a ClusterRole that does not exist is accepted with a warning (GitOps tools may "
+        "apply it together with the policy, or after it); the role cannot be granted until it exists.",
     )
     role: RoleName | None = Field(
         None,
         description="Name of a namespaced Role granted; a Role of this name must exist in each "
-        "of the namespaces. Exactly one of clusterRole and role is set.",
+        "of the namespaces. Exactly one of clusterRole and role is set. Where it does not exist yet, the "
+        "policy is accepted with a warning and the role cannot be granted there until it does.",
     )
     namespaces: list[NamespaceName] = Field(
         default_factory=list,
         max_length=MAX_NAMESPACES,
         description="Namespaces the role may be bound in, one RoleBinding per requested namespace. "
-        "Required for a role; for a clusterRole, required unless clusterWide is true.",
+        "Required for a role; for a clusterRole, required unless clusterWide is true. A namespace that does "
+        "not exist yet is accepted with a warning; nothing can be granted in it until it is created.",
         json_schema_extra=set_list(),
     )
     cluster_wide: bool = Field(
@@ -113,13 +121,19 @@ class Threshold(ApiModel):
         description="Name of the threshold, unique within the policy (e.g. leads).",
     )
     approvals: int = Field(
-        ge=1, description="How many approvals from distinct reviewers this threshold needs."
+        ge=1,
+        description="How many approvals from distinct reviewers this threshold needs. A policy is refused "
+        "when fewer reviewers can ever count than this (nobody reviews their own request), as far as users "
+        "listed by name tell (a group's "
+        "members are not known, so a group is never taken to be too small); with an Approve rule, which "
+        "can still approve, it is accepted with a warning.",
     )
     from_: Subjects | None = Field(
         None,
         alias="from",
         description="Only approvals from these users and groups count toward this threshold; "
-        "they must also be reviewers. Absent: approvals from any reviewer count.",
+        "they must also be reviewers (a policy whose from names nobody who is a reviewer is refused). "
+        "Absent: approvals from any reviewer count.",
     )
 
 
@@ -234,14 +248,27 @@ class AccessPolicySpec(ApiModel):
         "Empty or absent: one approval from any reviewer.",
         json_schema_extra=map_list("name"),
     )
-    denials: int = Field(1, ge=1, description="How many denials from distinct reviewers deny a request.")
+    denials: int = Field(
+        1,
+        ge=1,
+        description="How many denials from distinct reviewers deny a request. Refused when more than the "
+        "reviewers listed by name (with no groups) could give; with a Deny rule, accepted with a warning.",
+    )
     max_duration: Duration = Field(
-        "1h", description='The longest access a request may ask for, as a Go duration ("30m", "8h").'
+        "1h",
+        description='The longest access a request may ask for, as a Go duration ("30m", "8h"; no day unit).',
     )
     request_ttl: Duration = Field(
         "1h",
         alias="requestTTL",
         description="How long a request may wait for its reviews before it expires, as a Go duration.",
+    )
+    max_start_delay: Duration = Field(
+        format_duration(DEFAULT_MAX_START_DELAY),
+        description="How far ahead a request's spec.startTime may be, counted from when the request is made, "
+        f"as a Go duration (default {format_duration(DEFAULT_MAX_START_DELAY)}, a week). A request asking to "
+        "start later is refused when it is created, and denied if it is still Pending under a policy that "
+        "no longer allows it.",
     )
     require_reason: bool = Field(True, description="Whether a request must give a reason.")
     trusted_submitters: Subjects | None = Field(

@@ -12,12 +12,12 @@ import argparse
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import TextIO
 
 from gatepass.core import convert
+from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
-from gatepass.core.durations import format_duration, parse_duration
+from gatepass.core.durations import format_duration
 from gatepass.core.ledger import REVOKE
 from gatepass.core.policy import evaluate_request
 from gatepass.core.timestamps import format_time, parse_time
@@ -49,12 +49,9 @@ def generate_name(*parts: str) -> str:
 def checked_duration(text: str) -> str:
     """A positive Go duration in its short form; CliError otherwise."""
     try:
-        delta = parse_duration(text)
+        return format_duration(durations.checked_duration(text))
     except ValueError as error:
         raise CliError(str(error)) from None
-    if delta <= timedelta(0):
-        raise CliError(f'invalid duration "{text}": must be longer than zero')
-    return format_duration(delta)
 
 
 def request_body(

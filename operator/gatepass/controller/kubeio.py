@@ -341,6 +341,38 @@ class Kube:
         result = await self._call(self.authz.create_subject_access_review, review)
         return bool(result.status.allowed)
 
+    # ---------------------------------------------- what a policy names exists
+    # Read at policy admission only (an administrator's write, rarely made), so nothing is cached or watched.
+    async def namespace_names(self) -> frozenset[str]:
+        """The names of every namespace (one list call)."""
+        result = await self._call(self.core.list_namespace)
+        return frozenset(item.metadata.name for item in result.items)
+
+    async def existing_cluster_roles(self, names: frozenset[str]) -> frozenset[str]:
+        """Those of ``names`` that are ClusterRoles (one get each, at once)."""
+        ordered = sorted(names)
+        found = await asyncio.gather(*(self._exists(self.rbac.read_cluster_role, name) for name in ordered))
+        return frozenset(name for name, exists in zip(ordered, found) if exists)
+
+    async def role_namespaces(self, names: frozenset[str]) -> dict[str, frozenset[str]]:
+        """For each of ``names``, the namespaces a Role of that name exists in (one list each, at once)."""
+        ordered = sorted(names)
+        results = await asyncio.gather(*(
+            self._call(self.rbac.list_role_for_all_namespaces, field_selector=f"metadata.name={name}")
+            for name in ordered
+        ))
+        return {name: frozenset(item.metadata.namespace for item in result.items)
+                for name, result in zip(ordered, results)}
+
+    async def _exists(self, read, name: str) -> bool:
+        try:
+            await self._call(read, name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     # ------------------------------------------------------- initial listing
     async def list_all(self) -> dict[str, list[dict]]:
         """Everything the reconciler needs, listed once at start-up before any decision is made."""

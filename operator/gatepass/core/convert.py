@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from .durations import parse_duration
 from .grants import REQUEST_UID_LABEL
 from .timestamps import parse_optional_time, parse_time
-from .types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
+from .types import (DEFAULT_MAX_START_DELAY, Identity, Policy, Request, RequestableRole, Review, Rule, Subjects,
+                    Threshold)
 
 DEFAULT_DURATION = "1h"
 
@@ -59,6 +60,8 @@ def policy(body: Mapping) -> Policy:
         denials=int(spec.get("denials") or 1),
         max_duration=parse_duration(spec.get("maxDuration") or "1h"),
         request_ttl=parse_duration(spec.get("requestTTL") or "1h"),
+        max_start_delay=(parse_duration(spec["maxStartDelay"]) if spec.get("maxStartDelay")
+                         else DEFAULT_MAX_START_DELAY),
         require_reason=spec.get("requireReason", True) is not False,
         trusted_submitters=subjects(spec.get("trustedSubmitters")),
         rules=tuple(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Iterable
 
 from .durations import format_duration
+from .timestamps import format_time
 from .types import Identity, Policy, Request
 
 # Every authenticated user has this group; naming it in messages adds only noise.
@@ -66,6 +67,12 @@ def request_errors(request: Request, policy: Policy) -> list[str]:
         errors.append(
             f"duration {format_duration(request.duration)} is longer than the "
             f"{format_duration(policy.max_duration)} AccessPolicy {policy.name} allows"
+        )
+    if request.start_time is not None and request.start_time - request.created > policy.max_start_delay:
+        errors.append(
+            f"startTime {format_time(request.start_time)} is further ahead than the "
+            f"{format_duration(policy.max_start_delay)} after the request is made that AccessPolicy "
+            f"{policy.name} allows (maxStartDelay)"
         )
     if policy.require_reason and not request.reason.strip():
         errors.append(f"AccessPolicy {policy.name} requires a reason")

@@ -82,6 +82,9 @@ class Threshold:
 
 DEFAULT_THRESHOLD = Threshold(name="default", approvals=1)
 
+#: How far after a request is made its startTime may be, unless the policy's maxStartDelay says otherwise.
+DEFAULT_MAX_START_DELAY = timedelta(hours=168)
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -110,6 +113,8 @@ class Policy:
     denials: int = 1
     max_duration: timedelta = timedelta(hours=1)
     request_ttl: timedelta = timedelta(hours=1)
+    # How far after a request is made its startTime may be.
+    max_start_delay: timedelta = DEFAULT_MAX_START_DELAY
     require_reason: bool = True
     # Who may file requests on behalf of a requester (e.g. a GitOps pipeline's ServiceAccount).
     trusted_submitters: Subjects = Subjects()

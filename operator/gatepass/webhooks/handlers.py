@@ -7,20 +7,25 @@ which kubectl shows as ``admission webhook "..." denied the request: <line>``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 import kopf
 from kubernetes.client import ApiException
 
+from gatepass.api import AccessPolicySpec, AccessRequestSpec
+from gatepass.api.common import duration_fields
 from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import (Author, own_request, replaced_identity_warning, restored_warning, review_author,
                                      review_refusal, revoke_refusal, slack_mapping)
+from gatepass.core.durations import duration_errors
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, bind_targets, bind_warnings, request_label
 from gatepass.core.metadata import annotation_refusal, request_metadata_refusal, review_metadata_refusal
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
+from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
 from gatepass.core.types import Identity, Policy
 from gatepass.rules import check_all as check_rules
 from gatepass.rules.verdicts import SUFFIX as RULE_SUFFIX  # of rule reviews' names: nobody else may take them
@@ -30,6 +35,8 @@ from .metrics import counted
 
 GROUP, VERSION = config.GROUP, config.VERSION
 FORBIDDEN = 403
+
+logger = logging.getLogger("gatepass.admission")
 
 
 def _identity(userinfo: dict) -> Identity:
@@ -142,6 +149,9 @@ async def _validate_create(new: dict, userinfo: dict, memo: Any) -> None:
     leftover = ledger.intents(new.get("metadata", {}).get("annotations"))
     if leftover:
         _refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
+    bad_durations = duration_errors(new.get("spec") or {}, duration_fields(AccessRequestSpec))
+    if bad_durations:
+        _refuse("; ".join(bad_durations))
     requester, submitter = _filer(new, userinfo)
     try:
         request = convert.request(new, requester=convert.identity(requester),
@@ -360,7 +370,10 @@ async def _check_review_metadata(name: str, old: dict, new: dict, userinfo: dict
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
 @counted(config.VALIDATE_POLICY.id)
-async def validate_policy(new, memo, warnings, **_) -> None:
+async def validate_policy(new, memo, warnings, old=None, **_) -> None:
+    bad_durations = duration_errors(new.get("spec") or {}, duration_fields(AccessPolicySpec))
+    if bad_durations:
+        _refuse(f"invalid AccessPolicy: {'; '.join(bad_durations)}")
     try:
         policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
@@ -368,6 +381,12 @@ async def validate_policy(new, memo, warnings, **_) -> None:
     error = await check_rules(policy.rules)  # in worker threads, within a time budget: never on the event loop
     if error is not None:
         _refuse(f"invalid AccessPolicy: {error}")
+    findings = check_policy(policy, await _cluster_facts(memo, policy))
+    # A policy stored before these checks existed may still have its metadata changed (a finalizer removed).
+    unchanged = old is not None and (old.get("spec") or {}) == (new.get("spec") or {})
+    if findings.errors and not unchanged:
+        _refuse(f"invalid AccessPolicy: {'; '.join(findings.errors)}")
+    warnings.extend((*findings.errors, *findings.warnings))  # kubectl prints each: "Warning: ..."
     warnings.extend(await _bind_warnings(policy, memo))
 
 
@@ -382,3 +401,24 @@ async def _bind_warnings(policy: Policy, memo: Any) -> list[str]:
         return [f"could not check which roles the operator may bind ({error.status} {error.reason}); "
                 "roles it may not bind are never granted"]
     return bind_warnings(policy, dict(zip(targets, answers)))
+
+
+async def _cluster_facts(memo: Any, policy: Policy) -> ClusterFacts:
+    """Which of the namespaces, ClusterRoles and Roles ``policy`` names exist; what could not be read is
+    None (logged, and the policy is not refused for it)."""
+    cluster_roles, roles = needed_reads(policy)
+
+    async def read(what: str, call):
+        try:
+            return await call
+        except Exception as error:  # noqa: BLE001 - a failed read only means fewer warnings
+            logger.warning("Could not read the %s AccessPolicy %s names: %s", what, policy.name,
+                           getattr(error, "reason", None) or error)
+            return None
+
+    namespaces, existing, found = await asyncio.gather(
+        read("namespaces", memo.kube.namespace_names()),
+        read("ClusterRoles", memo.kube.existing_cluster_roles(cluster_roles)),
+        read("Roles", memo.kube.role_namespaces(roles)),
+    )
+    return ClusterFacts(namespaces=namespaces, cluster_roles=existing, roles=found)
