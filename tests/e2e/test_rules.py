@@ -123,7 +123,7 @@ def test_a_rule_that_fails_is_reported_and_approves_nothing(gatepass, namespace)
     ("request.duration <= duration('1h') &&& 'oncall' in user.groups",
      "rule short-oncall: syntax error at line 1, column 38: unexpected '&'"),
     ("'oncall' in usr.groups", "rule short-oncall: undeclared reference to 'usr' (the variables are request and user)"),
-    ("request.name", "rule short-oncall: the expression must give a bool: it gave a string, not a bool"),
+    ("user.username", "rule short-oncall: the expression must give a bool: it gave a string, not a bool"),
     # Costly: 256 namespaces make 65,536 evaluations of the inner body. Refused before any evaluation.
     ("request.namespaces.all(a, request.namespaces.all(b, a == b || a != b))",
      "rule short-oncall: all() within all(): comprehensions may not be nested or chained"),
