@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from gatepass.core.policy import evaluate_request, request_errors, review_errors, who
+from gatepass.core.lifecycle import State
+from gatepass.core.policy import (evaluate_request, governing_policy, request_errors, review_errors, who,
+                                   withdrawal)
 from gatepass.core.types import RequestableRole, Subjects
 
 from .core_factories import BOB, dba_policy, dba_request, person
@@ -190,3 +192,49 @@ def test_both_problems_at_once():
 
 def test_no_governing_policy():
     assert review_errors(None, dba_request(), person("alice")) == ["no AccessPolicy governs request bob-dba"]
+
+
+# -------------------------------------------------- which policy a request is decided under
+@pytest.mark.parametrize("state", [None, *State])
+def test_the_governing_policy_in_every_state(state):
+    approved_under, other = dba_policy(name="bbb"), dba_policy(name="aaa")  # "aaa" sorts first and allows it too
+    status = {"policy": "bbb", **({"state": state.value} if state else {})}
+    governing = governing_policy(dba_request(), [other, approved_under], status)
+    if state is State.Approved:
+        assert governing is approved_under  # the one it was approved under, never another
+        assert governing_policy(dba_request(), [other], status) is None  # gone: not replaced by another
+        narrowed = dba_policy(name="bbb", max_duration=timedelta(minutes=1))
+        assert governing_policy(dba_request(), [other, narrowed], status) is narrowed  # still it, allowing or not
+        assert governing_policy(dba_request(), [other], {"state": "Approved"}) is None  # no record of it: none
+    else:
+        assert governing is other  # the first by name that allows it
+        assert governing_policy(dba_request(), [], status) is None
+
+
+def test_a_policy_that_still_allows_the_grant_withdraws_nothing():
+    assert withdrawal(dba_request(), dba_policy(), "demo-dba") == []
+    assert withdrawal(dba_request(reason=""), dba_policy(require_reason=True), "demo-dba") == []  # filing only
+
+
+@pytest.mark.parametrize("policy", [None, dba_policy(name="demo-dba-v2")])
+def test_a_grant_whose_policy_is_gone_is_withdrawn(policy):
+    assert withdrawal(dba_request(), policy, "demo-dba") == ["AccessPolicy demo-dba no longer exists"]
+
+
+@pytest.mark.parametrize("changes, error", [
+    (dict(requesters=Subjects.of(users=["carol"])), "bob or groups [developers] may not request under AccessPolicy "
+                                                    "demo-dba"),
+    (dict(roles=()), 'AccessPolicy demo-dba does not offer role "dba"'),
+    (dict(roles=(RequestableRole("dba", "ClusterRole", "dba", ("billing",)),)),
+     'role "dba" may not be bound in namespace "payments" under AccessPolicy demo-dba (allowed: billing)'),
+    (dict(max_duration=timedelta(minutes=59)), "duration 1h is longer than the 59m AccessPolicy demo-dba allows"),
+])
+def test_a_policy_that_no_longer_allows_the_access_withdraws_it(changes, error):
+    assert withdrawal(dba_request(), dba_policy(**changes), "demo-dba") == [error]
+
+
+def test_a_submitter_no_longer_trusted_withdraws_what_it_filed():
+    request = dba_request(submitter=person("ci"))
+    assert withdrawal(request, dba_policy(trusted_submitters=Subjects.of(["ci"])), "demo-dba") == []
+    [error] = withdrawal(request, dba_policy(), "demo-dba")
+    assert error.startswith("ci may not file requests on behalf of bob under AccessPolicy demo-dba")

@@ -21,6 +21,13 @@ Rules beyond the lifecycle table:
     recreated and a hand-edited one re-applied while the grant is live;
     anything else labelled for the request is deleted.
   * A revocation made before the deadline that was running wins over it.
+  * An approved grant lives only under the policy it was approved under
+    (status.policy): when that is deleted, or no longer allows the access
+    (policy.withdrawal), a grant that has not started never starts and a
+    live one ends. Either way the request is Revoked by gatepass:policy, with
+    conditions Revoked=True and Granted=False, reason PolicyWithdrawn, and
+    its bindings go. A revocation by a person, and an end already reached,
+    come first.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from .conditions import APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, is_true, se
 from .grants import (BINDING_KINDS, Binding, BindingRef, binding_from_record, binding_record,
                      desired_bindings, drift, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
-from .policy import request_errors
+from .policy import POLICY_WITHDRAWAL, request_errors, withdrawal
 from .tally import Outcome, Tally, tally
 from .timestamps import ceil_second, floor_second, format_time, parse_optional_time, require_aware
 from .types import Policy, Request, Review, Revocation
@@ -267,6 +274,10 @@ class _Decision:
             self.condition(EXPIRED, True, "AccessEnded", ended)
             self.closing = lambda deleted: audit.access_expired(self.request, expires_at, deleted)
             return
+        approved_under = self.status.get("policy") or (self.policy.name if self.policy is not None else "")
+        errors = withdrawal(self.request, self.policy, approved_under)
+        if errors:
+            return self.withdraw(approved_under, errors)
         if not self.desired:
             self.condition(GRANTED, False, "NoBindings", "No bindings are recorded for this grant")
             self.wake_at = expires_at
@@ -283,6 +294,21 @@ class _Decision:
         else:
             self.condition(GRANTED, False, "WaitingForStart", f"Access starts at {format_time(granted_at)}")
             self.wake_at = granted_at
+
+    def withdraw(self, policy: str, errors: list[str]) -> None:
+        """The grant's policy no longer allows it: it ends now, or never starts."""
+        live = self.was_granted
+        self.fire(Event.Revoke)
+        why = f"AccessPolicy {policy} no longer allows it: {'; '.join(errors)}"
+        if errors == [f"AccessPolicy {policy} no longer exists"]:
+            why = errors[0]
+        self.status["revokedBy"] = POLICY_WITHDRAWAL
+        self.status["revokeReason"] = why
+        self.condition(REVOKED, True, "PolicyWithdrawn", f"Withdrawn: {why}")
+        self.condition(GRANTED, False, "PolicyWithdrawn",
+                       "Access ended: its policy withdrew it" if live else "Access will not start: its policy "
+                                                                           "withdrew it")
+        self.closing = lambda deleted: audit.withdrawn(self.request, why, live, deleted)
 
     def granted_bindings(self) -> list[Binding]:
         """The bindings fixed at approval; derived again only if status lost them."""
