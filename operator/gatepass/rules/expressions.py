@@ -232,8 +232,7 @@ def _evaluate(tree: lark.Tree, variables: Mapping[str, Any], deadline: float) ->
     try:
         return interpreter.evaluate(dict(variables))
     except celpy.CELEvalError as error:
-        kind = "type" if len(error.args) > 1 and error.args[1] is TypeError else "data"
-        return _Failed(kind, _eval_error(error))
+        return _Failed(*_describe(error))
     except _OverBudget:
         return _Failed("budget", "evaluation took longer than its budget")
     except RecursionError:
@@ -307,29 +306,52 @@ _OPERATORS = {
 }
 _OVERLOAD = re.compile(r"found no matching overload for Token\('RULE', '(\w+)'\) applied to '\((.*?)\)'")
 _CEL_TYPE = re.compile(r"<class 'celpy\.celtypes\.(\w+)'>")
-_INNER = re.compile(r"CELEvalError\(\*\('([^']*)', <class '[\w.]+'>, \((?:b?['\"])?(.*?)(?:['\"],?)?\)\)\)")
+# An error celpy holds as text in another: its message, its Python class, the start of its arguments.
+_NESTED = re.compile(r"CELEvalError\(\*\(['\"](.*?)['\"], <class '(?:[\w.]+\.)?(\w+)'>, \(([^)]*)")
 
 
 def _eval_error(error: celpy.CELEvalError) -> str:
+    """One line for `error`, in CEL's terms."""
+    return _describe(error)[1]
+
+
+def _describe(error: celpy.CELEvalError) -> tuple[str, str]:
+    """(kind, one line) for `error`: kind "type" for a type error, "data" for an error that depends on
+    the values (see _Failed). celpy reports the errors of a comprehension's elements as a TypeError
+    (no operator `or` for two errors) holding them as text: the first of those is said, and the kind
+    is theirs."""
     message = str(error.args[0]) if error.args else "evaluation error"
     message = message.split(" (in activation", 1)[0]
-    overload = _OVERLOAD.match(message)
-    if overload:
-        operator = _OPERATORS.get(overload.group(1), overload.group(1))
-        types = [_cel_type_name(name) for name in _CEL_TYPE.findall(overload.group(2))]
-        return f"no operator {operator} for {' and '.join(types)}"
+    kind = "type" if len(error.args) > 1 and error.args[1] is TypeError else "data"
     if len(error.args) >= 3 and isinstance(error.args[2], tuple) and error.args[2] and "undeclared" not in message:
         message += ": " + ", ".join(arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
                                     for arg in error.args[2])
-    inner = _INNER.search(message)  # an error celpy wrapped in another: say the one underneath
-    if inner:
-        message = f"{inner.group(1)}: {inner.group(2)}"
+    message = message.replace("\\", "")
+    nested = [(_nested_text(text, value), cause) for text, cause, value in _NESTED.findall(message)]
+    underneath = [text for text, cause in nested if cause != "TypeError"]
+    if underneath:
+        return "data", underneath[0]
+    overload = _OVERLOAD.search(message)
+    if overload:
+        operator = _OPERATORS.get(overload.group(1), overload.group(1))
+        types = [_cel_type_name(name) for name in _CEL_TYPE.findall(overload.group(2))]
+        return "type", f"no operator {operator} for {' and '.join(types)}"
+    if nested:
+        return "type", nested[-1][0]
     tree = getattr(error, "tree", None)
     if tree is not None and not isinstance(tree, lark.Tree):
         message += f" (at {tree})"
     message = _CEL_TYPE.sub(lambda match: _cel_type_name(match.group(1)), message)
     message = message.removeprefix("return error for overflow: ")
-    return message.splitlines()[0] if message else "evaluation error"
+    return kind, message.splitlines()[0] if message else "evaluation error"
+
+
+def _nested_text(text: str, value: str) -> str:
+    """'no such key: env' from the text celpy made of a nested error ('no such key', "StringType('env'")."""
+    text = text.removeprefix("return error for overflow").strip(": ")
+    value = value.strip().removeprefix("b").strip("'\", ")
+    value = value.removeprefix("StringType(").strip("'\"")
+    return f"{text}: {value}" if text and value else text or value
 
 
 def _cel_type_name(name: str) -> str:
