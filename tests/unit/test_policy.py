@@ -212,13 +212,13 @@ def test_the_governing_policy_in_every_state(state):
 
 
 def test_a_policy_that_still_allows_the_grant_withdraws_nothing():
-    assert withdrawal(dba_request(), dba_policy(), "demo-dba") == []
-    assert withdrawal(dba_request(reason=""), dba_policy(require_reason=True), "demo-dba") == []  # filing only
+    assert withdrawal(dba_request(), dba_policy(), "demo-dba") is None
+    assert withdrawal(dba_request(reason=""), dba_policy(require_reason=True), "demo-dba") is None  # filing only
 
 
 @pytest.mark.parametrize("policy", [None, dba_policy(name="demo-dba-v2")])
 def test_a_grant_whose_policy_is_gone_is_withdrawn(policy):
-    assert withdrawal(dba_request(), policy, "demo-dba") == ["AccessPolicy demo-dba no longer exists"]
+    assert withdrawal(dba_request(), policy, "demo-dba") == "AccessPolicy demo-dba no longer exists"
 
 
 @pytest.mark.parametrize("changes, error", [
@@ -230,11 +230,19 @@ def test_a_grant_whose_policy_is_gone_is_withdrawn(policy):
     (dict(max_duration=timedelta(minutes=59)), "duration 1h is longer than the 59m AccessPolicy demo-dba allows"),
 ])
 def test_a_policy_that_no_longer_allows_the_access_withdraws_it(changes, error):
-    assert withdrawal(dba_request(), dba_policy(**changes), "demo-dba") == [error]
+    assert withdrawal(dba_request(), dba_policy(**changes), "demo-dba") == (
+        f"AccessPolicy demo-dba no longer allows it: {error}")
+
+
+def test_every_fault_is_said_in_one_line():
+    why = withdrawal(dba_request(), dba_policy(requesters=Subjects.of(users=["carol"]), roles=()), "demo-dba")
+    assert why == ("AccessPolicy demo-dba no longer allows it: bob or groups [developers] may not request under "
+                   'AccessPolicy demo-dba; AccessPolicy demo-dba does not offer role "dba"')
 
 
 def test_a_submitter_no_longer_trusted_withdraws_what_it_filed():
     request = dba_request(submitter=person("ci"))
-    assert withdrawal(request, dba_policy(trusted_submitters=Subjects.of(["ci"])), "demo-dba") == []
-    [error] = withdrawal(request, dba_policy(), "demo-dba")
-    assert error.startswith("ci may not file requests on behalf of bob under AccessPolicy demo-dba")
+    assert withdrawal(request, dba_policy(trusted_submitters=Subjects.of(["ci"])), "demo-dba") is None
+    assert withdrawal(request, dba_policy(), "demo-dba").startswith(
+        "AccessPolicy demo-dba no longer allows it: ci may not file requests on behalf of bob under AccessPolicy "
+        "demo-dba")

@@ -339,7 +339,7 @@ def test_a_part_that_reads_nothing_and_fails_is_refused(expression, error):
     ("'oncall' in user.groups && request.roles.exists(r, r > 1)", "no operator > for string and int (on a sample"),
     ("request.roles.exists(r, r.startsWith(1))", "no such overload: startswith first arg must be str or a tuple of "
                                                 "str, not IntType (on a sample request)"),
-    ("size(request.roles, 2) > 0", "takes 1 positional argument but 2 were given"),
+    ("size(request.roles, 2) > 0", "no such overload: size() takes 1 positional argument but 2 were given"),
     ("user.username.startsWith(1)", "no such overload"),
     ("request.namespaces + 1 == []", "no operator + for list and int"),
     ("user.groups.size() > 'a'", "no operator > for int and string"),

@@ -137,10 +137,10 @@ def governing_policy(request: Request, policies: Iterable[Policy], status: Mappi
     return evaluate_request(request, policies).policy
 
 
-def withdrawal(request: Request, policy: Policy | None, approved_under: str) -> list[str]:
+def withdrawal(request: Request, policy: Policy | None, approved_under: str) -> str | None:
     """Why the policy an Approved `request` was approved under (`approved_under`; `policy`
-    is that policy as it is now, None when it is gone) no longer allows its access; empty
-    when it still does.
+    is that policy as it is now, None when it is gone) no longer allows its access, in one
+    line; None when it still does.
 
     A grant is withdrawn, whether it has started or not, when its policy is deleted (or
     renamed), or no longer allows what was granted: the requester, the filing trusted
@@ -156,5 +156,6 @@ def withdrawal(request: Request, policy: Policy | None, approved_under: str) -> 
     update a policy in place and withdraw only what the new version no longer allows.
     """
     if policy is None or policy.name != approved_under:
-        return [f"AccessPolicy {approved_under} no longer exists"]
-    return request_errors(request, replace(policy, require_reason=False))
+        return f"AccessPolicy {approved_under} no longer exists"
+    errors = request_errors(request, replace(policy, require_reason=False))
+    return f"AccessPolicy {approved_under} no longer allows it: {'; '.join(errors)}" if errors else None

@@ -275,9 +275,9 @@ class _Decision:
             self.closing = lambda deleted: audit.access_expired(self.request, expires_at, deleted)
             return
         approved_under = self.status.get("policy") or (self.policy.name if self.policy is not None else "")
-        errors = withdrawal(self.request, self.policy, approved_under)
-        if errors:
-            return self.withdraw(approved_under, errors)
+        why = withdrawal(self.request, self.policy, approved_under)
+        if why is not None:
+            return self.withdraw(why)
         if not self.desired:
             self.condition(GRANTED, False, "NoBindings", "No bindings are recorded for this grant")
             self.wake_at = expires_at
@@ -295,13 +295,10 @@ class _Decision:
             self.condition(GRANTED, False, "WaitingForStart", f"Access starts at {format_time(granted_at)}")
             self.wake_at = granted_at
 
-    def withdraw(self, policy: str, errors: list[str]) -> None:
-        """The grant's policy no longer allows it: it ends now, or never starts."""
+    def withdraw(self, why: str) -> None:
+        """The grant's policy no longer allows it (`why`): it ends now, or never starts."""
         live = self.was_granted
         self.fire(Event.Revoke)
-        why = f"AccessPolicy {policy} no longer allows it: {'; '.join(errors)}"
-        if errors == [f"AccessPolicy {policy} no longer exists"]:
-            why = errors[0]
         self.status["revokedBy"] = POLICY_WITHDRAWAL
         self.status["revokeReason"] = why
         self.condition(REVOKED, True, "PolicyWithdrawn", f"Withdrawn: {why}")

@@ -343,6 +343,7 @@ def _describe(error: celpy.CELEvalError) -> tuple[str, str]:
         message += f" (at {tree})"
     message = _CEL_TYPE.sub(lambda match: _cel_type_name(match.group(1)), message)
     message = message.removeprefix("return error for overflow: ")
+    message = re.sub(r"\bfunction_(\w+)\(\)", r"\1()", message)  # celpy's name for CEL's size()
     return kind, message.splitlines()[0] if message else "evaluation error"
 
 
