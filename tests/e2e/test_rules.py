@@ -123,7 +123,7 @@ def test_a_rule_that_fails_is_reported_and_approves_nothing(gatepass, namespace)
     ("request.duration <= duration('1h') &&& 'oncall' in user.groups",
      "rule short-oncall: syntax error at line 1, column 38: unexpected '&'"),
     ("'oncall' in usr.groups", "rule short-oncall: undeclared reference to 'usr' (the variables are request and user)"),
-    ("request.name", "rule short-oncall: the expression must give a bool: it gave a string, not a bool"),
+    ("user.username", "rule short-oncall: the expression must give a bool: it gave a string, not a bool"),
     # Costly: 256 namespaces make 65,536 evaluations of the inner body. Refused before any evaluation.
     ("request.namespaces.all(a, request.namespaces.all(b, a == b || a != b))",
      "rule short-oncall: all() within all(): comprehensions may not be nested or chained"),
@@ -151,3 +151,90 @@ def test_only_the_operator_may_file_a_rule_review(gatepass, ruled):
         assert f"spec.rule may be set only by the Gatepass operator, not by {user}" in refused(result)
     body = get(gatepass, "accessrequest", name)
     assert (body["status"]["state"], body["status"]["reviews"]) == ("Pending", [])
+
+
+# ------------------------------------------------- nothing the requester sets approves
+# Approve rules that read what the requester sets, each reached a different way.
+SELF_APPROVALS = [
+    ("has(request.labels.ticket) && request.labels.ticket.startsWith('INC-')", "request.labels"),  # the report's
+    ("request['labels']['ticket'] == 'INC-0'", "request.labels"),
+    ("request.labels.exists(k, k == 'ticket')", "request.labels"),
+    ("request.reason.startsWith('INC-')", "request.reason"),
+    ("request.name.startsWith('inc-')", "request.name"),
+    ("'alice' in request.reviewers", "request.reviewers"),
+    ("string(request).contains('INC-')", "request as a whole"),
+    ("dyn(request).labels.ticket == 'INC-0'", "request as a whole"),
+    ("[request].exists(r, r.reason == 'INC-0')", "request as a whole"),
+    ("request.exists(f, f == 'labels')", "request.exists() (over all its fields)"),
+]
+
+
+@pytest.mark.parametrize("expression, read", SELF_APPROVALS)
+def test_an_approve_rule_that_reads_what_the_requester_sets_is_refused(gatepass, expression, read):
+    policy = unique("t-selfrule")
+    rule = {"name": "ticket", "decision": "Approve", "expression": expression}
+    result = gatepass.kubectl("apply", "-f", "-", check=False,
+                              input=policy_manifest(policy, "oncall", "payments", [rule]))
+    message = refused(result)
+    assert f"invalid AccessPolicy: rule ticket: an Approve rule may not read {read}: the requester sets " in message
+    assert "a Deny rule may read anything" in message
+    assert len(message.splitlines()) == 1
+    assert gatepass.kubectl("get", "accesspolicy", policy, check=False).returncode != 0
+
+
+def test_bob_cannot_approve_his_own_request_with_anything_he_sets(gatepass, namespace):
+    """The same expressions are accepted as Deny rules; beside an Approve rule on who asks, nothing bob
+    writes into his request (labels, reason, name, suggested reviewers, relabelling) gets it approved."""
+    policy, role = unique("t-selfrule"), unique("oncall")
+    # Deny rules may read anything: these never hold for bob's request, whatever he writes.
+    denies = [{"name": f"deny-{i}", "decision": "Deny", "expression": f"({expression}) && false"}
+              for i, (expression, _) in enumerate(SELF_APPROVALS)]
+    gatepass.kubectl("apply", "-f", "-", input=policy_manifest(policy, role, namespace, [*denies, SHORT_ONCALL]))
+    try:
+        name = unique("inc")
+        manifest = json.loads(request_manifest(name, roles=[role], namespaces=[namespace], duration="30m",
+                                               reason="INC-0", reviewers=["alice"]))
+        manifest["metadata"]["labels"] = {"ticket": "INC-0"}
+        gatepass.kubectl("apply", "-f", "-", user="bob", input=json.dumps(manifest))
+        body = wait_state(gatepass, name, "Pending")  # reconciled: its rules have been evaluated
+        gatepass.kubectl("label", "accessrequest", name, "ticket=INC-1", "--overwrite", user="bob")
+        # dave, on call, files the same: the rules do run and approve him, by who he is.
+        daves = unique("dave-rule")
+        gatepass.kubectl("apply", "-f", "-", user="dave", input=request_manifest(
+            daves, roles=[role], namespaces=[namespace], duration="30m"))
+        wait_state(gatepass, daves, "Approved")
+        wait_for(lambda: get(gatepass, "accessrequest", name)["metadata"]["labels"]["ticket"] == "INC-1"
+                 and get(gatepass, "accessrequest", name)["status"]["state"] == "Pending", what="the relabelling")
+        body = get(gatepass, "accessrequest", name)
+        assert (body["status"]["state"], body["status"]["reviews"]) == ("Pending", [])
+        assert gatepass.kubectl("get", "accessreview", f"{name}-rule", check=False).returncode != 0
+        assert can_i(gatepass, "bob", namespace=namespace) == "no"
+        gatepass.kubectl("annotate", "accessrequest", daves, "gatepass.dev/revoke=done", user="dave")
+    finally:
+        gatepass.kubectl("delete", "accesspolicy", policy, check=False)
+
+
+# ------------------------------------------------------------ what cannot evaluate
+@pytest.mark.parametrize("expression, error", [
+    ("(" * 2000 + "'oncall' in user.groups" + ")" * 2000,
+     "the expression is nested too deeply to evaluate: 20012 levels, at most 250"),
+    (" || ".join(["false"] * 300) + " || 'oncall' in user.groups",
+     "the expression is nested too deeply to evaluate:"),
+    ("'oncall' in user.groups && 1 / 0 == 1", "`1 / 0 == 1` fails on every evaluation: modulus or divide by zero"),
+    ("request.duration <= duration('one hour')", "`duration('one hour')` fails on every evaluation"),
+    ("request.namespaces.exists(n, n.matches('[a-z'))", "invalid regular expression '[a-z'"),
+    ("request.duration > 3600", "no operator > for duration and int (on a sample request)"),
+    ("'oncall' in user.groups && request.roles.exists(r, r > 1)", "no operator > for string and int"),
+    ("size(request.roles, 2) > 0", "no such overload: size() takes 1 positional argument but 2 were given"),
+    ("request.roles.all(user, user == 'dba')", "all() may not name its variable user"),
+    ("request.durations < duration('1h')", "request has no field 'durations'"),
+])
+def test_a_rule_that_cannot_evaluate_is_refused_in_one_line(gatepass, expression, error):
+    policy = unique("t-badrule")
+    rule = {**SHORT_ONCALL, "expression": expression}
+    result = gatepass.kubectl("apply", "-f", "-", check=False,
+                              input=policy_manifest(policy, "oncall", "payments", [rule]))
+    message = refused(result)
+    assert f"invalid AccessPolicy: rule short-oncall: {error}" in message
+    assert len(message.splitlines()) == 1 and "Traceback" not in message and "celpy" not in message
+    assert gatepass.kubectl("get", "accesspolicy", policy, check=False).returncode != 0

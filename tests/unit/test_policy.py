@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gatepass.core.policy import evaluate_request, request_errors, review_errors, who
+from gatepass.core.lifecycle import State
+from gatepass.core.policy import (evaluate_request, governing_policy, request_errors, review_errors, who,
+                                   withdrawal)
 from gatepass.core.types import DEFAULT_MAX_START_DELAY, RequestableRole, Subjects
 
 from .core_factories import BOB, T0, dba_policy, dba_request, person
@@ -217,3 +219,57 @@ def test_the_default_max_start_delay_is_a_week():
     assert selection.errors == [
         "startTime 2030-01-01T00:00:00Z is further ahead than the 168h after the request is made that "
         "AccessPolicy demo-dba allows (maxStartDelay)"]
+
+
+# -------------------------------------------------- which policy a request is decided under
+@pytest.mark.parametrize("state", [None, *State])
+def test_the_governing_policy_in_every_state(state):
+    approved_under, other = dba_policy(name="bbb"), dba_policy(name="aaa")  # "aaa" sorts first and allows it too
+    status = {"policy": "bbb", **({"state": state.value} if state else {})}
+    governing = governing_policy(dba_request(), [other, approved_under], status)
+    if state is State.Approved:
+        assert governing is approved_under  # the one it was approved under, never another
+        assert governing_policy(dba_request(), [other], status) is None  # gone: not replaced by another
+        narrowed = dba_policy(name="bbb", max_duration=timedelta(minutes=1))
+        assert governing_policy(dba_request(), [other, narrowed], status) is narrowed  # still it, allowing or not
+        assert governing_policy(dba_request(), [other], {"state": "Approved"}) is None  # no record of it: none
+    else:
+        assert governing is other  # the first by name that allows it
+        assert governing_policy(dba_request(), [], status) is None
+
+
+def test_a_policy_that_still_allows_the_grant_withdraws_nothing():
+    assert withdrawal(dba_request(), dba_policy(), "demo-dba") is None
+    assert withdrawal(dba_request(reason=""), dba_policy(require_reason=True), "demo-dba") is None  # filing only
+
+
+@pytest.mark.parametrize("policy", [None, dba_policy(name="demo-dba-v2")])
+def test_a_grant_whose_policy_is_gone_is_withdrawn(policy):
+    assert withdrawal(dba_request(), policy, "demo-dba") == "AccessPolicy demo-dba no longer exists"
+
+
+@pytest.mark.parametrize("changes, error", [
+    (dict(requesters=Subjects.of(users=["carol"])), "bob or groups [developers] may not request under AccessPolicy "
+                                                    "demo-dba"),
+    (dict(roles=()), 'AccessPolicy demo-dba does not offer role "dba"'),
+    (dict(roles=(RequestableRole("dba", "ClusterRole", "dba", ("billing",)),)),
+     'role "dba" may not be bound in namespace "payments" under AccessPolicy demo-dba (allowed: billing)'),
+    (dict(max_duration=timedelta(minutes=59)), "duration 1h is longer than the 59m AccessPolicy demo-dba allows"),
+])
+def test_a_policy_that_no_longer_allows_the_access_withdraws_it(changes, error):
+    assert withdrawal(dba_request(), dba_policy(**changes), "demo-dba") == (
+        f"AccessPolicy demo-dba no longer allows it: {error}")
+
+
+def test_every_fault_is_said_in_one_line():
+    why = withdrawal(dba_request(), dba_policy(requesters=Subjects.of(users=["carol"]), roles=()), "demo-dba")
+    assert why == ("AccessPolicy demo-dba no longer allows it: bob or groups [developers] may not request under "
+                   'AccessPolicy demo-dba; AccessPolicy demo-dba does not offer role "dba"')
+
+
+def test_a_submitter_no_longer_trusted_withdraws_what_it_filed():
+    request = dba_request(submitter=person("ci"))
+    assert withdrawal(request, dba_policy(trusted_submitters=Subjects.of(["ci"])), "demo-dba") is None
+    assert withdrawal(request, dba_policy(), "demo-dba").startswith(
+        "AccessPolicy demo-dba no longer allows it: ci may not file requests on behalf of bob under AccessPolicy "
+        "demo-dba")

@@ -19,7 +19,7 @@ from gatepass.core.conditions import get_condition
 from gatepass.core.grants import BindingRef, binding_name, manifest_ref
 from gatepass.core.lifecycle import Event, State
 from gatepass.core.reconcile import STATUS_KEYS, Plan, decide, review_record
-from gatepass.core.types import RequestableRole, Threshold
+from gatepass.core.types import RequestableRole, Rule, Subjects, Threshold
 
 from .core_factories import BOB, T0, approve, at, dba_policy, dba_request, deny, person, revoke, two_leads_policy
 
@@ -356,8 +356,8 @@ def test_bindings_found_before_the_start_are_removed():
 
 # -- the end of access --------------------------------------------------------------
 
-def granted_cluster(**request_changes):
-    cluster = Cluster(request=dba_request(**request_changes))
+def granted_cluster(policy=None, **request_changes):
+    cluster = Cluster(request=dba_request(**request_changes), policy=policy)
     cluster.reviews.append(approve("alice", at(0)))
     cluster.reconcile(at(0))
     assert cluster.bindings
@@ -595,16 +595,6 @@ def test_editing_the_request_after_approval_does_not_change_the_grant():
     assert len(plan.status["bindings"]) == 1
 
 
-def test_a_deleted_policy_does_not_end_a_live_grant_and_its_bindings_are_still_repaired():
-    cluster = granted_cluster()
-    cluster.policy = None
-    del cluster.bindings[REF]
-    plan = cluster.reconcile(at(minutes=10))
-    assert plan.state is State.Approved
-    assert [manifest_ref(m) for m in plan.bindings_to_apply] == [REF]
-    assert cluster.reconcile(at(hours=1)).state is State.Expired
-
-
 def test_a_changed_policy_does_not_move_a_live_grant():
     cluster = granted_cluster()
     cluster.policy = dba_policy(roles=(RequestableRole("dba", "ClusterRole", "dba-v2", ("payments",)),))
@@ -624,14 +614,188 @@ def test_a_status_that_lost_its_times_and_bindings_is_rebuilt_from_now():
     assert plan.bindings_to_apply == ()
 
 
-def test_an_approved_status_with_nothing_to_bind_says_so():
+def test_an_approved_status_with_unreadable_bindings_is_rebuilt_from_the_policy():
     cluster = granted_cluster()
     cluster.status["bindings"] = [{"kind": "nonsense"}]
+    plan = cluster.reconcile(at(minutes=10))
+    assert plan.state is State.Approved
+    assert plan.status["bindings"][0]["name"] == NAME
+    assert plan.bindings_to_apply == () and plan.bindings_to_delete == ()
+
+
+# -- the policy withdraws the grant ------------------------------------------------------
+
+def waiting_cluster(policy=None, **request_changes):
+    """Approved at 10 s, its access to start two hours later."""
+    cluster = Cluster(request=dba_request(start_time=at(hours=2), **request_changes), policy=policy)
+    cluster.reviews.append(approve("alice", at(10)))
+    cluster.reconcile(at(11))
+    assert cluster.condition("Granted")["reason"] == "WaitingForStart"
+    return cluster
+
+
+def test_a_deleted_policy_ends_a_live_grant():
+    cluster = granted_cluster()
     cluster.policy = None
     plan = cluster.reconcile(at(minutes=10))
-    assert cluster.condition("Granted")["reason"] == "NoBindings"
-    assert plan.bindings_to_delete == (REF,)
-    assert plan.wake_at == at(hours=1)
+    assert plan.state is State.Revoked
+    assert plan.transitions == (Event.Revoke,)
+    assert plan.bindings_to_delete == (REF,) and not cluster.bindings
+    assert [(e.reason, e.type, e.message) for e in plan.events] == [
+        ("Revoked", "Warning", "Withdrew bob's access to dba in payments: AccessPolicy demo-dba no longer exists; "
+                               f"deleted RoleBinding payments/{NAME}")]
+    assert (plan.status["revokedBy"], plan.status["revokeReason"]) == (
+        "gatepass:policy", "AccessPolicy demo-dba no longer exists")
+    assert (cluster.condition("Revoked")["status"], cluster.condition("Revoked")["reason"]) == ("True",
+                                                                                              "PolicyWithdrawn")
+    assert cluster.condition("Revoked")["message"] == "Withdrawn: AccessPolicy demo-dba no longer exists"
+    assert (cluster.condition("Granted")["status"], cluster.condition("Granted")["reason"]) == ("False",
+                                                                                              "PolicyWithdrawn")
+    assert cluster.condition("Granted")["message"] == "Access ended: its policy withdrew it"
+    assert cluster.condition("Approved")["status"] == "True"  # it was approved: that record stays
+    assert plan.status["reviews"][0]["reviewer"] == "alice"
+    assert plan.status["bindings"] == [] and plan.wake_at is None
+    cluster.policy = dba_policy()  # created again: a withdrawn grant stays withdrawn
+    assert cluster.reconcile(at(minutes=11)).state is State.Revoked and not cluster.bindings
+
+
+def test_a_future_start_grant_whose_policy_is_deleted_never_starts():
+    cluster = waiting_cluster()
+    cluster.policy = None
+    plan = cluster.reconcile(at(minutes=30))
+    assert plan.state is State.Revoked
+    assert plan.transitions == (Event.Revoke,)
+    assert plan.bindings_to_apply == ()
+    assert plan.bindings_to_delete == (REF,)  # the recorded one, in case it exists
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("Revoked", "Withdrew bob's approved request for dba in payments before it started: "
+                    "AccessPolicy demo-dba no longer exists")]
+    assert cluster.condition("Granted")["message"] == "Access will not start: its policy withdrew it"
+    for when in (at(hours=2), at(hours=2, minutes=30), at(hours=4)):  # past its start, and past its end
+        plan = cluster.reconcile(when)
+        assert (plan.state, plan.transitions, plan.bindings_to_apply) == (State.Revoked, (), ())
+        assert not cluster.bindings
+
+
+NARROWED = {
+    "requester removed": (dict(requesters=Subjects.of(groups=["contractors"])),
+                          "bob or groups [developers] may not request under AccessPolicy demo-dba"),
+    "role removed": (dict(roles=(RequestableRole("view", "ClusterRole", "view", ("payments",)),)),
+                     'AccessPolicy demo-dba does not offer role "dba"'),
+    "namespace removed": (dict(roles=(RequestableRole("dba", "ClusterRole", "dba", ("billing",)),)),
+                          'role "dba" may not be bound in namespace "payments" under AccessPolicy demo-dba '
+                          "(allowed: billing)"),
+    "maxDuration shortened": (dict(max_duration=timedelta(minutes=30)),
+                              "duration 1h is longer than the 30m AccessPolicy demo-dba allows"),
+    "renamed": (dict(name="demo-dba-v2"), None),
+}
+
+
+@pytest.mark.parametrize("change", sorted(NARROWED))
+@pytest.mark.parametrize("started", [True, False], ids=["live", "not started"])
+def test_a_policy_that_stops_allowing_a_grant_withdraws_it(change, started):
+    cluster = granted_cluster() if started else waiting_cluster()
+    changes, error = NARROWED[change]
+    cluster.policy = dba_policy(**changes)
+    plan = cluster.reconcile(at(minutes=30))
+    why = f"AccessPolicy demo-dba no longer allows it: {error}" if error else "AccessPolicy demo-dba no longer exists"
+    assert plan.state is State.Revoked and plan.transitions == (Event.Revoke,)
+    assert plan.status["revokeReason"] == why
+    assert cluster.condition("Revoked")["reason"] == "PolicyWithdrawn"
+    assert plan.events[0].message.endswith(f"{why}; deleted RoleBinding payments/{NAME}" if started else why)
+    assert plan.bindings_to_apply == () and not cluster.bindings
+    assert cluster.reconcile(at(hours=2, minutes=30)).bindings_to_apply == ()  # never (again)
+
+
+def test_a_trusted_submitter_no_longer_trusted_withdraws_what_it_filed():
+    ci = person("ci", "system:serviceaccounts")
+    cluster = Cluster(request=dba_request(submitter=ci), policy=dba_policy(trusted_submitters=Subjects.of(["ci"])))
+    cluster.reviews.append(approve("alice", at(0)))
+    cluster.reconcile(at(0))
+    assert cluster.bindings
+    cluster.policy = dba_policy()
+    plan = cluster.reconcile(at(minutes=5))
+    assert plan.state is State.Revoked
+    assert "ci may not file requests on behalf of bob" in plan.status["revokeReason"]
+
+
+ALLOWING = {
+    "another reviewer": dict(reviewers=Subjects.of(users=["carol"])),
+    "more approvals": dict(thresholds=(Threshold("three", 3),)),
+    "longer maxDuration": dict(max_duration=timedelta(hours=24)),
+    "role bound to another ClusterRole": dict(roles=(RequestableRole("dba", "ClusterRole", "dba-v2",
+                                                                     ("payments",)),)),
+    "more namespaces": dict(roles=(RequestableRole("dba", "ClusterRole", "dba", ("payments", "orders")),)),
+    "a reason required": dict(require_reason=True),
+    "rules added": dict(rules=(Rule("no", "Deny", "true"),)),
+}
+
+
+@pytest.mark.parametrize("change", sorted(ALLOWING))
+def test_an_edit_that_still_allows_the_grant_changes_nothing(change):
+    approved_under = dba_policy(require_reason=False)  # so that the request may have no reason
+    for cluster in (granted_cluster(approved_under, reason=""), waiting_cluster(approved_under, reason="")):
+        started = bool(cluster.bindings)
+        cluster.policy = dba_policy(**ALLOWING[change])
+        plan = cluster.reconcile(at(minutes=30))
+        assert plan.state is State.Approved and plan.transitions == ()
+        assert plan.bindings_to_apply == () and plan.bindings_to_delete == ()
+        plan = cluster.reconcile(at(minutes=50) if started else at(hours=2))  # live, or its start
+        assert plan.state is State.Approved
+        assert plan.transitions == (() if started else (Event.Start,))
+        assert cluster.bindings[REF]["roleRef"]["name"] == "dba"  # as fixed at approval
+
+
+def test_a_revocation_by_a_person_comes_before_the_withdrawal():
+    cluster = granted_cluster()
+    cluster.policy = None
+    cluster.revocation = revoke("alice", at(minutes=5), "incident closed")
+    plan = cluster.reconcile(at(minutes=6))
+    assert plan.state is State.Revoked
+    assert plan.status["revokedBy"] == "alice"
+    assert cluster.condition("Revoked")["reason"] == "Revoked"
+
+
+def test_a_grant_that_ended_before_its_policy_was_seen_gone_expired():
+    cluster = granted_cluster()
+    cluster.policy = None
+    plan = cluster.reconcile(at(hours=3))  # the operator was down meanwhile
+    assert plan.state is State.Expired
+    assert cluster.condition("Expired")["reason"] == "AccessEnded"
+
+
+WORLDS = {
+    "pending": (lambda: Cluster(), State.Denied, "NoPolicy"),
+    "approved, not started": (waiting_cluster, State.Revoked, "PolicyWithdrawn"),
+    "approved, live": (granted_cluster, State.Revoked, "PolicyWithdrawn"),
+}
+
+
+@pytest.mark.parametrize("world", sorted(WORLDS))
+def test_every_state_under_a_deleted_policy(world):
+    make, state, reason = WORLDS[world]
+    cluster = make()
+    cluster.reconcile(at(12))
+    cluster.policy = None
+    plan = cluster.reconcile(at(minutes=1))
+    assert plan.state is state
+    assert reason in {c["reason"] for c in plan.conditions if c["status"] == "True" or c["type"] == "Granted"}
+    assert not cluster.bindings
+
+
+@pytest.mark.parametrize("ending", ["deny", "revoke", "expire"])
+def test_an_ended_request_is_left_as_it_is_when_its_policy_goes(ending):
+    cluster = Cluster()
+    if ending == "deny":
+        cluster.reviews.append(deny("alice", at(5)))
+    elif ending == "revoke":
+        cluster.revocation = revoke("bob", at(5))
+    plan = cluster.reconcile(at(hours=2) if ending == "expire" else at(6))
+    assert plan.state in (State.Denied, State.Revoked, State.Expired)
+    before = copy.deepcopy(cluster.status)
+    cluster.policy = None
+    plan = cluster.reconcile(at(hours=3))
+    assert (plan.events, plan.transitions, plan.status) == ((), (), before)
 
 
 # -- inputs ---------------------------------------------------------------------

@@ -64,8 +64,9 @@ class FakeKube:
 
     async def patch_status(self, plural, name, old, new):
         self.statuses.append(new)
-        return {"metadata": {"name": name, "uid": "u1", "resourceVersion": str(100 + len(self.statuses))},
-                "status": new}
+        body = request_body()  # the whole object, as the API server answers a status patch
+        body["metadata"]["resourceVersion"] = str(100 + len(self.statuses))
+        return {**body, "status": new}
 
     async def event(self, body, reason, message, now, warning=False, series=False):
         self.events.append((reason, message, warning, series))

@@ -111,3 +111,40 @@ def test_admission_refuses_a_costly_rule_in_one_line_and_stays_responsive():
     warnings: list[str] = []
     asyncio.run(validate_policy(new=policy_body(ONCALL.expression), memo=memo(), warnings=warnings))  # accepted
     assert warnings == []
+    
+
+# ------------------------------------------------------- what the requester sets
+TICKET = Rule("ticket", "Approve", "has(request.labels.ticket) && request.labels.ticket.startsWith('INC-')")
+
+
+def test_an_approve_rule_that_reads_a_label_approves_nothing_even_if_it_was_admitted():
+    # A policy stored before admission refused such rules: its rule is evaluated without the labels.
+    request = dba_request(requester=DAVE, labels=(("ticket", "INC-0"),))
+    result = asyncio.run(verdict((TICKET,), request))
+    assert result.rule is None and result.failures == ()  # has() is false: there are no labels to see
+    reads = Rule("reason", "Approve", "request.reason.startsWith('INC-')")
+    result = asyncio.run(verdict((reads,), dba_request(reason="INC-0")))
+    assert result.rule is None
+    assert [(f.rule, f.error) for f in result.failures] == [(reads, "no such member in mapping: 'reason'")]
+
+
+def test_a_deny_rule_still_reads_the_labels():
+    deny = Rule("no-prod", "Deny", "has(request.labels.env) && request.labels.env == 'prod'")
+    result = asyncio.run(verdict((deny, ONCALL), dba_request(requester=DAVE, labels=(("env", "prod"),),
+                                                              duration=timedelta(minutes=30))))
+    assert result.rule == deny
+
+
+def test_the_policy_check_reads_each_rules_decision():
+    assert asyncio.run(check_all((Rule("ticket", "Deny", TICKET.expression),))) is None
+    assert asyncio.run(check_all((ONCALL, TICKET))) == (
+        "rule ticket: an Approve rule may not read request.labels: the requester sets it; it may read only user, "
+        "request.roles, request.namespaces and request.duration (a Deny rule may read anything)")
+
+
+def test_admission_refuses_a_rule_nested_2000_deep_in_one_line():
+    with pytest.raises(kopf.AdmissionError) as refused:
+        asyncio.run(validate_policy(new=policy_body("(" * 2000 + "true" + ")" * 2000), memo=memo(), warnings=[]))
+    assert str(refused.value) == (
+        "invalid AccessPolicy: rule short-oncall: the expression is nested too deeply to evaluate: 20010 levels, "
+        "at most 250 (a bracket or call takes about 10, an operator in a chain 2)")

@@ -27,7 +27,7 @@ from gatepass.core import convert, ledger
 from gatepass.core.conditions import BLOCKED_REASONS
 from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
-from gatepass.core.policy import evaluate_request
+from gatepass.core.policy import governing_policy
 from gatepass.core.reconcile import Plan, decide
 from gatepass.core.retention import removal_time
 from gatepass.core.types import Policy
@@ -108,7 +108,7 @@ class Reconciler:
             await self._remove_orphans(name)
             return
         request = convert.request(body)
-        policy = evaluate_request(request, self.policies()).policy
+        policy = governing_policy(request, self.policies(), body.get("status") or {})
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
             review for review in (convert.access_review(r, request.uid)

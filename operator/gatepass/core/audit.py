@@ -102,6 +102,15 @@ def revoked(request: Request, revocation: Revocation, was_approved: bool,
                                  f"{access(request)}{said}{_deleted(deleted)}")
 
 
+def withdrawn(request: Request, why: str, was_live: bool, deleted: Iterable[BindingRef]) -> AuditEvent:
+    """The policy of an approved grant withdrew it (core.policy.withdrawal): live access ended, or
+    access that had not started never will."""
+    what = "access to" if was_live else "approved request for"
+    before = "" if was_live else " before it started"
+    return AuditEvent("Revoked", f"Withdrew {_whose(request)} {what} {access(request)}{before}: "
+                                 f"{why}{_deleted(deleted)}", "Warning")
+
+
 def restored(ref: BindingRef, user: str, changes: list[str]) -> AuditEvent:
     if not changes:
         return AuditEvent("Restored", f"Recreated {ref} for {user}: it had been deleted", "Warning")

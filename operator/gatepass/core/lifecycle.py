@@ -20,7 +20,7 @@ class State(enum.StrEnum):
     Approved = "Approved"  # approved; bound from grantedAt until expiresAt
     Denied = "Denied"  # enough denials, or no policy allows it
     Expired = "Expired"  # not decided in time, or the access ran out
-    Revoked = "Revoked"  # withdrawn, before or during the access
+    Revoked = "Revoked"  # withdrawn (by someone, or by its policy), before or during the access
 
 
 class Event(enum.StrEnum):
@@ -30,7 +30,7 @@ class Event(enum.StrEnum):
     TimeOut = "TimeOut"  # still pending at requestExpiresAt
     Start = "Start"  # grantedAt reached: the bindings go in
     End = "End"  # expiresAt reached: the bindings go away
-    Revoke = "Revoke"  # someone revoked the request or the access
+    Revoke = "Revoke"  # someone revoked the request or the access, or its policy withdrew the grant
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {

@@ -6,16 +6,20 @@ webhook can show every problem at once instead of the first one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
+from .lifecycle import State
 from .timestamps import format_time
 from .types import Identity, Policy, Request
 
 # Every authenticated user has this group; naming it in messages adds only noise.
 _IMPLICIT_GROUPS = frozenset({"system:authenticated"})
+
+#: Who status.revokedBy names when a grant's policy withdrew it (see withdrawal).
+POLICY_WITHDRAWAL = "gatepass:policy"
 
 
 @dataclass(frozen=True)
@@ -121,3 +125,44 @@ def review_errors(policy: Policy | None, request: Request, reviewer: Identity) -
     elif not policy.reviewers.contains(reviewer):
         errors.append(f"{reviewer.username} is not a reviewer under policy {policy.name}")
     return errors
+
+
+def governing_policy(request: Request, policies: Iterable[Policy], status: Mapping[str, Any]) -> Policy | None:
+    """The policy to decide `request` under, given its current `status`.
+
+    Once Approved: the policy it was approved under (status.policy), whether or not
+    that still allows it, and None when it is gone. A grant starts and goes on only
+    under the policy whose reviewers approved it, never under another that happens to
+    allow the same request (whose reviewers never saw it). Otherwise (Pending, or
+    ended, when nothing is decided any more): the first by name that allows it, as
+    evaluate_request says.
+    """
+    policies = list(policies)
+    if status.get("state") == State.Approved.value:
+        named = status.get("policy")
+        return next((policy for policy in policies if policy.name == named), None)
+    return evaluate_request(request, policies).policy
+
+
+def withdrawal(request: Request, policy: Policy | None, approved_under: str) -> str | None:
+    """Why the policy an Approved `request` was approved under (`approved_under`; `policy`
+    is that policy as it is now, None when it is gone) no longer allows its access, in one
+    line; None when it still does.
+
+    A grant is withdrawn, whether it has started or not, when its policy is deleted (or
+    renamed), or no longer allows what was granted: the requester, the filing trusted
+    submitter, a role, a namespace, or the duration (request_errors). A reason is about
+    the filing, not the access: a policy that comes to require one ends no grant.
+    Access that has not started never starts under a policy that no longer allows it,
+    and live access ends, as an administrator who deletes or narrows a policy expects.
+    An edit that still allows the grant (another reviewer, a longer maxDuration, a role
+    bound to another ClusterRole) changes nothing: the grant keeps the bindings fixed at
+    approval. The policy is absent only between a deletion and a re-creation (kubectl
+    delete and apply, replace --force, a GitOps tool that recreates it): that withdraws
+    its grants like any deletion. kubectl apply, server-side apply and GitOps syncs
+    update a policy in place and withdraw only what the new version no longer allows.
+    """
+    if policy is None or policy.name != approved_under:
+        return f"AccessPolicy {approved_under} no longer exists"
+    errors = request_errors(request, replace(policy, require_reason=False))
+    return f"AccessPolicy {approved_under} no longer allows it: {'; '.join(errors)}" if errors else None

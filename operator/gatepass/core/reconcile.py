@@ -26,6 +26,13 @@ Rules beyond the lifecycle table:
     or no `bind` on the role); while any is, nothing of the grant is bound,
     the reviews and decision are still recorded, and Granted is False with
     the block's reason. The audit event is emitted once per change of reason.
+  * An approved grant lives only under the policy it was approved under
+    (status.policy): when that is deleted, or no longer allows the access
+    (policy.withdrawal), a grant that has not started never starts and a
+    live one ends. Either way the request is Revoked by gatepass:policy, with
+    conditions Revoked=True and Granted=False, reason PolicyWithdrawn, and
+    its bindings go. A revocation by a person, and an end already reached,
+    come first.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from .conditions import APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_conditi
 from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
                      desired_bindings, drift, first_block, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
-from .policy import request_errors
+from .policy import POLICY_WITHDRAWAL, request_errors, withdrawal
 from .tally import Outcome, Tally, tally
 from .timestamps import ceil_second, floor_second, format_time, parse_optional_time, require_aware
 from .types import Policy, Request, Review, Revocation
@@ -283,6 +290,10 @@ class _Decision:
             self.condition(EXPIRED, True, "AccessEnded", ended)
             self.closing = lambda deleted: audit.access_expired(self.request, expires_at, deleted)
             return
+        approved_under = self.status.get("policy") or (self.policy.name if self.policy is not None else "")
+        why = withdrawal(self.request, self.policy, approved_under)
+        if why is not None:
+            return self.withdraw(why)
         if not self.desired:
             self.condition(GRANTED, False, "NoBindings", "No bindings are recorded for this grant")
             self.wake_at = expires_at
@@ -315,6 +326,18 @@ class _Decision:
         self.condition(GRANTED, False, first.reason,
                        f"Not bound: {why}. Retrying until it can be, or until {format_time(expires_at)}")
         self.wake_at = expires_at
+
+    def withdraw(self, why: str) -> None:
+        """The grant's policy no longer allows it (`why`): it ends now, or never starts."""
+        live = self.was_granted
+        self.fire(Event.Revoke)
+        self.status["revokedBy"] = POLICY_WITHDRAWAL
+        self.status["revokeReason"] = why
+        self.condition(REVOKED, True, "PolicyWithdrawn", f"Withdrawn: {why}")
+        self.condition(GRANTED, False, "PolicyWithdrawn",
+                       "Access ended: its policy withdrew it" if live else "Access will not start: its policy "
+                                                                           "withdrew it")
+        self.closing = lambda deleted: audit.withdrawn(self.request, why, live, deleted)
 
     def granted_bindings(self) -> list[Binding]:
         """The bindings fixed at approval; derived again only if status lost them."""

@@ -2,7 +2,9 @@
 
 This package may use celpy and the core's values, and nothing else: no kopf, no
 Kubernetes client, no I/O. ``expressions`` compiles, checks and runs one
-expression against a request, within limits on what it may cost; ``verdicts``
+expression against a request, within limits on what it may cost, and keeps
+what the requester sets (name, reason, labels, suggested reviewers) away from
+Approve rules, at admission and at evaluation; ``verdicts``
 decides, as plain functions, whether a request's rules are due, which rule
 decides it, and what the rule review (an AccessReview by the system reviewer
 gatepass:rules) says and is named; ``workers`` runs the evaluations and checks

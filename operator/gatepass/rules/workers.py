@@ -40,16 +40,19 @@ T = TypeVar("T")
 
 async def verdict(rules: Sequence[Rule], request: Request, *, budget: float = BUDGET) -> Verdict:
     """What `rules` say about `request` (see verdicts.choose): each rule is evaluated, when its
-    turn comes, in a worker thread, and counts as failing if it runs longer than `budget` seconds."""
+    turn comes, in a worker thread, and counts as failing if it runs longer than `budget` seconds.
+    An Approve rule is given only the variables the requester cannot set (expressions.activation)."""
     loop = asyncio.get_running_loop()
-    variables = await loop.run_in_executor(_REVIEWS, activation, request)  # as long as the request is large
+    variables: dict[str, dict] = {}  # per decision: an Approve rule sees only what the requester cannot set
     steps = choosing(rules)
     try:
         rule = next(steps)
         while True:
+            if rule.decision not in variables:  # as long as the request is large
+                variables[rule.decision] = await loop.run_in_executor(_REVIEWS, activation, request, rule.decision)
             try:
-                result: bool | str = await _run(_REVIEWS, budget + BACKSTOP, evaluate, rule.expression, variables,
-                                                budget=budget)
+                result: bool | str = await _run(_REVIEWS, budget + BACKSTOP, evaluate, rule.expression,
+                                                variables[rule.decision], budget=budget)
             except TimeoutError:
                 result = f"evaluation did not finish within {budget + BACKSTOP:g} s"
             rule = steps.send(result)
@@ -67,7 +70,8 @@ async def check_all(rules: Sequence[Rule], *, budget: float = CHECK_BUDGET, samp
         if time.monotonic() >= deadline:
             return f"rule {rule.name}: checking the policy's rules took longer than {budget:g} s"
         try:
-            error = await _run(_ADMISSION, sample + BACKSTOP, check, rule.expression, budget=sample)
+            error = await _run(_ADMISSION, sample + BACKSTOP, check, rule.expression, decision=rule.decision,
+                               budget=sample)
         except TimeoutError:
             error = f"checking it did not finish within {sample + BACKSTOP:g} s"
         if error is not None:
