@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from gatepass.api import AccessPolicy, AccessRequest, AccessReview
 from gatepass.core import convert
 from gatepass.core import ledger
 from gatepass.core.admission import Author, own_request, review_author, review_refusal, revoke_refusal, slack_mapping
@@ -22,6 +23,7 @@ from gatepass.rules import check_all as check_rules
 from gatepass.rules.verdicts import SUFFIX as RULE_SUFFIX  # of rule reviews' names: nobody else may take them
 
 from . import config
+from .guard import admitted, guarded
 from .metrics import counted
 
 GROUP, VERSION = config.GROUP, config.VERSION
@@ -85,8 +87,10 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 # ------------------------------------------------------------ AccessRequest
 @kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
                 operations=list(config.MUTATE_REQUEST.operations))
+@guarded(config.MUTATE_REQUEST)
 @counted(config.MUTATE_REQUEST.id)
 async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
+    admitted(AccessRequest, body)
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
     written = "submitter" in (body.get("spec") or {})
     if operation == "CREATE":
@@ -111,8 +115,11 @@ async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
 
 @kopf.on.validate(GROUP, VERSION, "accessrequests", id=config.VALIDATE_REQUEST.id,
                   operations=list(config.VALIDATE_REQUEST.operations))
+@guarded(config.VALIDATE_REQUEST)
 @counted(config.VALIDATE_REQUEST.id)
 async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
+    if operation != "DELETE":
+        admitted(AccessRequest, new)
     caller = _identity(userinfo)
     if operation == "CREATE":
         await _validate_create(new, userinfo, memo)
@@ -189,8 +196,10 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 # ------------------------------------------------------------- AccessReview
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
+@guarded(config.MUTATE_REVIEW)
 @counted(config.MUTATE_REVIEW.id)
 async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> None:
+    admitted(AccessReview, body)
     if operation == "CREATE":
         spec = body.get("spec") or {}
         request = spec.get("request")
@@ -268,8 +277,10 @@ async def _review_author(memo: Any, spec: dict, caller: Identity, request_body: 
 
 @kopf.on.validate(GROUP, VERSION, "accessreviews", id=config.VALIDATE_REVIEW.id,
                   operations=list(config.VALIDATE_REVIEW.operations))
+@guarded(config.VALIDATE_REVIEW)
 @counted(config.VALIDATE_REVIEW.id)
 async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
+    admitted(AccessReview, new)
     name = new["metadata"].get("name") or new["metadata"].get("generateName", "")
     if operation == "UPDATE":
         if (old.get("spec") or {}) != (new.get("spec") or {}):
@@ -305,10 +316,21 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
 
 
 # ------------------------------------------------------------- AccessPolicy
+@kopf.on.mutate(GROUP, VERSION, "accesspolicies", id=config.MUTATE_POLICY.id,
+                operations=list(config.MUTATE_POLICY.operations))
+@guarded(config.MUTATE_POLICY)
+@counted(config.MUTATE_POLICY.id)
+async def mutate_policy(body, **_) -> None:
+    """Changes nothing: refuses a malformed policy with one line before the API server's schema check."""
+    admitted(AccessPolicy, body)
+
+
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
+@guarded(config.VALIDATE_POLICY)
 @counted(config.VALIDATE_POLICY.id)
 async def validate_policy(new, **_) -> None:
+    admitted(AccessPolicy, new)
     try:
         policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
