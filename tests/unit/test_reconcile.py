@@ -706,3 +706,15 @@ def test_the_requester_identity_comes_from_the_request():
     cluster = Cluster()
     cluster.reviews.append(approve(person("bob", "dba-leads"), at(1)))
     assert cluster.reconcile(at(2)).state is State.Pending
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59.5Z", "9999-12-31T23:30:00Z"])
+def test_a_start_at_the_end_of_time_waits_without_failing(start):
+    from gatepass.core.timestamps import parse_time
+
+    cluster = Cluster(request=dba_request(start_time=parse_time(start), duration=timedelta(hours=8)))
+    cluster.reviews.append(approve("alice", at(10)))
+    plan = cluster.reconcile(at(11))
+    assert plan.state is State.Approved and plan.bindings_to_apply == ()
+    assert plan.status["expiresAt"] == "9999-12-31T23:59:59Z"  # the last time there is, not an overflow
+    assert cluster.condition("Granted")["reason"] == "WaitingForStart"

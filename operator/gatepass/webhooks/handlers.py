@@ -91,6 +91,9 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 @counted(config.MUTATE_REQUEST.id)
 async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
     admitted(AccessRequest, body)
+    refusal = ledger.intent_refusal(body["metadata"].get("annotations"))
+    if refusal:
+        _refuse(refusal)
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
     written = "submitter" in (body.get("spec") or {})
     if operation == "CREATE":
