@@ -360,6 +360,17 @@ def test_deep_nesting_is_refused_in_one_line(gatepass, scene, depth):
 
 # ------------------------------------------------------------------ odd but valid: read without a traceback
 
+@pytest.fixture(scope="module")
+def notified_role(gatepass) -> Iterator[str]:
+    """A role of its own, under a policy like demo-dba whose requests are notified to every fake receiver."""
+    name = unique("odd-notified")
+    body = policy_body(name, role=name, thresholds=[{"name": "two", "approvals": 2}],
+                       notify=[{"receiver": r} for r in ("slack", "ops-webhook", "pagerduty")])
+    gatepass.kubectl("apply", "-f", "-", input=json.dumps(body))
+    yield name
+    gatepass.kubectl("delete", "accesspolicy", name, "--ignore-not-found", check=False)
+
+
 def log_problems(gatepass, start: int, name: str) -> list[str]:
     return [line for line in gatepass.operator.log()[start:].splitlines()
             if any(p in line for p in LOG_PROBLEMS) and (name in line or "Traceback" in line)]
@@ -375,11 +386,12 @@ def log_problems(gatepass, start: int, name: str) -> list[str]:
     pytest.param({}, "y" * 5000, "the reason in gatepass.dev/approve has 5000 characters; at most 4096 can be recorded",
                  id="approval-reason-longer-than-a-review-reason"),
 ])
-def test_odd_but_valid_requests_are_decided_quietly(gatepass, spec, approval, outcome):
-    """Objects the schema allows, however odd, are decided (or refused in one line) without a failed reconcile."""
+def test_odd_but_valid_requests_are_decided_quietly(gatepass, fakes, notified_role, spec, approval, outcome):
+    """Objects the schema allows, however odd, are decided (or refused in one line) and notified about without a
+    failed reconcile or a traceback."""
     start = len(gatepass.operator.log())
     name = unique("odd")
-    gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest(name, **spec))
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest(name, roles=(notified_role,), **spec))
     try:
         for user in ("alice", "ivan"):
             result = gatepass.kubectl("annotate", "accessrequest", name, f"gatepass.dev/approve={approval}",
@@ -392,6 +404,8 @@ def test_odd_but_valid_requests_are_decided_quietly(gatepass, spec, approval, ou
         else:
             wait_for(lambda: (get(gatepass, "accessrequest", name).get("status") or {}).get("state") in outcome,
                      what=f"{name} to be decided")
+            wait_for(lambda: "Approved" in [d.event for d in fakes.webhook.deliveries("/hook", name)],
+                     what=f"the webhook to hear that {name} was approved")
         problems = log_problems(gatepass, start, name)
         assert not problems, "\n".join(problems[:5])
     finally:
