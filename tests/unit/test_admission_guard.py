@@ -156,3 +156,14 @@ def test_a_review_too_deep_to_read_is_refused_in_one_line(caplog):
 
 def test_a_review_without_a_uid_is_still_answered():
     assert too_deep_response("[" * 10)["response"]["uid"] == ""
+
+
+def test_an_update_of_an_object_stored_invalid_is_left_to_the_api_server():
+    """Stored under an older schema, it may be invalid now: a revocation of it must still get through."""
+    stored = {**REQUEST, "spec": {**REQUEST["spec"], "duration": "1d"}}  # not a duration today
+    revoking = {**stored, "metadata": {**stored["metadata"], "annotations": {"gatepass.dev/revoke": "done"}}}
+    assert admitted(AccessRequest, revoking, old=stored) is None
+    with pytest.raises(kopf.AdmissionError, match="spec.duration"):
+        admitted(AccessRequest, revoking)  # as a new object, it is refused
+    with pytest.raises(kopf.AdmissionError, match="spec.duration"):
+        admitted(AccessRequest, revoking, old=REQUEST)  # made invalid by this write: refused

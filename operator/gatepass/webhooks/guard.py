@@ -57,21 +57,37 @@ TOO_DEEP = "the object is nested too deeply to be read; no Gatepass field is mor
 _UID = re.compile(r'"uid"\s*:\s*"([^"\\]{1,128})"')
 
 
-def admitted(model: type[R], body: Mapping[str, Any]) -> R:
+def admitted(model: type[R], body: Mapping[str, Any], old: Mapping[str, Any] | None = None) -> R | None:
     """``body`` (an object as admission hands it over) as ``model``, or a one-line refusal.
 
     Parsed strictly, as the API server's schema will check it. The status is left out (a write to the
     object itself never changes it: the API server keeps the stored one), and a name still to be
-    generated from ``metadata.generateName`` stands in for the name.
+    generated from ``metadata.generateName`` stands in for the name. An update of a stored object that is
+    itself no longer valid (stored under an older schema) is not refused here but left to the API server,
+    whose schema check lets what was not changed stay: a request can still be revoked. Then: None.
     """
+    try:
+        return parse_object(model, _as_written(body), strict=True)
+    except InvalidObject as error:
+        if old is not None and _invalid(model, old):
+            return None
+        raise kopf.AdmissionError(str(error), code=INVALID) from None
+
+
+def _as_written(body: Mapping[str, Any]) -> dict:
     data = {key: value for key, value in body.items() if key != "status"}
     metadata = data.get("metadata")
     if isinstance(metadata, Mapping) and not metadata.get("name") and isinstance(metadata.get("generateName"), str):
         data["metadata"] = {**metadata, "name": metadata["generateName"]}
+    return data
+
+
+def _invalid(model: type[R], body: Mapping[str, Any]) -> bool:
     try:
-        return parse_object(model, data, strict=True)
-    except InvalidObject as error:
-        raise kopf.AdmissionError(str(error), code=INVALID) from None
+        parse_object(model, _as_written(body), strict=True)
+    except InvalidObject:
+        return True
+    return False
 
 
 def guarded(hook: Hook):

@@ -90,7 +90,7 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 @guarded(config.MUTATE_REQUEST)
 @counted(config.MUTATE_REQUEST.id)
 async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
-    admitted(AccessRequest, body)
+    admitted(AccessRequest, body, old)
     refusal = ledger.intent_refusal(body["metadata"].get("annotations"))
     if refusal:
         _refuse(refusal)
@@ -122,7 +122,7 @@ async def mutate_request(body, old, userinfo, operation, patch, **_) -> None:
 @counted(config.VALIDATE_REQUEST.id)
 async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
     if operation != "DELETE":
-        admitted(AccessRequest, new)
+        admitted(AccessRequest, new, old)
     caller = _identity(userinfo)
     if operation == "CREATE":
         await _validate_create(new, userinfo, memo)
@@ -202,7 +202,7 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 @guarded(config.MUTATE_REVIEW)
 @counted(config.MUTATE_REVIEW.id)
 async def mutate_review(body, old, userinfo, operation, patch, memo, **_) -> None:
-    admitted(AccessReview, body)
+    admitted(AccessReview, body, old)
     if operation == "CREATE":
         spec = body.get("spec") or {}
         request = spec.get("request")
@@ -283,7 +283,7 @@ async def _review_author(memo: Any, spec: dict, caller: Identity, request_body: 
 @guarded(config.VALIDATE_REVIEW)
 @counted(config.VALIDATE_REVIEW.id)
 async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
-    admitted(AccessReview, new)
+    admitted(AccessReview, new, old)
     name = new["metadata"].get("name") or new["metadata"].get("generateName", "")
     if operation == "UPDATE":
         if (old.get("spec") or {}) != (new.get("spec") or {}):
@@ -323,17 +323,17 @@ async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
                 operations=list(config.MUTATE_POLICY.operations))
 @guarded(config.MUTATE_POLICY)
 @counted(config.MUTATE_POLICY.id)
-async def mutate_policy(body, **_) -> None:
+async def mutate_policy(body, old=None, **_) -> None:
     """Changes nothing: refuses a malformed policy with one line before the API server's schema check."""
-    admitted(AccessPolicy, body)
+    admitted(AccessPolicy, body, old)
 
 
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
 @guarded(config.VALIDATE_POLICY)
 @counted(config.VALIDATE_POLICY.id)
-async def validate_policy(new, **_) -> None:
-    admitted(AccessPolicy, new)
+async def validate_policy(new, old=None, **_) -> None:
+    admitted(AccessPolicy, new, old)
     try:
         policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
