@@ -119,7 +119,8 @@ def _summary(hook: Hook, kwargs: Mapping[str, Any], error: BaseException) -> str
     frames = traceback.extract_tb(error.__traceback__)
     where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
     detail = " ".join(f"{type(error).__name__}: {error}".split())[:MAX_LOGGED_DETAIL]
-    return f"{hook.id} {kwargs.get('operation') or ''} {str(name)[:253] if name else '(unnamed)'}: {detail}{where}"
+    named = " ".join(str(name)[:253].split()) if name else "(unnamed)"  # not yet validated: any text at all
+    return f"{hook.id} {kwargs.get('operation') or ''} {named}: {detail}{where}"
 
 
 class _RefusalsAtInfo(logging.Filter):
