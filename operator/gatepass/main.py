@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from gatepass.core.durations import checked_duration
     from gatepass.core.leases import Timing
     from gatepass.webhooks import handlers as _admission  # noqa: F401
+    from gatepass.webhooks.guard import WebhookServer
 
     log = logging.getLogger("gatepass")
     try:
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             tasks["certificates"] = asyncio.create_task(
                 certificates.maintain(60.0, on_renewed=stop_flag.set), name="gatepass-certificates")
         if certfile and keyfile:
-            settings.admission.server = kopf.WebhookServer(
+            settings.admission.server = WebhookServer(  # kopf's, refusing what is too deeply nested to read
                 addr=args.webhook_addr, port=args.webhook_port, certfile=str(certfile), pkeyfile=str(keyfile),
             )
         settings.admission.managed = None  # the configurations ship with the manifests, failing closed

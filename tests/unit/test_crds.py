@@ -427,7 +427,7 @@ def test_parse_request_and_review_by_kind():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"roles": []}, "spec.roles: List should have at least 1 item"),
+        ({"roles": []}, "spec.roles must have at least 1 item"),
         (
             {"roles": [{"name": "x", "clusterRole": "a", "role": "b", "namespaces": ["p"]}]},
             f"spec.roles[0]: {ONE_ROLE_KIND}",
@@ -464,4 +464,6 @@ def test_many_errors_are_summarised():
     with pytest.raises(InvalidObject) as raised:
         spec = {"roles": [""] * 3, "duration": "x", "reason": "y" * 5000, "namespaces": ["A", "B"]}
         parse_object(AccessRequest, {"metadata": {"name": "r"}, "spec": spec})
-    assert "; and " in str(raised.value) and len(raised.value.problems) > 5
+    problems = raised.value.problems
+    assert len(problems) > 5
+    assert str(raised.value) == f'AccessRequest "r" is invalid: {problems[0]} (and {len(problems) - 1} more problems)'

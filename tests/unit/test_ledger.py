@@ -97,3 +97,17 @@ def test_malformed_or_misplaced_entries_are_not_reviews(value):
 def test_malformed_revocation_is_none():
     assert ledger.revocation({ledger.REVOKED_BY: "garbage"}) is None
     assert ledger.revocation({}) is None
+
+
+def test_an_intent_reason_longer_than_a_recorded_reason_is_refused():
+    from gatepass.api.common import MAX_REASON_LENGTH as SCHEMA_LIMIT
+    from gatepass.core.ledger import MAX_REASON_LENGTH, intent_refusal
+
+    assert MAX_REASON_LENGTH == SCHEMA_LIMIT  # one limit: the status must be able to hold what is recorded
+    longest = "ü" * MAX_REASON_LENGTH
+    assert intent_refusal({"gatepass.dev/approve": longest, "example.com/x": "y" * 10_000}) is None
+    assert intent_refusal(None) is None
+    for key in ("gatepass.dev/approve", "gatepass.dev/deny", "gatepass.dev/revoke"):
+        refusal = intent_refusal({key: longest + "!"})
+        assert refusal == f"the reason in {key} has {MAX_REASON_LENGTH + 1} characters; " \
+                          f"at most {MAX_REASON_LENGTH} can be recorded"

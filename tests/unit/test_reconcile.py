@@ -881,3 +881,17 @@ def test_a_start_the_policy_no_longer_allows_is_denied_at_decision_time():
     assert plan.state is State.Denied and plan.bindings_to_apply == ()
     assert cluster.condition("Denied")["reason"] == "NoPolicy"
     assert "is further ahead than the 24h after the request is made" in cluster.condition("Denied")["message"]
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59.5Z", "9999-12-31T23:30:00Z"])
+def test_a_start_at_the_end_of_time_waits_without_failing(start):
+    from gatepass.core.timestamps import parse_time
+
+    # A policy whose maxStartDelay reaches the end of the calendar.
+    cluster = Cluster(request=dba_request(start_time=parse_time(start), duration=timedelta(hours=8)),
+                      policy=dba_policy(max_start_delay=timedelta(days=3_000_000)))
+    cluster.reviews.append(approve("alice", at(10)))
+    plan = cluster.reconcile(at(11))
+    assert plan.state is State.Approved and plan.bindings_to_apply == ()
+    assert plan.status["expiresAt"] == "9999-12-31T23:59:59Z"  # the last time there is, not an overflow
+    assert cluster.condition("Granted")["reason"] == "WaitingForStart"

@@ -58,3 +58,14 @@ def test_naive_times_are_refused():
         require_aware(datetime(2026, 3, 1), "now")
     with pytest.raises(ValueError):
         format_time(datetime(2026, 3, 1))
+
+
+def test_later_stops_at_the_end_of_time():
+    from gatepass.core.timestamps import END_OF_TIME, later
+
+    moment = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+    assert later(moment, timedelta(hours=1)) == datetime(2026, 3, 1, 11, 0, 0, tzinfo=UTC)
+    last = datetime(9999, 12, 31, 23, 0, 0, tzinfo=UTC)
+    assert later(last, timedelta(hours=2)) == END_OF_TIME == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert ceil_second(datetime(9999, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)) == END_OF_TIME
+    assert format_time(END_OF_TIME) == "9999-12-31T23:59:59Z"

@@ -29,6 +29,10 @@ INTENTS = {APPROVE: "Approve", DENY: "Deny"}
 LEDGER_PREFIX = "review.gatepass.dev/"
 REVOKED_BY = "gatepass.dev/revoked-by"
 VIA_ANNOTATION = "annotation"
+#: The longest reason a review or a revocation can record: the schema's limit on status.reviews[].reason and
+#: status.revokeReason (gatepass.api.common.MAX_REASON_LENGTH; a test holds the two equal).
+MAX_REASON_LENGTH = 4096
+_INTENT_KEYS = {"Approve": APPROVE, "Deny": DENY, "Revoke": REVOKE}
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,18 @@ def intents(annotations: Mapping[str, str] | None) -> list[Intent]:
         if annotations and key in annotations:
             found.append(Intent(action, annotations[key]))
     return found
+
+
+def intent_refusal(annotations: Mapping[str, str] | None) -> str | None:
+    """Why an intent in ``annotations`` cannot be recorded, in one line, or None.
+
+    A reason longer than a recorded reason may be would make every status write fail, and the review
+    would never count: it is refused as it is written."""
+    for intent in intents(annotations):
+        if len(intent.reason) > MAX_REASON_LENGTH:
+            return (f"the reason in {_INTENT_KEYS[intent.action]} has {len(intent.reason)} characters; "
+                    f"at most {MAX_REASON_LENGTH} can be recorded")
+    return None
 
 
 def rewrite(

@@ -50,7 +50,7 @@ from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from
 from .lifecycle import TERMINAL, Event, State, transition
 from .policy import POLICY_WITHDRAWAL, request_errors, withdrawal
 from .tally import Outcome, Tally, tally
-from .timestamps import ceil_second, floor_second, format_time, parse_optional_time, require_aware
+from .timestamps import ceil_second, floor_second, format_time, later, parse_optional_time, require_aware
 from .types import Policy, Request, Review, Revocation
 
 STATUS_KEYS = (
@@ -265,7 +265,7 @@ class _Decision:
         # whole second (never rounded up), and that second-precision value is
         # both what status shows and the deadline used, so it is the same
         # after a restart.
-        expires_at = floor_second(granted_at + duration)
+        expires_at = floor_second(later(granted_at, duration))  # a start at the end of time ends there
         self.status["grantedAt"] = format_time(granted_at)
         self.status["expiresAt"] = format_time(expires_at)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 _ONE_SECOND = timedelta(seconds=1)
+#: The last whole second a datetime can hold: a time past it (a start in 9999 plus an hour) is this one.
+END_OF_TIME = datetime.max.replace(microsecond=0, tzinfo=timezone.utc)
 
 
 def require_aware(value: datetime, what: str = "time") -> datetime:
@@ -23,7 +25,15 @@ def ceil_second(value: datetime) -> datetime:
     """Round up to the next whole second unless already whole (never earlier)."""
     value = require_aware(value)
     floored = value.replace(microsecond=0)
-    return floored if floored == value else floored + _ONE_SECOND
+    return floored if floored == value else later(floored, _ONE_SECOND)
+
+
+def later(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, or END_OF_TIME where that is past the last time a datetime holds."""
+    try:
+        return value + delta
+    except OverflowError:
+        return END_OF_TIME
 
 
 def format_time(value: datetime) -> str:

@@ -27,8 +27,11 @@ MUTATE_REQUEST = Hook("mutate-accessrequest", True, "accessrequests", ("CREATE",
 VALIDATE_REQUEST = Hook("validate-accessrequest", False, "accessrequests", ("CREATE", "UPDATE", "DELETE"))
 MUTATE_REVIEW = Hook("mutate-accessreview", True, "accessreviews", ("CREATE", "UPDATE"))
 VALIDATE_REVIEW = Hook("validate-accessreview", False, "accessreviews", ("CREATE", "UPDATE"))
+# Changes nothing: the mutating stage runs before the API server's schema check, so a malformed policy is
+# refused there with one line instead of the schema's list of every problem.
+MUTATE_POLICY = Hook("mutate-accesspolicy", True, "accesspolicies", ("CREATE", "UPDATE"))
 VALIDATE_POLICY = Hook("validate-accesspolicy", False, "accesspolicies", ("CREATE", "UPDATE"))
-HOOKS = (MUTATE_REQUEST, VALIDATE_REQUEST, MUTATE_REVIEW, VALIDATE_REVIEW, VALIDATE_POLICY)
+HOOKS = (MUTATE_REQUEST, VALIDATE_REQUEST, MUTATE_REVIEW, VALIDATE_REVIEW, MUTATE_POLICY, VALIDATE_POLICY)
 
 
 def _client_config(base: dict, hook: Hook) -> dict:

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 from kubernetes.client import ApiException
 
-from gatepass.api import AccessPolicySpec, AccessRequestSpec
+from gatepass.api import AccessPolicy, AccessPolicySpec, AccessRequest, AccessRequestSpec, AccessReview
 from gatepass.api.common import duration_fields
 from gatepass.core import convert
 from gatepass.core import ledger
@@ -31,6 +31,7 @@ from gatepass.rules import check_all as check_rules
 from gatepass.rules.verdicts import SUFFIX as RULE_SUFFIX  # of rule reviews' names: nobody else may take them
 
 from . import config
+from .guard import admitted, guarded
 from .metrics import counted
 
 GROUP, VERSION = config.GROUP, config.VERSION
@@ -65,6 +66,17 @@ def _refuse(message: str) -> None:
     raise kopf.AdmissionError(message, code=FORBIDDEN)
 
 
+def _admit(model: type, spec_model: type, body: dict, old: dict | None, prefix: str = "") -> None:
+    """Refuses a malformed object in one line: every bad duration at once, in the words of
+    gatepass.core.durations (as kubectl access says them), then the first other problem (gatepass.api)."""
+    spec = body.get("spec")
+    if isinstance(spec, dict):
+        bad = duration_errors(spec, duration_fields(spec_model))
+        if bad:
+            _refuse(prefix + "; ".join(bad))
+    admitted(model, body, old)
+
+
 async def _policies(memo: Any) -> list:
     """The policies, from the store the watches keep current (every replica has one);
     straight from the API while the store is still empty after start-up."""
@@ -96,8 +108,13 @@ def _already_reviewed(request_body: dict, username: str) -> bool:
 # ------------------------------------------------------------ AccessRequest
 @kopf.on.mutate(GROUP, VERSION, "accessrequests", id=config.MUTATE_REQUEST.id,
                 operations=list(config.MUTATE_REQUEST.operations))
+@guarded(config.MUTATE_REQUEST)
 @counted(config.MUTATE_REQUEST.id)
 async def mutate_request(body, old, userinfo, operation, patch, warnings, **_) -> None:
+    _admit(AccessRequest, AccessRequestSpec, body, old)
+    refusal = ledger.intent_refusal(body["metadata"].get("annotations"))
+    if refusal:
+        _refuse(refusal)
     annotations = dict(body.get("metadata", {}).get("annotations") or {})
     spec = body.get("spec") or {}
     written = "submitter" in spec
@@ -134,8 +151,11 @@ def _warn(warnings: list, *lines: str | None) -> None:
 
 @kopf.on.validate(GROUP, VERSION, "accessrequests", id=config.VALIDATE_REQUEST.id,
                   operations=list(config.VALIDATE_REQUEST.operations))
+@guarded(config.VALIDATE_REQUEST)
 @counted(config.VALIDATE_REQUEST.id)
 async def validate_request(body, old, new, userinfo, operation, memo, **_) -> None:
+    if operation != "DELETE":
+        _admit(AccessRequest, AccessRequestSpec, new, old)
     caller = _identity(userinfo)
     if operation == "CREATE":
         await _validate_create(new, userinfo, memo)
@@ -149,9 +169,6 @@ async def _validate_create(new: dict, userinfo: dict, memo: Any) -> None:
     leftover = ledger.intents(new.get("metadata", {}).get("annotations"))
     if leftover:
         _refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
-    bad_durations = duration_errors(new.get("spec") or {}, duration_fields(AccessRequestSpec))
-    if bad_durations:
-        _refuse("; ".join(bad_durations))
     requester, submitter = _filer(new, userinfo)
     try:
         request = convert.request(new, requester=convert.identity(requester),
@@ -219,8 +236,10 @@ async def _validate_delete(old: dict, caller: Identity, userinfo: dict, memo: An
 # ------------------------------------------------------------- AccessReview
 @kopf.on.mutate(GROUP, VERSION, "accessreviews", id=config.MUTATE_REVIEW.id,
                 operations=list(config.MUTATE_REVIEW.operations))
+@guarded(config.MUTATE_REVIEW)
 @counted(config.MUTATE_REVIEW.id)
 async def mutate_review(body, old, userinfo, operation, patch, memo, warnings, **_) -> None:
+    admitted(AccessReview, body, old)
     if operation == "CREATE":
         spec = body.get("spec") or {}
         request = spec.get("request")
@@ -304,8 +323,10 @@ async def _review_author(memo: Any, spec: dict, caller: Identity, request_body: 
 
 @kopf.on.validate(GROUP, VERSION, "accessreviews", id=config.VALIDATE_REVIEW.id,
                   operations=list(config.VALIDATE_REVIEW.operations))
+@guarded(config.VALIDATE_REVIEW)
 @counted(config.VALIDATE_REVIEW.id)
 async def validate_review(old, new, userinfo, operation, memo, **_) -> None:
+    admitted(AccessReview, new, old)
     name = new["metadata"].get("name") or new["metadata"].get("generateName", "")
     if operation == "UPDATE":
         if (old.get("spec") or {}) != (new.get("spec") or {}):
@@ -367,13 +388,21 @@ async def _check_review_metadata(name: str, old: dict, new: dict, userinfo: dict
 
 
 # ------------------------------------------------------------- AccessPolicy
+@kopf.on.mutate(GROUP, VERSION, "accesspolicies", id=config.MUTATE_POLICY.id,
+                operations=list(config.MUTATE_POLICY.operations))
+@guarded(config.MUTATE_POLICY)
+@counted(config.MUTATE_POLICY.id)
+async def mutate_policy(body, old=None, **_) -> None:
+    """Changes nothing: refuses a malformed policy with one line before the API server's schema check."""
+    _admit(AccessPolicy, AccessPolicySpec, body, old, "invalid AccessPolicy: ")
+
+
 @kopf.on.validate(GROUP, VERSION, "accesspolicies", id=config.VALIDATE_POLICY.id,
                   operations=list(config.VALIDATE_POLICY.operations))
+@guarded(config.VALIDATE_POLICY)
 @counted(config.VALIDATE_POLICY.id)
 async def validate_policy(new, memo, warnings, old=None, **_) -> None:
-    bad_durations = duration_errors(new.get("spec") or {}, duration_fields(AccessPolicySpec))
-    if bad_durations:
-        _refuse(f"invalid AccessPolicy: {'; '.join(bad_durations)}")
+    _admit(AccessPolicy, AccessPolicySpec, new, old, "invalid AccessPolicy: ")
     try:
         policy = convert.policy(new)
     except (ValueError, KeyError, TypeError) as error:
