@@ -33,7 +33,8 @@ fi
 stamp=$(cd "$repo" && cat Dockerfile requirements.lock pyproject.toml README.md \
   $(find operator -name '*.py' | sort) | sha256sum | cut -c1-16)
 operator_tag=localhost/gatepass-operator:dev
-if [ "$(cat "$out/operator.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$out/operator.tar" ]; then
+if [ "$(cat "$out/operator.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$out/operator.tar" ] \
+  || [ ! -s "$out/operator.id" ]; then
   base=$("$here/base-image.sh" | tail -n1)
   echo "node: building $operator_tag from $repo/Dockerfile" >&2
   start=$(date +%s)
@@ -42,6 +43,8 @@ if [ "$(cat "$out/operator.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$out/op
   rm -f "$out/operator.tar"
   buildah push --quiet "$operator_tag" "oci-archive:$out/operator.tar.partial:$operator_tag" >&2
   mv "$out/operator.tar.partial" "$out/operator.tar"
+  # The image's ID, which the node reports for containers run from it.
+  buildah images --no-trunc --format '{{.ID}}' "$operator_tag" | head -n1 > "$out/operator.id"
   echo "$stamp" > "$out/operator.stamp"
   echo "node: operator image built in $(( $(date +%s) - start ))s" >&2
 fi

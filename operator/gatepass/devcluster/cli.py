@@ -34,23 +34,12 @@ def up(workdir: Path, bin_dir: Path, *, incluster: bool = False, helm_bin: Path 
     log = lambda line: print(line, flush=True)  # noqa: E731
     try:
         if incluster:
-            network = NodeNetwork.for_folder(workdir)
-            network.create()
-            (workdir / "node").mkdir(parents=True, exist_ok=True)
-            (workdir / "node" / NODE_STATE).write_text(json.dumps({"index": network.index}))
-            plane = ControlPlane(workdir, bin_dir, tied_to_parent=False, keep_workdir=True, log=log,
-                                 address=network.host_ip, service_cidr=network.service_cidr, node=True)
+            incluster_install.InClusterSandbox(workdir, bin_dir, helm_bin, images, log=log,
+                                               tied_to_parent=False).start()
         else:
             plane = ControlPlane(workdir, bin_dir, tied_to_parent=False, keep_workdir=True, log=log)
-        plane.start()
-        kubectl = install.kubectl_for(plane)
-        if incluster:
-            print("starting the node: containerd, kubelet and kube-proxy in their own namespaces", flush=True)
-            Node(plane, network, workdir / "node", images, log=log, tied_to_parent=False).start()
-            print("installing charts/gatepass: the operator as a Deployment of 2 replicas", flush=True)
-            incluster_install.install_chart(helm_bin, plane, kubectl)
-            install.add_operator_context(plane, kubectl)
-        else:
+            plane.start()
+            kubectl = install.kubectl_for(plane)
             print("installing the CRDs and the operator's RBAC", flush=True)
             install.install_crds(kubectl)
             install.install_operator_rbac(kubectl)
@@ -58,8 +47,8 @@ def up(workdir: Path, bin_dir: Path, *, incluster: bool = False, helm_bin: Path 
             print("starting the operator", flush=True)
             operator = OperatorProcess(plane, kubectl, workdir / "operator", tied_to_parent=False).start()
             (workdir / OPERATOR_STATE).write_text(json.dumps({"pid": operator.pid}))
-        print("installing the demo: namespace payments, ClusterRole dba, AccessPolicy demo-dba", flush=True)
-        install.install_demo(kubectl)
+            print("installing the demo: namespace payments, ClusterRole dba, AccessPolicy demo-dba", flush=True)
+            install.install_demo(kubectl)
     except (ControlPlaneError, KubectlError, FileNotFoundError) as error:
         print(f"{target} failed: {error}", file=sys.stderr)
         down(workdir)
