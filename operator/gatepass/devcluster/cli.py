@@ -24,11 +24,11 @@ def up(workdir: Path, bin_dir: Path, *, incluster: bool = False, helm_bin: Path 
        images: Path | None = None) -> int:
     workdir = workdir.resolve()
     target = "make dev-incluster" if incluster else "make dev"
-    if (workdir / STATE_FILE).exists():
+    if running(workdir):
         print(f"already running (see {workdir / 'kubeconfig'}); `make dev-down` stops it", file=sys.stderr)
         return 1
-    leftover = node_state(workdir)
-    if leftover is not None:  # a run that died half-way: its node, network and cgroups go first
+    if (workdir / STATE_FILE).exists() or node_state(workdir) is not None:
+        # A run that died half-way: what it left (processes, node, network, cgroups) goes first.
         print("removing what an earlier run left behind", flush=True)
         down(workdir)
     log = lambda line: print(line, flush=True)  # noqa: E731
@@ -88,6 +88,16 @@ def contexts_summary(users: tuple[User, ...]) -> str:
         else:
             parts.append(f"{user.name} ({', '.join(user.groups)})")
     return "Contexts: " + ", ".join(parts) + "."
+
+
+def running(workdir: Path) -> bool:
+    """Whether the control plane recorded in ``workdir`` still has its API server."""
+    path = workdir / STATE_FILE
+    if not path.exists():
+        return False
+    state = json.loads(path.read_text())
+    pid = state.get("pids", {}).get("kube-apiserver")
+    return bool(pid) and state.get("commands", {}).get("kube-apiserver", "?") in command_of(pid)
 
 
 def node_state(workdir: Path) -> dict | None:
