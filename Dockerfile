@@ -21,6 +21,10 @@ LABEL org.opencontainers.image.title="gatepass-operator" \
       org.opencontainers.image.description="Just-in-time access requests for Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/gatepass /opt/gatepass
+# The unprivileged user has a name: kopf (and Python's getpass) look the
+# running uid up in /etc/passwd and fail at start-up without an entry.
+RUN echo "gatepass:x:65532:65532:Gatepass operator:/nonexistent:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "gatepass:x:65532:" >> /etc/group
 ENV PATH=/opt/gatepass/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

@@ -50,8 +50,21 @@ image: ## build the operator image (needs Docker)
 dev: venv k8s-bins ## start the control plane, the operator and the demo in the background
 	$(PY) -m gatepass.devcluster.cli up --dir $(DEV_DIR) --bin-dir "$(K8S_BINS)"
 
+.PHONY: node-deps
+node-deps: ## install the Debian packages a local node needs (containerd, runc, CNI plugins, buildah, debootstrap, nftables)
+	@hack/node/packages.sh
+
+.PHONY: images
+images: node-deps ## build the pause and operator images for the local node, without a registry (cached in ~/.cache/gatepass)
+	@hack/node/images.sh
+
+.PHONY: dev-incluster
+dev-incluster: venv k8s-bins node-deps ## like `make dev`, plus a real node running the operator from charts/gatepass (needs root)
+	$(PY) -m gatepass.devcluster.cli up --incluster --dir $(DEV_DIR) --bin-dir "$$(hack/node/build.sh)" \
+	  --helm "$$(hack/helm/build.sh)" --images "$$(hack/node/images.sh)"
+
 .PHONY: dev-down
-dev-down: venv ## stop everything `make dev` started
+dev-down: venv ## stop everything `make dev` or `make dev-incluster` started
 	$(PY) -m gatepass.devcluster.cli down --dir $(DEV_DIR)
 
 .PHONY: lint

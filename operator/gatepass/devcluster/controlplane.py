@@ -38,10 +38,22 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
 )
 STATE_FILE = "state.json"
+SERVICE_CIDR = "10.96.0.0/16"
+#: The node's name, and the identities its kubelet and kube-proxy authenticate as.
+NODE_NAME = "gatepass-node"
+NODE_USER = f"system:node:{NODE_NAME}"
+PROXY_USER = "system:kube-proxy"  # bound to system:node-proxier by the API server's defaults
 
 
 class ControlPlaneError(RuntimeError):
     """The control plane could not be started; the message is one line saying why."""
+
+
+def service_ip(cidr: str) -> str:
+    """The first address of the service range: the ``kubernetes`` Service's ClusterIP."""
+    import ipaddress
+
+    return str(next(ipaddress.ip_network(cidr).hosts()))
 
 
 def free_port() -> int:
@@ -64,6 +76,12 @@ class ControlPlane:
     _ca_cert: object = None
     _users: dict[str, certs.KeyPair] = field(default_factory=dict)
     _tokens: dict[str, str] = field(default_factory=dict)
+    #: Where the API server listens and what it advertises. With ``node`` set, it also serves a real node
+    #: (gatepass.devcluster.node): Node authorization, Endpoints from leases, calls to kubelets and to
+    #: webhook pods by their addresses, every controller, and a scheduler.
+    address: str = "127.0.0.1"
+    service_cidr: str = SERVICE_CIDR
+    node: bool = False
 
     # ---------------------------------------------------------------- paths
     @property
@@ -93,6 +111,8 @@ class ControlPlane:
             self._wait_ready(timeout)
             self._write_kubeconfig()
             self._start_controller_manager()
+            if self.node:
+                self._start_scheduler()
             self._wait_aggregation(timeout)
         except BaseException:
             self.stop()
@@ -105,8 +125,17 @@ class ControlPlane:
         ca_pair, self._ca_key, self._ca_cert = certs.make_ca()
         self.ca_pem = ca_pair.cert_pem
         ca_pair.write(self.pki, "ca")
-        certs.serving_cert(self._ca_key, self._ca_cert, ["127.0.0.1", "localhost"]).write(self.pki, "apiserver")
+        hosts = ["127.0.0.1", "localhost"]
+        if self.address not in hosts:
+            hosts.insert(0, self.address)
+        if self.node:  # as Pods reach it: the Service's first address and its names
+            hosts += [service_ip(self.service_cidr), "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                      "kubernetes.default.svc.cluster.local"]
+        certs.serving_cert(self._ca_key, self._ca_cert, hosts).write(self.pki, "apiserver")
         certs.service_account_keys().write(self.pki, "sa")
+        if self.node:
+            certs.client_cert(self._ca_key, self._ca_cert, NODE_USER, ["system:nodes"]).write(self.pki, "node")
+            certs.client_cert(self._ca_key, self._ca_cert, PROXY_USER, []).write(self.pki, "kube-proxy")
         for user in USERS:
             pair = certs.client_cert(self._ca_key, self._ca_cert, user.name, list(user.groups))
             self._users[user.name] = pair
@@ -159,27 +188,36 @@ class ControlPlane:
 
     def _start_apiserver(self, etcd_url: str) -> None:
         port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        self.server = f"https://{self.address}:{port}"
         pki = self.pki
+        node_flags = [
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--endpoint-reconciler-type=lease",
+            f"--kubelet-client-certificate={pki / 'user-admin.crt'}",
+            f"--kubelet-client-key={pki / 'user-admin.key'}",
+            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--enable-aggregator-routing=true",  # webhooks are called at their pods' addresses
+        ] if self.node else ["--authorization-mode=RBAC", "--endpoint-reconciler-type=none"]
         self._spawn(
             "kube-apiserver",
             [
                 self.binary("kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={port}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--client-ca-file={pki / 'ca.crt'}",
-                "--authorization-mode=RBAC",
+                *node_flags,
                 "--anonymous-auth=false",
                 f"--service-account-key-file={pki / 'sa.crt'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--service-account-max-token-expiration=720h",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--endpoint-reconciler-type=none",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--enable-priority-and-fairness=false",
                 "--storage-media-type=application/vnd.kubernetes.protobuf",
             ],
@@ -199,11 +237,26 @@ class ControlPlane:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}",
                 "--leader-elect=false",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={'*' if self.node else ','.join(CONTROLLERS)}",
                 f"--service-account-private-key-file={self.pki / 'sa.key'}",
                 f"--root-ca-file={self.pki / 'ca.crt'}",
                 "--use-service-account-credentials=false",
                 "--concurrent-gc-syncs=10",
+            ],
+        )
+
+    def _start_scheduler(self) -> None:
+        admin_config = self.workdir / "kubeconfig-admin"
+        self._spawn(
+            "kube-scheduler",
+            [
+                self.binary("kube-scheduler"),
+                f"--kubeconfig={admin_config}",
+                f"--authentication-kubeconfig={admin_config}",
+                f"--authorization-kubeconfig={admin_config}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
             ],
         )
 
@@ -339,7 +392,7 @@ class ControlPlane:
         if not path.exists():
             return
         state = json.loads(path.read_text())
-        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             pid = state["pids"].get(name)
             if pid and state["commands"][name] in command_of(pid):
                 stop_pid(pid)

@@ -1,0 +1,3 @@
+module gatepass.dev/hack/pause
+
+go 1.22
