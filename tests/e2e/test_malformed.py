@@ -369,7 +369,7 @@ def test_deep_nesting_is_refused_in_one_line(gatepass, scene, depth):
 def notified_role(gatepass) -> Iterator[str]:
     """A role of its own, under a policy like demo-dba whose requests are notified to every fake receiver."""
     name = unique("odd-notified")
-    body = policy_body(name, role=name, thresholds=[{"name": "two", "approvals": 2}],
+    body = policy_body(name, role=name, thresholds=[{"name": "two", "approvals": 2}], maxStartDelay="2562047h",
                        notify=[{"receiver": r} for r in ("slack", "ops-webhook", "pagerduty")])
     gatepass.kubectl("apply", "-f", "-", input=json.dumps(body))
     yield name
@@ -382,7 +382,8 @@ def log_problems(gatepass, start: int, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("spec, approval, outcome", [
-    pytest.param({"startTime": "9999-12-31T23:59:59Z"}, "ok", {"Approved"}, id="start-at-the-end-of-time"),
+    # As far ahead as a policy may allow (its maxStartDelay at the longest duration there is).
+    pytest.param({"startTime": "2300-01-01T00:00:00Z"}, "ok", {"Approved"}, id="start-centuries-ahead"),
     pytest.param({"startTime": "0001-01-01T00:00:00Z", "duration": "1s"}, "ok", {"Approved", "Expired"},
                  id="start-at-the-beginning"),
     pytest.param({"reason": "ü🙂\u202e\x00" * 1024}, "ok", {"Approved"}, id="reason-of-4096-odd-characters"),

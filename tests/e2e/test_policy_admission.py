@@ -18,6 +18,9 @@ pytestmark = pytest.mark.e2e
 OPERATOR = "system:serviceaccount:gatepass-system:gatepass-operator"
 REQUEST_HOOK = 'admission webhook "validate-accessrequest.gatepass.dev" denied the request: '
 POLICY_HOOK = 'admission webhook "validate-accesspolicy.gatepass.dev" denied the request: '
+# Malformed objects, bad durations among them, are refused by the first hook to see them: the mutating one.
+REQUEST_PARSE_HOOK = 'admission webhook "mutate-accessrequest.gatepass.dev" denied the request: '
+POLICY_PARSE_HOOK = 'admission webhook "mutate-accesspolicy.gatepass.dev" denied the request: '
 
 
 def duration_message(text: str) -> str:
@@ -95,7 +98,7 @@ def test_bob_applying_a_bad_duration_gets_the_cli_s_message(gatepass, bad):
     name = unique("dur")
     result = gatepass.kubectl("apply", "-f", "-", user="bob", input=request_manifest(name, duration=bad),
                               check=False)
-    assert refused_with(result, creation_refused(REQUEST_HOOK, f"spec.duration: {duration_message(bad)}"))
+    assert refused_with(result, creation_refused(REQUEST_PARSE_HOOK, f"spec.duration: {duration_message(bad)}"))
     assert gatepass.kubectl("get", "accessrequest", name, check=False).returncode != 0  # nothing stored
 
 
@@ -121,12 +124,12 @@ def test_a_bad_policy_duration_gets_the_cli_s_message(policies, field):
     name = unique("pdur")
     result = policies(policy_body(name, unique("r"), **{field: "1d"}))
     assert refused_with(result, creation_refused(
-        POLICY_HOOK, f"invalid AccessPolicy: spec.{field}: {duration_message('1d')}"))
+        POLICY_PARSE_HOOK, f"invalid AccessPolicy: spec.{field}: {duration_message('1d')}"))
 
 
 def test_every_bad_policy_duration_is_named_in_one_line(policies):
     result = policies(policy_body(unique("pdur"), unique("r"), maxDuration="8 hours", requestTTL="0"))
-    assert refused_with(result, creation_refused(POLICY_HOOK, (
+    assert refused_with(result, creation_refused(POLICY_PARSE_HOOK, (
         f"invalid AccessPolicy: spec.maxDuration: {duration_message('8 hours')}; "
         f"spec.requestTTL: {duration_message('0')}")))
 
