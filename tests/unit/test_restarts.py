@@ -393,3 +393,79 @@ def test_a_request_deleted_before_its_bindings_is_reconciled_to_remove_them():
     store = Store()
     store.put_binding(versioned(KINDS["binding"][2], 3, uid="b1"), deleted=False)
     assert store.put_request(versioned({"metadata": {"name": "r"}}, 4), deleted=True) == "r"
+
+
+# ------------------------------------------------------------- stopping mid-way
+def test_stopping_lets_the_reconcile_in_progress_finish_and_starts_no_other():
+    """A leader that stops (SIGTERM, or a lost lease) while a reconcile has written the status but not yet
+    posted its Events would lose them: the next leader finds the status written and has nothing to post."""
+    from gatepass.controller.queue import WorkQueue
+
+    done: list[str] = []
+    status_written = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def reconcile(key: str) -> None:
+        if key == "first":
+            status_written.set()
+            await go_on.wait()  # the Event's POST, still on its way
+        done.append(key)
+
+    async def scenario():
+        queue = WorkQueue(reconcile, concurrency=2)
+        queue.start()
+        queue.add("first")
+        await status_written.wait()
+        stopping = asyncio.create_task(queue.stop(grace=30))
+        await asyncio.sleep(0)
+        queue.add("second")  # queued meanwhile: left for the next start
+        go_on.set()
+        await stopping
+        assert done == ["first"]
+        queue.start()
+        await asyncio.wait_for(_until(lambda: done == ["first", "second"]), timeout=5)
+        await queue.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_reconcile_that_outlasts_the_grace_is_cancelled(caplog):
+    from gatepass.controller.queue import WorkQueue
+
+    started = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # an API call that never answers
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+
+    async def scenario():
+        queue = WorkQueue(reconcile, concurrency=1)
+        queue.start()
+        queue.add("stuck")
+        await started.wait()
+        await asyncio.wait_for(queue.stop(grace=0.05), timeout=5)
+
+    with caplog.at_level(logging.WARNING, logger="gatepass.queue"):
+        asyncio.run(scenario())
+    assert cancelled == ["stuck"]
+    assert "Stopped 1 reconciles still running after 0.1s" in caplog.text
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("duration, deadline, retry, margin", [
+    (15, 10, 2, 3.0),   # the defaults
+    (4, 3, 0.5, 0.5),
+    (3, 2.5, 0.5, 0.0),  # no time to spare: stop at once
+])
+def test_a_leader_that_stops_finishes_its_work_before_a_standby_may_take_over(duration, deadline, retry, margin):
+    from gatepass.core.leases import Timing, handover_margin
+    assert handover_margin(Timing(duration, deadline, retry)) == margin

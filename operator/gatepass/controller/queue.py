@@ -3,7 +3,9 @@
 Enqueuing a key that is already waiting does nothing; enqueuing one that is
 being worked on runs it once more afterwards. A deadline enqueues its key when
 it comes (one timer per key; arming again moves it). Failed work is retried
-with a capped backoff.
+with a capped backoff. Stopping lets the work in progress finish first, for a
+while: a reconcile cut off between its status write and its audit Events would
+lose them for good, since whoever reconciles next finds the status written.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class WorkQueue:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task] = []
+        self._busy: set[asyncio.Task] = set()
+        self._stopping = False
         self._started = 0.0
         self._done = 0
         self._caught_up = False
@@ -39,12 +43,25 @@ class WorkQueue:
     def start(self) -> None:
         """Starts the workers; the first time the queue drains, says how long catching up took."""
         self._started, self._done, self._caught_up = time.monotonic(), 0, False
+        self._stopping = False
         self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stops the timers and the workers. Workers busy with an item get up to ``grace`` seconds to
+        finish it (and start no other); idle ones stop at once. What is still queued stays queued
+        for the next ``start``."""
+        self._stopping = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        busy = [task for task in self._tasks if task in self._busy]
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy and grace > 0:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            if late:
+                logger.warning("Stopped %d reconciles still running after %.1fs", len(late), grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -83,10 +100,12 @@ class WorkQueue:
 
     # --------------------------------------------------------------- worker
     async def _run(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        while not self._stopping:
             key = await self._pending.get()
             self._waiting.discard(key)
             self._running.add(key)
+            self._busy.add(me)
             started = time.monotonic()
             try:
                 await self._worker(key)
@@ -101,6 +120,7 @@ class WorkQueue:
                 loop = asyncio.get_running_loop()
                 loop.call_later(delay, self.add, key)
             finally:
+                self._busy.discard(me)
                 self._running.discard(key)
                 logger.debug("Worked on %s in %.1f ms", key, (time.monotonic() - started) * 1000)
                 if key in self._again:
