@@ -1,15 +1,16 @@
-"""Exactly once across restarts: the operator is killed (SIGKILL) and started again many times while
-grants start, end and are revoked, and every request still gets one audit Event and one audit line per
-change, and each webhook notice arrives with one delivery ID.
+"""Exactly once across restarts: the operator is killed (SIGKILL, or SIGTERM as in a rolling update) and
+started again many times while grants start, end and are revoked, and every request still gets one audit
+Event and one audit line per change, and each webhook notice arrives with one delivery ID.
 
 The suite's operator steps aside for the test (it hands its lease back). The test runs its own operator,
-one process at a time: each is killed and waited for before the next starts, under the same leader
+one process at a time: each is stopped and waited for before the next starts, under the same leader
 identity, so it takes the lease back at once (as a restarted pod does) and two leaders never run
 together. Its log file is the same across restarts, so the audit lines of every run are in one place.
 
 Real users do everything: bob and dave file requests, alice and ivan review them (with annotations and
-with AccessReviews), bob revokes some of his, ivan denies some. While the operator is down, admission
-fails closed; their writes are tried again until an operator answers, as a user would.
+with AccessReviews), bob revokes some of his, ivan denies some, and a policy rule approves dave's
+requests filed while the operator restarts. While the operator is down, admission fails closed; their
+writes are tried again until an operator answers, as a user would.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ DOWNTIME = (0.0, 4.0)  # seconds before the next one starts: deadlines fall mean
 EXPIRING = 40  # requests approved by alice and ivan, then left to expire
 REVOKED = 4  # approved, then revoked by their requester while granted
 DENIED = 4  # denied by ivan
+RULED = 6  # filed by dave (on call) while the operator restarts, approved by a policy rule, left to expire
+GRACEFUL_EVERY = 3  # every third restart is a SIGTERM (a rolling update), the others SIGKILL
+ONCALL = {"name": "short-oncall", "decision": "Approve",
+          "expression": "request.duration <= duration('1h') && 'oncall' in user.groups",
+          "reason": "on call, for an hour at most"}
 LEASE = ("--lease-duration=4", "--lease-renew-deadline=3", "--lease-retry-period=0.5")
 FINAL = {"Expired", "Revoked", "Denied"}
 
@@ -45,8 +51,9 @@ FINAL = {"Expired", "Revoked", "Denied"}
 class Filed:
     name: str
     requester: str
-    fate: str  # "expire", "revoke" or "deny"
+    fate: str  # "expire", "revoke", "deny" or "rule"
     duration: str
+    role: str
     uid: str = ""
     reviewers: list[str] = field(default_factory=list)
 
@@ -54,7 +61,7 @@ class Filed:
         """The audit Events (and lines) this request must have, each exactly this many times."""
         if self.fate == "deny":
             return Counter({"Reviewed": 1, "Denied": 1})
-        end = "Expired" if self.fate == "expire" else "Revoked"
+        end = "Revoked" if self.fate == "revoke" else "Expired"
         return Counter({"Reviewed": len(self.reviewers), "Approved": 1, "Granted": 1, end: 1})
 
 
@@ -67,7 +74,7 @@ class Chaos:
     def __init__(self, make, rng: random.Random) -> None:
         self.make, self.rng = make, rng
         self.operator: OperatorProcess = make().start()
-        self.restarts = 0
+        self.restarts = self.graceful = 0
         self.error: BaseException | None = None
         self._done, self._stopping = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos", daemon=True)
@@ -80,8 +87,12 @@ class Chaos:
             while self.restarts < RESTARTS:
                 if self._stopping.wait(self.rng.uniform(*UPTIME)):
                     break
-                self.operator.kill()  # SIGKILL, and waited for: the next one never overlaps it
                 self.restarts += 1
+                if self.restarts % GRACEFUL_EVERY:
+                    self.operator.kill()  # SIGKILL, and waited for: the next one never overlaps it
+                else:
+                    self.graceful += 1
+                    self.operator.stop()  # SIGTERM: it finishes what it is doing and hands the lease back
                 if self._stopping.wait(self.rng.uniform(*DOWNTIME)):
                     break
                 self.operator = self.make().start(timeout=120, install_webhooks=False)
@@ -123,8 +134,8 @@ def until_answered(call, what: str):
 def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepass, fakes, tmp_path):
     cluster = gatepass.cluster
     rng = random.Random(11)
-    policy_name = unique("restarts")
-    role = "restarts-dba"
+    policy_name, ruled_name = unique("restarts"), unique("restarts-ruled")
+    role, oncall_role = "restarts-dba", "restarts-oncall"
     folder = tmp_path / "operator"
     webhook_port, health_port = None, None
 
@@ -157,26 +168,38 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
         chaos = Chaos(make, rng)
         policy = policy_body(policy_name, role=role, thresholds=[{"name": "both", "approvals": 2}], denials=1,
                              maxDuration="1h", notify=[{"receiver": "ops-webhook"}])
-        users["admin"].create_cluster_custom_object(GROUP, VERSION, "accesspolicies", policy)
-        wait_for(lambda: (get(gatepass, "accesspolicy", policy_name).get("status") or {}).get("approvals"),
-                 what="the policy to be seen")
+        ruled = policy_body(ruled_name, role=oncall_role, maxDuration="1h", rules=[ONCALL],
+                            notify=[{"receiver": "ops-webhook"}])
+        for body in (policy, ruled):
+            users["admin"].create_cluster_custom_object(GROUP, VERSION, "accesspolicies", body)
+            wait_for(lambda: (get(gatepass, "accesspolicy", body["metadata"]["name"]).get("status") or {})
+                     .get("approvals"), what="the policy to be seen")
 
         # Grants end over a minute or so, while the operator is killed and started again.
         filed: list[Filed] = []
         for i in range(EXPIRING + REVOKED + DENIED):
             fate = "expire" if i < EXPIRING else "revoke" if i < EXPIRING + REVOKED else "deny"
             duration = f"{10 + (i % 16) * 4}s" if fate == "expire" else "30m"
-            filed.append(Filed(unique(f"rs{i:02d}"), ("bob", "dave")[i % 2], fate, duration))
-        for item in filed:
-            manifest = json.loads(request_manifest(item.name, roles=(role,), duration=item.duration))
+            filed.append(Filed(unique(f"rs{i:02d}"), ("bob", "dave")[i % 2], fate, duration, role))
+
+        def file(item: Filed) -> None:
+            manifest = json.loads(request_manifest(item.name, roles=(item.role,), duration=item.duration))
             created = until_answered(lambda: users[item.requester].create_cluster_custom_object(
                 GROUP, VERSION, "accessrequests", manifest), f"{item.requester} to file {item.name}")
             item.uid = created["metadata"]["uid"]
+
+        for item in filed:
+            file(item)
         wait_for(lambda: all((request(i.name).get("status") or {}).get("state") == "Pending" for i in filed),
                  timeout=120, what="every request to be Pending")
 
         chaos.start()
-        for index, item in enumerate(filed):
+        for i in range(RULED):  # the rule's review is made by whichever operator runs then
+            item = Filed(unique(f"rr{i:02d}"), "dave", "rule", f"{15 + i * 5}s", oncall_role,
+                         reviewers=["gatepass:rules"])
+            file(item)
+            filed.append(item)
+        for index, item in enumerate(i for i in filed if i.fate != "rule"):
             if item.fate == "deny":
                 annotate("ivan", item.name, "gatepass.dev/deny", "not now")
                 item.reviewers = ["ivan"]
@@ -200,7 +223,7 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
 
         wait_for(lambda: set(states().values()) <= FINAL, timeout=300, interval=1,
                  what="every request to end")
-        assert states() == {i.name: {"expire": "Expired", "revoke": "Revoked", "deny": "Denied"}[i.fate]
+        assert states() == {i.name: {"revoke": "Revoked", "deny": "Denied"}.get(i.fate, "Expired")
                             for i in filed}
         managed = lambda: [b for b in json.loads(gatepass.kubectl(  # noqa: E731
             "get", "rolebindings", "-A", "-l", "gatepass.dev/managed=true", "-o", "json").stdout)["items"]
@@ -253,7 +276,8 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
             notices[item.name] = {event: len(found) for event, found in ids.items()}
 
         starts = operator.log().count("Became the leader")
-        print(f"\n{len(filed)} requests, {chaos.restarts} SIGKILLs and restarts ({starts} leader starts); "
+        print(f"\n{len(filed)} requests, {chaos.restarts} restarts ({chaos.restarts - chaos.graceful} SIGKILL, "
+              f"{chaos.graceful} SIGTERM; {starts} leader starts); "
               f"{sum(sum(c.values()) for c in seen.values())} audit Events; requests with extra Events: "
               f"{len(extra_events)} {extra_events}; with extra audit lines: {len(extra_lines)} {extra_lines}; "
               f"missing Events: {missing_events}; missing lines: {missing_lines}; webhook deliveries repeated with the same ID: {repeated}")
@@ -264,8 +288,8 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
         assert not any(seen[i.uid]["Removed"] or seen[i.uid]["Restored"] for i in filed)
         for item in filed:
             wanted = {"Created": 1, "Reviewed": len(item.reviewers)}
-            wanted.update({"expire": {"Approved": 1, "Expired": 1}, "revoke": {"Approved": 1, "Revoked": 1},
-                           "deny": {"Denied": 1}}[item.fate])
+            wanted.update({"revoke": {"Approved": 1, "Revoked": 1},
+                           "deny": {"Denied": 1}}.get(item.fate, {"Approved": 1, "Expired": 1}))
             got = notices[item.name]
             assert {event: got.get(event, 0) for event in wanted} == wanted, (item.name, got)
             assert set(got) - set(wanted) <= {"Expiring"} and got.get("Expiring", 0) <= 1, (item.name, got)
