@@ -395,6 +395,44 @@ def test_a_request_deleted_before_its_bindings_is_reconciled_to_remove_them():
     assert store.put_request(versioned({"metadata": {"name": "r"}}, 4), deleted=True) == "r"
 
 
+# ------------------------------------------------------------- one worker per request
+def test_a_request_is_never_reconciled_by_two_workers_at_once():
+    """Events for a request arriving while it is being reconciled (its status echo, its bindings' events)
+    queue it once more, after the reconcile in progress, never beside it."""
+    from gatepass.controller.queue import WorkQueue
+
+    running: set[str] = set()
+    overlaps: list[str] = []
+    runs: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        if key in running:
+            overlaps.append(key)
+        running.add(key)
+        runs.append(key)
+        for _ in range(3):
+            await asyncio.sleep(0)  # the API calls; meanwhile its events come in
+            queue.add(key)
+        running.discard(key)
+        if len(runs) >= 5:
+            finished.set()
+
+    async def scenario():
+        nonlocal queue, finished
+        finished = asyncio.Event()
+        queue = WorkQueue(reconcile, concurrency=8)
+        queue.start()
+        queue.add("bob-dba")
+        queue.add("bob-dba")
+        await asyncio.wait_for(finished.wait(), timeout=5)
+        await queue.stop()
+
+    queue = finished = None
+    asyncio.run(scenario())
+    assert overlaps == []
+    assert set(runs) == {"bob-dba"}
+
+
 # ------------------------------------------------------------- stopping mid-way
 def test_stopping_lets_the_reconcile_in_progress_finish_and_starts_no_other():
     """A leader that stops (SIGTERM, or a lost lease) while a reconcile has written the status but not yet
