@@ -225,10 +225,14 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
                  what="every request to end")
         assert states() == {i.name: {"revoke": "Revoked", "deny": "Denied"}.get(i.fate, "Expired")
                             for i in filed}
-        managed = lambda: [b for b in json.loads(gatepass.kubectl(  # noqa: E731
-            "get", "rolebindings", "-A", "-l", "gatepass.dev/managed=true", "-o", "json").stdout)["items"]
-            if any(o.get("uid") in {i.uid for i in filed} for o in b["metadata"].get("ownerReferences") or ())]
-        wait_for(lambda: managed() == [], timeout=120, what="every binding to be gone")
+        def bindings() -> list[str]:
+            uids = {i.uid for i in filed}
+            out = json.loads(gatepass.kubectl("get", "rolebindings", "-A", "-l", "gatepass.dev/managed=true",
+                                              "-o", "json").stdout)
+            return [b["metadata"]["name"] for b in out["items"]
+                    if any(o.get("uid") in uids for o in b["metadata"].get("ownerReferences") or ())]
+
+        wait_for(lambda: bindings() == [], timeout=120, what="every binding to be gone")
 
         def events() -> dict[str, Counter]:
             found = {i.uid: Counter() for i in filed}
