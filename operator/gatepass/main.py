@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from gatepass.controller.leadership import LeaderElection
     from gatepass.controller.runtime import Runtime
     from gatepass.core.durations import checked_duration
-    from gatepass.core.leases import Timing
+    from gatepass.core.leases import Timing, handover_margin
     from gatepass.webhooks import handlers as _admission  # noqa: F401
     from gatepass.webhooks.guard import WebhookServer
 
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     client = api_client(args)
     runtime = Runtime.create(client, workers=args.workers, retention=retention, notifications=notifications)
     timing = Timing(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
+    if args.leader_elect:
+        runtime.stop_grace = min(runtime.stop_grace, handover_margin(timing))
     identity = args.leader_identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     election = LeaderElection(client, args.namespace, args.lease_name, identity, timing,
                               on_started=runtime.start, on_stopped=runtime.stop) if args.leader_elect else None

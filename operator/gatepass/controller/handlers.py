@@ -35,7 +35,7 @@ async def policy_event(event, body, memo, **_) -> None:
 
 @kopf.on.event(GROUP, VERSION, "accessrequests")
 async def request_event(event, body, memo, **_) -> None:
-    name = memo.store.update_request(dict(body), _deleted(event))
+    name = memo.store.put_request(dict(body), _deleted(event))
     if name:
         memo.queue.add(name)
 
@@ -49,13 +49,13 @@ async def review_event(event, body, memo, **_) -> None:
 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "rolebindings", labels={MANAGED_LABEL: "true"})
 async def rolebinding_event(event, body, memo, **_) -> None:
-    name = memo.store.update_binding({**dict(body), "kind": "RoleBinding"}, _deleted(event))
+    name = memo.store.put_binding({**dict(body), "kind": "RoleBinding"}, _deleted(event))
     if name:
         memo.queue.add(name)
 
 
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterrolebindings", labels={MANAGED_LABEL: "true"})
 async def clusterrolebinding_event(event, body, memo, **_) -> None:
-    name = memo.store.update_binding({**dict(body), "kind": "ClusterRoleBinding"}, _deleted(event))
+    name = memo.store.put_binding({**dict(body), "kind": "ClusterRoleBinding"}, _deleted(event))
     if name:
         memo.queue.add(name)

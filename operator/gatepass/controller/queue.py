@@ -6,6 +6,9 @@ it comes (one timer per key; arming again moves it). Failed work is retried
 with a capped backoff, and so is work that asks for it (``back_off``: it is
 done for now but waits on something outside the operator). One retry timer
 per key: a key worked on again meanwhile does not start a second chain.
+Stopping lets the work in progress finish first, for a while: a reconcile cut
+off between its status write and its audit Events would lose them for good,
+since whoever reconciles next finds the status written.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class WorkQueue:
         self._retries: dict[str, asyncio.TimerHandle] = {}
         self._backing_off: set[str] = set()  # asked for a backoff in the run going on
         self._tasks: list[asyncio.Task] = []
+        self._busy: set[asyncio.Task] = set()
+        self._stopping = False
         self._started = 0.0
         self._done = 0
         self._caught_up = False
@@ -43,13 +48,26 @@ class WorkQueue:
     def start(self) -> None:
         """Starts the workers; the first time the queue drains, says how long catching up took."""
         self._started, self._done, self._caught_up = time.monotonic(), 0, False
+        self._stopping = False
         self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stops the timers and the workers. Workers busy with an item get up to ``grace`` seconds to
+        finish it (and start no other); idle ones stop at once. What is still queued stays queued
+        for the next ``start``."""
+        self._stopping = True
         for timer in [*self._timers.values(), *self._retries.values()]:
             timer.cancel()
         self._timers.clear()
         self._retries.clear()
+        busy = [task for task in self._tasks if task in self._busy]
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy and grace > 0:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            if late:
+                logger.warning("Stopped %d reconciles still running after %.1fs", len(late), grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -117,10 +135,12 @@ class WorkQueue:
 
     # --------------------------------------------------------------- worker
     async def _run(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        while not self._stopping:
             key = await self._pending.get()
             self._waiting.discard(key)
             self._running.add(key)
+            self._busy.add(me)
             started = time.monotonic()
             try:
                 await self._worker(key)
@@ -134,6 +154,7 @@ class WorkQueue:
                                key, self._failures[key], delay, error)
             finally:
                 self._backing_off.discard(key)
+                self._busy.discard(me)
                 self._running.discard(key)
                 logger.debug("Worked on %s in %.1f ms", key, (time.monotonic() - started) * 1000)
                 if key in self._again:

@@ -181,7 +181,7 @@ class Reconciler:
     async def _delete_bindings(self, name: str, plan: Plan) -> None:
         for ref in plan.bindings_to_delete:
             await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
-            self.store.bindings.get(name, {}).pop((ref.kind, ref.namespace, ref.name), None)
+            self.store.binding_deleted(name, (ref.kind, ref.namespace, ref.name))
             logger.info("Deleted %s of request %s", ref, name)
 
     async def _apply_bindings(self, plan: Plan, user: str) -> dict[BindingRef, BindBlock]:
@@ -205,6 +205,7 @@ class Reconciler:
         for key in list(self.store.bindings.get(name, {})):
             kind, namespace, binding = key
             await self.kube.delete_binding(kind, namespace, binding)
+            self.store.binding_deleted(name, key)
             logger.info("Deleted %s %s/%s of deleted request %s", kind, namespace, binding, name)
         self.store.forget_request(name)
         self.queue.forget(name)

@@ -24,6 +24,8 @@ from .store import Store
 
 logger = logging.getLogger("gatepass.runtime")
 
+DEFAULT_STOP_GRACE = 5.0
+
 
 @dataclass
 class Runtime:
@@ -33,6 +35,10 @@ class Runtime:
     reconciler: Reconciler
     notifier: Any = None  # gatepass.notify.notifier.Notifier, with --notifications
     working: bool = False
+    # Seconds the reconciles in progress get to finish when the replica stops working: a reconcile cut off
+    # between its status write and its audit Events would lose them. A leader that lost its lease must be
+    # done before another can take it over (gatepass.core.leases.handover_margin).
+    stop_grace: float = DEFAULT_STOP_GRACE
 
     @classmethod
     def create(cls, client: kubernetes.client.ApiClient, workers: int = 8,
@@ -81,8 +87,9 @@ class Runtime:
         self.working = True
 
     async def stop(self) -> None:
-        """Stops working (timers and workers); the watches go on filling the store."""
-        await self.queue.stop()
+        """Stops working (timers and workers, letting the reconciles in progress finish for up to
+        ``stop_grace`` seconds); the watches go on filling the store."""
+        await self.queue.stop(self.stop_grace)
         if self.notifier is not None:
             await self.notifier.stop()
         if self.working:

@@ -116,6 +116,13 @@ def still_leading(last_renewal: float, now: float, timing: Timing) -> bool:
     return now - last_renewal < timing.renew_deadline
 
 
+def handover_margin(timing: Timing) -> float:
+    """Seconds a leader that stopped may still finish the work it has in progress: it notices it could not
+    renew at most a retry period after the renew deadline, and a standby may take over once the lease
+    duration has passed since the last renewal."""
+    return max(0.0, timing.lease_duration - timing.renew_deadline - timing.retry_period)
+
+
 # --- the Lease's JSON ---------------------------------------------------------------------------
 
 
