@@ -68,7 +68,7 @@ class FakeKube:
         body["metadata"]["resourceVersion"] = str(100 + len(self.statuses))
         return {**body, "status": new}
 
-    async def event(self, body, reason, message, now, warning=False, series=False):
+    async def event(self, body, reason, message, now, warning=False, series=False, once=""):
         self.events.append((reason, message, warning, series))
 
 
@@ -332,3 +332,46 @@ def test_a_policy_is_accepted_with_a_warning_when_the_check_cannot_be_made():
     asyncio.run(validate_policy(new=policy_body(), memo=Memo(error=error), warnings=warnings))
     assert len(warnings) == 1 and "503 Service Unavailable" in warnings[0]
 
+
+
+# -- a crash between the Events and the status write -------------------------------------------------------------
+
+class CrashingKube(FakeKube):
+    """Once-only Events are named by their occurrence (the API server answers 409 to a second); the first status
+    write is lost, as when the operator dies right after posting the Events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.named: set[str] = set()
+        self.lost = 1
+
+    async def event(self, body, reason, message, now, warning=False, series=False, once=""):
+        if once and once in self.named:
+            return False
+        self.named.add(once)
+        self.events.append((reason, message, warning, series))
+        return True
+
+    async def patch_status(self, plural, name, old, new):
+        if self.lost:
+            self.lost -= 1
+            raise ApiException(status=503, reason="the operator died here")
+        return await super().patch_status(plural, name, old, new)
+
+
+def test_a_reconcile_cut_off_after_its_events_repeats_none_and_loses_none(caplog):
+    kube = CrashingKube()
+    store, queue = Store(), FakeQueue()
+    store.put_policy(policy_body(), deleted=False)
+    store.put_request(request_body(), deleted=False)
+    store.put_review(alice_approves(), deleted=False)
+    reconciler = Reconciler(kube, store, queue, clock=lambda: NOW)
+    with caplog.at_level("INFO", logger="gatepass.audit"):
+        with pytest.raises(ApiException):
+            asyncio.run(reconciler.request("bob-dba"))  # Events posted, status never written
+        asyncio.run(reconciler.request("bob-dba"))  # the next reconcile decides the same again
+    assert [reason for reason, *_ in kube.events] == ["Reviewed", "Approved", "Granted"]
+    lines = [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "gatepass.audit"]
+    assert lines == ["Reviewed", "Approved", "Granted"]
+    [status] = kube.statuses
+    assert status["state"] == "Approved" and granted(status)["status"] == "True"

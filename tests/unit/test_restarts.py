@@ -103,7 +103,7 @@ class FakeKube:
         body["metadata"]["resourceVersion"] = self._bump()
         return copy.deepcopy(body)
 
-    async def event(self, body, reason, message, now, warning=False, series=False) -> None:
+    async def event(self, body, reason, message, now, warning=False, series=False, once="") -> None:
         self.events.append((body["metadata"]["name"], reason))
 
     # The bind check before a binding is made: here every namespace and role exists, and may be bound.

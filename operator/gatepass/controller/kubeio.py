@@ -208,12 +208,14 @@ class Kube:
 
     # --------------------------------------------------------------- events
     async def event(self, body: Mapping, reason: str, message: str, now: datetime, warning: bool = False,
-                    series: bool = False) -> None:
+                    series: bool = False, once: str = "") -> bool:
         """Posts an Event about ``body``. With ``series``, the object's one Event of that reason is counted up
-        instead (created the first time): ``kubectl describe`` shows it as "x23 over 2m"."""
+        instead (created the first time): ``kubectl describe`` shows it as "x23 over 2m". With ``once`` (see
+        gatepass.core.audit.AuditEvent.once), the Event is named from it and posted only if it is not there
+        yet. False when it was there already (posted before a crash or a retry), else True."""
         meta = body["metadata"]
-        if series:
-            seed = f"{meta.get('uid') or meta['name']}\x00{reason}".encode()
+        if series or once:
+            seed = f"{meta.get('uid') or meta['name']}\x00{once or reason}".encode()
             name = f"{meta['name'][:200]}.{hashlib.sha256(seed).hexdigest()[:16]}"
         else:
             name = f"{meta['name']}.{uuid.uuid4().hex[:12]}"
@@ -236,7 +238,10 @@ class Kube:
         try:
             await self._call(self._count_event if series else self._create_event, event)
         except ApiException as error:  # an audit Event is best effort; the JSON log line is not
+            if once and error.status == 409:
+                return False
             logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
+        return True
 
     def _create_event(self, event: dict) -> None:
         self.core.create_namespaced_event(EVENTS_NAMESPACE, event)

@@ -24,6 +24,10 @@ class AuditEvent:
     reason: str
     message: str
     type: str = "Normal"  # Normal | Warning
+    # For a change that happens at most once in a request's life (its approval, its grant, each reviewer's
+    # review...): what names that occurrence. The Event is named from it, so posting it again after a crash
+    # finds the one already posted instead of adding a second. Empty for what may recur (Restored, Removed).
+    once: str = ""
 
 
 def access(request: Request) -> str:
@@ -60,38 +64,39 @@ def reviewed(request: Request, review: Review) -> AuditEvent:
         via = f"via {review.via}"
     said = f': "{review.reason}"' if review.reason else ""
     return AuditEvent("Reviewed", f"{review.reviewer.username} {verb} {_whose(request)} request "
-                                  f"for {access(request)} ({via}){said}")
+                                  f"for {access(request)} ({via}){said}",
+                       once=f"Reviewed/{review.reviewer.username}")
 
 
 def approved(request: Request, tally: Tally) -> AuditEvent:
     return AuditEvent("Approved", f"Approved {_whose(request)} request for {access(request)} "
-                                  f"(approvals: {', '.join(tally.approvers)}){_filed(request)}")
+                                  f"(approvals: {', '.join(tally.approvers)}){_filed(request)}", once="Approved")
 
 
 def denied_by_reviewers(request: Request, tally: Tally) -> AuditEvent:
     return AuditEvent("Denied", f"Denied {_whose(request)} request for {access(request)} "
-                                f"(denials: {', '.join(tally.deniers)})")
+                                f"(denials: {', '.join(tally.deniers)})", once="Denied")
 
 
 def denied_without_policy(request: Request, errors: list[str]) -> AuditEvent:
     why = f" ({'; '.join(errors)})" if errors else ""
     return AuditEvent("Denied", f"Denied {_whose(request)} request for {access(request)}: "
-                                f"no AccessPolicy allows it any more{why}", "Warning")
+                                f"no AccessPolicy allows it any more{why}", "Warning", once="Denied")
 
 
 def granted(request: Request, expires_at: datetime) -> AuditEvent:
     return AuditEvent("Granted", f"Granted {access(request)} to {request.requester.username} "
-                                 f"until {format_time(expires_at)}{_filed(request)}")
+                                 f"until {format_time(expires_at)}{_filed(request)}", once="Granted")
 
 
 def access_expired(request: Request, expires_at: datetime, deleted: Iterable[BindingRef]) -> AuditEvent:
     return AuditEvent("Expired", f"Expired {_whose(request)} access to {access(request)} "
-                                 f"at {format_time(expires_at)}{_deleted(deleted)}")
+                                 f"at {format_time(expires_at)}{_deleted(deleted)}", once="Expired")
 
 
 def request_timed_out(request: Request, deadline: datetime) -> AuditEvent:
     return AuditEvent("Expired", f"Expired {_whose(request)} request for {access(request)}: "
-                                 f"no decision before {format_time(deadline)}")
+                                 f"no decision before {format_time(deadline)}", once="Expired")
 
 
 def revoked(request: Request, revocation: Revocation, was_approved: bool,
@@ -99,7 +104,7 @@ def revoked(request: Request, revocation: Revocation, was_approved: bool,
     what = "access to" if was_approved else "request for"
     said = f': "{revocation.reason}"' if revocation.reason else ""
     return AuditEvent("Revoked", f"{revocation.by} revoked {_whose(request)} {what} "
-                                 f"{access(request)}{said}{_deleted(deleted)}")
+                                 f"{access(request)}{said}{_deleted(deleted)}", once="Revoked")
 
 
 def withdrawn(request: Request, why: str, was_live: bool, deleted: Iterable[BindingRef]) -> AuditEvent:
@@ -108,7 +113,7 @@ def withdrawn(request: Request, why: str, was_live: bool, deleted: Iterable[Bind
     what = "access to" if was_live else "approved request for"
     before = "" if was_live else " before it started"
     return AuditEvent("Revoked", f"Withdrew {_whose(request)} {what} {access(request)}{before}: "
-                                 f"{why}{_deleted(deleted)}", "Warning")
+                                 f"{why}{_deleted(deleted)}", "Warning", once="Revoked")
 
 
 def restored(ref: BindingRef, user: str, changes: list[str]) -> AuditEvent:
