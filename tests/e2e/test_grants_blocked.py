@@ -324,3 +324,33 @@ def test_a_role_the_operator_may_not_bind_is_granted_once_an_administrator_allow
     apply(gatepass, bind)
     cleanup("clusterrole", bind["metadata"]["name"])
     assert_granted_at_last(gatepass, name, user_may=may)
+
+
+def test_kubectl_access_says_an_approved_grant_is_not_bound_and_fails(gatepass, namespace, cleanup):
+    """bob's `kubectl access request create` waits for the approval; when the grant cannot be bound, it says why
+    and exits 3 (not granted) instead of promising access."""
+    policy_name = unique("t-cli-bind")
+    role = cluster_role(unique("t-cm"), CONFIGMAPS)
+    apply(gatepass, role)
+    cleanup("clusterrole", role["metadata"]["name"])
+    apply(gatepass, policy(policy_name, [{"name": "cm", "clusterRole": role["metadata"]["name"],
+                                          "namespaces": [namespace]}]))
+    cleanup("accesspolicy", policy_name)
+    command = [sys.executable, "-m", "gatepass.cli.main", f"--kubeconfig={gatepass.cluster.kubeconfig}",
+               "--context=bob", "request", "create", "--roles=cm", f"--namespaces={namespace}", "--reason=r"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    try:
+        name = process.stdout.readline().strip()  # printed before waiting
+        cleanup("accessrequest", name)
+        wait_for(lambda: (get(gatepass, "accessrequest", name).get("status") or {}).get("state") == "Pending",
+                 timeout=60, what=f"{name} to be Pending")
+        approve(gatepass, name, "alice")
+        _, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, err
+    last = err.strip().splitlines()[-1]
+    assert f"AccessRequest {name} is Approved but not granted (BindForbidden): " in last, last
+    assert "access starts" not in err

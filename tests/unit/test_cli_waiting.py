@@ -53,6 +53,18 @@ def test_approved_but_not_yet_bound_ends_only_a_wait_for_approval():
     assert bound.line == f"{NAME} is Approved: access starts 2026-11-24 12:00:00 UTC"
 
 
+@pytest.mark.parametrize("reason", ["NamespaceNotFound", "RoleNotFound", "BindForbidden"])
+def test_approved_but_blocked_never_says_access_is_coming(reason):
+    obj = request_obj(state="Approved", granted=False, grantedAt="2026-11-24T09:31:00Z",
+                      expiresAt="2026-11-24T10:31:00Z")
+    obj["status"]["conditions"][0].update(reason=reason, message="Not bound: the operator may not bind dba")
+    line = f"{NAME} is Approved but not granted ({reason}): Not bound: the operator may not bind dba"
+    approved = progress(obj, "approved")
+    assert approved == Progress(line, done=True, granted=False)  # the command says so and fails
+    waiting = progress(obj, "granted")
+    assert waiting == Progress(line)  # a wait for access goes on: it is granted once the cause is fixed
+
+
 def test_denied_names_the_reviewer_and_their_reason():
     obj = request_obj(state="Denied", reviews=[("alice",), ("ivan", "Deny", "not during the freeze")])
     result = progress(obj)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from gatepass.core import convert
+from gatepass.core.conditions import BLOCKED_REASONS
 from gatepass.core.tally import tally
 from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Policy, Review
@@ -79,6 +80,12 @@ def progress(obj: Mapping, until: Until = "approved", policy: Policy | None = No
         granted = _condition(obj, "Granted").get("status") == "True"
         if granted:
             return Progress(f"{name} is Approved: access granted until {expires} UTC", done=True, granted=True)
+        why = _condition(obj, "Granted")
+        if why.get("status") == "False" and why.get("reason") in BLOCKED_REASONS:
+            # Approved, but its bindings cannot be made yet: no access, whatever the wait was for. A wait for
+            # access goes on (the operator grants it once the cause is fixed); a wait for approval ends here.
+            line = f"{name} is Approved but not granted ({why['reason']}): {why.get('message') or ''}".rstrip(": ")
+            return Progress(line, done=until == "approved")
         starts = utc(status.get("grantedAt"))
         line = f"{name} is Approved: access starts {starts} UTC" if starts else f"{name} is Approved"
         return Progress(line, done=until == "approved", granted=until == "approved")
