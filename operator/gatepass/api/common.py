@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
 
 from gatepass.core.durations import checked_duration
+from gatepass.core.types import MAX_REASON_LENGTH
 
 from .base import ApiModel, atomic_list, cel, set_list, validations
 
@@ -22,7 +23,6 @@ CONDITION_TYPE_PATTERN = (
     r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
 )
 
-MAX_REASON_LENGTH = 4096
 MAX_USERNAME_LENGTH = 1024
 MAX_GROUPS = 1024
 

@@ -19,6 +19,7 @@ from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.ledger import REVOKE
+from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.policy import evaluate_request
 from gatepass.core.timestamps import format_time, parse_time
 from gatepass.core.types import Identity, Policy
@@ -28,7 +29,6 @@ from .errors import INTERRUPTED, NOT_GRANTED, OK, CliError
 from .kube import API_VERSION, Kube
 from .waiting import StatusLine, Until, wait
 
-FINAL = ("Denied", "Expired", "Revoked")
 MAX_PREFIX = 200  # generateName leaves room for the API server's random suffix
 
 
@@ -236,7 +236,7 @@ def drop(ctx: Context) -> int:
     name = ctx.args.name
     obj = ctx.kube.get_request(name)
     current = output.state(obj)
-    if current in FINAL:
+    if current in TERMINAL:
         raise CliError(f"AccessRequest {name} is already {current}")
     ctx.kube.annotate_request(name, {REVOKE: ctx.args.reason or "dropped with kubectl access"})
     what = "cancelled" if current == "Pending" else "its access is being removed"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .timestamps import format_time, parse_time
-from .types import Identity, Review, Revocation
+from .types import MAX_REASON_LENGTH, Identity, Review, Revocation
 
 APPROVE = "gatepass.dev/approve"
 DENY = "gatepass.dev/deny"
@@ -29,9 +29,6 @@ INTENTS = {APPROVE: "Approve", DENY: "Deny"}
 LEDGER_PREFIX = "review.gatepass.dev/"
 REVOKED_BY = "gatepass.dev/revoked-by"
 VIA_ANNOTATION = "annotation"
-#: The longest reason a review or a revocation can record: the schema's limit on status.reviews[].reason and
-#: status.revokeReason (gatepass.api.common.MAX_REASON_LENGTH; a test holds the two equal).
-MAX_REASON_LENGTH = 4096
 _INTENT_KEYS = {"Approve": APPROVE, "Deny": DENY, "Revoke": REVOKE}
 
 

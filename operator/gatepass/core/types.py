@@ -14,6 +14,10 @@ RoleKind = Literal["ClusterRole", "Role"]
 Decision = Literal["Approve", "Deny"]
 DECISIONS: tuple[Decision, ...] = ("Approve", "Deny")
 
+#: The longest reason a review, a rule review or a revocation records (the schema's limit on every reason
+#: field; gatepass.api's models, the ledger, rules and reviewer bots all use this one).
+MAX_REASON_LENGTH = 4096
+
 #: The system reviewer that policy rules review as (AccessReviews with spec.rule, created by the operator).
 RULES_REVIEWER = "gatepass:rules"
 ROLE_KINDS: tuple[RoleKind, ...] = ("ClusterRole", "Role")

@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 from kubernetes.client import ApiException
 
+from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.notices import (CREATED, DEFAULT_HORIZON, deletion, due, route, routes_of, sent_keys,
                                    snapshot)
 
@@ -47,7 +48,6 @@ from .webhook import WebhookSender
 
 logger = logging.getLogger("gatepass.notify")
 
-FINAL_STATES = ("Denied", "Expired", "Revoked")
 MAX_SENT = 256  # the CRD's bounds on status.notifications
 MAX_SLACK = 64
 STATUS_BACKOFF = (0.5, 30.0)  # the first and the longest wait between attempts to write status
@@ -292,7 +292,7 @@ class Notifier:
                 continue
             status = body.get("status") or {}
             slack = (status.get("notifications") or {}).get("slack") or []
-            if status.get("state") not in FINAL_STATES or not record.written_in(sent_keys(body), slack):
+            if status.get("state") not in TERMINAL or not record.written_in(sent_keys(body), slack):
                 continue
             del self._records[name]
             timer = self._timers.pop(name, None)

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeAlias
 
+from gatepass.core.types import MAX_REASON_LENGTH
+
 from .request import ReviewRequest
 
-#: The longest reason an AccessReview accepts (spec.reason).
-MAX_REASON = 4096
+#: The longest reason an AccessReview accepts (spec.reason): the core's one limit.
+MAX_REASON = MAX_REASON_LENGTH
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from typing import Any
 
 from gatepass.core.tally import Outcome, tally
 from gatepass.core.timestamps import floor_second
-from gatepass.core.types import Policy, Request, Review, Rule
+from gatepass.core.types import MAX_REASON_LENGTH, Policy, Request, Review, Rule
 
 MAX_NAME = 253  # an object name (DNS subdomain)
-MAX_REASON = 4096  # AccessReview spec.reason
 SUFFIX = "-rule"
 
 
@@ -108,4 +107,4 @@ def review_spec(request: str, rule: Rule) -> dict[str, Any]:
     """The spec of the AccessReview that records `rule`'s decision on `request`. The admission
     webhook fills in the reviewer (gatepass:rules) and the submitter (the operator)."""
     reason = f"rule {rule.name}: {rule.reason}" if rule.reason else f"rule {rule.name}"
-    return {"request": request, "decision": rule.decision, "reason": reason[:MAX_REASON], "rule": rule.name}
+    return {"request": request, "decision": rule.decision, "reason": reason[:MAX_REASON_LENGTH], "rule": rule.name}
