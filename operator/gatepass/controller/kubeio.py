@@ -369,15 +369,6 @@ class Kube:
         return {name: frozenset(item.metadata.namespace for item in result.items)
                 for name, result in zip(ordered, results)}
 
-    async def _exists(self, read, name: str) -> bool:
-        try:
-            await self._call(read, name)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
     # ------------------------------------------------------- initial listing
     async def list_all(self) -> dict[str, list[dict]]:
         """Everything the reconciler needs, listed once at start-up before any decision is made."""

@@ -230,13 +230,7 @@ class ControlPlane:
         self._spawn(
             "kube-controller-manager",
             [
-                self.binary("kube-controller-manager"),
-                f"--kubeconfig={admin_config}",
-                f"--authentication-kubeconfig={admin_config}",
-                f"--authorization-kubeconfig={admin_config}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--leader-elect=false",
+                *self._component("kube-controller-manager"),
                 f"--controllers={'*' if self.node else ','.join(CONTROLLERS)}",
                 f"--service-account-private-key-file={self.pki / 'sa.key'}",
                 f"--root-ca-file={self.pki / 'ca.crt'}",
@@ -246,19 +240,21 @@ class ControlPlane:
         )
 
     def _start_scheduler(self) -> None:
+        self._spawn("kube-scheduler", self._component("kube-scheduler"))
+
+    def _component(self, name: str) -> list[str]:
+        """A controller manager's or scheduler's command line: admin's kubeconfig for everything, its secure
+        port on a free loopback port, no leader election (there is one of each)."""
         admin_config = self.workdir / "kubeconfig-admin"
-        self._spawn(
-            "kube-scheduler",
-            [
-                self.binary("kube-scheduler"),
-                f"--kubeconfig={admin_config}",
-                f"--authentication-kubeconfig={admin_config}",
-                f"--authorization-kubeconfig={admin_config}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--leader-elect=false",
-            ],
-        )
+        return [
+            self.binary(name),
+            f"--kubeconfig={admin_config}",
+            f"--authentication-kubeconfig={admin_config}",
+            f"--authorization-kubeconfig={admin_config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--leader-elect=false",
+        ]
 
     # -------------------------------------------------------------- waiting
     def _ssl(self) -> ssl.SSLContext:

@@ -24,7 +24,7 @@ from gatepass.core.durations import duration_errors
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, bind_targets, bind_warnings, request_label
 from gatepass.core.metadata import annotation_refusal, request_metadata_refusal, review_metadata_refusal
 from gatepass.core.lifecycle import TERMINAL
-from gatepass.core.policy import evaluate_request
+from gatepass.core.policy import evaluate_request, governing_policy
 from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
 from gatepass.core.types import Identity, Policy
 from gatepass.rules import check_all as check_rules
@@ -88,13 +88,10 @@ async def _policies(memo: Any) -> list:
 
 
 async def _governing_policy(memo: Any, request_body: dict):
+    """The request and the policy it is decided under: the reconciler's answer (core.policy.governing_policy),
+    so that a review admission accepts is counted under the same policy."""
     request = convert.request(request_body)
-    policies = await _policies(memo)
-    named = (request_body.get("status") or {}).get("policy")
-    for policy in policies:
-        if policy.name == named:
-            return request, policy
-    return request, evaluate_request(request, policies).policy
+    return request, governing_policy(request, await _policies(memo), request_body.get("status") or {})
 
 
 def _already_reviewed(request_body: dict, username: str) -> bool:
