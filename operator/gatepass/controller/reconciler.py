@@ -133,12 +133,14 @@ class Reconciler:
         if refused:  # what was applied of the grant meanwhile goes again: it is bound whole or not at all
             plan = plan_for({**blocks, **refused})
             await self._delete_bindings(name, plan)
-        await self._audit(body, plan, now)
+        await self._post_events(body, plan, now)
         if plan.status != status:
             updated = await self.kube.patch_status("accessrequests", name, status, plan.status)
             if updated is None:  # deleted meanwhile; its DELETED event cleans up
                 return
             self.store.put_request(updated, deleted=False)
+        for event in plan.events:  # once per change: the reconcile that wrote it (a cut-off one decides again)
+            audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
         if self.notifier is not None:  # queues what is due to receivers; never waits
             self.notifier.observe(self.store.requests.get(name, body))
         metrics.observe(body, status, plan)
@@ -170,25 +172,18 @@ class Reconciler:
         answers = await asyncio.gather(*(check(manifest) for manifest in manifests))
         return {ref: block for ref, block in answers if block is not None}
 
-    async def _audit(self, body: dict, plan: Plan, now: datetime) -> None:
-        """The plan's Events and audit lines, before its status is written: a crash in between makes the next
-        reconcile decide the same changes again, and each once-only Event (named by its occurrence) is then
-        found already posted, so neither it nor its line is repeated, and none is lost."""
-        events = [event for event in plan.events if event.reason not in BLOCKED_REASONS]  # counted below instead
-        posted = await asyncio.gather(*(
+    async def _post_events(self, body: dict, plan: Plan, now: datetime) -> None:
+        """The plan's Events, before its status is written: a crash in between makes the next reconcile decide
+        the same changes again, and each once-only Event (named by its occurrence) is then found already
+        posted, so none is repeated and none is lost. The audit lines follow the status write instead."""
+        await asyncio.gather(*(
             self.kube.event(body, event.reason, event.message, now, warning=event.type == "Warning",
                             once=event.once)
-            for event in events
+            for event in plan.events if event.reason not in BLOCKED_REASONS  # counted below instead
         ), *(
             self.kube.event(body, cause.reason, cause.message, now, warning=True, series=True)
             for cause in plan.blocked
         ))
-        for event, new in zip(events, posted):
-            if new is not False:  # False: posted before, by a reconcile that did not get to write status
-                audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
-        for event in plan.events:
-            if event.reason in BLOCKED_REASONS:  # the cause began (decide emits it once per change of cause)
-                audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
 
     async def _delete_bindings(self, name: str, plan: Plan) -> None:
         for ref in plan.bindings_to_delete:
