@@ -111,3 +111,11 @@ def test_mermaid_draws_exactly_the_table():
     assert drawn == TRANSITIONS
     assert ends == TERMINAL
     assert len(lines) == 2 + len(TRANSITIONS) + len(TERMINAL)
+
+
+def test_state_of_reads_only_states():
+    from gatepass.core.lifecycle import State, is_final, state_of
+
+    assert state_of({"state": "Approved"}) is State.Approved
+    assert state_of({}) is None and state_of(None) is None and state_of({"state": "Granted"}) is None
+    assert is_final({"state": "Expired"}) and not is_final({"state": "Pending"}) and not is_final({})

@@ -13,6 +13,7 @@ startTime, and `Start` marks the moment the bindings go in).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class State(enum.StrEnum):
@@ -50,6 +51,21 @@ INITIAL = State.Pending
 TERMINAL: frozenset[State] = frozenset(
     state for state in State if not any(source is state for source, _ in TRANSITIONS)
 )
+
+
+def state_of(status: object) -> State | None:
+    """The recorded state of a request, from its ``status`` mapping; None before one is recorded or for a value
+    that is not a state. The one way code outside the core reads a state, instead of comparing strings."""
+    value = status.get("state") if isinstance(status, Mapping) else None
+    try:
+        return State(value) if value else None
+    except ValueError:
+        return None
+
+
+def is_final(status: object) -> bool:
+    """Whether the request whose ``status`` this is has reached a state with no way out."""
+    return state_of(status) in TERMINAL
 
 
 class IllegalTransition(ValueError):

@@ -88,6 +88,7 @@ DEFAULT_THRESHOLD = Threshold(name="default", approvals=1)
 
 #: How far after a request is made its startTime may be, unless the policy's maxStartDelay says otherwise.
 DEFAULT_MAX_START_DELAY = timedelta(hours=168)
+DEFAULT_DURATION = timedelta(hours=1)  # of a request without spec.duration, and a policy's maxDuration and requestTTL
 
 
 @dataclass(frozen=True)
