@@ -35,7 +35,7 @@ helm: ## build helm from source through the Go module proxy (cached in ~/.cache/
 
 .PHONY: manifests
 manifests: crds ## regenerate the webhook manifests and the Helm chart's CRDs, webhooks and RBAC
-	$(PY) -m gatepass.installgen
+	$(PY) -m gatepass.devcluster.installgen
 
 .PHONY: lock
 lock: venv ## pin the operator image's Python dependencies (requirements.lock) to the tested ones
@@ -71,7 +71,7 @@ dev-down: venv ## stop everything `make dev` or `make dev-incluster` started
 lint: venv ## architecture rules (the core stays pure) and generated files up to date
 	$(VENV)/bin/lint-imports
 	$(PY) -m gatepass.api.crdgen --check crds/
-	$(PY) -m gatepass.installgen --check
+	$(PY) -m gatepass.devcluster.installgen --check
 	$(VENV)/bin/hadolint Dockerfile
 
 .PHONY: test

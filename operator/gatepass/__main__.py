@@ -1,5 +1,5 @@
 import sys
 
-from gatepass.main import main
+from gatepass.process.main import main
 
 sys.exit(main())

@@ -112,7 +112,7 @@ def test_components_build_for_cert_manager_and_prometheus(cluster, tmp_path):
 
 
 def test_the_notifications_component_mounts_the_secret_the_overlay_makes(cluster, tmp_path):
-    from gatepass.main import parse_args
+    from gatepass.process.args import parse_args
 
     base = os.path.relpath(REPO / "manifests", tmp_path)
     (tmp_path / "notifications.yaml").write_text("receivers: []\n")

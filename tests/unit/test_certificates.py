@@ -5,8 +5,8 @@ from __future__ import annotations
 import ssl
 from datetime import datetime, timedelta, timezone
 
-from gatepass.controller import certificates
-from gatepass.controller.certificates import Bundle, generate, problems, reusable_ca, service_hosts
+from gatepass.process import certificates
+from gatepass.process.certificates import Bundle, generate, problems, reusable_ca, service_hosts
 
 NOW = datetime.now(timezone.utc)
 HOSTS = service_hosts("gatepass-webhook", "gatepass-system") + ["127.0.0.1"]

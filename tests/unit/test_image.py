@@ -66,7 +66,7 @@ def test_it_runs_unprivileged_as_the_user_the_deployment_expects():
 def test_entrypoint_is_the_operator_in_exec_form_and_nothing_is_fetched_with_add():
     [entrypoint] = [args for op, args in final_stage() if op == "ENTRYPOINT"]
     assert entrypoint == '["gatepass-operator"]'
-    assert "gatepass-operator = \"gatepass.main:main\"" in (REPO / "pyproject.toml").read_text()
+    assert "gatepass-operator = \"gatepass.process.main:main\"" in (REPO / "pyproject.toml").read_text()
     assert not [op for op, _ in instructions() if op == "ADD"]
     ports = {int(p) for op, args in final_stage() if op == "EXPOSE" for p in args.split()}
     assert ports == {9443, 8080}

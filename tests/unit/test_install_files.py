@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gatepass import installgen
+from gatepass.devcluster import installgen
 from gatepass.core import durations
 from gatepass.api import parse_any
-from gatepass.main import parse_args
+from gatepass.process.args import parse_args
 from gatepass.notify import slack_actions
 from gatepass.webhooks import config
 
@@ -229,7 +229,7 @@ def test_the_chart_checks_the_retention_with_the_operator_s_messages():
 
 
 def test_the_operator_refuses_a_bad_retention_in_one_line(caplog):
-    from gatepass.main import main
+    from gatepass.process.main import main
 
     with caplog.at_level("ERROR"):
         assert main(["--retention=-1h"]) == 2

@@ -135,7 +135,7 @@ class CallerApi:
 
 
 def elector(fake, identity, log):
-    from gatepass.controller.leadership import LeaderElection
+    from gatepass.process.leadership import LeaderElection
 
     async def started():
         log.append(("start", identity))

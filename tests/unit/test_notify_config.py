@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gatepass.main import parse_args
+from gatepass.process.args import parse_args
 from gatepass.notify.config import (DEFAULT_PAGERDUTY_EVENTS_URL, DEFAULT_SLACK_API_URL, ConfigError,
                                     PagerDutyReceiver, SlackReceiver, WebhookReceiver, load)
 

@@ -19,8 +19,8 @@ import pytest
 
 from gatepass.controller import handlers
 from gatepass.controller.reconciler import Reconciler
-from gatepass.controller.runtime import Runtime
 from gatepass.controller.store import Store
+from gatepass.process.runtime import Runtime
 from gatepass.core.grants import Binding, render_binding
 from gatepass.core.timestamps import format_time
 
@@ -120,11 +120,6 @@ class FakeKube:
         self.requests.pop(name, None)
 
 
-class Memo:
-    def __init__(self, runtime: Runtime) -> None:
-        runtime.attach(self)
-
-
 def policy_body() -> dict:
     return {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy",
             "metadata": {"name": "demo-dba", "resourceVersion": "1", "generation": 1},
@@ -177,7 +172,6 @@ class Operator:
         self.kube, self.store, self.queue = kube, Store(), FakeQueue()
         self.reconciler = Reconciler(kube, self.store, self.queue, clock=lambda: NOW)
         self.runtime = Runtime(kube, self.store, self.queue, self.reconciler)
-        self.memo = Memo(self.runtime)
 
     async def drain(self) -> None:
         """Reconciles what is queued, one at a time, until nothing is."""
@@ -188,7 +182,7 @@ class Operator:
     async def watch(self, kind: str, body: dict, event_type: str | None = None) -> None:
         """A watch event as kopf hands it to the handler (None: an event of kopf's initial listing)."""
         handler = {"RoleBinding": handlers.rolebinding_event, "AccessRequest": handlers.request_event}[kind]
-        await handler(event={"type": event_type, "object": body}, body=copy.deepcopy(body), memo=self.memo)
+        await handler({"type": event_type, "object": body}, copy.deepcopy(body), self.store, self.queue)
 
 
 @pytest.fixture
@@ -196,8 +190,7 @@ def audit_lines(caplog):
     caplog.set_level(logging.INFO, logger="gatepass.audit")
 
     def lines() -> list[str]:
-        import json
-        return [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "gatepass.audit"]
+        return [r.fields["event"] for r in caplog.records if r.name == "gatepass.audit"]
     return lines
 
 

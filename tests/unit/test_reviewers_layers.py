@@ -13,7 +13,7 @@ from .test_cli_layers import imports
 PACKAGE = Path(gatepass.reviewers.__file__).parent
 MODULES = sorted(PACKAGE.glob("*.py"))
 FORBIDDEN = ("kopf", "aiohttp", "pykube", "pydantic", "gatepass.api", "gatepass.controller", "gatepass.webhooks",
-             "gatepass.devcluster", "gatepass.main", "gatepass.cli", "gatepass.notify")
+             "gatepass.devcluster", "gatepass.process", "gatepass.cli", "gatepass.notify")
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])

@@ -21,11 +21,11 @@ import kubernetes
 from kubernetes.client import ApiException
 
 from gatepass.core.grants import RBAC_GROUP, BindTarget
+from gatepass.core.names import GROUP, VERSION
 from gatepass.core.timestamps import format_time
 
 from .store import Store
 
-GROUP, VERSION = "gatepass.dev", "v1alpha1"
 EVENTS_NAMESPACE = "default"  # where kubectl looks for a cluster-scoped object's events
 
 logger = logging.getLogger("gatepass.kube")

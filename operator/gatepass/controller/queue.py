@@ -19,16 +19,26 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
+from gatepass.core.backoff import ceiling
+
 logger = logging.getLogger("gatepass.queue")
 
 Worker = Callable[[str], Awaitable[None]]
+BASE_BACKOFF = 0.25  # seconds before the first retry; each consecutive one doubles it, up to max_backoff
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class WorkQueue:
-    def __init__(self, worker: Worker, *, concurrency: int = 8, max_backoff: float = 30.0) -> None:
+    def __init__(self, worker: Worker, *, concurrency: int = 8, max_backoff: float = 30.0,
+                 base_backoff: float = BASE_BACKOFF, clock: Callable[[], datetime] = utcnow) -> None:
+        """``clock``: the wall clock deadlines (``arm``) are measured against."""
         self._worker = worker
         self._concurrency = concurrency
-        self._max_backoff = max_backoff
+        self._max_backoff, self._base_backoff = max_backoff, base_backoff
+        self._clock = clock
         self._pending: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: set[str] = set()
         self._running: set[str] = set()
@@ -88,7 +98,7 @@ class WorkQueue:
             timer.cancel()
         if when is None:
             return
-        delay = (when - datetime.now(timezone.utc)).total_seconds()
+        delay = (when - self._clock()).total_seconds()
         loop = asyncio.get_running_loop()
         self._timers[key] = loop.call_at(loop.time() + max(delay, 0.0), self._fire, key)
 
@@ -109,7 +119,7 @@ class WorkQueue:
     def _retry(self, key: str) -> float:
         count = self._failures.get(key, 0) + 1
         self._failures[key] = count
-        delay = min(0.25 * 2 ** (count - 1), self._max_backoff)
+        delay = ceiling(count, self._base_backoff, self._max_backoff)
         previous = self._retries.pop(key, None)
         if previous:
             previous.cancel()

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from kubernetes.client import ApiException
 
@@ -27,10 +29,11 @@ from gatepass.core import convert, ledger
 from gatepass.core.conditions import BLOCKED_REASONS
 from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
+from gatepass.core.names import POLICIES, REQUESTS
 from gatepass.core.policy import governing_policy
 from gatepass.core.reconcile import Plan, decide
 from gatepass.core.retention import removal_time
-from gatepass.core.types import Policy
+from gatepass.core.types import Policy, Request, Review, Revocation
 
 from . import audit, metrics
 from .kubeio import Kube, details_kind
@@ -48,14 +51,37 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Reconciler:
-    notifier = None  # gatepass.notify's Notifier, set by the runtime when notifications are configured
+class Observer(Protocol):
+    """Told about every request the reconciler has reconciled, or found deleted (the notifier is one).
+    Neither call may wait: they queue what is due."""
 
+    def observe(self, body: Mapping) -> None: ...
+
+    def deleted(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one reconcile of a request has read before it decides."""
+
+    name: str
+    body: dict
+    request: Request
+    policy: Policy | None
+    reviews: list[Review]
+    revocation: Revocation | None
+    status: dict
+    now: datetime
+
+
+class Reconciler:
     def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow,
-                 retention: timedelta | None = DEFAULT_RETENTION):
-        """``retention``: how long ended requests are kept (None: forever)."""
+                 retention: timedelta | None = DEFAULT_RETENTION, notifier: Observer | None = None):
+        """``retention``: how long ended requests are kept (None: forever); ``notifier``: told about
+        each request reconciled (None: nobody is)."""
         self.kube, self.store, self.queue, self.clock = kube, store, queue, clock
         self.retention = retention
+        self.notifier = notifier
         self.rules = RuleReviews(kube, store)
         self._policies: dict[str, tuple[str, Policy]] = {}
 
@@ -96,19 +122,40 @@ class Reconciler:
         wanted = AccessPolicyStatus.summarize(policy.spec, body["metadata"].get("generation")).to_dict()
         current = body.get("status") or {}
         if wanted != current:
-            updated = await self.kube.patch_status("accesspolicies", name, current, wanted)
+            updated = await self.kube.patch_status(POLICIES, name, current, wanted)
             if updated is not None:
                 self.store.put_policy(updated, deleted=False)
 
     async def request(self, name: str) -> None:
+        """Reconciles one request, in the core's order of writes (gatepass.core.reconcile.Plan)."""
         body = self.store.requests.get(name)
         if body is None:
-            if self.notifier is not None:  # its Slack messages lose their buttons; never waits
-                self.notifier.deleted(name)
-            await self._remove_orphans(name)
+            await self._gone(name)
             return
+        facts = await self._gather(name, body)
+        plan = await self._bind(facts)
+        await self._post_events(body, plan, facts.now)
+        if not await self._write_status(facts, plan):
+            return  # deleted meanwhile; its DELETED event cleans up
+        self._audit(body, plan, facts.now)
+        if self.notifier is not None:  # queues what is due to receivers; never waits
+            self.notifier.observe(self.store.requests.get(name, body))
+        metrics.observe(body, facts.status, plan)
+        if await self._retire(facts, plan):
+            return
+        self._schedule(name, plan)
+
+    async def _gone(self, name: str) -> None:
+        if self.notifier is not None:  # its Slack messages lose their buttons; never waits
+            self.notifier.deleted(name)
+        await self._remove_orphans(name)
+
+    async def _gather(self, name: str, body: dict) -> Facts:
+        """Everything decide() needs but the bindings, read once: the request, its governing policy, every
+        review (the ledger's, the AccessReviews', and a policy rule's made now) and a revocation."""
         request = convert.request(body)
-        policy = governing_policy(request, self.policies(), body.get("status") or {})
+        status = body.get("status") or {}
+        policy = governing_policy(request, self.policies(), status)
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
             review for review in (convert.access_review(r, request.uid)
@@ -116,42 +163,60 @@ class Reconciler:
             if review is not None
         ]
         reviews += await self.rules.review(body, request, policy, reviews, self.clock())
-        now = self.clock()
-        status = body.get("status") or {}
-        revocation = ledger.revocation(annotations)
+        return Facts(name, body, request, policy, reviews, ledger.revocation(annotations), status, self.clock())
 
-        def plan_for(blocks: dict[BindingRef, BindBlock]) -> Plan:
-            existing = list(self.store.bindings.get(name, {}).values())
-            return decide(request, policy, reviews, revocation, status, existing, now, blocked=blocks)
+    def _plan(self, facts: Facts, blocks: dict[BindingRef, BindBlock]) -> Plan:
+        """The core's decision, with the bindings the store holds now and the bindings known not to be makeable."""
+        existing = list(self.store.bindings.get(facts.name, {}).values())
+        return decide(facts.request, facts.policy, facts.reviews, facts.revocation, facts.status, existing,
+                      facts.now, blocked=blocks)
 
-        plan = plan_for({})
+    async def _bind(self, facts: Facts) -> Plan:
+        """Decides, checks that the bindings can be made, deletes and applies them; decides again with
+        what could not be made, so that a grant is bound whole or not at all. Returns the final plan."""
+        plan = self._plan(facts, {})
         blocks = await self._blocks(plan.bindings_to_apply)
         if blocks:
-            plan = plan_for(blocks)
-        await self._delete_bindings(name, plan)
-        refused = await self._apply_bindings(plan, request.requester.username)
-        if refused:  # what was applied of the grant meanwhile goes again: it is bound whole or not at all
-            plan = plan_for({**blocks, **refused})
-            await self._delete_bindings(name, plan)
-        await self._post_events(body, plan, now)
-        if plan.status != status:
-            updated = await self.kube.patch_status("accessrequests", name, status, plan.status)
-            if updated is None:  # deleted meanwhile; its DELETED event cleans up
-                return
-            self.store.put_request(updated, deleted=False)
-        for event in plan.events:  # once per change: the reconcile that wrote it (a cut-off one decides again)
+            plan = self._plan(facts, blocks)
+        await self._delete_bindings(facts.name, plan)
+        refused = await self._apply_bindings(plan, facts.request.requester.username)
+        if refused:  # what was applied of the grant meanwhile goes again
+            plan = self._plan(facts, {**blocks, **refused})
+            await self._delete_bindings(facts.name, plan)
+        return plan
+
+    async def _write_status(self, facts: Facts, plan: Plan) -> bool:
+        """Writes the plan's status if it changed; False if the request is gone."""
+        if plan.status == facts.status:
+            return True
+        updated = await self.kube.patch_status(REQUESTS, facts.name, facts.status, plan.status)
+        if updated is None:
+            return False
+        self.store.put_request(updated, deleted=False)
+        return True
+
+    def _audit(self, body: dict, plan: Plan, now: datetime) -> None:
+        """One audit line per change, after the status write: the reconcile that wrote it (a cut-off one
+        decides again)."""
+        for event in plan.events:
             audit.log_line(body, event.reason, event.message, now, state=plan.state.value)
-        if self.notifier is not None:  # queues what is due to receivers; never waits
-            self.notifier.observe(self.store.requests.get(name, body))
-        metrics.observe(body, status, plan)
-        wake_at = plan.wake_at
-        if plan.state in TERMINAL:
-            wake_at = removal_time(plan.status, self.retention)
-            if wake_at is not None and wake_at <= now:
-                await self.kube.delete_request(name)
-                audit.log_line(body, "Deleted", f"Deleted request {name} after the retention of {self.retention}",
-                               now, state=plan.state.value)
-                return
+
+    async def _retire(self, facts: Facts, plan: Plan) -> bool:
+        """Deletes an ended request whose retention is over; True if it did."""
+        if plan.state not in TERMINAL:
+            return False
+        due = removal_time(plan.status, self.retention)
+        if due is None or due > facts.now:
+            return False
+        await self.kube.delete_request(facts.name)
+        audit.log_line(facts.body, "Deleted", f"Deleted request {facts.name} after the retention of {self.retention}",
+                       facts.now, state=plan.state.value)
+        return True
+
+    def _schedule(self, name: str, plan: Plan) -> None:
+        """Arms the next deadline (an ended request's: its removal); a blocked grant is tried again sooner,
+        with the queue's backoff."""
+        wake_at = removal_time(plan.status, self.retention) if plan.state in TERMINAL else plan.wake_at
         self.queue.arm(name, wake_at)
         if plan.blocked:
             delay = self.queue.back_off(name)

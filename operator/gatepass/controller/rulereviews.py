@@ -30,10 +30,11 @@ from kubernetes.client import ApiException
 from gatepass import rules
 from gatepass.core import convert, ledger
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
+from gatepass.core.names import GROUP, VERSION
 from gatepass.core.types import Policy, Request, Review, Rule
 
 from . import audit
-from .kubeio import GROUP, VERSION, Kube
+from .kubeio import Kube
 from .store import Store
 
 logger = logging.getLogger("gatepass.rules")

@@ -3,5 +3,8 @@
 It builds nothing itself (``hack/k8s-bins/build.sh`` does); it starts etcd,
 kube-apiserver and kube-controller-manager from those binaries, makes the
 certificates and identities the project's tests and demo use, and stops it all
-again. The operator never imports this package.
+again. ``installgen`` writes the install files (``make manifests``).
+
+Development only: it may import every other package, the operator never
+imports it, and it is left out of the operator's image (.dockerignore).
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gatepass import pki
+from gatepass.process import pki
 
 VALIDITY = datetime.timedelta(days=365)
 

@@ -8,8 +8,8 @@
   * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
     chart's check of operator.retention, which fails with the operator's message.
 
-    python -m gatepass.installgen          # write them (make manifests)
-    python -m gatepass.installgen --check  # exit 1 if any is out of date (make lint)
+    python -m gatepass.devcluster.installgen          # write them (make manifests)
+    python -m gatepass.devcluster.installgen --check  # exit 1 if any is out of date (make lint)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import yaml
 from gatepass.core import durations
 from gatepass.webhooks import config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GENERATE_COMMAND = "make manifests"
 NAMESPACE = "gatepass-system"
 WEBHOOK_SERVICE = "gatepass-webhook"
@@ -268,7 +268,8 @@ def write(repo: Path = REPO) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gatepass.installgen", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gatepass.devcluster.installgen",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a file is out of date")
     parser.add_argument("--repo", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

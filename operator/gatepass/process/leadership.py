@@ -21,13 +21,16 @@ from datetime import datetime, timezone
 
 import kubernetes
 from kubernetes.client import ApiException
+from prometheus_client import Counter, Gauge
 
 from gatepass.core import leases
 from gatepass.core.leases import LeaseRecord, Observation, Timing, Verdict
-
-from . import metrics
+from gatepass.kube.observability import ERRORS
 
 logger = logging.getLogger("gatepass.leadership")
+
+LEADER = Gauge("gatepass_leader", "1 while this replica holds the lease and reconciles, else 0.")
+LEADER_CHANGES = Counter("gatepass_leader_acquisitions", "Times this replica became the leader.")
 
 Callback = Callable[[], Awaitable[None]]
 
@@ -69,8 +72,8 @@ class LeaderElection:
 
     async def _lead(self) -> None:
         self.leading = True
-        metrics.LEADER.set(1)
-        metrics.LEADER_CHANGES.inc()
+        LEADER.set(1)
+        LEADER_CHANGES.inc()
         logger.info("Became the leader (lease %s, identity %s)", self.lease, self.identity)
         renewing = asyncio.create_task(self._renew_until_lost(), name="gatepass-lease-renewal")
         failed = False
@@ -81,7 +84,7 @@ class LeaderElection:
             renewing.cancel()
             raise
         except Exception as error:  # starting failed: hand over, and campaign again
-            metrics.ERRORS.labels("leadership").inc()
+            ERRORS.labels("leadership").inc()
             logger.exception("Could not start working as the leader: %s", error)
             failed = True
         renewing.cancel()
@@ -104,7 +107,7 @@ class LeaderElection:
 
     async def _step_down(self) -> None:
         self.leading = False
-        metrics.LEADER.set(0)
+        LEADER.set(0)
         await self.on_stopped()
         logger.warning("Stopped leading (lease %s)", self.lease)
 
@@ -124,10 +127,10 @@ class LeaderElection:
             logger.warning("Reading or writing the lease %s timed out", self.lease)
         except ApiException as error:
             if error.status != 409:  # a conflict is someone else winning the round
-                metrics.ERRORS.labels("leadership").inc()
+                ERRORS.labels("leadership").inc()
                 logger.warning("Lease %s: %s %s", self.lease, error.status, error.reason)
         except Exception as error:  # the network; try again next round
-            metrics.ERRORS.labels("leadership").inc()
+            ERRORS.labels("leadership").inc()
             logger.warning("Lease %s: %s", self.lease, error)
         return False
 

@@ -28,10 +28,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes.client import ApiException
 
-from gatepass import pki
+from gatepass.kube.observability import ERRORS
 from gatepass.webhooks import config
 
-from . import metrics
+from . import pki
 
 logger = logging.getLogger("gatepass.certificates")
 
@@ -252,6 +252,6 @@ class WebhookCertificates:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                metrics.ERRORS.labels("certificates").inc()
+                ERRORS.labels("certificates").inc()
                 logger.warning("Could not check the webhook certificate: %s", error)
             await asyncio.sleep(interval)
