@@ -94,3 +94,32 @@ def test_the_build_context_is_only_what_the_image_needs():
                for word in args.split()[:-1]}
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     assert sources <= allowed, sources - allowed
+
+
+def test_the_build_context_leaves_the_development_harness_out():
+    """buildah and docker honour .dockerignore's last matching line: operator/ is let in, its devcluster
+    package (the control plane, the install file generator) is then left out again."""
+    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    harness = "operator/gatepass/devcluster"
+    assert harness in lines and lines.index(harness) > lines.index("!operator/")
+    assert not [line for line in lines[lines.index(harness):] if line.startswith("!")], "let in again"
+    for dev_only in ("tests", "bench", "hack", ".venv", ".dev", "docs", "charts", "manifests", "examples"):
+        assert f"!{dev_only}" not in lines and f"!{dev_only}/" not in lines  # "*" leaves them out
+    assert (REPO / "operator/gatepass/devcluster").is_dir()
+
+
+def test_nothing_the_operator_process_imports_reaches_the_harness():
+    """What the image runs (gatepass.process.main, and python -m gatepass) works without devcluster."""
+    code = ("import sys, gatepass.process.main, gatepass.webhooks.registration; "
+            "print(sorted(m for m in sys.modules if m.startswith('gatepass.devcluster')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "operator")})
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_harness_has_no_console_script_in_the_image():
+    scripts = PYPROJECT["project"]["scripts"]
+    assert not [target for target in scripts.values() if target.startswith("gatepass.devcluster")]
+    makefile = (REPO / "Makefile").read_text()
+    assert "-m gatepass.devcluster.cli" in makefile and "-m gatepass.devcluster.installgen" in makefile

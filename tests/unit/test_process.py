@@ -1,0 +1,116 @@
+"""The operator process's wiring (gatepass.process.main): which handlers kopf is given, and where from."""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+import kubernetes
+import pytest
+
+from gatepass.controller.store import Store
+from gatepass.process.args import parse_args
+from gatepass.process.cluster import WatchedCluster
+from gatepass.process.main import Operator, UsageError, certificates, retention
+from gatepass.process.runtime import Runtime
+from gatepass.webhooks import config
+
+
+def operator(*argv: str) -> Operator:
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
+    return Operator(parse_args(list(argv)), client, Runtime.create(client))
+
+
+def test_every_handler_is_in_the_registry_the_process_made():
+    registry = operator().registry()
+    activities = {h.activity.value: h.id for h in registry._activities.get_all_handlers()}
+    assert set(activities) == {"authentication", "startup", "cleanup"}
+    watched = sorted(h.selector.any_name for h in registry._watching.get_all_handlers())
+    assert watched == sorted(["accesspolicies", "accessrequests", "accessreviews", "rolebindings",
+                              "clusterrolebindings"])
+    webhooks = {h.id: (h.selector.any_name, tuple(h.operations)) for h in registry._webhooks.get_all_handlers()}
+    assert webhooks == {hook.id: (hook.resource, hook.operations) for hook in config.HOOKS}
+
+
+def test_the_managed_bindings_are_watched_by_their_label_only():
+    registry = operator().registry()
+    labels = {h.selector.any_name: h.labels for h in registry._watching.get_all_handlers()}
+    assert labels["rolebindings"] == labels["clusterrolebindings"] == {"gatepass.dev/managed": "true"}
+    assert labels["accessrequests"] is None
+
+
+def test_a_watch_event_reaches_the_store_and_the_queue_it_was_registered_with():
+    made = operator()
+    registry = made.registry()
+    [handler] = [h for h in registry._watching.get_all_handlers() if h.selector.any_name == "accessrequests"]
+    body = {"metadata": {"name": "bob-dba", "uid": "u1", "resourceVersion": "3"}, "spec": {}}
+    added: list[str] = []
+    made.runtime.queue.add = added.append
+    asyncio.run(handler.fn(event={"type": "ADDED", "object": body}, body=body, logger=None))
+    assert made.runtime.store.requests["bob-dba"]["metadata"]["uid"] == "u1"
+    assert added == ["bob-dba"]
+
+
+def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_while_it_is_empty():
+    class Kube:
+        listed = 0
+
+        async def list_policies(self):
+            self.listed += 1
+            return [{"metadata": {"name": "from-the-api"}}]
+
+        async def get_policy(self, name, store=None):
+            return store.policies.get(name) if store is not None else None
+
+        get_request = list_reviews = whoami = allowed = may_bind = None
+        namespace_names = existing_cluster_roles = role_namespaces = None
+
+    kube, store = Kube(), Store()
+    cluster = WatchedCluster(kube, store)
+
+    async def scenario():
+        assert await cluster.list_policies() == [{"metadata": {"name": "from-the-api"}}]
+        store.put_policy({"metadata": {"name": "watched", "resourceVersion": "1"}}, deleted=False)
+        assert [p["metadata"]["name"] for p in await cluster.list_policies()] == ["watched"]
+        assert (await cluster.get_policy("watched"))["metadata"]["name"] == "watched"
+
+    asyncio.run(scenario())
+    assert kube.listed == 1
+
+
+def test_a_bad_flag_is_a_usage_error_naming_it():
+    with pytest.raises(UsageError, match=r'^--retention: invalid duration "-1h": must not be negative$'):
+        retention(parse_args(["--retention=-1h"]))
+    assert retention(parse_args(["--retention=0"])) is None
+    args = parse_args(["--webhook-secret=gatepass-webhook-tls"])
+    with pytest.raises(UsageError, match="needs --webhook-service or --webhook-host"):
+        certificates(args, None)
+    assert certificates(parse_args(["--webhook-cert=c", "--webhook-key=k", "--webhook-secret=s"]), None) is None
+
+
+def test_readiness_waits_for_the_start_up_and_liveness_for_the_background_work():
+    made = operator("--no-leader-elect")
+
+    async def scenario():
+        assert await made.ready() == "starting"
+        made.started.set()
+        assert await made.ready() is None  # no webhook server to wait for
+        made.tasks["leadership"] = asyncio.create_task(asyncio.sleep(0))
+        assert made.alive() is None
+        await made.tasks["leadership"]
+        assert made.alive() == "leadership stopped"
+
+    asyncio.run(scenario())
+
+
+def test_log_format_is_text_unless_asked():
+    assert parse_args([]).log_format == "text"
+    assert parse_args(["--log-format", "json"]).log_format == "json"
+    with pytest.raises(SystemExit):
+        parse_args(["--log-format", "xml"])
+
+
+def test_kopf_s_default_registry_gets_nothing_from_the_process():
+    before = len(kopf.get_default_registry()._watching.get_all_handlers())
+    operator().registry()
+    assert len(kopf.get_default_registry()._watching.get_all_handlers()) == before == 0

@@ -1,0 +1,263 @@
+"""The work queue (gatepass.controller.queue): order, one worker per key, retries, deadlines, stopping.
+
+No API server: the worker is a coroutine that records what it was given. Delays are milliseconds (a small
+base backoff, deadlines a few ms ahead of a fixed wall clock), so every test takes well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gatepass.controller.queue import BASE_BACKOFF, WorkQueue
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+async def until(predicate, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.002)
+
+
+class Recorder:
+    """A worker that records each key it works on; ``hold`` keeps a key's run going until released."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+        self.finished: list[str] = []
+        self.held: dict[str, asyncio.Event] = {}
+        self.fail: dict[str, int] = {}  # key -> how many runs still fail
+        self.during = None  # called with the key inside each run
+
+    async def __call__(self, key: str) -> None:
+        self.runs.append(key)
+        if self.during is not None:
+            self.during(key)
+        if key in self.held:
+            await self.held[key].wait()
+        if self.fail.get(key, 0) > 0:
+            self.fail[key] -= 1
+            raise RuntimeError(f"{key} failed")
+        self.finished.append(key)
+
+
+def run(scenario) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), timeout=5))
+
+
+# ------------------------------------------------------------------ order and dedupe
+def test_keys_are_worked_in_the_order_they_were_added():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, clock=clock)
+        for key in ("c", "a", "b"):
+            queue.add(key)
+        queue.start()
+        await until(lambda: len(worker.runs) == 3)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["c", "a", "b"]
+
+
+def test_a_key_added_again_while_it_waits_is_worked_once():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=2, clock=clock)
+        for key in ("a", "b", "a", "a", "b"):
+            queue.add(key)
+        queue.start()
+        await until(lambda: len(worker.runs) == 2)
+        await asyncio.sleep(0.02)
+        await queue.stop()
+
+    run(scenario)
+    assert sorted(worker.runs) == ["a", "b"]
+
+
+def test_a_key_added_while_it_is_worked_on_runs_once_more_afterwards_never_beside_itself():
+    worker = Recorder()
+    worker.held["a"] = asyncio.Event()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=4, clock=clock)
+        queue.start()
+        queue.add("a")
+        await until(lambda: worker.runs == ["a"])
+        for _ in range(3):  # its own status echo, its bindings' events ...
+            queue.add("a")
+        await asyncio.sleep(0.02)
+        assert worker.runs == ["a"], "worked on twice at once"
+        worker.held.pop("a").set()
+        await until(lambda: worker.runs == ["a", "a"])
+        await asyncio.sleep(0.02)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["a", "a"]
+
+
+# ------------------------------------------------------------------ retries and backoff
+def test_failed_work_is_retried_with_a_doubling_backoff_until_it_succeeds(caplog):
+    worker = Recorder()
+    worker.fail["a"] = 3
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, base_backoff=0.01, max_backoff=1.0, clock=clock)
+        queue.start()
+        queue.add("a")
+        await until(lambda: worker.finished == ["a"])
+        assert queue.retrying == 0
+        await queue.stop()
+
+    with caplog.at_level("WARNING", logger="gatepass.queue"):
+        run(scenario)
+    assert worker.runs == ["a"] * 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "Reconciling a failed (attempt 1, retrying in 0.01s): a failed",
+        "Reconciling a failed (attempt 2, retrying in 0.02s): a failed",
+        "Reconciling a failed (attempt 3, retrying in 0.04s): a failed",
+    ]
+
+
+def test_back_off_doubles_up_to_the_cap_with_one_retry_timer_per_key():
+    async def scenario():
+        queue = WorkQueue(Recorder(), concurrency=1, max_backoff=2.0, clock=clock)
+        delays = [queue.back_off("a") for _ in range(5)]
+        assert delays == [BASE_BACKOFF, 0.5, 1.0, 2.0, 2.0]
+        assert queue.retrying == 1
+        queue.forget("a")
+        assert queue.retrying == 0
+
+    run(scenario)
+
+
+def test_work_that_backs_off_is_worked_again_and_a_run_that_does_not_resets_the_backoff():
+    worker = Recorder()
+    delays: list[float] = []
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, base_backoff=0.005, clock=clock)
+        worker.during = lambda key: delays.append(queue.back_off(key)) if len(worker.runs) < 3 else None
+        queue.start()
+        queue.add("a")
+        await until(lambda: len(worker.finished) == 3)  # two runs waited on something; the third did not
+        await asyncio.sleep(0.03)
+        assert worker.runs == ["a"] * 3, "nothing more to do"
+        delays.append(queue.back_off("a"))
+        queue.forget("a")
+        await queue.stop()
+
+    run(scenario)
+    assert delays == [0.005, 0.01, 0.005]
+
+
+# ------------------------------------------------------------------ deadlines
+def test_an_armed_deadline_queues_its_key_when_it_comes():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, clock=clock)
+        queue.start()
+        queue.arm("soon", NOW + timedelta(milliseconds=10))
+        queue.arm("past", NOW - timedelta(hours=1))  # already due: at once
+        assert queue.armed == 2
+        await until(lambda: worker.runs == ["past"])
+        await until(lambda: worker.runs == ["past", "soon"])
+        assert queue.armed == 0
+        await queue.stop()
+
+    run(scenario)
+
+
+def test_arming_again_moves_the_deadline_and_none_disarms_it():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, clock=clock)
+        queue.start()
+        queue.arm("moved", NOW + timedelta(hours=1))
+        queue.arm("moved", NOW + timedelta(milliseconds=5))  # one timer per key: the earlier one is gone
+        queue.arm("disarmed", NOW + timedelta(milliseconds=5))
+        queue.arm("disarmed", None)
+        assert queue.armed == 1
+        await until(lambda: worker.runs == ["moved"])
+        await asyncio.sleep(0.03)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["moved"]
+
+
+def test_forget_drops_the_deadline_the_retry_and_the_failure_count():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, base_backoff=0.01, clock=clock)
+        queue.start()
+        queue.arm("gone", NOW + timedelta(milliseconds=10))
+        queue.back_off("gone")
+        queue.back_off("gone")
+        queue.forget("gone")
+        assert (queue.armed, queue.retrying) == (0, 0)
+        await asyncio.sleep(0.04)
+        assert queue.back_off("gone") == 0.01, "counted from the start again"
+        queue.forget("gone")
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == []
+
+
+# ------------------------------------------------------------------ stopping
+def test_stopping_an_idle_queue_is_immediate_and_what_is_queued_waits_for_the_next_start():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=3, clock=clock)
+        queue.start()
+        queue.arm("deadline", NOW + timedelta(hours=1))
+        queue.back_off("retry")
+        started = time.monotonic()
+        await queue.stop(grace=30)
+        assert time.monotonic() - started < 0.5, "idle workers do not wait out the grace"
+        assert (queue.armed, queue.retrying) == (0, 0), "timers are the leader's: they stop with it"
+        queue.add("later")
+        await asyncio.sleep(0.01)
+        assert worker.runs == []
+        queue.start()
+        await until(lambda: worker.runs == ["later"])
+        await queue.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("grace, finished", [(1.0, True), (0.01, False)])
+def test_stopping_gives_the_work_in_progress_its_grace_and_no_more(grace, finished):
+    worker = Recorder()
+    worker.held["slow"] = asyncio.Event()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=2, clock=clock)
+        queue.start()
+        queue.add("slow")
+        await until(lambda: worker.runs == ["slow"])
+        asyncio.get_running_loop().call_later(0.03, worker.held["slow"].set)  # it finishes in 30 ms
+        queue.add("next")  # taken by the idle worker before the stop
+        await until(lambda: "next" in worker.runs)
+        await queue.stop(grace=grace)
+
+    run(scenario)
+    assert ("slow" in worker.finished) is finished
+    assert worker.finished.count("next") == 1
