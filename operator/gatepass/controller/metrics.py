@@ -67,25 +67,36 @@ def _utcnow() -> datetime:
 def observe(body: Mapping[str, Any], old_status: Mapping[str, Any], plan: Plan, now: datetime | None = None) -> None:
     """Counts what one reconcile of a request did, once its writes are made."""
     now = now or _utcnow()
-    status = plan.status
-    if plan.state.value != (old_status or {}).get("state"):
+    old_status = old_status or {}
+    if plan.state.value != old_status.get("state"):
         TRANSITIONS.labels(plan.state.value).inc()
-    before = (old_status or {}).get("reviews") or []
-    for record in status.get("reviews") or ():
+    before = old_status.get("reviews") or []
+    for record in plan.status.get("reviews") or ():
         if record not in before:
             REVIEWS.labels(record.get("decision", ""), record.get("via", "")).inc()
+    _count_events(body, plan, now)
+    _time_deadlines(plan, now)
+
+
+def _count_events(body: Mapping[str, Any], plan: Plan, now: datetime) -> None:
     for event in plan.events:
         AUDIT_EVENTS.labels(event.reason).inc()
         if event.reason == "Granted":
-            since = _completed_at(body, status)
+            since = _completed_at(body, plan.status)
             if since is not None:
                 APPROVAL_TO_GRANT.observe(max((now - since).total_seconds(), 0.0))
+
+
+# The lifecycle events that a deadline fires: the label of EXPIRY_LAG and the status field holding the deadline.
+_DEADLINES = {Event.End: ("access", "expiresAt"), Event.TimeOut: ("request", "requestExpiresAt")}
+
+
+def _time_deadlines(plan: Plan, now: datetime) -> None:
     for fired in plan.transitions:
-        deadline = {Event.End: ("access", "expiresAt"), Event.TimeOut: ("request", "requestExpiresAt")}.get(fired)
-        if deadline is not None:
-            at = parse_optional_time(status.get(deadline[1]))
-            if at is not None:
-                EXPIRY_LAG.labels(deadline[0]).observe(max((now - at).total_seconds(), 0.0))
+        label, key = _DEADLINES.get(fired, (None, None))
+        at = parse_optional_time(plan.status.get(key)) if key else None
+        if at is not None:
+            EXPIRY_LAG.labels(label).observe(max((now - at).total_seconds(), 0.0))
 
 
 def _completed_at(body: Mapping[str, Any], status: Mapping[str, Any]) -> datetime | None:

@@ -59,24 +59,13 @@ class RuleReviews:
 
         Raises ApiException (or a connection error) only when creating the review failed in a way
         worth retrying soon (the reconcile is retried); a refusal is reported and gives none."""
-        if policy is None or not policy.rules:
-            return []
-        annotations = body.get("metadata", {}).get("annotations") or {}
-        state = (body.get("status") or {}).get("state") or "Pending"
-        if not rules.due(request, policy, reviews, state=state, revoked=ledger.revocation(annotations) is not None,
-                         now=now):
+        if not self._due(body, request, policy, reviews, now):
             return []
         key = (request.uid, request.labels, policy.name, policy.rules)
         if self._evaluated.get(request.name) == key:
             return []
         verdict = await self.verdict(policy.rules, request)
-        for failure in verdict.failures:
-            await self._report(body, now, f"Rule {failure.rule.name} of AccessPolicy {policy.name} "
-                                          f"counts as not holding: {failure.error}")
-        if verdict.withheld is not None:
-            await self._report(body, now, f"Rule {verdict.withheld.name} of AccessPolicy {policy.name} holds but "
-                                          "was not applied while a Deny rule cannot be evaluated; "
-                                          "the request waits for its reviewers")
+        await self._report_verdict(body, policy, verdict, now)
         if verdict.rule is None:
             self._remember(request.name, key)
             return []
@@ -86,6 +75,27 @@ class RuleReviews:
         self.store.put_review(created, deleted=False)
         review = convert.access_review(created, request.uid)
         return [review] if review is not None else []
+
+    @staticmethod
+    def _due(body: Mapping, request: Request, policy: Policy | None, reviews: Sequence[Review],
+             now: datetime) -> bool:
+        """Whether the policy's rules are to be evaluated for the request now (see gatepass.rules.due)."""
+        if policy is None or not policy.rules:
+            return False
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        state = (body.get("status") or {}).get("state") or "Pending"
+        return rules.due(request, policy, reviews, state=state, revoked=ledger.revocation(annotations) is not None,
+                         now=now)
+
+    async def _report_verdict(self, body: Mapping, policy: Policy, verdict: rules.Verdict, now: datetime) -> None:
+        """Reports the rules that could not be evaluated, and a rule withheld because of them."""
+        for failure in verdict.failures:
+            await self._report(body, now, f"Rule {failure.rule.name} of AccessPolicy {policy.name} "
+                                          f"counts as not holding: {failure.error}")
+        if verdict.withheld is not None:
+            await self._report(body, now, f"Rule {verdict.withheld.name} of AccessPolicy {policy.name} holds but "
+                                          "was not applied while a Deny rule cannot be evaluated; "
+                                          "the request waits for its reviewers")
 
     async def _create(self, body: Mapping, request: Request, policy: Policy, rule: Rule,
                       now: datetime) -> dict | None:

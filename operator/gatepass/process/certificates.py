@@ -106,20 +106,8 @@ def problems(bundle: Bundle | None, hosts: list[str], now: datetime.datetime,
         key = serialization.load_pem_private_key(bundle.key, None)
     except ValueError as error:
         return [f"the certificate does not parse: {error}"]
-    found = []
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
-        found.append("the key does not belong to the certificate")
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, Exception) as error:  # InvalidSignature has no message
-        found.append(f"the certificate is not signed by the CA ({type(error).__name__})")
-    try:
-        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = {str(n) for n in sans.get_values_for_type(x509.DNSName)}
-        names |= {str(n) for n in sans.get_values_for_type(x509.IPAddress)}
-    except x509.ExtensionNotFound:
-        names = set()
-    missing = [host for host in hosts if host not in names]
+    found = _pair_problems(ca, cert, key)
+    missing = [host for host in hosts if host not in _names(cert)]
     if missing:
         found.append(f"the certificate is not for {', '.join(missing)}")
     if cert.not_valid_after_utc - renew_before <= now:
@@ -127,6 +115,28 @@ def problems(bundle: Bundle | None, hosts: list[str], now: datetime.datetime,
     if ca.not_valid_after_utc - renew_before <= now:
         found.append(f"the CA expires at {ca.not_valid_after_utc.isoformat()}")
     return found
+
+
+def _pair_problems(ca: x509.Certificate, cert: x509.Certificate, key) -> list[str]:
+    """Whether the key belongs to the certificate and the CA signed it."""
+    found = []
+    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+        found.append("the key does not belong to the certificate")
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, Exception) as error:  # InvalidSignature has no message
+        found.append(f"the certificate is not signed by the CA ({type(error).__name__})")
+    return found
+
+
+def _names(cert: x509.Certificate) -> set[str]:
+    """The DNS names and IP addresses the certificate is for."""
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(n) for n in sans.get_values_for_type(x509.DNSName)} | {
+        str(n) for n in sans.get_values_for_type(x509.IPAddress)}
 
 
 def reusable_ca(bundle: Bundle | None, now: datetime.datetime) -> tuple[bytes, bytes] | None:
