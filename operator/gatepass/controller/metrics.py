@@ -4,9 +4,11 @@ Counters and histograms are updated as work is done (``observe`` after each
 reconcile, ``timed`` around it); gauges of what exists (requests by state,
 live grants) are read from the in-memory store at scrape time, so every
 replica reports them, leader or not. The admission webhooks count their
-answers in ``gatepass.webhooks.metrics``, the leader election and the
-certificate upkeep theirs in ``gatepass.process``; the error counter and the
-latency buckets they share are ``gatepass.kube.observability``'s.
+answers in ``gatepass.webhooks.metrics``, and the leader election its own in
+``gatepass.process.leadership``. ``ERRORS`` counts the errors of every part of
+the operator: the reconciles here, the leader election, the certificate
+upkeep and the admission webhooks (counted by the process, which hands the
+webhooks what to call on an error).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from prometheus_client.registry import Collector
 from gatepass.core.lifecycle import Event, State
 from gatepass.core.reconcile import Plan
 from gatepass.core.timestamps import parse_optional_time
-from gatepass.kube.observability import ERRORS, LATENCY_BUCKETS
 
 STATES = tuple(state.value for state in State)
 DECISIONS = ("Approve", "Deny")
 VIAS = ("annotation", "AccessReview")
+COMPONENTS = ("reconcile", "leadership", "certificates", "admission")
+# Seconds: a grant or an expiry should take well under a second; minutes mean trouble.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 TRANSITIONS = Counter("gatepass_request_transitions", "AccessRequests that entered each state.", ["state"])
 REVIEWS = Counter("gatepass_reviews", "Reviews recorded on requests, by decision and how they were given.",
@@ -48,12 +52,15 @@ EXPIRY_LAG = Histogram(
 RECONCILES = Counter("gatepass_reconciles", "Reconciliations of one request or policy, by result.", ["result"])
 RECONCILE_SECONDS = Histogram("gatepass_reconcile_duration_seconds", "How long one reconciliation took.",
                               buckets=LATENCY_BUCKETS)
+ERRORS = Counter("gatepass_errors", "Errors, by the component that met them.", ["component"])
 
 for _state in STATES:
     TRANSITIONS.labels(_state)
 for _decision in DECISIONS:
     for _via in VIAS:
         REVIEWS.labels(_decision, _via)
+for _component in COMPONENTS:
+    ERRORS.labels(_component)
 for _result in ("ok", "error"):
     RECONCILES.labels(_result)
 for _deadline in ("access", "request"):

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes.client import ApiException
 
-from gatepass.kube.observability import ERRORS
+from gatepass.controller.metrics import ERRORS
 from gatepass.webhooks import config
 
 from . import pki

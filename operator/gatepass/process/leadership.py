@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge
 
 from gatepass.core import leases
 from gatepass.core.leases import LeaseRecord, Observation, Timing, Verdict
-from gatepass.kube.observability import ERRORS
+from gatepass.controller.metrics import ERRORS
 
 logger = logging.getLogger("gatepass.leadership")
 

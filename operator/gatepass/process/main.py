@@ -24,6 +24,7 @@ from pathlib import Path
 import kopf
 import kubernetes
 
+from gatepass.controller.metrics import ERRORS
 from gatepass.core.durations import checked_duration
 from gatepass.core.leases import Timing, handover_margin
 from gatepass.notify.config import ConfigError, NotifyConfig, load
@@ -150,7 +151,7 @@ class Operator:
         kopf.on.startup(registry=registry)(self.configure)
         kopf.on.cleanup(registry=registry)(self.cleanup)
         self.runtime.register(registry)
-        registration.register(registry, self.runtime.cluster())
+        registration.register(registry, self.runtime.cluster(), on_error=ERRORS.labels("admission").inc)
         return registry
 
     async def run(self) -> None:

@@ -9,6 +9,7 @@ registers them directly. The ids and paths are those of ``config.HOOKS``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,10 +41,11 @@ class _Reads:
         return await self._cluster.get_policy(name)
 
 
-def register(registry: kopf.OperatorRegistry, cluster: Any) -> None:
+def register(registry: kopf.OperatorRegistry, cluster: Any, *, on_error: Callable[[], object] | None = None) -> None:
     """Adds the six admission handlers (config.HOOKS) to ``registry``; they read the cluster through
     ``cluster``: list_policies, get_policy, get_request, list_reviews, whoami, allowed, may_bind,
-    namespace_names, existing_cluster_roles and role_namespaces."""
+    namespace_names, existing_cluster_roles and role_namespaces. ``on_error``: called for each answer
+    that is an internal error; unused here, since these handlers count their errors themselves."""
     reads = SimpleNamespace(kube=_Reads(cluster))  # no store: list_policies answers from the watched copies
     for hook in config.HOOKS:
         decorator = kopf.on.mutate if hook.mutating else kopf.on.validate
