@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from gatepass.core.lifecycle import State
+from gatepass.devcluster.operator import OperatorProcess
 
 from .helpers import approve, can_i, create_request, refused, request_manifest, unique, wait_for, wait_state
 
@@ -73,3 +78,33 @@ def test_metrics_move_through_the_seed_scenario(gatepass):
     print(f"\nexpiry lag (mean over this test's expiries): {lag * 1000:.0f} ms")
     assert value(expired, "gatepass_errors_total", component="reconcile") == value(
         before, "gatepass_errors_total", component="reconcile")
+
+
+def test_with_log_format_json_every_line_is_one_object_and_the_audit_keeps_its_fields(gatepass, tmp_path):
+    """The suite's operator steps aside (it hands its lease back); one logging JSON takes its place."""
+    gatepass.operator.stop()
+    operator = OperatorProcess(gatepass.cluster.plane, gatepass.cluster.kubectl, tmp_path, name="json-logs",
+                               extra_args=("--log-format=json",))
+    try:
+        operator.start()
+        name = unique("jsonlog")
+        create_request(gatepass, name)
+        approve(gatepass, name)
+        wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
+
+        def records() -> list[dict]:
+            return [json.loads(line) for line in operator.log().splitlines()]
+
+        [granted] = wait_for(lambda: [r for r in records() if r.get("logger") == "gatepass.audit"
+                                      and r.get("request") == name and r.get("event") == "Granted"],
+                             what="the Granted audit record")
+        assert {"time", "event", "request", "uid", "requester", "roles", "namespaces", "message", "state",
+                "level", "logger"} <= set(granted)
+        assert granted["requester"] == "bob" and granted["state"] == State.Approved and granted["level"] == "INFO"
+        assert any(r["logger"] == "gatepass.leadership" and r["message"].startswith("Became the leader")
+                   for r in records())
+        gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=done", user="bob")
+        wait_for(lambda: can_i(gatepass, "bob") == "no", what="bob's access to end")
+    finally:
+        operator.stop()
+        gatepass.operator.start()

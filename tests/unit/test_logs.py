@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from gatepass.controller import audit
+from gatepass.core.lifecycle import State
 from gatepass.process import logs
 
 NOW = datetime(2026, 3, 1, 12, 0, 5, tzinfo=timezone.utc)
@@ -21,7 +22,7 @@ REQUEST = {
 }
 # The audit line as the operator has always written it: these keys, sorted, in one JSON object.
 AUDIT_LINE = ('{"event": "Granted", "message": "Granted dba in payments to bob", "namespaces": ["payments"], '
-              '"request": "bob-dba", "requester": "bob", "roles": ["dba"], "state": "Active", '
+              '"request": "bob-dba", "requester": "bob", "roles": ["dba"], "state": "Approved", '
               '"submitter": "ci", "time": "2026-03-01T12:00:05Z", "uid": "u-1"}')
 
 
@@ -45,7 +46,7 @@ def output():
 
 
 def granted() -> dict:
-    return audit.log_line(REQUEST, "Granted", "Granted dba in payments to bob", NOW, state="Active", reason="")
+    return audit.log_line(REQUEST, "Granted", "Granted dba in payments to bob", NOW, state=State.Approved.value, reason="")
 
 
 def test_in_text_an_audit_line_is_the_json_object_it_always_was(output):
