@@ -50,6 +50,16 @@ class Recorder:
         self.finished.append(key)
 
 
+async def working_on(worker: Recorder, key: str, concurrency: int) -> WorkQueue:
+    """A started queue whose worker has taken ``key`` (held, if the test holds it)."""
+    worker.held[key] = asyncio.Event()
+    queue = WorkQueue(worker, concurrency=concurrency, clock=clock)
+    queue.start()
+    queue.add(key)
+    await until(lambda: worker.runs == [key])
+    return queue
+
+
 def run(scenario) -> None:
     asyncio.run(asyncio.wait_for(scenario(), timeout=5))
 
@@ -88,13 +98,9 @@ def test_a_key_added_again_while_it_waits_is_worked_once():
 
 def test_a_key_added_while_it_is_worked_on_runs_once_more_afterwards_never_beside_itself():
     worker = Recorder()
-    worker.held["a"] = asyncio.Event()
 
     async def scenario():
-        queue = WorkQueue(worker, concurrency=4, clock=clock)
-        queue.start()
-        queue.add("a")
-        await until(lambda: worker.runs == ["a"])
+        queue = await working_on(worker, "a", concurrency=4)
         for _ in range(3):  # its own status echo, its bindings' events ...
             queue.add("a")
         await asyncio.sleep(0.02)
@@ -246,13 +252,9 @@ def test_stopping_an_idle_queue_is_immediate_and_what_is_queued_waits_for_the_ne
 @pytest.mark.parametrize("grace, finished", [(1.0, True), (0.01, False)])
 def test_stopping_gives_the_work_in_progress_its_grace_and_no_more(grace, finished):
     worker = Recorder()
-    worker.held["slow"] = asyncio.Event()
 
     async def scenario():
-        queue = WorkQueue(worker, concurrency=2, clock=clock)
-        queue.start()
-        queue.add("slow")
-        await until(lambda: worker.runs == ["slow"])
+        queue = await working_on(worker, "slow", concurrency=2)
         asyncio.get_running_loop().call_later(0.03, worker.held["slow"].set)  # it finishes in 30 ms
         queue.add("next")  # taken by the idle worker before the stop
         await until(lambda: "next" in worker.runs)
