@@ -29,9 +29,10 @@ if [ ! -s "$out/pause.tar" ]; then
   mv "$out/pause.tar.partial" "$out/pause.tar"
 fi
 
-# The operator image: rebuilt when anything it is built from changed.
-stamp=$(cd "$repo" && cat Dockerfile requirements.lock pyproject.toml README.md \
-  $(find operator -name '*.py' | sort) | sha256sum | cut -c1-16)
+# The operator image: rebuilt when anything it is built from changed (not the dev harness, which
+# .dockerignore leaves out of the build context).
+stamp=$(cd "$repo" && cat Dockerfile .dockerignore requirements.lock pyproject.toml README.md \
+  $(find operator -name '*.py' -not -path 'operator/gatepass/devcluster/*' | sort) | sha256sum | cut -c1-16)
 operator_tag=localhost/gatepass-operator:dev
 if [ "$(cat "$out/operator.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$out/operator.tar" ] \
   || [ ! -s "$out/operator.id" ]; then
