@@ -35,13 +35,14 @@ from typing import Any
 import aiohttp
 from kubernetes.client import ApiException
 
+from gatepass.core.backoff import jittered
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.notices import (CREATED, DEFAULT_HORIZON, deletion, due, route, routes_of, sent_keys,
                                    snapshot)
 
 from . import metrics
 from .config import NotifyConfig, PagerDutyReceiver, SlackReceiver, WebhookReceiver
-from .delivery import Job, ReceiverQueue, Sender, backoff
+from .delivery import Job, ReceiverQueue, Sender
 from .pagerduty import PagerDutySender
 from .slack import SlackSender
 from .webhook import WebhookSender
@@ -376,7 +377,7 @@ class Notifier:
                         logger.error("Could not record the notifications sent about %s, not retrying: %s", name,
                                      _why(error))
                         return  # written again when observe finds status without them
-                    delay = backoff(failures, *self.status_backoff, self.rng)
+                    delay = jittered(failures, *self.status_backoff, self.rng)
                     logger.warning("Could not record the notifications sent about %s (attempt %d, next in %.1fs): %s",
                                    name, failures, delay, _why(error))
                     await asyncio.sleep(delay)
