@@ -383,7 +383,7 @@ def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = Non
     reading = _Reading(base, os.environ if env is None else env)
     data = {} if data is None else data
     try:
-        document = _validate(data, reading)
+        document = TypeAdapter(_File).validate_python(data, context=reading)
     except ValidationError as error:
         raise ConfigError(_first_problem(error, data)) from None
     receivers: dict[str, Receiver] = {}
@@ -392,10 +392,6 @@ def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = Non
             raise ConfigError(f"receivers[{index}]: the name {entry.name!r} is used twice")
         receivers[entry.name] = entry.receiver
     return NotifyConfig(receivers=receivers, expiring_before=document.expiring_before, delivery=document.delivery)
-
-
-def _validate(data: Any, reading: _Reading) -> _File:
-    return TypeAdapter(_File).validate_python(data, context=reading)
 
 
 # -- one line per problem ----------------------------------------------------------------------------------
