@@ -19,7 +19,7 @@ from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.ledger import REVOKE
-from gatepass.core.lifecycle import TERMINAL
+from gatepass.core.lifecycle import TERMINAL, State
 from gatepass.core.policy import evaluate_request
 from gatepass.core.timestamps import format_time, parse_time
 from gatepass.core.types import Identity, Policy
@@ -99,7 +99,7 @@ def review_body(request: str, decision: str, reason: str, reviewer: str) -> dict
 
 
 def requester_of(obj: Mapping) -> str:
-    return ((obj.get("spec") or {}).get("requester") or {}).get("username") or ""
+    return convert.request(obj).requester.username
 
 
 def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
@@ -119,7 +119,7 @@ def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
 
 def reviewable(obj: Mapping, me: Identity, policies: Sequence[Policy]) -> bool:
     """Whether ``me`` may review ``obj`` now: pending and undecided, not theirs, a reviewer, not reviewed yet."""
-    if output.state(obj) != "Pending" or requester_of(obj) == me.username:
+    if output.state(obj) is not State.Pending or requester_of(obj) == me.username:
         return False
     conditions = (obj.get("status") or {}).get("conditions")
     if any(is_true(conditions, final) for final in FINAL_WHEN_TRUE):  # Approved or Denied, whatever the state says
@@ -195,9 +195,9 @@ def create(ctx: Context) -> int:
     name = obj["metadata"]["name"]
     ctx.out.write(name + "\n")
     ctx.out.flush()
-    spec = obj.get("spec") or {}
-    ctx.say(f"Created AccessRequest {name}: {', '.join(spec.get('roles') or ())} "
-            f"in {output.namespaces_text(spec)} for {spec.get('duration') or '1h'}.")
+    request = convert.request(obj)
+    ctx.say(f"Created AccessRequest {name}: {', '.join(request.roles)} "
+            f"in {output.namespaces_text(request.namespaces)} for {output.duration_text(obj)}.")
     if args.nowait:
         ctx.say(f"Not waiting. Check it with: {ctx.command('request', 'show', name)}")
         return OK
@@ -239,7 +239,7 @@ def drop(ctx: Context) -> int:
     if current in TERMINAL:
         raise CliError(f"AccessRequest {name} is already {current}")
     ctx.kube.annotate_request(name, {REVOKE: ctx.args.reason or "dropped with kubectl access"})
-    what = "cancelled" if current == "Pending" else "its access is being removed"
+    what = "cancelled" if current is State.Pending else "its access is being removed"
     ctx.out.write(f"Dropped AccessRequest {name}: {what}.\n")
     return OK
 
