@@ -146,36 +146,44 @@ def _count(count: int, noun: str) -> str:
 
 def missing(policy: Policy, facts: ClusterFacts) -> list[str]:
     """A warning for each ClusterRole, namespace and Role the policy names that does not exist."""
-    warnings: list[str] = []
+    return [*_missing_namespaces(policy, facts.namespaces), *_missing_cluster_roles(policy, facts.cluster_roles),
+            *_missing_roles(policy, facts)]
+
+
+def _unread(what: str, named: object) -> list[str]:
+    """The warning for names the policy has that could not be checked (none when it names none)."""
+    return [f"could not check which of the {what} the policy names exist"] if named else []
+
+
+def _missing_namespaces(policy: Policy, existing: frozenset[str] | None) -> list[str]:
     namespaces = sorted({namespace for role in policy.roles for namespace in role.namespaces})
-    if facts.namespaces is None:
-        if namespaces:
-            warnings.append("could not check which of the namespaces the policy names exist")
-    else:
-        for namespace in namespaces:
-            if namespace not in facts.namespaces:
-                offered = _names(role.name for role in policy.roles if namespace in role.namespaces)
-                warnings.append(f'namespace "{namespace}" does not exist: {offered} cannot be granted there '
-                                "until it is created")
-    cluster_roles = sorted({role.role_name for role in policy.roles if role.kind == "ClusterRole"})
-    if facts.cluster_roles is None:
-        if cluster_roles:
-            warnings.append("could not check which of the ClusterRoles the policy names exist")
-    else:
-        for name in cluster_roles:
-            if name not in facts.cluster_roles:
-                offered = _names(role.name for role in policy.roles
-                                 if role.kind == "ClusterRole" and role.role_name == name)
-                warnings.append(f'ClusterRole "{name}" does not exist: {offered} cannot be granted until it is '
-                                "created")
+    if existing is None:
+        return _unread("namespaces", namespaces)
+    return [f'namespace "{namespace}" does not exist: '
+            f"{_names(role.name for role in policy.roles if namespace in role.namespaces)} cannot be granted "
+            "there until it is created"
+            for namespace in namespaces if namespace not in existing]
+
+
+def _missing_cluster_roles(policy: Policy, existing: frozenset[str] | None) -> list[str]:
+    bound = [role for role in policy.roles if role.kind == "ClusterRole"]
+    names = sorted({role.role_name for role in bound})
+    if existing is None:
+        return _unread("ClusterRoles", names)
+    return [f'ClusterRole "{name}" does not exist: '
+            f"{_names(role.name for role in bound if role.role_name == name)} cannot be granted until it is "
+            "created"
+            for name in names if name not in existing]
+
+
+def _missing_roles(policy: Policy, facts: ClusterFacts) -> list[str]:
     roles = [role for role in policy.roles if role.kind == "Role"]
     if facts.roles is None:
-        if roles:
-            warnings.append("could not check which of the Roles the policy names exist")
-        return warnings
+        return _unread("Roles", roles)
+    warnings: list[str] = []
     for role in roles:
         have = facts.roles.get(role.role_name, frozenset())
-        # A namespace that does not exist is warned about once, above.
+        # A namespace that does not exist is warned about once, by _missing_namespaces.
         absent = [ns for ns in role.namespaces if ns not in have
                   and (facts.namespaces is None or ns in facts.namespaces)]
         if absent:
