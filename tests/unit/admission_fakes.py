@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import kopf
@@ -94,18 +93,3 @@ async def validate_policy(cluster: Any = None, **kwargs) -> None:
 async def validate_request(cluster: Any = None, **kwargs) -> None:
     return await handlers(cluster or ClusterReads())["validate-accessrequest"](**kwargs)
 
-
-def patch() -> SimpleNamespace:
-    """What kopf hands a mutating handler to fill: spec and metadata changes (labels, annotations, owners)."""
-    metadata: dict = {"labels": {}, "annotations": {}}
-    return SimpleNamespace(spec={}, metadata=_Metadata(metadata))
-
-
-class _Metadata(dict):
-    @property
-    def labels(self) -> dict:
-        return self["labels"]
-
-    @property
-    def annotations(self) -> dict:
-        return self["annotations"]
