@@ -492,3 +492,11 @@ def test_a_failed_read_is_an_internal_refusal_that_shows_no_internals():
     with pytest.raises(kopf.AdmissionError) as refused:
         reviewing(ALICE, where)
     assert (str(refused.value), refused.value.code) == (INTERNAL_REFUSAL, INTERNAL)
+
+
+def test_a_stored_policy_that_cannot_be_read_governs_nothing_as_for_the_reconciler():
+    broken = {"metadata": {"name": "a-broken"}, "spec": {"roles": [{"name": "dba"}], "maxDuration": "forever"}}
+    where = cluster()
+    where.policies = {"a-broken": broken, **where.policies}
+    call(where, config.VALIDATE_REQUEST, new=request_body(), userinfo=BOB, operation="CREATE")
+    reviewing(ALICE, where)

@@ -3,7 +3,7 @@ and the two questions about a request answered by the core (which policy governs
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 import kopf
 
@@ -19,6 +19,8 @@ from .cluster import Cluster
 from .guard import admitted
 
 FORBIDDEN = 403
+
+logger = logging.getLogger("gatepass.admission")
 
 
 def refuse(message: str) -> None:
@@ -83,7 +85,15 @@ def state(request_body: dict) -> State:
 
 
 async def policies(cluster: Cluster) -> list[Policy]:
-    return [convert.policy(body) for body in await cluster.list_policies()]
+    """The policies, as the reconciler takes them: one that cannot be read as a policy (stored under an older
+    schema) governs nothing, here as there."""
+    found = []
+    for body in await cluster.list_policies():
+        try:
+            found.append(convert.policy(body))
+        except (ValueError, KeyError, TypeError) as error:
+            logger.debug("Ignored AccessPolicy %s: %s", metadata_of(body).get("name"), error)
+    return found
 
 
 async def governing(cluster: Cluster, request_body: dict) -> tuple[Request, Policy | None]:
