@@ -500,3 +500,21 @@ def test_a_stored_policy_that_cannot_be_read_governs_nothing_as_for_the_reconcil
     where.policies = {"a-broken": broken, **where.policies}
     call(where, config.VALIDATE_REQUEST, new=request_body(), userinfo=BOB, operation="CREATE")
     reviewing(ALICE, where)
+
+
+def test_an_internal_error_is_reported_to_the_callers_error_count():
+    from gatepass.webhooks.registration import register
+    errors: list[str] = []
+
+    def validate(where: ClusterReads, who: dict) -> None:
+        registry = kopf.OperatorRegistry()
+        register(registry, where, on_error=lambda: errors.append("admission"))
+        handler = next(h.fn for h in registry._webhooks.get_all_handlers() if h.id == config.VALIDATE_REVIEW.id)
+        body = review_body(reviewer=who)
+        with pytest.raises(kopf.AdmissionError):
+            asyncio.run(handler(body=body, new=body, old=None, userinfo=who, operation="CREATE", warnings=[]))
+
+    validate(cluster(failing=frozenset({"request bob-dba"})), ALICE)
+    assert errors == ["admission"]
+    validate(cluster(), MALLORY)  # a refusal is an answer, not an error
+    assert errors == ["admission"]

@@ -146,7 +146,15 @@ def _count(count: int, noun: str) -> str:
 
 def missing(policy: Policy, facts: ClusterFacts) -> list[str]:
     """A warning for each ClusterRole, namespace and Role the policy names that does not exist."""
-    return [*_missing_namespaces(policy, facts.namespaces), *_missing_cluster_roles(policy, facts.cluster_roles),
+    by_namespace: dict[str, list[str]] = {}
+    by_cluster_role: dict[str, list[str]] = {}
+    for role in policy.roles:
+        for namespace in role.namespaces:
+            by_namespace.setdefault(namespace, []).append(role.name)
+        if role.kind == "ClusterRole":
+            by_cluster_role.setdefault(role.role_name, []).append(role.name)
+    return [*_missing_named("namespace", by_namespace, facts.namespaces, " there"),
+            *_missing_named("ClusterRole", by_cluster_role, facts.cluster_roles, ""),
             *_missing_roles(policy, facts)]
 
 
@@ -155,25 +163,14 @@ def _unread(what: str, named: object) -> list[str]:
     return [f"could not check which of the {what} the policy names exist"] if named else []
 
 
-def _missing_namespaces(policy: Policy, existing: frozenset[str] | None) -> list[str]:
-    namespaces = sorted({namespace for role in policy.roles for namespace in role.namespaces})
+def _missing_named(kind: str, offering: dict[str, list[str]], existing: frozenset[str] | None,
+                   where: str) -> list[str]:
+    """A warning for each ``kind`` (namespace, ClusterRole) in ``offering`` that is not ``existing``, naming the
+    roles of the policy that need it."""
     if existing is None:
-        return _unread("namespaces", namespaces)
-    return [f'namespace "{namespace}" does not exist: '
-            f"{_names(role.name for role in policy.roles if namespace in role.namespaces)} cannot be granted "
-            "there until it is created"
-            for namespace in namespaces if namespace not in existing]
-
-
-def _missing_cluster_roles(policy: Policy, existing: frozenset[str] | None) -> list[str]:
-    bound = [role for role in policy.roles if role.kind == "ClusterRole"]
-    names = sorted({role.role_name for role in bound})
-    if existing is None:
-        return _unread("ClusterRoles", names)
-    return [f'ClusterRole "{name}" does not exist: '
-            f"{_names(role.name for role in bound if role.role_name == name)} cannot be granted until it is "
-            "created"
-            for name in names if name not in existing]
+        return _unread(f"{kind}s", offering)
+    return [f'{kind} "{name}" does not exist: {_names(offering[name])} cannot be granted{where} until it is '
+            "created" for name in sorted(offering) if name not in existing]
 
 
 def _missing_roles(policy: Policy, facts: ClusterFacts) -> list[str]:
