@@ -13,7 +13,8 @@ Rules, in the order they are applied:
      ignored: a reviewer cannot change their mind. (An ignored review does not use
      up the reviewer's turn, so a review made before someone became a reviewer
      does not block their later one.) For gatepass:rules this means one rule
-     review per request.
+     review per request. Whether a reviewer has reviewed is has_reviewed, which
+     admission asks too.
 Then: a counted rule review decides outright (Deny: Denied, Approve: Approved),
 whatever the other reviews say; else Denied when the counted denials reach
 policy.denials (checked first), else Approved when every threshold is met, else
