@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
-from .lifecycle import State
+from .lifecycle import State, state_of
 from .timestamps import format_time
 from .types import Identity, Policy, Request
 
@@ -138,7 +138,7 @@ def governing_policy(request: Request, policies: Iterable[Policy], status: Mappi
     evaluate_request says.
     """
     policies = list(policies)
-    if status.get("state") == State.Approved.value:
+    if state_of(status) is State.Approved:
         named = status.get("policy")
         return next((policy for policy in policies if policy.name == named), None)
     return evaluate_request(request, policies).policy
