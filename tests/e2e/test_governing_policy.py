@@ -1,9 +1,11 @@
 """Which policy governs a request, while policies are added, edited and deleted under it: admission and the
 reconciler give the same answer (gatepass.core.policy.governing_policy) at every step.
 
-A Pending request is decided under the first policy by name that allows it, asked afresh each time; an
-Approved one stays under the policy that approved it, and is withdrawn when that policy goes, even if another
-would allow it. Each step checks both sides: the review admission accepts or refuses, with real users
+A request is decided under the policy recorded for it (status.policy): the first by name that allowed it
+when it was filed, kept while it exists and allows the request, so a policy added later takes nothing over.
+Pending, it moves to the first that allows it only when its own is gone or no longer allows it; Approved, it
+stays under the policy that approved it, and is withdrawn when that policy goes, even if another would allow
+it. Each step checks both sides: the review admission accepts or refuses, with real users
 through kubectl, and the policy and reviews the operator records in the request's status.
 
 Each test has policies of its own offering a role of its own in a fresh namespace, so that no other policy
@@ -119,28 +121,28 @@ def test_admission_and_the_reconciler_agree_while_policies_change_under_a_pendin
     assert refusal(review(gatepass, request, "alice")).endswith(
         f"{REVIEW_HOOK}alice has already reviewed AccessRequest {request}")
 
-    # A policy earlier by name that also allows the request now governs it (a Pending request is decided
-    # under the first that allows it): the first one's reviewers stop counting and are refused; its own
-    # reviewer is accepted, counted, and approves the request under it.
+    # A policy earlier by name that also allows the request takes nothing over: the request stays under the
+    # policy recorded for it. The newcomer's reviewer is refused and not counted; the recorded policy's
+    # reviewers go on, and approve it under it.
     apply(earlier, ["review-bot"])
-    settled(gatepass, request, earlier, [], "leads: 0 of 1 approvals")
-    assert refusal(review(gatepass, request, "ivan")).endswith(
-        f"{REVIEW_HOOK}ivan is not a reviewer under policy {earlier}")
-    assert review(gatepass, request, "review-bot").returncode == 0
-    settled(gatepass, request, earlier, ["review-bot"], state="Approved")
+    assert refusal(review(gatepass, request, "review-bot")).endswith(
+        f"{REVIEW_HOOK}review-bot is not a reviewer under policy {first}")
+    settled(gatepass, request, first, ["dave"], "leads: 1 of 2 approvals")
+    assert review(gatepass, request, "ivan").returncode == 0
+    settled(gatepass, request, first, ["dave", "ivan"], state="Approved")
 
     # Approved, it stays under the policy that approved it: deleting another changes nothing, and no
     # review is taken any more.
-    delete(first)
-    assert refusal(review(gatepass, request, "ivan")).endswith(
+    delete(earlier)
+    assert refusal(review(gatepass, request, "review-bot")).endswith(
         f"{REVIEW_HOOK}AccessRequest {request} is Approved; reviews are accepted only while it is Pending")
-    assert status(gatepass, request)["policy"] == earlier
+    assert status(gatepass, request)["policy"] == first
 
     # Its policy deleted, the grant is withdrawn, though the later policy would allow the same request.
-    delete(earlier)
+    delete(first)
     body = wait_state(gatepass, request, "Revoked", timeout=30)
     assert body["status"]["revokedBy"] == "gatepass:policy"
-    assert body["status"]["policy"] == earlier
+    assert body["status"]["policy"] == first
 
 
 def test_a_pending_request_moves_to_the_next_policy_when_its_own_is_deleted_and_is_denied_without_one(

@@ -20,7 +20,9 @@ from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.ledger import REVOKE
 from gatepass.core.lifecycle import TERMINAL, State
-from gatepass.core.policy import evaluate_request
+from gatepass.core import ledger
+from gatepass.core.policy import governing_policy as core_governing_policy
+from gatepass.core.tally import has_reviewed
 from gatepass.core.timestamps import format_time, parse_time
 from gatepass.core.types import Identity, Policy
 
@@ -107,12 +109,10 @@ def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
 
 
 def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
-    """The policy the operator recorded, else the one that would govern the request now."""
-    named = (obj.get("status") or {}).get("policy")
-    if named:
-        return next((p for p in policies if p.name == named), None)
+    """The policy the request is decided under, as the operator and admission decide it
+    (gatepass.core.policy.governing_policy); None for a request the plugin cannot read."""
     try:
-        return evaluate_request(convert.request(obj), policies).policy
+        return core_governing_policy(convert.request(obj), policies, obj.get("status") or {})
     except ValueError:
         return None
 
@@ -121,10 +121,12 @@ def reviewable(obj: Mapping, me: Identity, policies: Sequence[Policy]) -> bool:
     """Whether ``me`` may review ``obj`` now: pending and undecided, not theirs, a reviewer, not reviewed yet."""
     if output.state(obj) is not State.Pending or requester_of(obj) == me.username:
         return False
-    conditions = (obj.get("status") or {}).get("conditions")
-    if any(is_true(conditions, final) for final in FINAL_WHEN_TRUE):  # Approved or Denied, whatever the state says
+    status = obj.get("status") or {}
+    if any(is_true(status.get("conditions"), final) for final in FINAL_WHEN_TRUE):  # Approved or Denied
         return False
-    if any(r.get("reviewer") == me.username for r in (obj.get("status") or {}).get("reviews") or ()):
+    # What the plugin can see of the request's reviews: the ledger's, and the AccessReviews already counted.
+    if has_reviewed(me.username, ledger.reviews(obj["metadata"].get("annotations"))) or any(
+            r.get("reviewer") == me.username for r in status.get("reviews") or ()):
         return False
     policy = governing_policy(obj, policies)
     return policy is not None and policy.reviewers.contains(me)
