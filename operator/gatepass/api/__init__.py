@@ -10,24 +10,28 @@ Kubernetes client, an HTTP library, or any other Gatepass package, and it does
 no I/O except for the CRD generator's command line writing and comparing files.
 """
 
-from .accesspolicy import AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, Threshold
-from .accessrequest import (
-    AccessRequest,
-    AccessRequestSpec,
-    AccessRequestStatus,
-    BindingKind,
-    BindingRef,
-    ConditionType,
-    OnBehalfOf,
-    RequestState,
-    ReviewRecord,
-    ReviewSource,
-    RoleRef,
-)
-from .accessreview import AccessReview, AccessReviewSpec, AccessReviewStatus
-from .base import API_VERSION, GROUP, VERSION, CustomResource, ObjectMeta, PrinterColumn, ResourceInfo
-from .common import Condition, ConditionStatus, Decision, RoleKind, Subjects, UserInfo
-from .parsing import RESOURCES, InvalidObject, model_for_kind, parse_any, parse_object
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .accesspolicy import AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, Threshold
+    from .accessrequest import (
+        AccessRequest,
+        AccessRequestSpec,
+        AccessRequestStatus,
+        BindingKind,
+        BindingRef,
+        ConditionType,
+        OnBehalfOf,
+        RequestState,
+        ReviewRecord,
+        ReviewSource,
+        RoleRef,
+    )
+    from .accessreview import AccessReview, AccessReviewSpec, AccessReviewStatus
+    from .base import API_VERSION, GROUP, VERSION, CustomResource, ObjectMeta, PrinterColumn, ResourceInfo
+    from .common import Condition, ConditionStatus, Decision, RoleKind, Subjects, UserInfo
+    from .parsing import RESOURCES, InvalidObject, model_for_kind, parse_any, parse_object
 
 __all__ = [
     "API_VERSION",
@@ -68,3 +72,17 @@ __all__ = [
     "parse_any",
     "parse_object",
 ]
+
+#: The modules the names above live in. They are imported on first use, so that importing one module
+#: (gatepass.api.values, by the kubectl plugin as it starts) does not build every model.
+_MODULES = ("base", "common", "accesspolicy", "accessrequest", "accessreview", "parsing")
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        for home in _MODULES:
+            module = importlib.import_module(f".{home}", __name__)
+            if name in vars(module):
+                globals()[name] = value = vars(module)[name]
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, model_validator
 
 from gatepass.core.durations import format_duration
-from gatepass.core.types import DEFAULT_MAX_START_DELAY
+from gatepass.core.types import DEFAULT_DURATION, DEFAULT_MAX_START_DELAY
 
 from .base import (
     ApiModel,
@@ -255,11 +255,11 @@ class AccessPolicySpec(ApiModel):
         "reviewers listed by name (with no groups) could give; with a Deny rule, accepted with a warning.",
     )
     max_duration: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         description='The longest access a request may ask for, as a Go duration ("30m", "8h"; no day unit).',
     )
     request_ttl: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         alias="requestTTL",
         description="How long a request may wait for its reviews before it expires, as a Go duration.",
     )

@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from gatepass.core.durations import format_duration
+from gatepass.core.types import DEFAULT_DURATION
+
 from .base import (
     ApiModel,
     CustomResource,
@@ -127,7 +130,7 @@ class AccessRequestSpec(ApiModel):
         json_schema_extra=set_list(),
     )
     duration: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         description='How long the access lasts once granted, as a Go duration ("90m", "1h30m", "8h"). '
         "At most the policy's maxDuration.",
     )

@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-GROUP = "gatepass.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+from gatepass.core.names import API_VERSION, GROUP, VERSION
+
+__all__ = ["API_VERSION", "GROUP", "VERSION", "ApiModel", "CustomResource", "ObjectMeta", "PrinterColumn",
+           "ResourceInfo"]
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date"]
 

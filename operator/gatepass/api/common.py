@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -27,8 +29,14 @@ MAX_USERNAME_LENGTH = 1024
 MAX_GROUPS = 1024
 
 
+@functools.lru_cache(maxsize=1024)
+def duration_value(text: str) -> timedelta:
+    """A Duration's timedelta (checked_duration), remembered: the same few strings are read over and over."""
+    return checked_duration(text)
+
+
 def _check_duration(value: str) -> str:
-    checked_duration(value)
+    duration_value(value)
     return value
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
@@ -112,7 +112,7 @@ def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
     if named:
         return next((p for p in policies if p.name == named), None)
     try:
-        return evaluate_request(convert.request(obj), policies).policy
+        return evaluate_request(values.request(obj), policies).policy
     except ValueError:
         return None
 
@@ -134,7 +134,7 @@ def readable_policies(bodies: Iterable[Mapping]) -> list[Policy]:
     policies = []
     for body in bodies:
         try:
-            policies.append(convert.policy(body))
+            policies.append(values.policy(body))
         except (ValueError, KeyError, TypeError):
             continue  # the admission webhook refuses invalid policies; skip any that slipped in
     return policies

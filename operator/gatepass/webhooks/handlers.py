@@ -16,7 +16,7 @@ from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicySpec, AccessRequest, AccessRequestSpec, AccessReview
 from gatepass.api.common import duration_fields
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core import ledger
 from gatepass.core.admission import (Author, own_request, replaced_identity_warning, restored_warning, review_author,
                                      review_refusal, revoke_refusal, slack_mapping)
@@ -41,7 +41,7 @@ logger = logging.getLogger("gatepass.admission")
 
 
 def _identity(userinfo: dict) -> Identity:
-    return convert.identity(userinfo)
+    return values.identity(userinfo)
 
 
 def _requester_info(userinfo: dict) -> dict:
@@ -84,13 +84,13 @@ async def _policies(memo: Any) -> list:
     bodies = list(store.policies.values()) if store is not None and store.policies else None
     if bodies is None:
         bodies = await memo.kube.list_policies()
-    return [convert.policy(body) for body in bodies]
+    return [values.policy(body) for body in bodies]
 
 
 async def _governing_policy(memo: Any, request_body: dict):
     """The request and the policy it is decided under: the reconciler's answer (core.policy.governing_policy),
     so that a review admission accepts is counted under the same policy."""
-    request = convert.request(request_body)
+    request = values.request(request_body)
     return request, governing_policy(request, await _policies(memo), request_body.get("status") or {})
 
 
@@ -168,8 +168,8 @@ async def _validate_create(new: dict, userinfo: dict, memo: Any) -> None:
         _refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
     requester, submitter = _filer(new, userinfo)
     try:
-        request = convert.request(new, requester=convert.identity(requester),
-                                  submitter=convert.identity(submitter) if submitter else None)
+        request = values.request(new, requester=values.identity(requester),
+                                  submitter=values.identity(submitter) if submitter else None)
     except ValueError as error:
         _refuse(str(error))
     selection = evaluate_request(request, await _policies(memo))
@@ -401,7 +401,7 @@ async def mutate_policy(body, old=None, **_) -> None:
 async def validate_policy(new, memo, warnings, old=None, **_) -> None:
     _admit(AccessPolicy, AccessPolicySpec, new, old, "invalid AccessPolicy: ")
     try:
-        policy = convert.policy(new)
+        policy = values.policy(new)
     except (ValueError, KeyError, TypeError) as error:
         _refuse(f"invalid AccessPolicy: {error}")
     error = await check_rules(policy.rules)  # in worker threads, within a time budget: never on the event loop
