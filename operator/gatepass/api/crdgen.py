@@ -78,21 +78,32 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
 def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[str, ...]) -> dict[str, Any]:
     where = path or "<root>"
     node = dict(node)
+    wrapped = _unwrap(node, defs, where, seen)
+    if wrapped is not None:
+        inner, seen = wrapped
+        return _convert(inner, defs, path, seen)
+    _normalize_keywords(node)
+    _convert_children(node, defs, path, where, seen)
+    _check_node(node, where)
+    return {key: node[key] for key in KEY_ORDER if key in node}
 
-    # Inline references: the referring node's own keys (its description, mostly) win.
+
+def _unwrap(node: dict[str, Any], defs: dict[str, Any], where: str,
+            seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """The node a ``$ref``, a one-part ``allOf`` or an optional (``anyOf``/``oneOf`` with null) stands for,
+    with the wrapper's own keys on top (its description, mostly); None if ``node`` wraps nothing."""
     if "$ref" in node:
         name = node.pop("$ref").removeprefix("#/$defs/")
         if name in seen:
             raise SchemaError(f"{where}: {name} refers to itself; recursive schemas are not structural")
         if name not in defs:
             raise SchemaError(f"{where}: unknown reference {name}")
-        return _convert(_merge(defs[name], node), defs, path, (*seen, name))
+        return _merge(defs[name], node), (*seen, name)
     if "allOf" in node:
         parts = node.pop("allOf")
         if len(parts) != 1:
             raise SchemaError(f"{where}: allOf with {len(parts)} parts has no structural form")
-        return _convert(_merge(parts[0], node), defs, path, seen)
-
+        return _merge(parts[0], node), seen
     # Optional[X]: X, not required (the API server prunes explicit nulls of non-nullable fields).
     for union in ("anyOf", "oneOf"):
         if union in node:
@@ -103,8 +114,12 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
                 raise SchemaError(f"{where}: union of {kinds} has no structural form")
             if node.get("default", 0) is None:
                 del node["default"]
-            return _convert(_merge(non_null[0], node), defs, path, seen)
+            return _merge(non_null[0], node), seen
+    return None
 
+
+def _normalize_keywords(node: dict[str, Any]) -> None:
+    """JSON Schema 2020-12 keywords of one node as OpenAPI v3 spells them, in place."""
     node.pop("title", None)
     if "description" in node:
         node["description"] = " ".join(str(node["description"]).split())
@@ -119,7 +134,16 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
             node[bound] = True
     if node.pop("uniqueItems", False):
         node.setdefault("x-kubernetes-list-type", "set")
+    if "x-kubernetes-validations" in node:
+        node["x-kubernetes-validations"] = [
+            {key: rule[key] for key in RULE_KEY_ORDER if key in rule}
+            for rule in node["x-kubernetes-validations"]
+        ]
 
+
+def _convert_children(node: dict[str, Any], defs: dict[str, Any], path: str, where: str,
+                      seen: tuple[str, ...]) -> None:
+    """Properties, list items and map values of one node, converted in place."""
     if "properties" in node:
         node["properties"] = {
             name: _convert(sub, defs, f"{path}.{name}", seen) for name, sub in node["properties"].items()
@@ -138,6 +162,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
             raise SchemaError(f"{where}: properties and additionalProperties cannot be combined")
         node["additionalProperties"] = _convert(additional, defs, f"{path}.*", seen)
 
+
+def _check_node(node: dict[str, Any], where: str) -> None:
+    """A converted node is structural: known keywords only, typed, valid list types and defaults."""
     unknown = set(node) - set(KEY_ORDER)
     if unknown:
         raise SchemaError(f"{where}: keywords {sorted(unknown)} are not supported in a CRD schema")
@@ -145,15 +172,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
         node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
     ):
         raise SchemaError(f"{where}: every node of a structural schema needs a type")
-    if "x-kubernetes-validations" in node:
-        node["x-kubernetes-validations"] = [
-            {key: rule[key] for key in RULE_KEY_ORDER if key in rule}
-            for rule in node["x-kubernetes-validations"]
-        ]
     _check_list_type(node, where)
     if "default" in node:
         _check_default(node, node["default"], where)
-    return {key: node[key] for key in KEY_ORDER if key in node}
 
 
 def _merge(inner: dict[str, Any], outer: dict[str, Any]) -> dict[str, Any]:
