@@ -12,7 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringCon
 from gatepass.core.durations import checked_duration
 from gatepass.core.types import MAX_REASON_LENGTH
 
-from .base import ApiModel, atomic_list, cel, set_list, validations
+from .base import ApiModel, atomic_list, cel, listed, set_list, validations
 
 # --- strings ----------------------------------------------------------------------------------
 
@@ -106,18 +106,14 @@ class Subjects(ApiModel):
         )
     )
 
-    users: list[UserName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="Usernames, exactly as the API server authenticates them "
+    users: list[UserName] = listed(
+        "Usernames, exactly as the API server authenticates them "
         "(e.g. alice, alice@example.com, system:serviceaccount:ns:name).",
-        json_schema_extra=set_list(),
+        set_list(), max_length=MAX_GROUPS,
     )
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="Group names, exactly as the API server authenticates them (e.g. dba-leads).",
-        json_schema_extra=set_list(),
+    groups: list[GroupName] = listed(
+        "Group names, exactly as the API server authenticates them (e.g. dba-leads).",
+        set_list(), max_length=MAX_GROUPS,
     )
 
     @model_validator(mode="after")
@@ -136,11 +132,9 @@ class UserInfo(ApiModel):
         max_length=MAX_USERNAME_LENGTH,
         description="The authenticated user's UID, if the authenticator reports one.",
     )
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="The groups the user belonged to when the object was created.",
-        json_schema_extra=atomic_list(),
+    groups: list[GroupName] = listed(
+        "The groups the user belonged to when the object was created.",
+        atomic_list(), max_length=MAX_GROUPS,
     )
 
 
