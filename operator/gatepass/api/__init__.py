@@ -2,12 +2,15 @@
 
 This package is pure data. It holds pydantic models for the three kinds (spec,
 status, enums, printer columns and short names declared on the classes), the
-generator that turns them into CustomResourceDefinitions (``crdgen``), and the
-parser that validates raw objects into models. It may use pydantic, PyYAML and
-the standard library, and the pure core (gatepass.core) for the rules it
-states once (what a duration is, the defaults); it may not import kopf, a
+generator that turns them into CustomResourceDefinitions (``crdgen``), the
+parser that validates raw objects into models (``parsing``), and ``values``:
+the one place an object of a Gatepass kind becomes the core's values, read
+with the same models. It may use pydantic, PyYAML and the standard library,
+and the pure core (gatepass.core) for the rules and names it states once (what
+a duration is, the defaults, the API group); it may not import kopf, a
 Kubernetes client, an HTTP library, or any other Gatepass package, and it does
 no I/O except for the CRD generator's command line writing and comparing files.
+The names below are imported on first use.
 """
 
 import importlib
