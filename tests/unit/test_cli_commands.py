@@ -18,13 +18,13 @@ from gatepass.cli.commands import (
     reviewable,
 )
 from gatepass.cli.errors import NOT_GRANTED, CliError
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.types import Identity
 
 from .cli_fakes import DEMO_POLICY, FakeKube, Streams, args, request_obj, review
 
 ALICE = Identity("alice", frozenset({"dba-leads"}))
-POLICIES = [convert.policy(DEMO_POLICY)]
+POLICIES = [values.policy(DEMO_POLICY)]
 
 
 # -- what is sent -----------------------------------------------------------------------------------

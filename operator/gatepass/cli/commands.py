@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
@@ -101,7 +101,7 @@ def review_body(request: str, decision: str, reason: str, reviewer: str) -> dict
 
 
 def requester_of(obj: Mapping) -> str:
-    return convert.request(obj).requester.username
+    return values.request(obj).requester.username
 
 
 def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
@@ -112,7 +112,7 @@ def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
     """The policy the request is decided under, as the operator and admission decide it
     (gatepass.core.policy.governing_policy); None for a request the plugin cannot read."""
     try:
-        return core_governing_policy(convert.request(obj), policies, obj.get("status") or {})
+        return core_governing_policy(values.request(obj), policies, obj.get("status") or {})
     except ValueError:
         return None
 
@@ -136,7 +136,7 @@ def readable_policies(bodies: Iterable[Mapping]) -> list[Policy]:
     policies = []
     for body in bodies:
         try:
-            policies.append(convert.policy(body))
+            policies.append(values.policy(body))
         except (ValueError, KeyError, TypeError):
             continue  # the admission webhook refuses invalid policies; skip any that slipped in
     return policies
@@ -197,7 +197,7 @@ def create(ctx: Context) -> int:
     name = obj["metadata"]["name"]
     ctx.out.write(name + "\n")
     ctx.out.flush()
-    request = convert.request(obj)
+    request = values.request(obj)
     ctx.say(f"Created AccessRequest {name}: {', '.join(request.roles)} "
             f"in {output.namespaces_text(request.namespaces)} for {output.duration_text(obj)}.")
     if args.nowait:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO, TextIO
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
 from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
@@ -95,7 +95,7 @@ def pending_for(requests: Sequence[Mapping], username: str, role: str, namespace
     cluster-wide, when there are none), so that running the command again waits for it instead of asking twice."""
     for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
         if output.state(obj) is State.Pending and not (obj.get("metadata") or {}).get("deletionTimestamp") \
-                and _asks_for(convert.request(obj), username, role, set(namespaces)):
+                and _asks_for(values.request(obj), username, role, set(namespaces)):
             return obj["metadata"]["name"]
     return None
 

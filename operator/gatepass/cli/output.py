@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.conditions import DENIED, GRANTED, REVOKED, get_condition, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
@@ -71,7 +71,7 @@ def namespaces_text(namespaces: Sequence[str]) -> str:
 
 
 def request_row(obj: Mapping) -> list[str]:
-    request = convert.request(obj)
+    request = values.request(obj)
     return [
         obj["metadata"]["name"],
         request.requester.username,
@@ -178,7 +178,7 @@ def _user(obj: Mapping) -> str:
 
 def _request_fields(obj: Mapping) -> list[tuple[str, str]]:
     """What every request shows: who asked for what and why, and where it stands."""
-    meta, status, request = obj["metadata"], _status(obj), convert.request(obj)
+    meta, status, request = obj["metadata"], _status(obj), values.request(obj)
     return [
         ("Name", meta["name"]),
         ("User", _user(obj)),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.conditions import BLOCKED_REASONS, DENIED, EXPIRED, GRANTED, get_condition
 from gatepass.core.lifecycle import State
 from gatepass.core.tally import tally
@@ -51,7 +51,7 @@ def _reviews(obj: Mapping) -> list[Review]:
         moment = parse_optional_time(record.get("time"))
         if moment is None or record.get("decision") not in DECISIONS:
             continue
-        reviewer = convert.identity({"username": record.get("reviewer", ""), "groups": record.get("groups")})
+        reviewer = values.identity({"username": record.get("reviewer", ""), "groups": record.get("groups")})
         reviews.append(Review(reviewer, record["decision"], record.get("reason") or "", moment))
     return reviews
 
@@ -62,7 +62,7 @@ def approvals_text(obj: Mapping, policy: Policy | None) -> str:
     approvers = [r.reviewer.username for r in reviews if r.decision == "Approve"]
     who = f" ({', '.join(approvers)})" if approvers else ""
     if policy is not None:
-        requester = convert.request(obj).requester
+        requester = values.identity((obj.get("spec") or {}).get("requester"))
         return tally(policy, requester, reviews).approvals_summary() + who
     count = len(approvers)
     return f"{count} approval{'' if count == 1 else 's'}{who}"
@@ -204,7 +204,7 @@ class _Policies:
         if name not in self.cache:
             body = self.kube.get_policy(name)
             try:
-                self.cache[name] = convert.policy(body) if body else None
+                self.cache[name] = values.policy(body) if body else None
             except (ValueError, KeyError, TypeError):
                 self.cache[name] = None
         return self.cache[name]

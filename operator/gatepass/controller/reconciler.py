@@ -23,7 +23,8 @@ from datetime import datetime, timedelta, timezone
 from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
-from gatepass.core import convert, ledger
+from gatepass.api import values
+from gatepass.core import ledger
 from gatepass.core.conditions import BLOCKED_REASONS
 from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
@@ -67,7 +68,7 @@ class Reconciler:
             cached = self._policies.get(name)
             if cached is None or cached[0] != version:
                 try:
-                    cached = (version, convert.policy(body))
+                    cached = (version, values.policy(body))
                 except (ValueError, KeyError, TypeError) as error:
                     logger.warning("Ignored AccessPolicy %s: %s", name, error)
                     continue
@@ -107,11 +108,11 @@ class Reconciler:
                 self.notifier.deleted(name)
             await self._remove_orphans(name)
             return
-        request = convert.request(body)
+        request = values.request(body)
         policy = governing_policy(request, self.policies(), body.get("status") or {})
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
-            review for review in (convert.access_review(r, request.uid)
+            review for review in (values.review(r, request.uid)
                                   for r in self.store.reviews.get(name, {}).values())
             if review is not None
         ]

@@ -11,7 +11,7 @@ decides anything about a request (the pure rules of what to send when are
 run on queues of their own, one per receiver.
 
 It may import ``gatepass.core`` (what is due, states, durations, backoff,
-``convert`` for reading a request), ``gatepass.kube.errors`` for the API
+``gatepass.api.values`` for reading a request), ``gatepass.kube.errors`` for the API
 server's refusals, pydantic (the configuration file), aiohttp, slack_sdk and
 the ``kubernetes`` client's exceptions; never the controller or the webhooks.
 

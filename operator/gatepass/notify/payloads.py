@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
@@ -87,14 +87,14 @@ def review_summary(review: ReviewNote) -> dict[str, Any]:
 
 def access(body: Mapping[str, Any]) -> str:
     """'dba in payments', 'view cluster-wide'."""
-    request = convert.request(body)
+    request = values.request(body)
     roles = ", ".join(request.roles)
     return f"{roles} in {', '.join(request.namespaces)}" if request.namespaces else f"{roles} cluster-wide"
 
 
 def headline(body: Mapping[str, Any]) -> str:
     """'bob requests dba in payments for 1h: ticket #123'."""
-    request = convert.request(body)
+    request = values.request(body)
     who = request.requester.username or "someone"
     reason = f": {request.reason}" if request.reason else ""
     return f"{who} requests {access(body)} for {duration(body)}{reason}"
@@ -276,7 +276,7 @@ class _Shown:
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> _Shown:
-        request = convert.request(body)
+        request = values.request(body)
         namespaces = slack_escape(", ".join(request.namespaces)) or "cluster-wide"
         reason = slack_escape(request.reason) or "_none given_"
         if len(reason) > _SLACK_TEXT_LIMIT:

@@ -20,7 +20,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.lifecycle import State
 from gatepass.core.notices import DELETED, Notice, Target
 
@@ -48,7 +48,7 @@ def reviewer_users(body: Mapping[str, Any], policy: Mapping[str, Any] | None) ->
     """The Slack user IDs of the request's suggested reviewers, as the policy's slackUsers map them."""
     mapped = _slack_ids(policy)
     users: list[str] = []
-    for reviewer in convert.request(body).suggested_reviewers:
+    for reviewer in values.request(body).suggested_reviewers:
         user = mapped.get(reviewer)
         if user and user not in users:
             users.append(user)

@@ -8,7 +8,8 @@ import logging
 import kopf
 
 from gatepass.api.common import duration_fields
-from gatepass.core import convert, ledger
+from gatepass.api import values
+from gatepass.core import ledger
 from gatepass.core.durations import duration_errors
 from gatepass.core.lifecycle import State, state_of
 from gatepass.core.policy import governing_policy
@@ -44,7 +45,7 @@ def admit(model: type, spec_model: type, body: dict, old: dict | None, prefix: s
 
 
 def identity(userinfo: dict) -> Identity:
-    return convert.identity(userinfo)
+    return values.identity(userinfo)
 
 
 def user_info(userinfo: dict) -> dict:
@@ -90,7 +91,7 @@ async def policies(cluster: Cluster) -> list[Policy]:
     found = []
     for body in await cluster.list_policies():
         try:
-            found.append(convert.policy(body))
+            found.append(values.policy(body))
         except (ValueError, KeyError, TypeError) as error:
             logger.debug("Ignored AccessPolicy %s: %s", metadata_of(body).get("name"), error)
     return found
@@ -99,7 +100,7 @@ async def policies(cluster: Cluster) -> list[Policy]:
 async def governing(cluster: Cluster, request_body: dict) -> tuple[Request, Policy | None]:
     """The request and the policy it is decided under: the reconciler's answer (core.policy.governing_policy),
     so that a review admission accepts is counted under the same policy."""
-    request = convert.request(request_body)
+    request = values.request(request_body)
     return request, governing_policy(request, await policies(cluster), request_body.get("status") or {})
 
 
@@ -108,7 +109,7 @@ async def already_reviewed(cluster: Cluster, request_body: dict, username: str) 
     gathered as the reconciler gathers them: the ledger in its annotations and the AccessReviews made for it
     (not for an earlier request of the same name)."""
     uid = metadata_of(request_body).get("uid", "")
-    made = (convert.access_review(body, uid) for body in await cluster.list_reviews(request_body["metadata"]["name"]))
+    made = (values.review(body, uid) for body in await cluster.list_reviews(request_body["metadata"]["name"]))
     reviews = ledger.reviews(annotations_of(request_body)) + [review for review in made if review is not None]
     return has_reviewed(username, reviews)
 

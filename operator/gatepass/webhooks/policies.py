@@ -9,7 +9,7 @@ import logging
 from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicySpec
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.grants import bind_targets, bind_warnings
 from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
 from gatepass.core.types import Policy
@@ -36,7 +36,7 @@ class PolicyAdmission:
     async def validate(self, new, warnings, old=None, **_) -> None:
         admit(AccessPolicy, AccessPolicySpec, new, old, INVALID)
         try:
-            policy = convert.policy(new)
+            policy = values.policy(new)
         except (ValueError, KeyError, TypeError) as error:
             refuse(f"{INVALID}{error}")
         error = await check_rules(policy.rules)  # in worker threads, within a time budget: never on the event loop

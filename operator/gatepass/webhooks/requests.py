@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from gatepass.api import AccessRequest, AccessRequestSpec
-from gatepass.core import convert, ledger
+from gatepass.api import values
+from gatepass.core import ledger
 from gatepass.core.admission import own_request, replaced_identity_warning, restored_warning, review_refusal, \
     revoke_refusal
 from gatepass.core.lifecycle import TERMINAL, State
@@ -78,8 +79,8 @@ class RequestAdmission:
             refuse(f"a request cannot be reviewed or revoked as it is created (annotation {leftover[0].action.lower()})")
         requester, submitter = filer(new, userinfo)
         try:
-            request = convert.request(new, requester=convert.identity(requester),
-                                      submitter=convert.identity(submitter) if submitter else None)
+            request = values.request(new, requester=values.identity(requester),
+                                      submitter=values.identity(submitter) if submitter else None)
         except ValueError as error:
             refuse(str(error))
         selection = evaluate_request(request, await policies(self.cluster))
