@@ -59,15 +59,19 @@ def status(gatepass, request: str) -> dict:
 
 def settled(gatepass, request: str, policy: str, counted: list[str], approvals: str = "", state: str = "Pending"):
     """Waits until the operator records ``request`` as decided under ``policy``, counting the reviews of
-    ``counted`` (in time order) and, while Pending, the approvals summary ``approvals`` ("leads: 1 of 2
+    ``counted`` and, while Pending, the approvals summary ``approvals`` ("leads: 1 of 2
     approvals")."""
     def done():
         now = status(gatepass, request)
         reviewers = [r["reviewer"] for r in now.get("reviews") or ()]
         message = next((c["message"] for c in now.get("conditions") or () if c["type"] == "Approved"), "")
-        return (now.get("state") == state and now.get("policy") == policy and reviewers == counted
+        # Reviews made within the same second are ordered by source, not by when they were made.
+        return (now.get("state") == state and now.get("policy") == policy and sorted(reviewers) == sorted(counted)
                 and (not approvals or message == approvals) and now)
-    return wait_for(done, timeout=30, what=f"{request} under {policy} counting {counted} ({approvals or state})")
+    try:
+        return wait_for(done, timeout=30, what=f"{request} under {policy} counting {counted} ({approvals or state})")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; status: {json.dumps(status(gatepass, request))}") from None
 
 
 def review(gatepass, request: str, user: str):
