@@ -90,9 +90,14 @@ test-kind: venv ## the end-to-end suite against a kind cluster (needs Docker and
 	rc=$$?; kind delete cluster --name gatepass-e2e; exit $$rc
 
 .PHONY: bench
-bench: venv k8s-bins ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json), then bench-notify
+bench: venv k8s-bins ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json), then bench-notify and bench-admission
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.notify $(NOTIFY_ARGS)
+	$(PY) -m bench.admission $(ADMISSION_ARGS)
+
+.PHONY: bench-admission
+bench-admission: venv ## CPU time of reading one AccessRequest, AccessReview and AccessPolicy into core values (bench/admission-results.json)
+	$(PY) -m bench.admission $(ADMISSION_ARGS)
 
 .PHONY: bench-notify
 bench-notify: venv k8s-bins ## notifications at N=1000: grant latency with and without three receivers, delivery, completeness (bench/notify-results.json)

@@ -79,7 +79,7 @@ def test_nobody_reviews_as_the_rules_reviewer_but_a_rule():
 
 # -- may this review or revocation be made now ---------------------------------------------------------------
 
-STATES = [s.value for s in State]
+STATES = list(State)
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -88,8 +88,8 @@ STATES = [s.value for s in State]
 def test_a_review_is_taken_only_while_pending_and_once(state, already, by_rule):
     reviewer = Identity(RULES_REVIEWER) if by_rule else ALICE
     refusal = review_refusal(dba_request(), state, reviewer, dba_policy(), already_reviewed=already, by_rule=by_rule)
-    if state != "Pending":
-        assert refusal == f"AccessRequest bob-dba is {state}; reviews are accepted only while it is Pending"
+    if state is not State.Pending:
+        assert refusal == f"AccessRequest bob-dba is {state.value}; reviews are accepted only while it is Pending"
     elif already:
         assert refusal == f"{reviewer.username} has already reviewed AccessRequest bob-dba"
     else:
@@ -98,14 +98,14 @@ def test_a_review_is_taken_only_while_pending_and_once(state, already, by_rule):
 
 def test_a_pending_review_is_held_to_the_policy():
     policy, request = dba_policy(), dba_request()
-    assert review_refusal(request, "Pending", person("bob", "dba-leads"), policy, already_reviewed=False) == \
+    assert review_refusal(request, State.Pending, person("bob", "dba-leads"), policy, already_reviewed=False) == \
         "bob may not review own request"
-    assert review_refusal(request, "Pending", person("mallory"), policy, already_reviewed=False) == \
+    assert review_refusal(request, State.Pending, person("mallory"), policy, already_reviewed=False) == \
         "mallory is not a reviewer under policy demo-dba"
-    assert review_refusal(request, "Pending", person("ivan"), None, already_reviewed=False) == \
+    assert review_refusal(request, State.Pending, person("ivan"), None, already_reviewed=False) == \
         "no AccessPolicy governs request bob-dba"
     # a rule is the policy's own decision: its reviewer need not be one of the policy's
-    assert review_refusal(request, "Pending", Identity(RULES_REVIEWER), policy, already_reviewed=False,
+    assert review_refusal(request, State.Pending, Identity(RULES_REVIEWER), policy, already_reviewed=False,
                           by_rule=True) is None
 
 
@@ -113,8 +113,8 @@ def test_a_pending_review_is_held_to_the_policy():
 @pytest.mark.parametrize("may", [False, True])
 def test_a_revocation_needs_a_live_request_and_the_right(state, may):
     refusal = revoke_refusal("bob-dba", state, may_revoke=may, caller="carol")
-    if state in ("Denied", "Expired", "Revoked"):
-        assert refusal == f"AccessRequest bob-dba is already {state}"
+    if state in (State.Denied, State.Expired, State.Revoked):
+        assert refusal == f"AccessRequest bob-dba is already {state.value}"
     elif not may:
         assert refusal == "carol may not revoke AccessRequest bob-dba: only its requester or an administrator may"
     else:

@@ -9,11 +9,11 @@ import pytest
 from gatepass.cli.errors import CliError
 from gatepass.cli.kube import Expired
 from gatepass.cli.waiting import Progress, StatusLine, approvals_text, elapsed_text, progress, wait
-from gatepass.core import convert
+from gatepass.api import values
 
 from .cli_fakes import DEMO_POLICY, FakeKube, request_obj
 
-POLICY = convert.policy(DEMO_POLICY)
+POLICY = values.policy(DEMO_POLICY)
 NAME = "AccessRequest bob-dba-x7k2q"
 
 

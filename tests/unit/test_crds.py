@@ -32,7 +32,7 @@ from gatepass.api.accesspolicy import (
     ROLE_NEEDS_NAMESPACES,
 )
 from gatepass.api.common import duration_fields
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.durations import checked_duration
 from gatepass.api.crdgen import SchemaError, structural
 
@@ -217,7 +217,7 @@ def test_policy_validation():
     assert props["denials"] == {**props["denials"], "default": 1, "minimum": 1}
     assert props["maxDuration"]["default"] == props["requestTTL"]["default"] == "1h"
     assert props["maxStartDelay"]["default"] == "168h"  # a week; the core's default when it is absent
-    assert convert.policy(POLICY).max_start_delay == timedelta(hours=168)
+    assert values.policy(POLICY).max_start_delay == timedelta(hours=168)
     assert props["requireReason"]["default"] is True
     assert "from" in props["thresholds"]["items"]["properties"]
 

@@ -62,6 +62,12 @@ def test_defaults(tmp_path):
     assert load(write(tmp_path, "")).receivers == {}
 
 
+def test_null_means_the_default_and_max_backoff_follows_a_long_initial_backoff(tmp_path):
+    config = load(write(tmp_path, "expiringBefore: null\ndelivery: {initialBackoff: 2m}\nreceivers: null"))
+    assert (config.expiring_before, config.receivers) == (timedelta(minutes=10), {})
+    assert (config.delivery.attempts, config.delivery.max_backoff) == (8, timedelta(minutes=2))
+
+
 def test_the_flag(tmp_path):
     assert parse_args(["--notifications", "/etc/gatepass/notifications.yaml"]).notifications == \
         "/etc/gatepass/notifications.yaml"
@@ -96,6 +102,17 @@ def test_the_flag(tmp_path):
     ("receivers: [{name: x, pagerduty: {}}]", {}, "receivers[0] (x): pagerduty.routingKeyFile: is required"),
     ("receivers: [{name: x, pagerduty: {routingKeyEnv: T}}, {name: x, pagerduty: {routingKeyEnv: T}}]", {"T": "t"},
      "receivers[1]: the name 'x' is used twice"),
+    ("receivers: [{name: x, webhook: {url: 'http://h/', secret: s}}]", {},
+     "receivers[0] (x): webhook.secret: unknown key (expected one of url, secretFile, secretEnv, timeout)"),
+    ("receivers: [{name: x, webhook: {name: y, url: 'http://h/', secretEnv: S}}]", {"S": "s"},
+     "receivers[0] (x): webhook.name: unknown key"),
+    ("receivers: [{name: x, slack: {tokenEnv: T, channel: ''}}]", {"T": "t"},
+     "receivers[0] (x): slack.channel must be a channel ID or #name"),
+    ("receivers: [{name: x, webhook: []}]", {}, "receivers[0] (x): webhook: must be a mapping, not list"),
+    ("receivers: [7]", {}, "receivers[0]: must be a mapping, not int"),
+    ("delivery: {attempts: true}", {}, "delivery.attempts: must be a whole number from 1 to 100, not True"),
+    ("delivery: {initialBackoff: 2s, maxBackoff: 1s}", {}, "delivery.maxBackoff: must be at least initialBackoff"),
+    ("delivery: [1]", {}, "delivery: must be a mapping, not list"),
     ("expiringBefore: 1d", {}, 'expiringBefore: invalid duration "1d"'),
     ("expiringBefore: -5m", {}, "expiringBefore: must be at least zero"),
     ("receiver: []", {}, "receiver: unknown key"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from gatepass.api import AccessPolicy, AccessRequest, AccessReview, InvalidObjec
 from gatepass.api.accesspolicy import CLUSTER_ROLE_NEEDS_SCOPE
 from gatepass.api.common import DNS_LABEL_PATTERN, SUBJECTS_EMPTY
 from gatepass.api.parsing import (EXPECTED, MAX_DEPTH, MAX_KEY_IN_PATH, MAX_MESSAGE_LENGTH, PATTERNS, describe,
-                                  field_path, one_line)
+                                  field_path, one_line, parse_stored)
 
 #: Words that belong to Python or pydantic, never to a message for a user.
 INTERNALS = ("Traceback", "object has no attribute", "pydantic", "validation error for", "Input should be",
@@ -216,3 +217,17 @@ def test_any_json_is_parsed_or_refused_in_one_line(model, spec, strict):
         assert "\n" not in message and len(message) <= MAX_MESSAGE_LENGTH
         assert not [word for word in INTERNALS if word in message], message
         assert error.problems and message.startswith(f'{model.resource.kind} "{base["metadata"]["name"]}" is invalid: ')
+
+
+def test_a_stored_object_reads_as_parse_object_reads_it_without_the_copy():
+    """parse_stored (what gatepass.api.values reads with) takes read-only views as they are, and says what
+    is wrong in the same words."""
+    view = MappingProxyType({**POLICY, "spec": MappingProxyType(POLICY["spec"])})
+    assert parse_stored(AccessPolicy, view) == parse_object(AccessPolicy, POLICY)
+    bad = with_spec(REQUEST, duration="1d")
+    with pytest.raises(InvalidObject) as raised:
+        parse_stored(AccessRequest, bad)
+    assert str(raised.value) == refusal(AccessRequest, bad)
+    with pytest.raises(InvalidObject) as raised:
+        parse_stored(AccessRequest, {**REQUEST, "kind": "AccessReview"})
+    assert str(raised.value) == refusal(AccessRequest, {**REQUEST, "kind": "AccessReview"})

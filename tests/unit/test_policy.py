@@ -234,7 +234,11 @@ def test_the_governing_policy_in_every_state(state):
         assert governing_policy(dba_request(), [other, narrowed], status) is narrowed  # still it, allowing or not
         assert governing_policy(dba_request(), [other], {"state": "Approved"}) is None  # no record of it: none
     else:
-        assert governing is other  # the first by name that allows it
+        assert governing is approved_under  # recorded once: a policy earlier by name does not take it over
+        assert governing_policy(dba_request(), [other], status) is other  # gone: the first that allows it
+        unoffered = dba_policy(name="bbb", roles=())
+        assert governing_policy(dba_request(), [other, unoffered], status) is other  # no longer allows it
+        assert governing_policy(dba_request(), [other, approved_under], {}) is other  # none recorded yet
         assert governing_policy(dba_request(), [], status) is None
 
 

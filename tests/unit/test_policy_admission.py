@@ -8,9 +8,7 @@ import kopf
 import pytest
 
 from gatepass.core.durations import parse_duration
-from gatepass.webhooks.handlers import validate_policy, validate_request
-
-from .admission_fakes import ClusterReads, memo
+from .admission_fakes import ClusterReads, validate_policy, validate_request
 
 BOB = {"username": "bob", "uid": "b", "groups": ["developers", "system:authenticated"]}
 
@@ -23,7 +21,7 @@ def policy(**spec) -> dict:
 
 def admit(body: dict, reads: ClusterReads | None = None) -> list[str]:
     warnings: list[str] = []
-    asyncio.run(validate_policy(new=body, memo=memo(reads), warnings=warnings))
+    asyncio.run(validate_policy(reads, new=body, warnings=warnings))
     return warnings
 
 
@@ -68,11 +66,11 @@ def test_a_stored_unworkable_policy_may_still_have_its_metadata_changed():
     body = policy(thresholds=[{"name": "three", "approvals": 3}])
     labelled = {**body, "metadata": {**body["metadata"], "labels": {"team": "dba"}}}
     warnings: list[str] = []
-    asyncio.run(validate_policy(new=labelled, old=body, memo=memo(), warnings=warnings))
+    asyncio.run(validate_policy(new=labelled, old=body, warnings=warnings))
     assert warnings == ['threshold "three" needs 3 approvals but at most 2 reviewers can give one (alice, ivan)']
     edited = {**body, "spec": {**body["spec"], "denials": 1}}
     with pytest.raises(kopf.AdmissionError):  # but not its spec, unless that makes it workable
-        asyncio.run(validate_policy(new=edited, old=body, memo=memo(), warnings=[]))
+        asyncio.run(validate_policy(new=edited, old=body, warnings=[]))
 
 
 @pytest.mark.parametrize("field", ["maxDuration", "requestTTL", "maxStartDelay"])
@@ -92,7 +90,6 @@ def test_a_bad_request_duration_gets_the_core_s_message():
     body = {"metadata": {"name": "r", "creationTimestamp": "2026-03-01T10:00:00Z"},
             "spec": {"roles": ["dba"], "namespaces": ["payments"], "duration": "1d", "reason": "x"}}
     with pytest.raises(kopf.AdmissionError) as refused:
-        asyncio.run(validate_request(body=body, old=None, new=body, userinfo=BOB, operation="CREATE",
-                                     memo=memo()))
+        asyncio.run(validate_request(body=body, old=None, new=body, userinfo=BOB, operation="CREATE"))
     assert str(refused.value) == (
         'spec.duration: invalid duration "1d": unknown unit "d" (there is no day unit, write 24h)')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import kopf
 import kubernetes
@@ -14,6 +15,7 @@ from gatepass.process.cluster import WatchedCluster
 from gatepass.process.main import Operator, UsageError, certificates, retention
 from gatepass.process.runtime import Runtime
 from gatepass.webhooks import config
+from gatepass.webhooks.cluster import Cluster
 
 
 def operator(*argv: str) -> Operator:
@@ -76,6 +78,17 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
 
     asyncio.run(scenario())
     assert kube.listed == 1
+
+
+def test_the_process_s_cluster_has_every_method_of_the_webhooks_protocol():
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
+    cluster = Runtime.create(client).cluster()
+    wanted = {name for name, value in vars(Cluster).items() if inspect.iscoroutinefunction(value)}
+    for name in wanted:
+        method = getattr(cluster, name)
+        assert inspect.iscoroutinefunction(method), name
+        assert list(inspect.signature(method).parameters) == \
+            [p for p in inspect.signature(getattr(Cluster, name)).parameters if p != "self"], name
 
 
 def test_a_bad_flag_is_a_usage_error_naming_it():

@@ -19,9 +19,8 @@ from gatepass.controller.queue import WorkQueue
 from gatepass.controller.reconciler import Reconciler
 from gatepass.controller.store import Store
 from gatepass.core.grants import BindTarget
-from gatepass.webhooks.handlers import validate_policy
 
-from .admission_fakes import ClusterReads
+from .admission_fakes import ClusterReads, validate_policy
 
 NOW = datetime(2026, 3, 1, 10, 5, 0, tzinfo=timezone.utc)
 
@@ -301,26 +300,24 @@ def test_a_counted_event_is_one_object_whose_count_rises():
 
 # -- policy admission ----------------------------------------------------------------------------------------------
 
-class Memo:
+class Binding(ClusterReads):
     """Policy admission's reads (everything the policy names exists) and the operator's bind check."""
 
     def __init__(self, bindable=(), error: ApiException | None = None) -> None:
-        memo = self
+        super().__init__()
+        self.bindable, self.error = set(bindable), error
 
-        class Kube(ClusterReads):
-            async def may_bind(self, target):
-                if memo.error is not None:
-                    raise memo.error
-                return target.role_name in memo.bindable
-
-        self.kube, self.bindable, self.error, self.store = Kube(), set(bindable), error, None
+    async def may_bind(self, target):
+        if self.error is not None:
+            raise self.error
+        return target.role_name in self.bindable
 
 
 def test_a_policy_offering_a_role_the_operator_may_not_bind_is_accepted_with_a_warning():
     warnings: list[str] = []
-    asyncio.run(validate_policy(new=policy_body(), memo=Memo(bindable={"dba"}), warnings=warnings))
+    asyncio.run(validate_policy(Binding(bindable={"dba"}), new=policy_body(), warnings=warnings))
     assert warnings == []
-    asyncio.run(validate_policy(new=policy_body(), memo=Memo(), warnings=warnings))
+    asyncio.run(validate_policy(Binding(), new=policy_body(), warnings=warnings))
     assert warnings == ['role "dba": the operator may not bind ClusterRole dba (payments, billing); requests for '
                         "it will be approved but not granted until an administrator allows it in "
                         "gatepass-operator-bind"]
@@ -329,7 +326,7 @@ def test_a_policy_offering_a_role_the_operator_may_not_bind_is_accepted_with_a_w
 def test_a_policy_is_accepted_with_a_warning_when_the_check_cannot_be_made():
     warnings: list[str] = []
     error = ApiException(status=503, reason="Service Unavailable")
-    asyncio.run(validate_policy(new=policy_body(), memo=Memo(error=error), warnings=warnings))
+    asyncio.run(validate_policy(Binding(error=error), new=policy_body(), warnings=warnings))
     assert len(warnings) == 1 and "503 Service Unavailable" in warnings[0]
 
 

@@ -243,7 +243,8 @@ def test_runner_abstains_and_logs_failures_as_abstentions(caplog):
     assert "Abstained on AccessRequest quiet: not a contractor" in caplog.messages
     assert "Reviewer function failed on AccessRequest boom: RuntimeError: tracker down; abstained" in caplog.messages
     assert any(m.startswith("Reviewer function returned 'yes' for AccessRequest odd") for m in caplog.messages)
-    assert any(m.startswith('Abstained on AccessRequest unreadable: cannot read it: invalid duration "1d"')
+    assert any(m.startswith('Abstained on AccessRequest unreadable: cannot read it: AccessRequest "unreadable" is invalid: '
+                            'spec.duration: invalid duration "1d"')
                for m in caplog.messages)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core.types import Rule
 from gatepass.rules import MAX_LITERAL, activation, check
 from gatepass.rules.expressions import FIELDS, MAX_DEPTH, REQUESTER_SET, TRUSTED, _depth, _program, evaluate
@@ -410,11 +410,11 @@ def test_the_checks_sample_evaluation_has_a_budget_too():
 
 # ------------------------------------------------------------- conversion
 def test_the_request_carries_its_labels_and_the_policy_its_rules():
-    request = convert.request({"metadata": {"name": "r", "labels": {"team": "payments", "app": "db"}},
+    request = values.request({"metadata": {"name": "r", "labels": {"team": "payments", "app": "db"}},
                                "spec": {"roles": ["dba"]}})
     assert request.labels == (("app", "db"), ("team", "payments"))
-    assert convert.request({"metadata": {"name": "r"}, "spec": {"roles": ["dba"]}}).labels == ()
-    policy = convert.policy({"metadata": {"name": "p"}, "spec": {
+    assert values.request({"metadata": {"name": "r"}, "spec": {"roles": ["dba"]}}).labels == ()
+    policy = values.policy({"metadata": {"name": "p"}, "spec": {
         "requesters": {"groups": ["developers"]}, "reviewers": {"users": ["alice"]},
         "roles": [{"name": "dba", "clusterRole": "dba", "namespaces": ["payments"]}],
         "rules": [{"name": "short-oncall", "decision": "Approve", "expression": ONCALL, "reason": "on call"},

@@ -13,9 +13,8 @@ import pytest
 from gatepass.core.types import Rule
 from gatepass.rules import check_all, verdict
 from gatepass.rules.workers import _run
-from gatepass.webhooks.handlers import validate_policy
 
-from .admission_fakes import memo
+from .admission_fakes import validate_policy
 from .core_factories import dba_request, person
 
 ONCALL = Rule("short-oncall", "Approve", "request.duration <= duration('1h') && 'oncall' in user.groups", "on call")
@@ -105,11 +104,11 @@ def test_admission_refuses_a_costly_rule_in_one_line_and_stays_responsive():
     lit = "[" + ",".join(["1"] * 300) + "]"
     expression = f"{lit}.all(a, {lit}.all(b, {lit}.all(c, a == b && b == c)))"
     with pytest.raises(kopf.AdmissionError) as refused:
-        asyncio.run(validate_policy(new=policy_body(expression), memo=memo(), warnings=[]))
+        asyncio.run(validate_policy(new=policy_body(expression), warnings=[]))
     assert str(refused.value) == ("invalid AccessPolicy: rule short-oncall: all() within all(): comprehensions may "
                                   "not be nested or chained")
     warnings: list[str] = []
-    asyncio.run(validate_policy(new=policy_body(ONCALL.expression), memo=memo(), warnings=warnings))  # accepted
+    asyncio.run(validate_policy(new=policy_body(ONCALL.expression), warnings=warnings))  # accepted
     assert warnings == []
     
 
@@ -144,7 +143,7 @@ def test_the_policy_check_reads_each_rules_decision():
 
 def test_admission_refuses_a_rule_nested_2000_deep_in_one_line():
     with pytest.raises(kopf.AdmissionError) as refused:
-        asyncio.run(validate_policy(new=policy_body("(" * 2000 + "true" + ")" * 2000), memo=memo(), warnings=[]))
+        asyncio.run(validate_policy(new=policy_body("(" * 2000 + "true" + ")" * 2000), warnings=[]))
     assert str(refused.value) == (
         "invalid AccessPolicy: rule short-oncall: the expression is nested too deeply to evaluate: 20010 levels, "
         "at most 250 (a bracket or call takes about 10, an operator in a chain 2)")

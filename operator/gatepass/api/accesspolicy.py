@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, model_validator
 
 from gatepass.core.durations import format_duration
-from gatepass.core.types import DEFAULT_MAX_START_DELAY
+from gatepass.core.types import DEFAULT_DURATION, DEFAULT_MAX_START_DELAY
 
 from .base import (
     ApiModel,
@@ -18,6 +18,7 @@ from .base import (
     ResourceInfo,
     age_column,
     cel,
+    listed,
     map_list,
     set_list,
     validations,
@@ -85,13 +86,11 @@ class RequestableRole(ApiModel):
         "of the namespaces. Exactly one of clusterRole and role is set. Where it does not exist yet, the "
         "policy is accepted with a warning and the role cannot be granted there until it does.",
     )
-    namespaces: list[NamespaceName] = Field(
-        default_factory=list,
-        max_length=MAX_NAMESPACES,
-        description="Namespaces the role may be bound in, one RoleBinding per requested namespace. "
+    namespaces: list[NamespaceName] = listed(
+        "Namespaces the role may be bound in, one RoleBinding per requested namespace. "
         "Required for a role; for a clusterRole, required unless clusterWide is true. A namespace that does "
         "not exist yet is accepted with a warning; nothing can be granted in it until it is created.",
-        json_schema_extra=set_list(),
+        set_list(), max_length=MAX_NAMESPACES,
     )
     cluster_wide: bool = Field(
         False,
@@ -159,18 +158,14 @@ class NotificationRoute(ApiModel):
         description="Name of a receiver in the operator's notifications configuration "
         "(a Slack workspace, a webhook or a PagerDuty service). Secrets and URLs live there, not here.",
     )
-    roles: list[RoleName] = Field(
-        default_factory=list,
-        max_length=MAX_ROLES,
-        description="Only requests for at least one of these roles (names from spec.roles). Empty: every request.",
-        json_schema_extra=set_list(),
+    roles: list[RoleName] = listed(
+        "Only requests for at least one of these roles (names from spec.roles). Empty: every request.",
+        set_list(), max_length=MAX_ROLES,
     )
-    events: list[NotificationEvent] = Field(
-        default_factory=list,
-        max_length=16,
-        description="Which events to send: Created, Reviewed, Approved, Denied, Expiring, Expired, Revoked. "
+    events: list[NotificationEvent] = listed(
+        "Which events to send: Created, Reviewed, Approved, Denied, Expiring, Expired, Revoked. "
         "Empty: all of them.",
-        json_schema_extra=set_list(),
+        set_list(), max_length=16,
     )
     channel: str | None = Field(
         None,
@@ -194,11 +189,9 @@ class SlackUser(ApiModel):
         description="The Slack user ID (e.g. U024BE7LH), as Slack signs it into every button click.",
     )
     username: UserName = Field(description="The Kubernetes username the click reviews as.")
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=64,
-        description="The Kubernetes groups recorded for the reviewer (thresholds with from.groups count them).",
-        json_schema_extra=atomic_list(),
+    groups: list[GroupName] = listed(
+        "The Kubernetes groups recorded for the reviewer (thresholds with from.groups count them).",
+        atomic_list(), max_length=64,
     )
 
 
@@ -241,12 +234,10 @@ class AccessPolicySpec(ApiModel):
     reviewers: Subjects = Field(
         description="Users and groups whose approvals and denials count. Nobody may review their own request."
     )
-    thresholds: list[Threshold] = Field(
-        default_factory=list,
-        max_length=MAX_THRESHOLDS,
-        description="Approval thresholds, all of which must be met for a request to be approved. "
+    thresholds: list[Threshold] = listed(
+        "Approval thresholds, all of which must be met for a request to be approved. "
         "Empty or absent: one approval from any reviewer.",
-        json_schema_extra=map_list("name"),
+        map_list("name"), max_length=MAX_THRESHOLDS,
     )
     denials: int = Field(
         1,
@@ -255,11 +246,11 @@ class AccessPolicySpec(ApiModel):
         "reviewers listed by name (with no groups) could give; with a Deny rule, accepted with a warning.",
     )
     max_duration: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         description='The longest access a request may ask for, as a Go duration ("30m", "8h"; no day unit).',
     )
     request_ttl: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         alias="requestTTL",
         description="How long a request may wait for its reviews before it expires, as a Go duration.",
     )
@@ -278,28 +269,22 @@ class AccessPolicySpec(ApiModel):
         "requester with spec.onBehalfOf. They vouch for the requester's username and groups; the request "
         "must still be one the requester may make. Absent: nobody files for anybody else.",
     )
-    rules: list[ReviewRule] = Field(
-        default_factory=list,
-        max_length=MAX_RULES,
-        description="Automatic reviews as CEL expressions, evaluated by the operator when a request is Pending. "
+    rules: list[ReviewRule] = listed(
+        "Automatic reviews as CEL expressions, evaluated by the operator when a request is Pending. "
         "The first Deny rule that holds denies the request; otherwise the first Approve rule that holds "
         "approves it outright (the policy's own decision, not one approval of many). While a Deny rule "
         "cannot be evaluated (an error, or no bool), no Approve rule is applied: the request waits for its reviewers.",
-        json_schema_extra=map_list("name"),
+        map_list("name"), max_length=MAX_RULES,
     )
-    notify: list[NotificationRoute] = Field(
-        default_factory=list,
-        max_length=MAX_ROUTES,
-        description="Where notifications about requests under this policy are sent.",
-        json_schema_extra=atomic_list(),
+    notify: list[NotificationRoute] = listed(
+        "Where notifications about requests under this policy are sent.",
+        atomic_list(), max_length=MAX_ROUTES,
     )
-    slack_users: list[SlackUser] = Field(
-        default_factory=list,
-        max_length=MAX_CHAT_USERS,
-        description="Slack users whose Approve/Deny button clicks review requests under this policy, mapped to "
+    slack_users: list[SlackUser] = listed(
+        "Slack users whose Approve/Deny button clicks review requests under this policy, mapped to "
         "Kubernetes identities. Only these clicks are accepted, and the mapped user must still be a reviewer. "
         "Empty: Slack buttons review nothing.",
-        json_schema_extra=map_list("slackUser"),
+        map_list("slackUser"), max_length=MAX_CHAT_USERS,
     )
 
 
@@ -331,8 +316,6 @@ class AccessPolicy(CustomResource):
 
     resource = ResourceInfo(
         kind="AccessPolicy",
-        plural="accesspolicies",
-        singular="accesspolicy",
         short_names=("apol",),
         printer_columns=(
             PrinterColumn("REQUESTERS", ".spec.requesters.groups", description="Groups who may request."),

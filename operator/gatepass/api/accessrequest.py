@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from gatepass.core.durations import format_duration
+from gatepass.core.types import DEFAULT_DURATION
+
 from .base import (
     ApiModel,
     CustomResource,
@@ -13,6 +16,7 @@ from .base import (
     ResourceInfo,
     atomic_list,
     cel,
+    listed,
     map_list,
     set_list,
     unchanged,
@@ -84,11 +88,9 @@ class OnBehalfOf(ApiModel):
     """The user a trusted submitter files a request for, as the submitter vouches for them."""
 
     username: UserName = Field(description="The requester's username, as the API server authenticates them.")
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="The requester's groups, which AccessPolicy requesters and thresholds are matched against.",
-        json_schema_extra=atomic_list(),
+    groups: list[GroupName] = listed(
+        "The requester's groups, which AccessPolicy requesters and thresholds are matched against.",
+        atomic_list(), max_length=MAX_GROUPS,
     )
 
 
@@ -119,26 +121,22 @@ class AccessRequestSpec(ApiModel):
         "At least one.",
         json_schema_extra=set_list(),
     )
-    namespaces: list[NamespaceName] = Field(
-        default_factory=list,
-        max_length=256,
-        description="Namespaces to bind the roles in, one RoleBinding each. "
+    namespaces: list[NamespaceName] = listed(
+        "Namespaces to bind the roles in, one RoleBinding each. "
         "Empty or absent: cluster-wide, which only roles with clusterWide: true allow.",
-        json_schema_extra=set_list(),
+        set_list(), max_length=256,
     )
     duration: Duration = Field(
-        "1h",
+        format_duration(DEFAULT_DURATION),
         description='How long the access lasts once granted, as a Go duration ("90m", "1h30m", "8h"). '
         "At most the policy's maxDuration.",
     )
     reason: Reason = Field(
         "", description="Why the access is needed (e.g. a ticket number). Up to 4096 characters."
     )
-    reviewers: list[UserName] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Usernames of suggested reviewers. Informational: who may review is set by the policy.",
-        json_schema_extra=set_list(),
+    reviewers: list[UserName] = listed(
+        "Usernames of suggested reviewers. Informational: who may review is set by the policy.",
+        set_list(), max_length=64,
     )
     start_time: AwareDatetime | None = Field(
         None,
@@ -167,10 +165,9 @@ class ReviewRecord(ApiModel):
     """A review the operator has read, whether or not it counted."""
 
     reviewer: UserName = Field(description="Username of the reviewer, as authenticated by the API server.")
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        description="The reviewer's groups when the review was made.",
-        json_schema_extra=atomic_list(),
+    groups: list[GroupName] = listed(
+        "The reviewer's groups when the review was made.",
+        atomic_list(),
     )
     decision: Decision = Field(description="Approve or Deny.")
     reason: Reason = Field("", description="The reviewer's reason.")
@@ -214,17 +211,13 @@ class SlackMessage(ApiModel):
 class NotificationStatus(ApiModel):
     """What the operator has already told receivers about the request, so that nothing is sent twice."""
 
-    sent: list[str] = Field(
-        default_factory=list,
-        max_length=256,
-        description="Keys of the notifications already sent (e.g. Created, Reviewed/alice, Approved).",
-        json_schema_extra=atomic_list(),
+    sent: list[str] = listed(
+        "Keys of the notifications already sent (e.g. Created, Reviewed/alice, Approved).",
+        atomic_list(), max_length=256,
     )
-    slack: list[SlackMessage] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Slack messages about the request, updated as its state changes.",
-        json_schema_extra=atomic_list(),
+    slack: list[SlackMessage] = listed(
+        "Slack messages about the request, updated as its state changes.",
+        atomic_list(), max_length=64,
     )
 
 
@@ -235,16 +228,14 @@ class AccessRequestStatus(ApiModel):
         None, description="Lifecycle state: Pending, Approved, Denied, Expired or Revoked."
     )
     policy: ObjectName | None = Field(None, description="Name of the AccessPolicy that governs the request.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        description="Conditions Approved, Denied (final once True), Granted (bindings in place), "
+    conditions: list[Condition] = listed(
+        "Conditions Approved, Denied (final once True), Granted (bindings in place), "
         "Expired and Revoked.",
-        json_schema_extra=map_list("type"),
+        map_list("type"),
     )
-    reviews: list[ReviewRecord] = Field(
-        default_factory=list,
-        description="Every review read for the request, in the order they were made.",
-        json_schema_extra=atomic_list(),
+    reviews: list[ReviewRecord] = listed(
+        "Every review read for the request, in the order they were made.",
+        atomic_list(),
     )
     approvals: int | None = Field(None, ge=0, description="Number of approvals that count.")
     denials: int | None = Field(None, ge=0, description="Number of denials that count.")
@@ -255,10 +246,9 @@ class AccessRequestStatus(ApiModel):
     )
     granted_at: AwareDatetime | None = Field(None, description="When access starts or started.")
     expires_at: AwareDatetime | None = Field(None, description="When access ends or ended.")
-    bindings: list[BindingRef] = Field(
-        default_factory=list,
-        description="The bindings that grant the access while it lasts.",
-        json_schema_extra=atomic_list(),
+    bindings: list[BindingRef] = listed(
+        "The bindings that grant the access while it lasts.",
+        atomic_list(),
     )
     revoked_by: str | None = Field(None, description="Username of whoever revoked the access.")
     revoke_reason: Reason | None = Field(None, description="Why the access was revoked.")
@@ -276,8 +266,6 @@ class AccessRequest(CustomResource):
 
     resource = ResourceInfo(
         kind="AccessRequest",
-        plural="accessrequests",
-        singular="accessrequest",
         short_names=("areq",),
         printer_columns=(
             PrinterColumn("USER", ".spec.requester.username", description="Who asked."),

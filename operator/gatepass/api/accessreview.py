@@ -62,8 +62,6 @@ class AccessReview(CustomResource):
 
     resource = ResourceInfo(
         kind="AccessReview",
-        plural="accessreviews",
-        singular="accessreview",
         short_names=("arev",),
         printer_columns=(
             PrinterColumn("REQUEST", ".spec.request", description="The AccessRequest reviewed."),

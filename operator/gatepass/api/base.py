@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-GROUP = "gatepass.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+from gatepass.core.names import API_VERSION, GROUP, PLURALS, VERSION
+
+__all__ = ["API_VERSION", "GROUP", "VERSION", "ApiModel", "CustomResource", "ObjectMeta", "PrinterColumn",
+           "ResourceInfo"]
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date"]
 
@@ -76,8 +77,8 @@ class ResourceInfo:
     """Names, scope and presentation of one kind, declared on its model class."""
 
     kind: str
-    plural: str
-    singular: str
+    plural: str = ""  # a Gatepass kind's is gatepass.core.names.PLURALS[kind]
+    singular: str = ""  # the kind in lower case
     short_names: tuple[str, ...] = ()
     scope: Literal["Cluster", "Namespaced"] = "Cluster"
     categories: tuple[str, ...] = ("gatepass",)
@@ -85,6 +86,12 @@ class ResourceInfo:
     selectable_fields: tuple[str, ...] = ()
     group: str = GROUP
     version: str = VERSION
+
+    def __post_init__(self) -> None:
+        if not self.plural:
+            object.__setattr__(self, "plural", PLURALS[self.kind])
+        if not self.singular:
+            object.__setattr__(self, "singular", self.kind.lower())
 
     @property
     def crd_name(self) -> str:
@@ -162,6 +169,12 @@ def cel(rule: str, message: str, *, field_path: str = "", reason: str = "") -> d
 
 def validations(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
+
+
+def listed(description: str, list_type: dict[str, Any], *, max_length: int | None = None) -> Any:
+    """A list field that may be left out (then it is empty): ``list_type`` is set_list(), atomic_list() or
+    map_list(...)."""
+    return Field(default_factory=list, max_length=max_length, description=description, json_schema_extra=list_type)
 
 
 def set_list() -> dict[str, Any]:

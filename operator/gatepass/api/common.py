@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -10,7 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringCon
 from gatepass.core.durations import checked_duration
 from gatepass.core.types import MAX_REASON_LENGTH
 
-from .base import ApiModel, atomic_list, cel, set_list, validations
+from .base import ApiModel, atomic_list, cel, listed, set_list, validations
 
 # --- strings ----------------------------------------------------------------------------------
 
@@ -27,8 +29,14 @@ MAX_USERNAME_LENGTH = 1024
 MAX_GROUPS = 1024
 
 
+@functools.lru_cache(maxsize=1024)
+def duration_value(text: str) -> timedelta:
+    """A Duration's timedelta (checked_duration), remembered: the same few strings are read over and over."""
+    return checked_duration(text)
+
+
 def _check_duration(value: str) -> str:
-    checked_duration(value)
+    duration_value(value)
     return value
 
 
@@ -98,18 +106,14 @@ class Subjects(ApiModel):
         )
     )
 
-    users: list[UserName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="Usernames, exactly as the API server authenticates them "
+    users: list[UserName] = listed(
+        "Usernames, exactly as the API server authenticates them "
         "(e.g. alice, alice@example.com, system:serviceaccount:ns:name).",
-        json_schema_extra=set_list(),
+        set_list(), max_length=MAX_GROUPS,
     )
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="Group names, exactly as the API server authenticates them (e.g. dba-leads).",
-        json_schema_extra=set_list(),
+    groups: list[GroupName] = listed(
+        "Group names, exactly as the API server authenticates them (e.g. dba-leads).",
+        set_list(), max_length=MAX_GROUPS,
     )
 
     @model_validator(mode="after")
@@ -128,11 +132,9 @@ class UserInfo(ApiModel):
         max_length=MAX_USERNAME_LENGTH,
         description="The authenticated user's UID, if the authenticator reports one.",
     )
-    groups: list[GroupName] = Field(
-        default_factory=list,
-        max_length=MAX_GROUPS,
-        description="The groups the user belonged to when the object was created.",
-        json_schema_extra=atomic_list(),
+    groups: list[GroupName] = listed(
+        "The groups the user belonged to when the object was created.",
+        atomic_list(), max_length=MAX_GROUPS,
     )
 
 

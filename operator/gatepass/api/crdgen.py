@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +78,32 @@ def structural(schema: dict[str, Any]) -> dict[str, Any]:
 def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[str, ...]) -> dict[str, Any]:
     where = path or "<root>"
     node = dict(node)
+    wrapped = _unwrap(node, defs, where, seen)
+    if wrapped is not None:
+        inner, seen = wrapped
+        return _convert(inner, defs, path, seen)
+    _normalize_keywords(node)
+    _convert_children(node, defs, path, where, seen)
+    _check_node(node, where)
+    return {key: node[key] for key in KEY_ORDER if key in node}
 
-    # Inline references: the referring node's own keys (its description, mostly) win.
+
+def _unwrap(node: dict[str, Any], defs: dict[str, Any], where: str,
+            seen: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]] | None:
+    """The node a ``$ref``, a one-part ``allOf`` or an optional (``anyOf``/``oneOf`` with null) stands for,
+    with the wrapper's own keys on top (its description, mostly); None if ``node`` wraps nothing."""
     if "$ref" in node:
         name = node.pop("$ref").removeprefix("#/$defs/")
         if name in seen:
             raise SchemaError(f"{where}: {name} refers to itself; recursive schemas are not structural")
         if name not in defs:
             raise SchemaError(f"{where}: unknown reference {name}")
-        return _convert(_merge(defs[name], node), defs, path, (*seen, name))
+        return _merge(defs[name], node), (*seen, name)
     if "allOf" in node:
         parts = node.pop("allOf")
         if len(parts) != 1:
             raise SchemaError(f"{where}: allOf with {len(parts)} parts has no structural form")
-        return _convert(_merge(parts[0], node), defs, path, seen)
-
+        return _merge(parts[0], node), seen
     # Optional[X]: X, not required (the API server prunes explicit nulls of non-nullable fields).
     for union in ("anyOf", "oneOf"):
         if union in node:
@@ -103,8 +114,12 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
                 raise SchemaError(f"{where}: union of {kinds} has no structural form")
             if node.get("default", 0) is None:
                 del node["default"]
-            return _convert(_merge(non_null[0], node), defs, path, seen)
+            return _merge(non_null[0], node), seen
+    return None
 
+
+def _normalize_keywords(node: dict[str, Any]) -> None:
+    """JSON Schema 2020-12 keywords of one node as OpenAPI v3 spells them, in place."""
     node.pop("title", None)
     if "description" in node:
         node["description"] = " ".join(str(node["description"]).split())
@@ -119,7 +134,16 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
             node[bound] = True
     if node.pop("uniqueItems", False):
         node.setdefault("x-kubernetes-list-type", "set")
+    if "x-kubernetes-validations" in node:
+        node["x-kubernetes-validations"] = [
+            {key: rule[key] for key in RULE_KEY_ORDER if key in rule}
+            for rule in node["x-kubernetes-validations"]
+        ]
 
+
+def _convert_children(node: dict[str, Any], defs: dict[str, Any], path: str, where: str,
+                      seen: tuple[str, ...]) -> None:
+    """Properties, list items and map values of one node, converted in place."""
     if "properties" in node:
         node["properties"] = {
             name: _convert(sub, defs, f"{path}.{name}", seen) for name, sub in node["properties"].items()
@@ -138,6 +162,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
             raise SchemaError(f"{where}: properties and additionalProperties cannot be combined")
         node["additionalProperties"] = _convert(additional, defs, f"{path}.*", seen)
 
+
+def _check_node(node: dict[str, Any], where: str) -> None:
+    """A converted node is structural: known keywords only, typed, valid list types and defaults."""
     unknown = set(node) - set(KEY_ORDER)
     if unknown:
         raise SchemaError(f"{where}: keywords {sorted(unknown)} are not supported in a CRD schema")
@@ -145,15 +172,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str, seen: tuple[
         node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
     ):
         raise SchemaError(f"{where}: every node of a structural schema needs a type")
-    if "x-kubernetes-validations" in node:
-        node["x-kubernetes-validations"] = [
-            {key: rule[key] for key in RULE_KEY_ORDER if key in rule}
-            for rule in node["x-kubernetes-validations"]
-        ]
     _check_list_type(node, where)
     if "default" in node:
         _check_default(node, node["default"], where)
-    return {key: node[key] for key in KEY_ORDER if key in node}
 
 
 def _merge(inner: dict[str, Any], outer: dict[str, Any]) -> dict[str, Any]:
@@ -290,32 +311,47 @@ def rendered_files(models: Iterable[type[CustomResource]] = RESOURCES) -> dict[s
 # --- command line -----------------------------------------------------------------------------
 
 
+def write_files(root: Path, files: Mapping[Path, str]) -> list[Path]:
+    """Write each of ``files`` (path under ``root`` -> text) whose file is missing or differs; return their
+    paths. Shared by every generator of committed files."""
+    changed = []
+    for path, text in files.items():
+        target = root / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+def stale_files(root: Path, files: Mapping[Path, str], strays: Iterable[Path] = (),
+                stray_note: str = "not generated by any model") -> list[str]:
+    """What differs between ``files`` (path under ``root`` -> text) and the files there, one entry a file:
+    missing, differs, or (any of ``strays`` that is not one of ``files``) ``stray_note``."""
+    problems = []
+    for path, text in files.items():
+        target = root / path
+        if not target.exists():
+            problems.append(f"{path} (missing)")
+        elif target.read_text(encoding="utf-8") != text:
+            problems.append(f"{path} (differs)")
+    problems.extend(f"{stray} ({stray_note})" for stray in strays if stray not in files)
+    return problems
+
+
+def _files_in(directory: Path) -> dict[Path, str]:
+    return {directory / name: text for name, text in rendered_files().items()}
+
+
 def write(directory: Path) -> list[Path]:
     """Write the CRD files into ``directory``; return the ones that changed."""
     directory.mkdir(parents=True, exist_ok=True)
-    changed = []
-    for name, text in rendered_files().items():
-        target = directory / name
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            changed.append(target)
-    return changed
+    return write_files(Path(), _files_in(directory))
 
 
 def drift(directory: Path) -> list[str]:
     """Files in ``directory`` that differ from what the models generate, each with what is wrong."""
-    problems = []
-    expected = rendered_files()
-    for name, text in expected.items():
-        target = directory / name
-        if not target.exists():
-            problems.append(f"{target} (missing)")
-        elif target.read_text(encoding="utf-8") != text:
-            problems.append(f"{target} (differs)")
-    for stray in sorted(directory.glob("*.gatepass.dev.yaml")):
-        if stray.name not in expected:
-            problems.append(f"{stray} (not generated by any model)")
-    return problems
+    return stale_files(Path(), _files_in(directory), sorted(directory.glob("*.gatepass.dev.yaml")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -102,9 +102,20 @@ def parse_object(model: type[R], obj: Mapping[str, Any], *, strict: bool = False
     if not isinstance(data, dict):
         raise InvalidObject(f"{model.resource.kind} is invalid: the object must be an object, "
                             f"not {_json_type(data)}")
-    label = _label(model.resource.kind, data)
+    return _validated(model, data, strict=strict)
+
+
+def parse_stored(model: type[R], obj: Mapping[str, Any]) -> R:
+    """parse_object for an object the API server has stored (so validated already): the same model and
+    the same one-line errors, without parse_object's deep copy (pydantic reads mapping views as they are).
+    What the operator reads at run time, over and over (gatepass.api.values)."""
+    return _validated(model, obj, strict=False)
+
+
+def _validated(model: type[R], data: Mapping[str, Any], *, strict: bool) -> R:
     kind = data.get("kind")
     if kind and kind != model.resource.kind:
+        label = _label(model.resource.kind, data)
         raise InvalidObject(_bounded(f"{label} is invalid: kind is {_quote(kind)}, expected {model.resource.kind!r}"))
     try:
         if strict:
@@ -113,6 +124,7 @@ def parse_object(model: type[R], obj: Mapping[str, Any], *, strict: bool = False
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         problems = [describe(error, model) for error in errors]
+        label = _label(model.resource.kind, data)
         raise InvalidObject(_bounded(f"{label} is invalid: {one_line(exc, model)}"), problems) from None
 
 

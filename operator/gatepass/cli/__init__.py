@@ -7,8 +7,9 @@ and the caller's own identity and permissions, to create AccessRequests and
 AccessReviews, and to set the ``gatepass.dev/revoke`` annotation. It never
 writes ``spec.requester``, ``spec.reviewer`` or any status: who asked and who
 reviewed is always the API server's to say. It may import ``gatepass.core``
-(decisions, formats, and ``convert``: reading objects into core values), the
-standard library, PyYAML and ``kubernetes``; it may not import kopf, aiohttp,
+(decisions, formats), ``gatepass.kube`` (connection, error lines),
+``gatepass.api.values`` (reading objects into core values, imported when first
+needed), the standard library, PyYAML and ``kubernetes``; it may not import kopf, aiohttp,
 pykube, the webhooks, the controller, or the development cluster. It runs commands only in ``exec``, and
 only the one the user gave.
 """

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from gatepass.core.durations import format_duration
+from gatepass.core.types import DEFAULT_DURATION
+
 from .output import FORMATS
 
 PROG = "kubectl access"
@@ -56,7 +59,8 @@ def _request_flags(parser: argparse.ArgumentParser, *, roles: bool) -> None:
                             help="namespaces to bind the roles in (none: cluster-wide)")
     parser.add_argument("--reason", help="why the access is needed (e.g. a ticket)")
     parser.add_argument("--duration", metavar="DURATION",
-                        help='how long the access lasts once granted, e.g. "30m", "1h30m" (default 1h)')
+                        help='how long the access lasts once granted, e.g. "30m", "1h30m" '
+                        f"(default {format_duration(DEFAULT_DURATION)})")
     parser.add_argument("--reviewers", type=_list, default=[], metavar="USER[,USER]",
                         help="suggested reviewers (who may review is up to the policy)")
 

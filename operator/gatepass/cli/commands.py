@@ -14,13 +14,15 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
-from gatepass.core import convert
+from gatepass.api import values
 from gatepass.core import durations
 from gatepass.core.conditions import FINAL_WHEN_TRUE, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.ledger import REVOKE
-from gatepass.core.lifecycle import TERMINAL
-from gatepass.core.policy import evaluate_request
+from gatepass.core.lifecycle import TERMINAL, State
+from gatepass.core import ledger
+from gatepass.core.policy import governing_policy as core_governing_policy
+from gatepass.core.tally import has_reviewed
 from gatepass.core.timestamps import format_time, parse_time
 from gatepass.core.types import Identity, Policy
 
@@ -99,7 +101,7 @@ def review_body(request: str, decision: str, reason: str, reviewer: str) -> dict
 
 
 def requester_of(obj: Mapping) -> str:
-    return ((obj.get("spec") or {}).get("requester") or {}).get("username") or ""
+    return values.request(obj).requester.username
 
 
 def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
@@ -107,24 +109,24 @@ def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
 
 
 def governing_policy(obj: Mapping, policies: Sequence[Policy]) -> Policy | None:
-    """The policy the operator recorded, else the one that would govern the request now."""
-    named = (obj.get("status") or {}).get("policy")
-    if named:
-        return next((p for p in policies if p.name == named), None)
+    """The policy the request is decided under, as the operator and admission decide it
+    (gatepass.core.policy.governing_policy); None for a request the plugin cannot read."""
     try:
-        return evaluate_request(convert.request(obj), policies).policy
+        return core_governing_policy(values.request(obj), policies, obj.get("status") or {})
     except ValueError:
         return None
 
 
 def reviewable(obj: Mapping, me: Identity, policies: Sequence[Policy]) -> bool:
     """Whether ``me`` may review ``obj`` now: pending and undecided, not theirs, a reviewer, not reviewed yet."""
-    if output.state(obj) != "Pending" or requester_of(obj) == me.username:
+    if output.state(obj) is not State.Pending or requester_of(obj) == me.username:
         return False
-    conditions = (obj.get("status") or {}).get("conditions")
-    if any(is_true(conditions, final) for final in FINAL_WHEN_TRUE):  # Approved or Denied, whatever the state says
+    status = obj.get("status") or {}
+    if any(is_true(status.get("conditions"), final) for final in FINAL_WHEN_TRUE):  # Approved or Denied
         return False
-    if any(r.get("reviewer") == me.username for r in (obj.get("status") or {}).get("reviews") or ()):
+    # What the plugin can see of the request's reviews: the ledger's, and the AccessReviews already counted.
+    if has_reviewed(me.username, ledger.reviews(obj["metadata"].get("annotations"))) or any(
+            r.get("reviewer") == me.username for r in status.get("reviews") or ()):
         return False
     policy = governing_policy(obj, policies)
     return policy is not None and policy.reviewers.contains(me)
@@ -134,7 +136,7 @@ def readable_policies(bodies: Iterable[Mapping]) -> list[Policy]:
     policies = []
     for body in bodies:
         try:
-            policies.append(convert.policy(body))
+            policies.append(values.policy(body))
         except (ValueError, KeyError, TypeError):
             continue  # the admission webhook refuses invalid policies; skip any that slipped in
     return policies
@@ -195,9 +197,9 @@ def create(ctx: Context) -> int:
     name = obj["metadata"]["name"]
     ctx.out.write(name + "\n")
     ctx.out.flush()
-    spec = obj.get("spec") or {}
-    ctx.say(f"Created AccessRequest {name}: {', '.join(spec.get('roles') or ())} "
-            f"in {output.namespaces_text(spec)} for {spec.get('duration') or '1h'}.")
+    request = values.request(obj)
+    ctx.say(f"Created AccessRequest {name}: {', '.join(request.roles)} "
+            f"in {output.namespaces_text(request.namespaces)} for {output.duration_text(obj)}.")
     if args.nowait:
         ctx.say(f"Not waiting. Check it with: {ctx.command('request', 'show', name)}")
         return OK
@@ -239,7 +241,7 @@ def drop(ctx: Context) -> int:
     if current in TERMINAL:
         raise CliError(f"AccessRequest {name} is already {current}")
     ctx.kube.annotate_request(name, {REVOKE: ctx.args.reason or "dropped with kubectl access"})
-    what = "cancelled" if current == "Pending" else "its access is being removed"
+    what = "cancelled" if current is State.Pending else "its access is being removed"
     ctx.out.write(f"Dropped AccessRequest {name}: {what}.\n")
     return OK
 

@@ -7,8 +7,9 @@ unreachable cluster) becomes a ``CliError`` that ``main`` prints as
 
 from __future__ import annotations
 
-import json
-import re
+from gatepass.kube.errors import status_message
+
+__all__ = ["FAILED", "INTERRUPTED", "NOT_GRANTED", "OK", "USAGE", "CliError", "api_error", "status_message"]
 
 #: The command worked (the request was created, approved, the review recorded).
 OK = 0
@@ -21,8 +22,6 @@ NOT_GRANTED = 3
 #: Interrupted with Ctrl-C; the request, if any, stays as it is.
 INTERRUPTED = 130
 
-_WEBHOOK_PREFIX = re.compile(r'^admission webhook "[^"]*" denied the request:\s*')
-
 
 class CliError(Exception):
     """A failure to report as one line, with the exit code to leave with."""
@@ -31,21 +30,6 @@ class CliError(Exception):
         super().__init__(message)
         self.message = " ".join(str(message).split())
         self.code = code
-
-
-def status_message(body: object, fallback: str = "") -> str:
-    """The ``message`` of a Kubernetes Status body, without the admission webhook's name."""
-    text = body.decode(errors="replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
-    message = ""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict):
-        message = str(parsed.get("message") or "")
-    if not message:
-        message = text.strip() or fallback
-    return _WEBHOOK_PREFIX.sub("", " ".join(message.split()))
 
 
 def api_error(status: int | None, body: object, reason: str = "", *, not_found: str = "") -> CliError:

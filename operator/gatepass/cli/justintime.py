@@ -18,19 +18,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import BinaryIO, TextIO
 
+from gatepass.api import values
 from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State
 from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
-from gatepass.core.types import Identity, Policy
+from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
 
-from . import denials
+from . import denials, output
 from .commands import Context, follow, readable_policies, request_body
 from .errors import INTERRUPTED, CliError
 
-#: Duration asked for when --duration is not given (less if the policy allows less).
-DEFAULT_DURATION = timedelta(hours=1)
 #: How long to wait for the API server's RBAC to see a new binding before running the command again.
 RBAC_SETTLE_SECONDS = 30.0
 
@@ -94,16 +93,19 @@ def choose(ctx: Context, me: Identity, accesses: Sequence[Access], policies: Seq
 def pending_for(requests: Sequence[Mapping], username: str, role: str, namespaces: Sequence[str]) -> str | None:
     """The oldest Pending request of ``username`` that asks for ``role`` in all of ``namespaces`` (or
     cluster-wide, when there are none), so that running the command again waits for it instead of asking twice."""
-    wanted = set(namespaces)
-    for request in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
-        spec, status = request.get("spec") or {}, request.get("status") or {}
-        if ((spec.get("requester") or {}).get("username") != username or (status.get("state") or "Pending") != "Pending"
-                or role not in (spec.get("roles") or ()) or (request.get("metadata") or {}).get("deletionTimestamp")):
-            continue
-        have = set(spec.get("namespaces") or ())
-        if (wanted and wanted <= have) or (not wanted and not have):
-            return request["metadata"]["name"]
+    for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        if output.state(obj) is State.Pending and not (obj.get("metadata") or {}).get("deletionTimestamp") \
+                and _asks_for(values.request(obj), username, role, set(namespaces)):
+            return obj["metadata"]["name"]
     return None
+
+
+def _asks_for(request: Request, username: str, role: str, wanted: set[str]) -> bool:
+    """Whether ``request`` is ``username``'s and asks for ``role`` in all of ``wanted`` (none: cluster-wide)."""
+    if request.requester.username != username or role not in request.roles:
+        return False
+    have = set(request.namespaces)
+    return wanted <= have if wanted else not have
 
 
 def ask_reason(ctx: Context, policy: Policy | None) -> str:

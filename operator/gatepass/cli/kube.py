@@ -8,26 +8,23 @@ returns them. Every failure leaves here as a one-line ``CliError``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import kubernetes
 import urllib3
-import yaml
 from kubernetes.client import ApiException
-from kubernetes.config import ConfigException
 
-from gatepass.core import convert
+from gatepass.api import values
+from gatepass.core.names import API_VERSION, GROUP, POLICIES, REQUESTS, REVIEWS, VERSION
 from gatepass.core.rbac import Access, RoleKey, Rule, rule_from_api
 from gatepass.core.types import Identity
+from gatepass.kube import connection
 
 from .errors import CliError, api_error
 
-GROUP, VERSION = "gatepass.dev", "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-REQUESTS, REVIEWS, POLICIES = "accessrequests", "accessreviews", "accesspolicies"
+__all__ = ["API_VERSION", "Expired", "Kube"]
 USER_AGENT = "kubectl-access"
 #: Seconds one ordinary API call may take before the cluster counts as unreachable.
 CALL_TIMEOUT = 30
@@ -35,12 +32,6 @@ CALL_TIMEOUT = 30
 WATCH_TIMEOUT = 60
 
 T = TypeVar("T")
-
-
-def _kubeconfig_path(kubeconfig: str | None) -> str:
-    if kubeconfig:
-        return kubeconfig
-    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 class Kube:
@@ -57,30 +48,12 @@ class Kube:
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
-        path = _kubeconfig_path(kubeconfig)
-        if not any(os.path.exists(part) for part in path.split(os.pathsep) if part):
-            raise CliError(f"kubeconfig {path} not found; pass --kubeconfig or set KUBECONFIG")
         try:
-            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
-        except yaml.YAMLError as error:
-            where = getattr(error, "problem_mark", None)
-            line = f" (line {where.line + 1})" if where is not None else ""
-            raise CliError(f"cannot read kubeconfig {path}: not valid YAML{line}") from None
-        except (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError) as error:
-            raise CliError(f"cannot read kubeconfig {path}: {error}") from None
-        names = [c.get("name") for c in contexts or ()]
-        if context and context not in names:
-            raise CliError(f'context "{context}" not found in {path} (contexts: {", ".join(names) or "none"})')
-        if not context and not active:
-            raise CliError(f"{path} has no current context; pass --context")
-        configuration = kubernetes.client.Configuration()
+            configuration = connection.configuration(kubeconfig, context, in_cluster=False)
+        except connection.ConfigError as error:
+            raise CliError(str(error)) from None
         configuration.retries = 1  # an unreachable cluster fails fast instead of after three retries
-        try:
-            api_client = kubernetes.config.new_client_from_config(
-                config_file=path, context=context, persist_config=False, client_configuration=configuration
-            )
-        except (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError) as error:
-            raise CliError(f"cannot use kubeconfig {path}: {error}") from None
+        api_client = kubernetes.client.ApiClient(configuration)
         api_client.user_agent = USER_AGENT  # also the field manager the API server records
         return cls(api_client)
 
@@ -110,7 +83,7 @@ class Kube:
             review = self._call(self.authn.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1",
                                                                         "kind": "SelfSubjectReview"})
             info = (self._plain(review).get("status") or {}).get("userInfo") or {}
-            self._identity = convert.identity(info)
+            self._identity = values.identity(info)
         return self._identity
 
     def allowed(self, access: Access) -> bool:

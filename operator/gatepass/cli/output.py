@@ -12,11 +12,17 @@ from typing import Any
 
 import yaml
 
+from gatepass.api import values
+from gatepass.core.conditions import DENIED, GRANTED, REVOKED, get_condition, is_true
+from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State, state_of
 from gatepass.core.timestamps import parse_optional_time
+from gatepass.core.types import DEFAULT_DURATION
 
 FORMATS = ("table", "json", "yaml")
 NONE = "<none>"
 REQUEST_COLUMNS = ("ID", "USER", "ROLES", "NAMESPACES", "CREATED (UTC)", "STATUS", "EXPIRES (UTC)")
+_DEFAULT_DURATION = format_duration(DEFAULT_DURATION)
 
 
 def utc(value: object) -> str:
@@ -50,25 +56,30 @@ def _status(obj: Mapping) -> Mapping:
     return obj.get("status") or {}
 
 
-def state(obj: Mapping) -> str:
+def state(obj: Mapping) -> State:
     """The request's state; Pending until the operator has written one."""
-    return _status(obj).get("state") or "Pending"
+    return state_of(obj.get("status")) or State.Pending
 
 
-def namespaces_text(spec: Mapping) -> str:
-    return ",".join(spec.get("namespaces") or ()) or "(cluster-wide)"
+def duration_text(obj: Mapping) -> str:
+    """How long the access lasts once granted: spec.duration as written, or the default's short form."""
+    return _spec(obj).get("duration") or _DEFAULT_DURATION
+
+
+def namespaces_text(namespaces: Sequence[str]) -> str:
+    return ",".join(namespaces) or "(cluster-wide)"
 
 
 def request_row(obj: Mapping) -> list[str]:
-    spec, status = _spec(obj), _status(obj)
+    request = values.request(obj)
     return [
         obj["metadata"]["name"],
-        (spec.get("requester") or {}).get("username") or "",
-        ",".join(spec.get("roles") or ()),
-        namespaces_text(spec),
+        request.requester.username,
+        ",".join(request.roles),
+        namespaces_text(request.namespaces),
         utc(obj["metadata"].get("creationTimestamp")),
         state(obj),
-        utc(status.get("expiresAt")),
+        utc(_status(obj).get("expiresAt")),
     ]
 
 
@@ -122,7 +133,7 @@ def _review_lines(title: str, reviews: Sequence[Mapping]) -> list[str]:
 
 
 def _condition(status: Mapping, kind: str) -> Mapping:
-    return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
+    return get_condition(status.get("conditions"), kind) or {}
 
 
 def access_text(obj: Mapping) -> str:
@@ -130,54 +141,68 @@ def access_text(obj: Mapping) -> str:
     status = _status(obj)
     current = state(obj)
     granted, expires = utc(status.get("grantedAt")), utc(status.get("expiresAt"))
-    if current == "Pending":
-        duration = _spec(obj).get("duration") or "1h"
+    if current is State.Pending:
         start = utc(_spec(obj).get("startTime"))
-        return f"{duration} once approved" + (f", not before {start} UTC" if start else "")
+        return f"{duration_text(obj)} once approved" + (f", not before {start} UTC" if start else "")
     if not expires:
         return NONE
-    if current == "Approved":
-        live = _condition(status, "Granted").get("status") == "True"
+    if current is State.Approved:
+        live = is_true(status.get("conditions"), GRANTED)
         return (f"granted {granted} UTC, expires {expires} UTC" if live
                 else f"starts {granted} UTC, expires {expires} UTC")
-    if current == "Revoked":
-        revoked = utc(_condition(status, "Revoked").get("lastTransitionTime"))
+    if current is State.Revoked:
+        revoked = utc(_condition(status, REVOKED).get("lastTransitionTime"))
         return f"granted {granted} UTC, revoked {revoked} UTC" if revoked else f"revoked before {expires} UTC"
     return f"{granted} UTC to {expires} UTC" if granted else f"until {expires} UTC"
 
 
 def show_request(obj: Mapping) -> str:
     """The request for people: who, what, why, until when, and who said what."""
-    meta, spec, status = obj["metadata"], _spec(obj), _status(obj)
-    requester = spec.get("requester") or {}
+    fields = _request_fields(obj) + _outcome_fields(obj)
+    width = max(len(label) for label, _ in fields) + 2
+    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    status = _status(obj)
+    for title, count, decision in (("Approvals", "approvals", "Approve"), ("Denials", "denials", "Deny")):
+        reviews = _reviews(status, decision)
+        lines += _review_lines(f"{title} ({status.get(count) or len(reviews)})", reviews)
+    return "\n".join(lines) + "\n"
+
+
+def _user(obj: Mapping) -> str:
+    """'bob (groups dba, oncall)': the requester and their groups, without system:authenticated."""
+    requester = _spec(obj).get("requester") or {}
     groups = [g for g in requester.get("groups") or () if g != "system:authenticated"]
     user = requester.get("username") or NONE
-    if groups:
-        user += f" (groups {', '.join(groups)})"
-    fields = [
+    return user + (f" (groups {', '.join(groups)})" if groups else "")
+
+
+def _request_fields(obj: Mapping) -> list[tuple[str, str]]:
+    """What every request shows: who asked for what and why, and where it stands."""
+    meta, status, request = obj["metadata"], _status(obj), values.request(obj)
+    return [
         ("Name", meta["name"]),
-        ("User", user),
-        ("Roles", ", ".join(spec.get("roles") or ()) or NONE),
-        ("Namespaces", ", ".join(spec.get("namespaces") or ()) or "(cluster-wide)"),
-        ("Reason", spec.get("reason") or NONE),
-        ("Suggested reviewers", ", ".join(spec.get("reviewers") or ()) or NONE),
+        ("User", _user(obj)),
+        ("Roles", ", ".join(request.roles) or NONE),
+        ("Namespaces", ", ".join(request.namespaces) or "(cluster-wide)"),
+        ("Reason", request.reason or NONE),
+        ("Suggested reviewers", ", ".join(request.suggested_reviewers) or NONE),
         ("Created", f"{utc(meta.get('creationTimestamp'))} UTC"),
         ("Policy", status.get("policy") or NONE),
         ("Status", state(obj)),
         ("Access", access_text(obj)),
     ]
-    if state(obj) == "Pending" and status.get("requestExpiresAt"):
+
+
+def _outcome_fields(obj: Mapping) -> list[tuple[str, str]]:
+    """The lines only some requests have: until when a pending one waits, who revoked it, why it was denied."""
+    status = _status(obj)
+    fields = []
+    if state(obj) is State.Pending and status.get("requestExpiresAt"):
         fields.append(("Request expires", f"{utc(status['requestExpiresAt'])} UTC"))
     if status.get("revokedBy"):
         said = f": {status['revokeReason']}" if status.get("revokeReason") else ""
         fields.append(("Revoked by", f"{status['revokedBy']}{said}"))
-    denied = _condition(status, "Denied")
+    denied = _condition(status, DENIED)
     if denied.get("status") == "True" and denied.get("reason") == "NoPolicy":
         fields.append(("Denied because", denied.get("message", "")))
-    width = max(len(label) for label, _ in fields) + 2
-    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
-    lines += _review_lines(f"Approvals ({status.get('approvals') or len(_reviews(status, 'Approve'))})",
-                           _reviews(status, "Approve"))
-    lines += _review_lines(f"Denials ({status.get('denials') or len(_reviews(status, 'Deny'))})",
-                           _reviews(status, "Deny"))
-    return "\n".join(lines) + "\n"
+    return fields

@@ -18,11 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
-from gatepass.core import convert
-from gatepass.core.conditions import BLOCKED_REASONS
+from gatepass.api import values
+from gatepass.core.conditions import BLOCKED_REASONS, DENIED, EXPIRED, GRANTED, get_condition
+from gatepass.core.lifecycle import State
 from gatepass.core.tally import tally
 from gatepass.core.timestamps import parse_optional_time
-from gatepass.core.types import Policy, Review
+from gatepass.core.types import DECISIONS, Policy, Review
 
 from .errors import CliError
 from .kube import Expired, Kube
@@ -41,17 +42,16 @@ class Progress:
 
 
 def _condition(obj: Mapping, kind: str) -> Mapping:
-    status = obj.get("status") or {}
-    return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
+    return get_condition((obj.get("status") or {}).get("conditions"), kind) or {}
 
 
 def _reviews(obj: Mapping) -> list[Review]:
     reviews = []
     for record in (obj.get("status") or {}).get("reviews") or ():
         moment = parse_optional_time(record.get("time"))
-        if moment is None or record.get("decision") not in ("Approve", "Deny"):
+        if moment is None or record.get("decision") not in DECISIONS:
             continue
-        reviewer = convert.identity({"username": record.get("reviewer", ""), "groups": record.get("groups")})
+        reviewer = values.identity({"username": record.get("reviewer", ""), "groups": record.get("groups")})
         reviews.append(Review(reviewer, record["decision"], record.get("reason") or "", moment))
     return reviews
 
@@ -62,7 +62,7 @@ def approvals_text(obj: Mapping, policy: Policy | None) -> str:
     approvers = [r.reviewer.username for r in reviews if r.decision == "Approve"]
     who = f" ({', '.join(approvers)})" if approvers else ""
     if policy is not None:
-        requester = convert.identity((obj.get("spec") or {}).get("requester"))
+        requester = values.identity((obj.get("spec") or {}).get("requester"))
         return tally(policy, requester, reviews).approvals_summary() + who
     count = len(approvers)
     return f"{count} approval{'' if count == 1 else 's'}{who}"
@@ -72,37 +72,54 @@ def progress(obj: Mapping, until: Until = "approved", policy: Policy | None = No
     """Whether waiting on ``obj`` is over, and the line to show."""
     name = f'AccessRequest {obj["metadata"]["name"]}'
     current = state(obj)
+    step = _PROGRESS.get(current)
+    return step(name, obj, until, policy) if step else Progress(f"{name} is {current}")
+
+
+def _pending(name: str, obj: Mapping, until: Until, policy: Policy | None) -> Progress:
+    return Progress(f"{name} is Pending: {approvals_text(obj, policy)}")
+
+
+def _approved(name: str, obj: Mapping, until: Until, policy: Policy | None) -> Progress:
     status = obj.get("status") or {}
-    if current == "Pending":
-        return Progress(f"{name} is Pending: {approvals_text(obj, policy)}")
-    if current == "Approved":
+    why = _condition(obj, GRANTED)
+    if why.get("status") == "True":
         expires = utc(status.get("expiresAt"))
-        granted = _condition(obj, "Granted").get("status") == "True"
-        if granted:
-            return Progress(f"{name} is Approved: access granted until {expires} UTC", done=True, granted=True)
-        why = _condition(obj, "Granted")
-        if why.get("status") == "False" and why.get("reason") in BLOCKED_REASONS:
-            # Approved, but its bindings cannot be made yet: no access, whatever the wait was for. A wait for
-            # access goes on (the operator grants it once the cause is fixed); a wait for approval ends here.
-            line = f"{name} is Approved but not granted ({why['reason']}): {why.get('message') or ''}".rstrip(": ")
-            return Progress(line, done=until == "approved")
-        starts = utc(status.get("grantedAt"))
-        line = f"{name} is Approved: access starts {starts} UTC" if starts else f"{name} is Approved"
-        return Progress(line, done=until == "approved", granted=until == "approved")
-    if current == "Denied":
-        deniers = [r for r in status.get("reviews") or () if r.get("decision") == "Deny"]
-        if deniers:
-            said = "; ".join(f"{r.get('reviewer')}: {r.get('reason') or 'no reason given'}" for r in deniers)
-            return Progress(f"{name} was denied by {said}", done=True)
-        message = _condition(obj, "Denied").get("message") or "denied"
-        return Progress(f"{name} was denied: {message}", done=True)
-    if current == "Expired":
-        message = _condition(obj, "Expired").get("message") or "it expired"
-        return Progress(f"{name} expired: {message}", done=True)
-    if current == "Revoked":
-        said = f": {status['revokeReason']}" if status.get("revokeReason") else ""
-        return Progress(f"{name} was revoked by {status.get('revokedBy') or 'someone'}{said}", done=True)
-    return Progress(f"{name} is {current}")
+        return Progress(f"{name} is Approved: access granted until {expires} UTC", done=True, granted=True)
+    if why.get("status") == "False" and why.get("reason") in BLOCKED_REASONS:
+        # Approved, but its bindings cannot be made yet: no access, whatever the wait was for. A wait for
+        # access goes on (the operator grants it once the cause is fixed); a wait for approval ends here.
+        line = f"{name} is Approved but not granted ({why['reason']}): {why.get('message') or ''}".rstrip(": ")
+        return Progress(line, done=until == "approved")
+    starts = utc(status.get("grantedAt"))
+    line = f"{name} is Approved: access starts {starts} UTC" if starts else f"{name} is Approved"
+    return Progress(line, done=until == "approved", granted=until == "approved")
+
+
+def _denied(name: str, obj: Mapping, until: Until, policy: Policy | None) -> Progress:
+    deniers = [r for r in (obj.get("status") or {}).get("reviews") or () if r.get("decision") == "Deny"]
+    if deniers:
+        said = "; ".join(f"{r.get('reviewer')}: {r.get('reason') or 'no reason given'}" for r in deniers)
+        return Progress(f"{name} was denied by {said}", done=True)
+    message = _condition(obj, DENIED).get("message") or "denied"
+    return Progress(f"{name} was denied: {message}", done=True)
+
+
+def _expired(name: str, obj: Mapping, until: Until, policy: Policy | None) -> Progress:
+    message = _condition(obj, EXPIRED).get("message") or "it expired"
+    return Progress(f"{name} expired: {message}", done=True)
+
+
+def _revoked(name: str, obj: Mapping, until: Until, policy: Policy | None) -> Progress:
+    status = obj.get("status") or {}
+    said = f": {status['revokeReason']}" if status.get("revokeReason") else ""
+    return Progress(f"{name} was revoked by {status.get('revokedBy') or 'someone'}{said}", done=True)
+
+
+_PROGRESS: dict[State, Callable[[str, Mapping, Until, Policy | None], Progress]] = {
+    State.Pending: _pending, State.Approved: _approved, State.Denied: _denied, State.Expired: _expired,
+    State.Revoked: _revoked,
+}
 
 
 def elapsed_text(seconds: float) -> str:
@@ -187,7 +204,7 @@ class _Policies:
         if name not in self.cache:
             body = self.kube.get_policy(name)
             try:
-                self.cache[name] = convert.policy(body) if body else None
+                self.cache[name] = values.policy(body) if body else None
             except (ValueError, KeyError, TypeError):
                 self.cache[name] = None
         return self.cache[name]

@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gatepass.core.lifecycle import Event, State
+from gatepass.core.buckets import LATENCY_BUCKETS
 from gatepass.core.reconcile import Plan
 from gatepass.core.timestamps import parse_optional_time
 
@@ -31,8 +32,6 @@ STATES = tuple(state.value for state in State)
 DECISIONS = ("Approve", "Deny")
 VIAS = ("annotation", "AccessReview")
 COMPONENTS = ("reconcile", "leadership", "certificates", "admission")
-# Seconds: a grant or an expiry should take well under a second; minutes mean trouble.
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 TRANSITIONS = Counter("gatepass_request_transitions", "AccessRequests that entered each state.", ["state"])
 REVIEWS = Counter("gatepass_reviews", "Reviews recorded on requests, by decision and how they were given.",

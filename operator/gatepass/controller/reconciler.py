@@ -25,7 +25,8 @@ from typing import Protocol
 from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
-from gatepass.core import convert, ledger
+from gatepass.api import values
+from gatepass.core import ledger
 from gatepass.core.conditions import BLOCKED_REASONS
 from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
@@ -93,7 +94,7 @@ class Reconciler:
             cached = self._policies.get(name)
             if cached is None or cached[0] != version:
                 try:
-                    cached = (version, convert.policy(body))
+                    cached = (version, values.policy(body))
                 except (ValueError, KeyError, TypeError) as error:
                     logger.warning("Ignored AccessPolicy %s: %s", name, error)
                     continue
@@ -153,12 +154,12 @@ class Reconciler:
     async def _gather(self, name: str, body: dict) -> Facts:
         """Everything decide() needs but the bindings, read once: the request, its governing policy, every
         review (the ledger's, the AccessReviews', and a policy rule's made now) and a revocation."""
-        request = convert.request(body)
+        request = values.request(body)
         status = body.get("status") or {}
         policy = governing_policy(request, self.policies(), status)
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
-            review for review in (convert.access_review(r, request.uid)
+            review for review in (values.review(r, request.uid)
                                   for r in self.store.reviews.get(name, {}).values())
             if review is not None
         ]

@@ -28,7 +28,8 @@ from datetime import datetime
 from kubernetes.client import ApiException
 
 from gatepass import rules
-from gatepass.core import convert, ledger
+from gatepass.api import values
+from gatepass.core import ledger
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.names import GROUP, VERSION
 from gatepass.core.types import Policy, Request, Review, Rule
@@ -73,7 +74,7 @@ class RuleReviews:
         if created is None:
             return []
         self.store.put_review(created, deleted=False)
-        review = convert.access_review(created, request.uid)
+        review = values.review(created, request.uid)
         return [review] if review is not None else []
 
     @staticmethod

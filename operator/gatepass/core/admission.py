@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .lifecycle import TERMINAL
+from .lifecycle import TERMINAL, State
 from .policy import review_errors
 from .types import RULES_REVIEWER, Identity, Policy, Request
 
@@ -71,13 +71,13 @@ def slack_mapping(entries: object) -> dict[str, Identity]:
     return mapping
 
 
-def review_refusal(request: Request, state: str, reviewer: Identity, policy: Policy | None, *,
+def review_refusal(request: Request, state: State, reviewer: Identity, policy: Policy | None, *,
                    already_reviewed: bool, by_rule: bool = False) -> str | None:
     """Why ``reviewer`` may not review ``request`` (in ``state``) now, in one line; None when they may.
     The same for an annotation, an AccessReview, a Slack click and a rule (which the policy itself makes,
     so its reviewer need not be one of the policy's)."""
-    if state != "Pending":
-        return f"AccessRequest {request.name} is {state}; reviews are accepted only while it is Pending"
+    if state is not State.Pending:
+        return f"AccessRequest {request.name} is {state}; reviews are accepted only while it is {State.Pending}"
     if already_reviewed:
         return f"{reviewer.username} has already reviewed AccessRequest {request.name}"
     if by_rule:
@@ -85,7 +85,7 @@ def review_refusal(request: Request, state: str, reviewer: Identity, policy: Pol
     return "; ".join(review_errors(policy, request, reviewer)) or None
 
 
-def revoke_refusal(name: str, state: str, *, may_revoke: bool, caller: str) -> str | None:
+def revoke_refusal(name: str, state: State, *, may_revoke: bool, caller: str) -> str | None:
     """Why ``caller`` may not revoke request ``name`` (in ``state``); None when they may. ``may_revoke``:
     they are its requester or submitter, or RBAC grants them the ``revoke`` verb on it."""
     if state in TERMINAL:

@@ -31,7 +31,7 @@ NS_PER_UNIT = {
 MAX_NS = (1 << 63) - 1  # Go's time.Duration is an int64 of nanoseconds
 
 # Every message, as a format string. The Helm chart's check of operator.retention is generated
-# from these and from NS_PER_UNIT (gatepass.installgen), so that it says what this module says.
+# from these and from NS_PER_UNIT (gatepass.devcluster.installgen), so that it says what this module says.
 INVALID = 'invalid duration "{text}": {problem}'
 UNITS_HINT = 'use ns, us, ms, s, m or h, e.g. "90m" or "1h30m"'
 DAY_HINT = "there is no day unit, write 24h"

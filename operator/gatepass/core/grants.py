@@ -20,17 +20,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .names import API_VERSION, KEY_PREFIX
 from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
 from .types import Policy, Request, RequestableRole
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API_VERSION = f"{RBAC_GROUP}/v1"
-OWNER_API_VERSION = "gatepass.dev/v1alpha1"
+OWNER_API_VERSION = API_VERSION
 OWNER_KIND = "AccessRequest"
-MANAGED_LABEL = "gatepass.dev/managed"
-REQUEST_LABEL = "gatepass.dev/request"
+MANAGED_LABEL = f"{KEY_PREFIX}managed"
+REQUEST_LABEL = f"{KEY_PREFIX}request"
 #: On an AccessReview, the UID of the request it was made for (set by admission; see gatepass.core.admission).
-REQUEST_UID_LABEL = "gatepass.dev/request-uid"
+REQUEST_UID_LABEL = f"{KEY_PREFIX}request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 #: The aggregated ClusterRole whose `bind` rules say which roles the operator may grant.
 OPERATOR_BIND_ROLE = "gatepass-operator-bind"

@@ -19,15 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from .names import KEY_PREFIX
 from .timestamps import format_time, parse_time
 from .types import MAX_REASON_LENGTH, Identity, Review, Revocation
 
-APPROVE = "gatepass.dev/approve"
-DENY = "gatepass.dev/deny"
-REVOKE = "gatepass.dev/revoke"
+APPROVE = f"{KEY_PREFIX}approve"
+DENY = f"{KEY_PREFIX}deny"
+REVOKE = f"{KEY_PREFIX}revoke"
 INTENTS = {APPROVE: "Approve", DENY: "Deny"}
-LEDGER_PREFIX = "review.gatepass.dev/"
-REVOKED_BY = "gatepass.dev/revoked-by"
+LEDGER_PREFIX = f"review.{KEY_PREFIX}"
+REVOKED_BY = f"{KEY_PREFIX}revoked-by"
 VIA_ANNOTATION = "annotation"
 _INTENT_KEYS = {"Approve": APPROVE, "Deny": DENY, "Revoke": REVOKE}
 

@@ -34,11 +34,12 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .names import GROUP
 from .grants import REQUEST_LABEL, REQUEST_UID_LABEL
 from .ledger import APPROVE, DENY, LEDGER_PREFIX, REVOKE, REVOKED_BY, intents, is_ledger_key
 
 #: The domain of Gatepass's own annotation keys.
-DOMAIN = "gatepass.dev"
+DOMAIN = GROUP
 #: The annotation keys a user may write on an AccessRequest: the intents.
 INTENT_KEYS = (APPROVE, DENY, REVOKE)
 #: Every ``gatepass.dev/`` annotation key that exists (the revoke record is written by admission).

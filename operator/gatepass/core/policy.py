@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
-from .lifecycle import State
+from .lifecycle import State, state_of
 from .timestamps import format_time
 from .types import Identity, Policy, Request
 
@@ -128,19 +128,25 @@ def review_errors(policy: Policy | None, request: Request, reviewer: Identity) -
 
 
 def governing_policy(request: Request, policies: Iterable[Policy], status: Mapping[str, Any]) -> Policy | None:
-    """The policy to decide `request` under, given its current `status`.
+    """The policy to decide `request` under, given its current `status`: the one question admission, the
+    reconciler, the plugin and the Slack buttons all ask here.
 
-    Once Approved: the policy it was approved under (status.policy), whether or not
-    that still allows it, and None when it is gone. A grant starts and goes on only
-    under the policy whose reviewers approved it, never under another that happens to
-    allow the same request (whose reviewers never saw it). Otherwise (Pending, or
-    ended, when nothing is decided any more): the first by name that allows it, as
-    evaluate_request says.
+    The policy a request is decided under is recorded once, in status.policy, and kept:
+    - Once Approved: that policy, whether or not it still allows the request, and None when it is gone. A
+      grant starts and goes on only under the policy whose reviewers approved it, never under another that
+      happens to allow the same request (whose reviewers never saw it); policy.withdrawal ends it.
+    - Otherwise: the recorded policy while it exists and still allows the request, so a policy added later
+      (before it by name, say) never takes a request over from under its reviewers. When it is gone or no
+      longer allows the request, and before one is recorded: the first by name that allows it, as
+      evaluate_request says (None when none does).
     """
     policies = list(policies)
-    if status.get("state") == State.Approved.value:
-        named = status.get("policy")
-        return next((policy for policy in policies if policy.name == named), None)
+    named = status.get("policy")
+    recorded = next((policy for policy in policies if policy.name == named), None) if named else None
+    if state_of(status) is State.Approved:
+        return recorded
+    if recorded is not None and not request_errors(request, recorded):
+        return recorded
     return evaluate_request(request, policies).policy
 
 

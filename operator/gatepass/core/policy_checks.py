@@ -146,36 +146,41 @@ def _count(count: int, noun: str) -> str:
 
 def missing(policy: Policy, facts: ClusterFacts) -> list[str]:
     """A warning for each ClusterRole, namespace and Role the policy names that does not exist."""
-    warnings: list[str] = []
-    namespaces = sorted({namespace for role in policy.roles for namespace in role.namespaces})
-    if facts.namespaces is None:
-        if namespaces:
-            warnings.append("could not check which of the namespaces the policy names exist")
-    else:
-        for namespace in namespaces:
-            if namespace not in facts.namespaces:
-                offered = _names(role.name for role in policy.roles if namespace in role.namespaces)
-                warnings.append(f'namespace "{namespace}" does not exist: {offered} cannot be granted there '
-                                "until it is created")
-    cluster_roles = sorted({role.role_name for role in policy.roles if role.kind == "ClusterRole"})
-    if facts.cluster_roles is None:
-        if cluster_roles:
-            warnings.append("could not check which of the ClusterRoles the policy names exist")
-    else:
-        for name in cluster_roles:
-            if name not in facts.cluster_roles:
-                offered = _names(role.name for role in policy.roles
-                                 if role.kind == "ClusterRole" and role.role_name == name)
-                warnings.append(f'ClusterRole "{name}" does not exist: {offered} cannot be granted until it is '
-                                "created")
+    by_namespace: dict[str, list[str]] = {}
+    by_cluster_role: dict[str, list[str]] = {}
+    for role in policy.roles:
+        for namespace in role.namespaces:
+            by_namespace.setdefault(namespace, []).append(role.name)
+        if role.kind == "ClusterRole":
+            by_cluster_role.setdefault(role.role_name, []).append(role.name)
+    return [*_missing_named("namespace", by_namespace, facts.namespaces, " there"),
+            *_missing_named("ClusterRole", by_cluster_role, facts.cluster_roles, ""),
+            *_missing_roles(policy, facts)]
+
+
+def _unread(what: str, named: object) -> list[str]:
+    """The warning for names the policy has that could not be checked (none when it names none)."""
+    return [f"could not check which of the {what} the policy names exist"] if named else []
+
+
+def _missing_named(kind: str, offering: dict[str, list[str]], existing: frozenset[str] | None,
+                   where: str) -> list[str]:
+    """A warning for each ``kind`` (namespace, ClusterRole) in ``offering`` that is not ``existing``, naming the
+    roles of the policy that need it."""
+    if existing is None:
+        return _unread(f"{kind}s", offering)
+    return [f'{kind} "{name}" does not exist: {_names(offering[name])} cannot be granted{where} until it is '
+            "created" for name in sorted(offering) if name not in existing]
+
+
+def _missing_roles(policy: Policy, facts: ClusterFacts) -> list[str]:
     roles = [role for role in policy.roles if role.kind == "Role"]
     if facts.roles is None:
-        if roles:
-            warnings.append("could not check which of the Roles the policy names exist")
-        return warnings
+        return _unread("Roles", roles)
+    warnings: list[str] = []
     for role in roles:
         have = facts.roles.get(role.role_name, frozenset())
-        # A namespace that does not exist is warned about once, above.
+        # A namespace that does not exist is warned about once, by _missing_namespaces.
         absent = [ns for ns in role.namespaces if ns not in have
                   and (facts.namespaces is None or ns in facts.namespaces)]
         if absent:

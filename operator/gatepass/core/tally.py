@@ -13,7 +13,8 @@ Rules, in the order they are applied:
      ignored: a reviewer cannot change their mind. (An ignored review does not use
      up the reviewer's turn, so a review made before someone became a reviewer
      does not block their later one.) For gatepass:rules this means one rule
-     review per request.
+     review per request. Whether a reviewer has reviewed is has_reviewed, which
+     admission asks too.
 Then: a counted rule review decides outright (Deny: Denied, Approve: Approved),
 whatever the other reviews say; else Denied when the counted denials reach
 policy.denials (checked first), else Approved when every threshold is met, else
@@ -28,14 +29,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+from .lifecycle import State
 from .timestamps import format_time
 from .types import RULES_REVIEWER, Identity, Policy, Review
 
 
 class Outcome(enum.StrEnum):
-    Pending = "Pending"
-    Approved = "Approved"
-    Denied = "Denied"
+    """What the reviews decide: the request's state the tally leads to."""
+
+    Pending = State.Pending.value
+    Approved = State.Approved.value
+    Denied = State.Denied.value
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,43 @@ def review_order(review: Review) -> tuple:
     return (review.time, review.via, review.review, review.reviewer.username)
 
 
+def has_reviewed(username: str, reviews: Iterable[Review]) -> bool:
+    """Whether ``username`` has a review among ``reviews``: the one answer to "has this reviewer already
+    reviewed?". The tally asks it of the reviews it has counted so far (rule 6); admission asks it of every
+    review recorded for the request (the ledger and the AccessReviews made for it) and refuses another."""
+    return any(review.reviewer.username == username for review in reviews)
+
+
+def _ignored_because(review: Review, policy: Policy, requester: Identity, submitter: Identity | None,
+                     deadline: datetime | None, counted: Iterable[Review]) -> str | None:
+    """Why `review` is not counted (rules 2 to 6), or None when it counts."""
+    name = review.reviewer.username
+    by_rule = is_rule_review(review)
+    if deadline is not None and review.time >= deadline:
+        return f"made after the request timed out at {format_time(deadline)}"
+    if name == requester.username:
+        return f"{name} may not review own request"
+    if submitter is not None and name == submitter.username:
+        return f"{name} may not review a request it filed"
+    if name == RULES_REVIEWER and not by_rule:
+        return f"{name} reviews only through policy rules"
+    if not by_rule and not policy.reviewers.contains(review.reviewer):
+        return f"{name} is not a reviewer under policy {policy.name}"
+    if has_reviewed(name, counted):
+        return f"only the first review by {name} counts"
+    return None
+
+
+def _outcome(policy: Policy, rule: Review | None, denials: int, thresholds: Iterable[ThresholdCount]) -> Outcome:
+    if rule is not None:
+        return Outcome.Denied if rule.decision == "Deny" else Outcome.Approved
+    if denials >= policy.denials:
+        return Outcome.Denied
+    if all(t.met for t in thresholds):
+        return Outcome.Approved
+    return Outcome.Pending
+
+
 def tally(
     policy: Policy,
     requester: Identity,
@@ -103,27 +144,12 @@ def tally(
     """Count `reviews` of `requester`'s request (filed by `submitter`, if not by the requester) under `policy`."""
     counted: list[Review] = []
     ignored: list[IgnoredReview] = []
-    seen: set[str] = set()
     for review in sorted(reviews, key=review_order):
-        name = review.reviewer.username
-        by_rule = is_rule_review(review)
-        if deadline is not None and review.time >= deadline:
-            reason = f"made after the request timed out at {format_time(deadline)}"
-        elif name == requester.username:
-            reason = f"{name} may not review own request"
-        elif submitter is not None and name == submitter.username:
-            reason = f"{name} may not review a request it filed"
-        elif name == RULES_REVIEWER and not by_rule:
-            reason = f"{name} reviews only through policy rules"
-        elif not by_rule and not policy.reviewers.contains(review.reviewer):
-            reason = f"{name} is not a reviewer under policy {policy.name}"
-        elif name in seen:
-            reason = f"only the first review by {name} counts"
-        else:
-            seen.add(name)
+        reason = _ignored_because(review, policy, requester, submitter, deadline, counted)
+        if reason is None:
             counted.append(review)
-            continue
-        ignored.append(IgnoredReview(review, reason))
+        else:
+            ignored.append(IgnoredReview(review, reason))
 
     rule = next((r for r in counted if is_rule_review(r)), None)
     approving = [r for r in counted if r.decision == "Approve"]
@@ -132,16 +158,8 @@ def tally(
         ThresholdCount(t.name, sum(1 for r in approving if r is not rule and t.counts(r.reviewer)), t.approvals)
         for t in policy.effective_thresholds
     )
-    if rule is not None:
-        outcome = Outcome.Denied if rule.decision == "Deny" else Outcome.Approved
-    elif denials >= policy.denials:
-        outcome = Outcome.Denied
-    elif all(t.met for t in thresholds):
-        outcome = Outcome.Approved
-    else:
-        outcome = Outcome.Pending
     return Tally(
-        outcome=outcome,
+        outcome=_outcome(policy, rule, denials, thresholds),
         approvals=len(approving),
         denials=denials,
         denials_required=policy.denials,

@@ -88,7 +88,9 @@ DEFAULT_THRESHOLD = Threshold(name="default", approvals=1)
 
 #: How far after a request is made its startTime may be, unless the policy's maxStartDelay says otherwise.
 DEFAULT_MAX_START_DELAY = timedelta(hours=168)
-DEFAULT_DURATION = timedelta(hours=1)  # of a request without spec.duration, and a policy's maxDuration and requestTTL
+#: How long a request without spec.duration lasts, and a policy's maxDuration and requestTTL when unset
+#: (the models' defaults, which the CRDs declare, are this one).
+DEFAULT_DURATION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,8 @@ class Policy:
     reviewers: Subjects
     thresholds: tuple[Threshold, ...] = ()
     denials: int = 1
-    max_duration: timedelta = timedelta(hours=1)
-    request_ttl: timedelta = timedelta(hours=1)
+    max_duration: timedelta = DEFAULT_DURATION
+    request_ttl: timedelta = DEFAULT_DURATION
     # How far after a request is made its startTime may be.
     max_start_delay: timedelta = DEFAULT_MAX_START_DELAY
     require_reason: bool = True
@@ -168,7 +170,7 @@ class Request:
     requester: Identity
     roles: tuple[str, ...]
     namespaces: tuple[str, ...] = ()
-    duration: timedelta = timedelta(hours=1)
+    duration: timedelta = DEFAULT_DURATION
     reason: str = ""
     suggested_reviewers: tuple[str, ...] = ()
     start_time: datetime | None = None

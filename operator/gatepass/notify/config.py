@@ -14,23 +14,29 @@ of a mounted Secret)::
       - name: pagerduty
         pagerduty: {eventsUrl: https://events.pagerduty.com/v2/enqueue, routingKeyFile: pd-key}
 
-Every secret comes from a file (``...File``, relative to the configuration
-file's folder unless absolute) or an environment variable (``...Env``), never
-from the file itself. Anything wrong is a ``ConfigError`` with one line naming
-the file, the receiver and the key.
+The file is described once, by the pydantic dataclasses below: a key of the
+file is the camelCase of a field, and a secret field ``token`` is read from
+``tokenFile`` (relative to the configuration file's folder unless absolute) or
+``tokenEnv`` (an environment variable), never from the file itself. The
+dataclasses are also the values the notifier uses. Anything wrong is a
+``ConfigError`` with one line naming the file, the receiver and the key.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any, ClassVar, Optional, Union
 from urllib.parse import urlparse
 
 import yaml
+from pydantic import ConfigDict, PlainValidator, TypeAdapter, ValidationError, ValidationInfo, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as model
+from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from gatepass.core.durations import parse_duration
 
@@ -41,61 +47,304 @@ DEFAULT_MAX_BACKOFF = timedelta(seconds=60)
 DEFAULT_TIMEOUT = timedelta(seconds=5)
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-KINDS = ("webhook", "slack", "pagerduty")
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+_STRICT = ConfigDict(extra="forbid")
 
 
 class ConfigError(ValueError):
     """The notifications configuration cannot be used; the message is one line."""
 
 
+def _problem(text: str, *, key: str = "", rename: str = "", sep: str = ": ") -> PydanticCustomError:
+    """A problem found while validating: ``key`` names the file's key below the place pydantic reports,
+    ``rename`` replaces the field's own name (a secret field is read from its ``...File``/``...Env`` key)."""
+    return PydanticCustomError("gatepass_config", "{text}", {"text": text, "key": key, "rename": rename, "sep": sep})
+
+
+# -- values of the file's keys -----------------------------------------------------------------------------
+
+
+def _in_file(check):
+    """A value of the file, checked (and normalised) by ``check``; a value built in code is taken as it is."""
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        return check(value) if isinstance(info.context, _Reading) else value
+    return PlainValidator(validate)
+
+
+def _duration(positive: bool):
+    def check(value: Any) -> timedelta:
+        try:
+            parsed = parse_duration(str(value))
+        except ValueError as error:
+            raise _problem(str(error)) from None
+        if parsed < timedelta(0) or (positive and parsed == timedelta(0)):
+            raise _problem(f"must be {'more than' if positive else 'at least'} zero, not {value}")
+        return parsed
+    return _in_file(check)
+
+
+def _url(value: Any) -> str:
+    parsed = urlparse(str(value))
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise _problem(f"{value!r} is not an http(s) URL")
+    return str(value)
+
+
+def _api_url(value: Any) -> str:
+    url = _url(value)
+    return url if url.endswith("/") else url + "/"
+
+
+def _attempts(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100:
+        raise _problem(f"must be a whole number from 1 to 100, not {value!r}")
+    return value
+
+
+def _channel(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _problem("must be a channel ID or #name", sep=" ")
+    return value
+
+
 @dataclass(frozen=True)
-class WebhookReceiver:
-    """POSTs signed JSON to ``url``."""
+class _Reading:
+    """The validation context while the file is read: where relative secret files are, and the environment."""
+
+    base: Path
+    environ: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the file says the secret ``name`` is: ``<name>File`` or ``<name>Env``, not both."""
 
     name: str
-    url: str
-    secret: str = field(repr=False)
-    timeout: timedelta = DEFAULT_TIMEOUT
+    file: Any
+    env: Any
+    reading: _Reading
+
+    def read(self, required: bool) -> str | None:
+        file_key, env_key = f"{self.name}File", f"{self.name}Env"
+        if self.file is not None and self.env is not None:
+            raise _problem(f"set {file_key} or {env_key}, not both", rename=file_key)
+        if self.file is not None:
+            return self._read_file(file_key)
+        if self.env is not None:
+            value = self.reading.environ.get(str(self.env), "").strip()
+            if not value:
+                raise _problem(f"the environment variable {self.env} is not set or empty", rename=env_key)
+            return value
+        if required:
+            raise _problem(f"is required (or {env_key})", rename=file_key)
+        return None
+
+    def _read_file(self, key: str) -> str:
+        path = Path(str(self.file))
+        path = path if path.is_absolute() else self.reading.base / path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise _problem(f"cannot read {path}: {error.strerror or error}", rename=key) from None
+        if not value:
+            raise _problem(f"{path} is empty", rename=key)
+        return value
+
+
+def _secret(required: bool) -> PlainValidator:
+    """A secret: read from where the file says (a ``_Source``), or given in code."""
+    return PlainValidator(lambda value: value.read(required) if isinstance(value, _Source) else value)
+
+
+Duration = Annotated[timedelta, _duration(positive=False)]
+Timeout = Annotated[timedelta, _duration(positive=True)]
+Url = Annotated[str, _in_file(_url)]
+ApiUrl = Annotated[str, _in_file(_api_url)]
+Attempts = Annotated[int, _in_file(_attempts)]
+Channel = Annotated[Optional[str], _in_file(_channel)]
+Secret = Annotated[str, _secret(required=True)]
+OptionalSecret = Annotated[Optional[str], _secret(required=False)]
+
+
+# -- reading a section of the file -------------------------------------------------------------------------
+
+
+def _mapping(data: Any) -> Mapping:
+    if not isinstance(data, Mapping):
+        raise _problem(f"must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def _only(data: Mapping, keys: tuple[str, ...], at: str = "") -> None:
+    unknown = sorted(str(k) for k in data if k not in keys)
+    if unknown:
+        key = f"{at}.{unknown[0]}" if at else unknown[0]
+        raise _problem(f"unknown key (expected one of {', '.join(keys)})", key=key)
+
+
+@model(frozen=True, config=_STRICT)
+class _Section:
+    """A section of the file: checked for unknown keys, with ``null`` meaning the default, and turned into
+    the dataclass's field names. Only when reading the file (a ``_Reading`` context): code that builds the
+    values itself passes field names."""
+
+    #: Fields a section does not take from the file (filled in from the surrounding entry).
+    _FILLED: ClassVar[tuple[str, ...]] = ()
+    #: Fields read from ``<name>File`` or ``<name>Env``.
+    _SECRETS: ClassVar[tuple[str, ...]] = ()
+    #: The defaults of fields the file may leave out although code must pass them.
+    _FILE_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def file_keys(cls) -> dict[str, str]:
+        """The file's keys, in order, each with the field it sets."""
+        keys: dict[str, str] = {}
+        for item in fields(cls):
+            if item.name in cls._FILLED or item.name == "kind":
+                continue
+            camel = to_camel(item.name)
+            for key in ((f"{camel}File", f"{camel}Env") if item.name in cls._SECRETS else (camel,)):
+                keys[key] = item.name
+        return keys
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, data: Any, info: ValidationInfo) -> Any:
+        reading = info.context
+        if not isinstance(reading, _Reading) or isinstance(data, ArgsKwargs):
+            return data
+        keys = cls.file_keys()
+        section = _mapping(data)
+        _only({k: v for k, v in section.items() if k not in cls._FILLED}, tuple(keys))
+        values = {**cls._FILE_DEFAULTS, **{k: section[k] for k in cls._FILLED if k in section}}
+        values.update({keys[k]: v for k, v in section.items() if k in keys and v is not None})
+        for name in cls._SECRETS:
+            camel = to_camel(name)
+            values[name] = _Source(camel, section.get(f"{camel}File"), section.get(f"{camel}Env"), reading)
+        return values
+
+
+# -- the receivers -----------------------------------------------------------------------------------------
+
+
+@model(frozen=True, config=_STRICT)
+class WebhookReceiver(_Section):
+    """POSTs signed JSON to ``url``."""
+
+    _FILLED = ("name",)
+    _SECRETS = ("secret",)
+
+    name: str
+    url: Url
+    secret: Secret = field(repr=False)
+    timeout: Timeout = DEFAULT_TIMEOUT
     kind: str = "webhook"
 
 
-@dataclass(frozen=True)
-class SlackReceiver:
+@model(frozen=True, config=_STRICT)
+class SlackReceiver(_Section):
     """Posts to a Slack workspace with a bot token; ``signing_secret`` (None when not set) enables the
     Approve and Deny buttons, whose clicks Slack signs with it."""
 
+    _FILLED = ("name",)
+    _SECRETS = ("token", "signing_secret")
+    _FILE_DEFAULTS = {"api_url": DEFAULT_SLACK_API_URL}
+
     name: str
-    api_url: str
-    token: str = field(repr=False)
-    signing_secret: str | None = field(default=None, repr=False)
-    channel: str | None = None
-    timeout: timedelta = DEFAULT_TIMEOUT
+    api_url: ApiUrl
+    token: Secret = field(repr=False)
+    signing_secret: OptionalSecret = field(default=None, repr=False)
+    channel: Channel = None
+    timeout: Timeout = DEFAULT_TIMEOUT
     kind: str = "slack"
 
 
-@dataclass(frozen=True)
-class PagerDutyReceiver:
+@model(frozen=True, config=_STRICT)
+class PagerDutyReceiver(_Section):
     """Triggers and resolves PagerDuty incidents with the Events API v2."""
 
+    _FILLED = ("name",)
+    _SECRETS = ("routing_key",)
+    _FILE_DEFAULTS = {"events_url": DEFAULT_PAGERDUTY_EVENTS_URL}
+
     name: str
-    events_url: str
-    routing_key: str = field(repr=False)
-    timeout: timedelta = DEFAULT_TIMEOUT
+    events_url: Url
+    routing_key: Secret = field(repr=False)
+    timeout: Timeout = DEFAULT_TIMEOUT
     kind: str = "pagerduty"
 
 
 Receiver = Union[WebhookReceiver, SlackReceiver, PagerDutyReceiver]
+_KINDS: dict[str, type[_Section]] = {"webhook": WebhookReceiver, "slack": SlackReceiver,
+                                     "pagerduty": PagerDutyReceiver}
+KINDS = tuple(_KINDS)
 
 
-@dataclass(frozen=True)
-class Delivery:
+@model(frozen=True, config=_STRICT)
+class _Entry:
+    """One item of ``receivers``: a name, and exactly one kind of receiver."""
+
+    name: str
+    webhook: Optional[WebhookReceiver] = None
+    slack: Optional[SlackReceiver] = None
+    pagerduty: Optional[PagerDutyReceiver] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        entry = _mapping(data)
+        name = _valid_name(entry.get("name"))
+        _only(entry, ("name", *KINDS))
+        kinds = [kind for kind in KINDS if kind in entry]
+        if len(kinds) != 1:
+            raise _problem("needs exactly one of webhook, slack or pagerduty"
+                           + (f", not {' and '.join(kinds)}" if kinds else ""))
+        kind = kinds[0]
+        try:
+            body = _mapping(entry[kind])
+        except PydanticCustomError as error:
+            raise _problem(error.context["text"], key=kind) from None
+        _only(body, tuple(_KINDS[kind].file_keys()), at=kind)
+        return {"name": name, kind: {**body, "name": name}}
+
+    @property
+    def receiver(self) -> Receiver:
+        return next(r for r in (self.webhook, self.slack, self.pagerduty) if r is not None)
+
+
+def _valid_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise _problem("is required", key="name", sep=" ")
+    if len(name) > 63 or not set(name) <= _NAME_CHARS or name[0] == "-" or name[-1] == "-":
+        raise _problem(f"{name!r} must be a DNS label (a-z, 0-9 and -, up to 63), "
+                       "as policies' notify[].receiver are", key="name", sep=" ")
+    return name
+
+
+# -- the whole file ----------------------------------------------------------------------------------------
+
+
+@model(frozen=True, config=_STRICT)
+class Delivery(_Section):
     """How hard a notification is tried: ``attempts`` in all, waiting initial_backoff, then twice as long
     each time (at most max_backoff), each wait jittered down to between half and all of it."""
 
-    attempts: int = DEFAULT_ATTEMPTS
-    initial_backoff: timedelta = DEFAULT_INITIAL_BACKOFF
-    max_backoff: timedelta = DEFAULT_MAX_BACKOFF
+    attempts: Attempts = DEFAULT_ATTEMPTS
+    initial_backoff: Timeout = DEFAULT_INITIAL_BACKOFF
+    max_backoff: Optional[Timeout] = None  # None: DEFAULT_MAX_BACKOFF, or initial_backoff when that is longer
+
+    def __post_init__(self) -> None:
+        if self.max_backoff is None:
+            object.__setattr__(self, "max_backoff", max(DEFAULT_MAX_BACKOFF, self.initial_backoff))
+        elif self.max_backoff < self.initial_backoff:
+            raise _problem("must be at least initialBackoff", key="maxBackoff")
+
+
+@model(frozen=True, config=_STRICT)
+class _File(_Section):
+    expiring_before: Duration = DEFAULT_EXPIRING_BEFORE
+    delivery: Delivery = Delivery()
+    receivers: list[_Entry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -131,150 +380,54 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
 
 def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = None) -> NotifyConfig:
     """The configuration in ``data`` (the YAML document); relative secret files are read from ``base``."""
-    env = os.environ if env is None else env
-    if data is None:
-        data = {}
-    top = _Section(data, "")
-    top.only("expiringBefore", "delivery", "receivers")
-    expiring_before = top.duration("expiringBefore", DEFAULT_EXPIRING_BEFORE)
-    delivery = _delivery(top.get("delivery", {}))
-    entries = top.get("receivers", [])
-    if not isinstance(entries, list):
-        raise ConfigError("receivers: must be a list")
+    reading = _Reading(base, os.environ if env is None else env)
+    data = {} if data is None else data
+    try:
+        document = TypeAdapter(_File).validate_python(data, context=reading)
+    except ValidationError as error:
+        raise ConfigError(_first_problem(error, data)) from None
     receivers: dict[str, Receiver] = {}
-    for index, entry in enumerate(entries):
-        receiver = _receiver(entry, index, base, env)
-        if receiver.name in receivers:
-            raise ConfigError(f"receivers[{index}]: the name {receiver.name!r} is used twice")
-        receivers[receiver.name] = receiver
-    return NotifyConfig(receivers=receivers, expiring_before=expiring_before, delivery=delivery)
+    for index, entry in enumerate(document.receivers):
+        if entry.name in receivers:
+            raise ConfigError(f"receivers[{index}]: the name {entry.name!r} is used twice")
+        receivers[entry.name] = entry.receiver
+    return NotifyConfig(receivers=receivers, expiring_before=document.expiring_before, delivery=document.delivery)
 
 
-def _delivery(data: Any) -> Delivery:
-    section = _Section(data, "delivery")
-    section.only("attempts", "initialBackoff", "maxBackoff")
-    attempts = section.get("attempts", DEFAULT_ATTEMPTS)
-    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
-        raise section.error("attempts", f"must be a whole number from 1 to 100, not {attempts!r}")
-    initial = section.duration("initialBackoff", DEFAULT_INITIAL_BACKOFF, positive=True)
-    cap = section.duration("maxBackoff", max(DEFAULT_MAX_BACKOFF, initial), positive=True)
-    if cap < initial:
-        raise section.error("maxBackoff", "must be at least initialBackoff")
-    return Delivery(attempts, initial, cap)
+# -- one line per problem ----------------------------------------------------------------------------------
 
 
-def _receiver(entry: Any, index: int, base: Path, env: Mapping[str, str]) -> Receiver:
-    where = f"receivers[{index}]"
-    section = _Section(entry, where)
-    name = section.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: name is required")
-    if len(name) > 63 or not set(name) <= _NAME_CHARS or name[0] == "-" or name[-1] == "-":
-        raise ConfigError(f"{where}: name {name!r} must be a DNS label (a-z, 0-9 and -, up to 63), "
-                          "as policies' notify[].receiver are")
-    where = f"receivers[{index}] ({name})"
-    section = _Section(entry, where)
-    section.only("name", *KINDS)
-    kinds = [kind for kind in KINDS if kind in entry]
-    if len(kinds) != 1:
-        raise ConfigError(f"{where}: needs exactly one of webhook, slack or pagerduty"
-                          + (f", not {' and '.join(kinds)}" if kinds else ""))
-    kind = kinds[0]
-    body = _Section(entry[kind], f"{where}: {kind}")
-    secrets = _Secrets(body, base, env)
-    if kind == "webhook":
-        body.only("url", "secretFile", "secretEnv", "timeout")
-        return WebhookReceiver(name=name, url=body.url("url"), secret=secrets.required("secret"),
-                               timeout=body.duration("timeout", DEFAULT_TIMEOUT, positive=True))
-    if kind == "slack":
-        body.only("apiUrl", "tokenFile", "tokenEnv", "signingSecretFile", "signingSecretEnv", "channel", "timeout")
-        api_url = body.url("apiUrl", DEFAULT_SLACK_API_URL)
-        channel = body.get("channel")
-        if channel is not None and (not isinstance(channel, str) or not channel):
-            raise ConfigError(f"{where}: slack.channel must be a channel ID or #name")
-        return SlackReceiver(name=name, api_url=api_url if api_url.endswith("/") else api_url + "/",
-                             token=secrets.required("token"), signing_secret=secrets.optional("signingSecret"),
-                             channel=channel, timeout=body.duration("timeout", DEFAULT_TIMEOUT, positive=True))
-    body.only("eventsUrl", "routingKeyFile", "routingKeyEnv", "timeout")
-    return PagerDutyReceiver(name=name, events_url=body.url("eventsUrl", DEFAULT_PAGERDUTY_EVENTS_URL),
-                             routing_key=secrets.required("routingKey"),
-                             timeout=body.duration("timeout", DEFAULT_TIMEOUT, positive=True))
+_PYDANTIC_WORDS = {"missing": "is required", "list_type": "must be a list"}
 
 
-class _Section:
-    """One mapping of the file, with errors that say where it is."""
-
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where or 'the file'}: must be a mapping, not {type(data).__name__}")
-        self.data, self.where = data, where
-
-    def error(self, key: str, problem: str) -> ConfigError:
-        prefix = f"{self.where}." if self.where and not self.where.endswith(")") else \
-            (f"{self.where}: " if self.where else "")
-        return ConfigError(f"{prefix}{key}: {problem}")
-
-    def only(self, *keys: str) -> None:
-        unknown = sorted(str(k) for k in self.data if k not in keys)
-        if unknown:
-            raise self.error(unknown[0], f"unknown key (expected one of {', '.join(keys)})")
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.data.get(key)
-        return default if value is None else value
-
-    def duration(self, key: str, default: timedelta, positive: bool = False) -> timedelta:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        try:
-            parsed = parse_duration(str(value))
-        except ValueError as error:
-            raise self.error(key, str(error)) from None
-        if parsed < timedelta(0) or (positive and parsed == timedelta(0)):
-            raise self.error(key, f"must be {'more than' if positive else 'at least'} zero, not {value}")
-        return parsed
-
-    def url(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
-        if value is None:
-            raise self.error(key, "is required")
-        parsed = urlparse(str(value))
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise self.error(key, f"{value!r} is not an http(s) URL")
-        return str(value)
+def _first_problem(error: ValidationError, data: Any) -> str:
+    """The first problem pydantic found, as ``receivers[0] (ops): webhook.url: is required``."""
+    problem = error.errors(include_url=False)[0]
+    context = problem.get("ctx") or {}
+    place = [to_camel(str(part)) if isinstance(part, str) else part for part in problem["loc"]]
+    if context.get("rename"):
+        place[-1] = context["rename"]
+    if context.get("key"):
+        place.append(context["key"])
+    text = context.get("text") or _PYDANTIC_WORDS.get(problem["type"]) or problem["msg"]
+    where = _where(place, data)
+    return f"{where}{context.get('sep') or ': '}{text}" if where else f"the file: {text}"
 
 
-class _Secrets:
-    """``<name>File`` (read, surrounding whitespace dropped) or ``<name>Env``, not both."""
+def _where(place: list, data: Any) -> str:
+    """``receivers[0] (ops): webhook.url`` for the place ["receivers", 0, "webhook", "url"]."""
+    if len(place) >= 2 and place[0] == "receivers" and isinstance(place[1], int):
+        index, rest = place[1], [str(part) for part in place[2:]]
+        title = f"receivers[{index}]"
+        name = _name_at(data, index)
+        if name and rest[:1] != ["name"]:
+            title += f" ({name})"
+        return f"{title}: {'.'.join(rest)}" if rest else title
+    return ".".join(str(part) for part in place)
 
-    def __init__(self, section: _Section, base: Path, env: Mapping[str, str]) -> None:
-        self.section, self.base, self.env = section, base, env
 
-    def optional(self, name: str) -> str | None:
-        file_key, env_key = f"{name}File", f"{name}Env"
-        from_file, from_env = self.section.data.get(file_key), self.section.data.get(env_key)
-        if from_file is not None and from_env is not None:
-            raise self.section.error(file_key, f"set {file_key} or {env_key}, not both")
-        if from_file is not None:
-            path = Path(str(from_file))
-            path = path if path.is_absolute() else self.base / path
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise self.section.error(file_key, f"cannot read {path}: {error.strerror or error}") from None
-            if not value:
-                raise self.section.error(file_key, f"{path} is empty")
-            return value
-        if from_env is not None:
-            value = self.env.get(str(from_env), "").strip()
-            if not value:
-                raise self.section.error(env_key, f"the environment variable {from_env} is not set or empty")
-            return value
+def _name_at(data: Any, index: int) -> str | None:
+    try:
+        return _valid_name(data["receivers"][index]["name"])
+    except (PydanticCustomError, LookupError, TypeError):
         return None
-
-    def required(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise self.section.error(f"{name}File", f"is required (or {name}Env)")
-        return value

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from gatepass.core.backoff import jittered
 from gatepass.core.notices import Notice, Target
 
 from . import config, metrics
@@ -69,10 +70,9 @@ class Sender(Protocol):
 
 def backoff(attempt: int, base: float = DEFAULT_BASE_DELAY, cap: float = DEFAULT_MAX_DELAY,
             rng: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...): base * 2^(attempt-1), capped,
-    then jittered down to between half and all of it, so that many retries do not arrive together."""
-    ceiling = min(cap, base * 2 ** (attempt - 1))
-    return ceiling * (0.5 + 0.5 * rng())
+    """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...): ``gatepass.core.backoff.jittered``
+    with the notifications' defaults."""
+    return jittered(attempt, base, cap, rng)
 
 
 def schedule(attempts: int = DEFAULT_ATTEMPTS, base: float = DEFAULT_BASE_DELAY, cap: float = DEFAULT_MAX_DELAY,

@@ -35,13 +35,15 @@ from typing import Any
 import aiohttp
 from kubernetes.client import ApiException
 
-from gatepass.core.lifecycle import TERMINAL
-from gatepass.core.notices import (CREATED, DEFAULT_HORIZON, deletion, due, route, routes_of, sent_keys,
+from gatepass.core.backoff import jittered
+from gatepass.core.lifecycle import is_final, state_of
+from gatepass.core.names import REQUESTS
+from gatepass.core.notices import (CREATED, DEFAULT_HORIZON, Notice, deletion, due, route, routes_of, sent_keys,
                                    snapshot)
 
 from . import metrics
 from .config import NotifyConfig, PagerDutyReceiver, SlackReceiver, WebhookReceiver
-from .delivery import Job, ReceiverQueue, Sender, backoff
+from .delivery import Job, ReceiverQueue, Sender
 from .pagerduty import PagerDutySender
 from .slack import SlackSender
 from .webhook import WebhookSender
@@ -173,60 +175,89 @@ class Notifier:
         meta = body.get("metadata") or {}
         name, uid = meta.get("name"), meta.get("uid") or ""
         status = body.get("status") or {}
-        if not name or not status.get("state"):
+        if not name or state_of(status) is None:
             return
         self._observed += 1
         if self._observed % 512 == 0:
             self._prune()
         policy = self.store.policies.get(status.get("policy") or "")
         routes = routes_of(policy)
+        record = self._record_of(name, uid, remember=bool(routes))
+        if record is None:
+            return  # nothing to send, nothing sent: no need to remember the request
+        self._catch_up(name, record, body)
+        now = self.clock()
+        outlook = due(snapshot(body), routes, set(record.sent) | record.queued, now, self.config.expiring_before,
+                      self.horizon)
+        self._warn_unknown(status.get("policy"), outlook.receivers)
+        for notice in outlook.notices:
+            jobs = self._jobs(name, uid, notice, body, policy, now)
+            self._expect(record, notice, jobs)
+            self._put(jobs)
+        self._arm(name, outlook.wake_at, now)
+
+    def _record_of(self, name: str, uid: str, remember: bool) -> _Record | None:
+        """The record of the request ``name`` with ``uid``: a new one if ``remember``; a record of an earlier
+        request of that name (deleted and made again before the notifier looked) is ended first."""
         record = self._records.get(name)
-        if record is not None and record.uid != uid:  # deleted and made again before we looked
+        if record is not None and record.uid != uid:
             self._end(name, record)
             record = None
-        if not routes and record is None:
-            return  # nothing to send, nothing sent: no need to remember the request
-        status_sent = sent_keys(body)
-        status_slack = [dict(m) for m in (status.get("notifications") or {}).get("slack") or ()
-                        if isinstance(m, Mapping)]
-        if record is None:
+        if record is None and remember:
             record = self._records[name] = _Record(uid)
+        return record
+
+    def _catch_up(self, name: str, record: _Record, body: Mapping[str, Any]) -> None:
+        """Takes in what ``body``'s status says was sent, and writes the record again if that lacks some."""
+        status_sent = sent_keys(body)
+        status_slack = [dict(m) for m in ((body.get("status") or {}).get("notifications") or {}).get("slack") or ()
+                        if isinstance(m, Mapping)]
         record.body = body
         record.merge(status_sent, status_slack)
         if not record.written_in(status_sent, status_slack):
             self._write(name, record)  # an older status was written over ours
 
-        now = self.clock()
-        outlook = due(snapshot(body), routes, set(record.sent) | record.queued, now, self.config.expiring_before,
-                      self.horizon)
-        for receiver in outlook.receivers - set(self._queues):
-            if (status.get("policy"), receiver) not in self._unknown_warned:
-                self._unknown_warned.add((status.get("policy"), receiver))
+    def _warn_unknown(self, policy: str | None, receivers: set[str]) -> None:
+        """Once per policy and receiver: the policy routes to a receiver the configuration lacks."""
+        for receiver in receivers - set(self._queues):
+            if (policy, receiver) not in self._unknown_warned:
+                self._unknown_warned.add((policy, receiver))
                 logger.warning("AccessPolicy %s routes notifications to receiver %s, which the notifications "
-                               "configuration does not have", status.get("policy"), receiver)
-        for notice in outlook.notices:
-            jobs = []
-            for target in notice.targets:
-                queue = self._queues.get(target.receiver)
-                if queue is not None and queue.sender.accepts(notice, target):
-                    jobs.append(Job(name, uid, notice, target, dict(body), dict(policy) if policy else None, now))
-            if not jobs:
-                continue
+                               "configuration does not have", policy, receiver)
+
+    def _jobs(self, name: str, uid: str, notice: Notice, body: Mapping[str, Any],
+              policy: Mapping[str, Any] | None, now: datetime) -> list[Job]:
+        """The jobs of ``notice``: one per target whose receiver is configured and takes it."""
+        jobs = []
+        for target in notice.targets:
+            queue = self._queues.get(target.receiver)
+            if queue is not None and queue.sender.accepts(notice, target):
+                jobs.append(Job(name, uid, notice, target, dict(body), dict(policy) if policy else None, now))
+        return jobs
+
+    @staticmethod
+    def _expect(record: _Record, notice: Notice, jobs: list[Job]) -> None:
+        """Notes that ``notice`` is done once ``jobs`` are."""
+        if jobs:
             record.queued.add(notice.key)
             record.remaining[notice.key] = len(jobs)
-            for job in jobs:
-                self._queues[job.target.receiver].put(job)
-        self._arm(name, outlook.wake_at, now)
+
+    def _put(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._queues[job.target.receiver].put(job)
 
     def _arm(self, name: str, when: datetime | None, now: datetime) -> None:
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
+        self._disarm(name)
         if when is None:
             return
         loop = asyncio.get_running_loop()
         delay = max((when - now).total_seconds(), 0.0)
         self._timers[name] = loop.call_at(loop.time() + delay, self._wake, name)
+
+    def _disarm(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
 
     def _wake(self, name: str) -> None:
         self._timers.pop(name, None)
@@ -250,27 +281,19 @@ class Notifier:
         which may add messages)."""
         if self._records.get(name) is record:
             del self._records[name]
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
+        self._disarm(name)
         record.gone = True
         receivers = {m.get("receiver", "") for m in record.slack}
         if record.queued:
             receivers |= set(self._queues)
         receivers |= self._incidents(record)
         notice = deletion(snapshot(record.body), sorted(receivers)) if record.body is not None else None
-        jobs = []
-        for target in notice.targets if notice is not None else ():
-            queue = self._queues.get(target.receiver)
-            if queue is not None and queue.sender.accepts(notice, target):
-                jobs.append(Job(name, record.uid, notice, target, dict(record.body), None, self.clock()))
-        if jobs:
-            record.queued.add(notice.key)
-            record.remaining[notice.key] = len(jobs)
+        jobs = self._jobs(name, record.uid, notice, record.body, None, self.clock()) if notice is not None else []
+        if notice is not None:
+            self._expect(record, notice, jobs)
         if record.queued:
             self._gone[record.uid] = record  # until what is queued about it is done
-        for job in jobs:
-            self._queues[job.target.receiver].put(job)
+        self._put(jobs)
 
     def _incidents(self, record: _Record) -> set[str]:
         """The PagerDuty receivers that were sent the request's Created (its incident may be open)."""
@@ -292,12 +315,10 @@ class Notifier:
                 continue
             status = body.get("status") or {}
             slack = (status.get("notifications") or {}).get("slack") or []
-            if status.get("state") not in TERMINAL or not record.written_in(sent_keys(body), slack):
+            if not is_final(status) or not record.written_in(sent_keys(body), slack):
                 continue
             del self._records[name]
-            timer = self._timers.pop(name, None)
-            if timer is not None:
-                timer.cancel()
+            self._disarm(name)
 
     # ------------------------------------------------------------------ bookkeeping (also for the senders)
     def _record(self, request: str, uid: str) -> _Record | None:
@@ -361,25 +382,17 @@ class Notifier:
         try:
             while True:
                 record.dirty = False
-                current = self.store.requests.get(name)
-                if record.gone or current is None or ((current.get("metadata") or {}).get("uid") or "") != record.uid:
+                if not self._still_there(name, record):
                     return  # deleted (or replaced): nothing to record on
                 try:
-                    updated = await self.kube.patch_status_of("accessrequests", name, record.uid,
+                    updated = await self.kube.patch_status_of(REQUESTS, name, record.uid,
                                                               {"notifications": record.value()})
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # noqa: BLE001 (whatever it is, the keys are kept and written later)
                     failures += 1
-                    if isinstance(error, ApiException) and 400 <= (error.status or 0) < 500 \
-                            and error.status not in (409, 429):
-                        logger.error("Could not record the notifications sent about %s, not retrying: %s", name,
-                                     _why(error))
+                    if not await self._after_failure(name, error, failures):
                         return  # written again when observe finds status without them
-                    delay = backoff(failures, *self.status_backoff, self.rng)
-                    logger.warning("Could not record the notifications sent about %s (attempt %d, next in %.1fs): %s",
-                                   name, failures, delay, _why(error))
-                    await asyncio.sleep(delay)
                     record.dirty = True
                     continue
                 failures = 0
@@ -394,6 +407,24 @@ class Notifier:
             logger.exception("Could not record the notifications sent about %s", name)
         finally:
             record.writing = False
+
+    def _still_there(self, name: str, record: _Record) -> bool:
+        """Whether the request of ``record`` is still the one of that name in the store."""
+        current = self.store.requests.get(name)
+        return not record.gone and current is not None \
+            and ((current.get("metadata") or {}).get("uid") or "") == record.uid
+
+    async def _after_failure(self, name: str, error: Exception, failures: int) -> bool:
+        """Logs a failed write and waits before the next attempt; False when another attempt cannot help (a
+        4xx answer other than 409 and 429)."""
+        if isinstance(error, ApiException) and 400 <= (error.status or 0) < 500 and error.status not in (409, 429):
+            logger.error("Could not record the notifications sent about %s, not retrying: %s", name, _why(error))
+            return False
+        delay = jittered(failures, *self.status_backoff, self.rng)
+        logger.warning("Could not record the notifications sent about %s (attempt %d, next in %.1fs): %s",
+                       name, failures, delay, _why(error))
+        await asyncio.sleep(delay)
+        return True
 
 
 def _why(error: BaseException) -> str:

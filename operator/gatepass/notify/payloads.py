@@ -10,11 +10,17 @@ import hmac
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gatepass.core.notices import ReviewNote
+from gatepass.api import values
+from gatepass.core.conditions import GRANTED, is_true
+from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State, state_of
+from gatepass.core.notices import DELETED, ReviewNote
 from gatepass.core.timestamps import format_time, parse_optional_time
+from gatepass.core.types import DEFAULT_DURATION
 
 #: The Slack buttons' action_ids, which the Slack interaction endpoint answers to.
 APPROVE_ACTION, DENY_ACTION = "gatepass.approve", "gatepass.deny"
@@ -23,6 +29,7 @@ SIGNATURE_PREFIX = "sha256="
 PAGERDUTY_SOURCE = "gatepass"
 _DELIVERY_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-4c5d-9e0f-1a2b3c4d5e6f")
 _SLACK_TEXT_LIMIT = 2900  # a section's text may have 3000 characters
+_DEFAULT_DURATION = format_duration(DEFAULT_DURATION)
 
 
 # -- the request, as receivers see it -------------------------------------------------------------------
@@ -43,7 +50,7 @@ def request_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "roles": list(spec.get("roles") or ()),
         "namespaces": list(spec.get("namespaces") or ()),
         "clusterWide": not spec.get("namespaces"),
-        "duration": spec.get("duration") or "1h",
+        "duration": duration(body),
         "reason": spec.get("reason") or "",
         "reviewers": list(spec.get("reviewers") or ()),
         "policy": status.get("policy"),
@@ -62,6 +69,11 @@ def request_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in summary.items() if value is not None}
 
 
+def duration(body: Mapping[str, Any]) -> str:
+    """spec.duration as written, or the default's short form."""
+    return (body.get("spec") or {}).get("duration") or _DEFAULT_DURATION
+
+
 def reviewers(body: Mapping[str, Any], decision: str) -> list[str]:
     return [r.get("reviewer", "") for r in (body.get("status") or {}).get("reviews") or ()
             if isinstance(r, Mapping) and r.get("decision") == decision]
@@ -75,18 +87,17 @@ def review_summary(review: ReviewNote) -> dict[str, Any]:
 
 def access(body: Mapping[str, Any]) -> str:
     """'dba in payments', 'view cluster-wide'."""
-    spec = body.get("spec") or {}
-    roles = ", ".join(spec.get("roles") or ())
-    namespaces = spec.get("namespaces") or ()
-    return f"{roles} in {', '.join(namespaces)}" if namespaces else f"{roles} cluster-wide"
+    request = values.request(body)
+    roles = ", ".join(request.roles)
+    return f"{roles} in {', '.join(request.namespaces)}" if request.namespaces else f"{roles} cluster-wide"
 
 
 def headline(body: Mapping[str, Any]) -> str:
     """'bob requests dba in payments for 1h: ticket #123'."""
-    spec = body.get("spec") or {}
-    who = (spec.get("requester") or {}).get("username") or "someone"
-    reason = spec.get("reason") or ""
-    return f"{who} requests {access(body)} for {spec.get('duration') or '1h'}" + (f": {reason}" if reason else "")
+    request = values.request(body)
+    who = request.requester.username or "someone"
+    reason = f": {request.reason}" if request.reason else ""
+    return f"{who} requests {access(body)} for {duration(body)}{reason}"
 
 
 # -- webhook ----------------------------------------------------------------------------------------------
@@ -169,29 +180,48 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_STATE_ICONS = {"Pending": ":hourglass_flowing_sand:", "Approved": ":white_check_mark:", "Denied": ":no_entry:",
-                "Expired": ":clock3:", "Revoked": ":leftwards_arrow_with_hook:"}
+_STATE_ICONS = {State.Pending: ":hourglass_flowing_sand:", State.Approved: ":white_check_mark:",
+                State.Denied: ":no_entry:", State.Expired: ":clock3:", State.Revoked: ":leftwards_arrow_with_hook:"}
+
+
+def shown_state(body: Mapping[str, Any]) -> State:
+    """The request's state; Pending until the operator has recorded one."""
+    return state_of(body.get("status")) or State.Pending
 
 
 def slack_state(body: Mapping[str, Any]) -> str:
     """One line: the state and what it means now."""
-    status = body.get("status") or {}
-    state = status.get("state") or "Pending"
-    icon = _STATE_ICONS.get(state, "")
-    line = f"{icon} *{state}*".strip()
-    if state == "Approved" and status.get("expiresAt"):
-        granted = any(c.get("type") == "Granted" and c.get("status") == "True" for c in status.get("conditions") or ())
-        start = "" if granted or not status.get("grantedAt") else f" from {_when(status['grantedAt'])}"
-        line += f": access{start} until {_when(status['expiresAt'])}"
-    elif state == "Denied" and reviewers(body, "Deny"):
-        line += f" by {slack_escape(', '.join(reviewers(body, 'Deny')))}"
-    elif state == "Revoked" and status.get("revokedBy"):
-        line += f" by {slack_escape(status['revokedBy'])}"
-        if status.get("revokeReason"):
-            line += f": {slack_escape(status['revokeReason'])}"
-    elif state == "Pending" and status.get("requestExpiresAt"):
-        line += f" until {_when(status['requestExpiresAt'])}"
-    return line
+    state = shown_state(body)
+    line = f"{_STATE_ICONS.get(state, '')} *{state}*".strip()
+    detail = _STATE_DETAILS.get(state)
+    return line + (detail(body, body.get("status") or {}) if detail else "")
+
+
+def _approved(body: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    if not status.get("expiresAt"):
+        return ""
+    granted = is_true(status.get("conditions"), GRANTED)
+    start = "" if granted or not status.get("grantedAt") else f" from {_when(status['grantedAt'])}"
+    return f": access{start} until {_when(status['expiresAt'])}"
+
+
+def _denied(body: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    deniers = reviewers(body, "Deny")
+    return f" by {slack_escape(', '.join(deniers))}" if deniers else ""
+
+
+def _revoked(body: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    if not status.get("revokedBy"):
+        return ""
+    said = f": {slack_escape(status['revokeReason'])}" if status.get("revokeReason") else ""
+    return f" by {slack_escape(status['revokedBy'])}{said}"
+
+
+def _pending(body: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    return f" until {_when(status['requestExpiresAt'])}" if status.get("requestExpiresAt") else ""
+
+
+_STATE_DETAILS = {State.Approved: _approved, State.Denied: _denied, State.Revoked: _revoked, State.Pending: _pending}
 
 
 def _when(text: str) -> str:
@@ -213,48 +243,79 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
                   deleted: bool = False) -> tuple[str, list[dict]]:
     """The message's fallback text and blocks. ``buttons``: add Approve and Deny (only while Pending).
     ``deleted``: the request is gone; the message says so and has no buttons."""
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
     name = (body.get("metadata") or {}).get("name", "")
-    who = slack_escape((spec.get("requester") or {}).get("username") or "someone")
-    roles = slack_escape(", ".join(spec.get("roles") or ()))
-    namespaces = slack_escape(", ".join(spec.get("namespaces") or ())) or "cluster-wide"
-    where = f"in *{namespaces}*" if spec.get("namespaces") else "*cluster-wide*"
-    duration = slack_escape(spec.get("duration") or "1h")
-    approvers = reviewers(body, "Approve")
-    approvals = str(status.get("approvals") or 0) + (f" ({slack_escape(', '.join(approvers))})" if approvers else "")
-    reason = slack_escape(spec.get("reason") or "") or "_none given_"
-    if len(reason) > _SLACK_TEXT_LIMIT:
-        reason = reason[:_SLACK_TEXT_LIMIT] + "…"
-    state = "Deleted" if deleted else status.get("state") or "Pending"
+    state = DELETED if deleted else shown_state(body)
     # The fallback text is shown in notifications and read as mrkdwn too: escaped like the blocks, so a
     # reason's <!channel> or <https://…|link> is shown as written.
     text = slack_escape(f"Access request {name}: {headline(body)}"[:_SLACK_TEXT_LIMIT]) + f" ({state})"
+    shown = _Shown.of(body)
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"*{who}* requests *{roles}* {where} for *{duration}*"}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Requester*\n{who}"},
-            {"type": "mrkdwn", "text": f"*Roles*\n{roles}"},
-            {"type": "mrkdwn", "text": f"*Namespaces*\n{namespaces}"},
-            {"type": "mrkdwn", "text": f"*Duration*\n{duration}"},
-            {"type": "mrkdwn", "text": f"*State*\n{_DELETED_LINE if deleted else slack_state(body)}"},
-            {"type": "mrkdwn", "text": f"*Approvals*\n{approvals}"},
-        ]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason*\n{reason}"}},
+        _section(f"*{shown.who}* requests *{shown.roles}* {shown.where} for *{shown.duration}*"),
+        {"type": "section", "fields": [_mrkdwn(f"*{title}*\n{value}") for title, value in (
+            ("Requester", shown.who), ("Roles", shown.roles), ("Namespaces", shown.namespaces),
+            ("Duration", shown.duration), ("State", _DELETED_LINE if deleted else slack_state(body)),
+            ("Approvals", _approvals(body)))]},
+        _section(f"*Reason*\n{shown.reason}"),
+        {"type": "context", "elements": [_mrkdwn(_context(body, event))]},
     ]
-    context = f"AccessRequest `{slack_escape(name)}`"
-    if status.get("policy"):
-        context += f" · policy `{slack_escape(status['policy'])}`"
+    if buttons and state == State.Pending:
+        blocks.append(_buttons(button_value(body)))
+    return text, blocks
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The request's parts as the message shows them, escaped."""
+
+    who: str
+    roles: str
+    namespaces: str
+    where: str
+    duration: str
+    reason: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> _Shown:
+        request = values.request(body)
+        namespaces = slack_escape(", ".join(request.namespaces)) or "cluster-wide"
+        reason = slack_escape(request.reason) or "_none given_"
+        if len(reason) > _SLACK_TEXT_LIMIT:
+            reason = reason[:_SLACK_TEXT_LIMIT] + "…"
+        return cls(who=slack_escape(request.requester.username or "someone"),
+                   roles=slack_escape(", ".join(request.roles)), namespaces=namespaces,
+                   where=f"in *{namespaces}*" if request.namespaces else "*cluster-wide*",
+                   duration=slack_escape(duration(body)), reason=reason)
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _approvals(body: Mapping[str, Any]) -> str:
+    approvers = reviewers(body, "Approve")
+    count = str((body.get("status") or {}).get("approvals") or 0)
+    return count + (f" ({slack_escape(', '.join(approvers))})" if approvers else "")
+
+
+def _context(body: Mapping[str, Any], event: str | None) -> str:
+    context = f"AccessRequest `{slack_escape((body.get('metadata') or {}).get('name', ''))}`"
+    policy = (body.get("status") or {}).get("policy")
+    if policy:
+        context += f" · policy `{slack_escape(policy)}`"
     if event:
         context += f" · {slack_escape(event)}"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
-    if buttons and state == "Pending":
-        value = button_value(body)
-        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
-            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Deny"}},
-        ]})
-    return text, blocks
+    return context
+
+
+def _buttons(value: str) -> dict[str, Any]:
+    """Approve and Deny, each with the request's "<name>/<uid>"."""
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [
+        {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": value,
+         "text": {"type": "plain_text", "text": "Approve"}},
+        {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
+         "text": {"type": "plain_text", "text": "Deny"}},
+    ]}

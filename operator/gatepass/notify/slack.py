@@ -20,6 +20,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from gatepass.api import values
+from gatepass.core.lifecycle import State
 from gatepass.core.notices import DELETED, Notice, Target
 
 from . import payloads
@@ -44,16 +46,35 @@ class Bookkeeping(Protocol):
 
 def reviewer_users(body: Mapping[str, Any], policy: Mapping[str, Any] | None) -> list[str]:
     """The Slack user IDs of the request's suggested reviewers, as the policy's slackUsers map them."""
-    mapped: dict[str, str] = {}
-    for entry in ((policy or {}).get("spec") or {}).get("slackUsers") or ():
-        if isinstance(entry, Mapping) and entry.get("username") and entry.get("slackUser"):
-            mapped.setdefault(str(entry["username"]), str(entry["slackUser"]))
-    users = []
-    for reviewer in (body.get("spec") or {}).get("reviewers") or ():
+    mapped = _slack_ids(policy)
+    users: list[str] = []
+    for reviewer in values.request(body).suggested_reviewers:
         user = mapped.get(reviewer)
         if user and user not in users:
             users.append(user)
     return users
+
+
+def _slack_ids(policy: Mapping[str, Any] | None) -> dict[str, str]:
+    """The policy's spec.slackUsers as Kubernetes username -> Slack user ID (the first, for a username
+    mapped twice)."""
+    mapped: dict[str, str] = {}
+    for entry in ((policy or {}).get("spec") or {}).get("slackUsers") or ():
+        if isinstance(entry, Mapping) and entry.get("username") and entry.get("slackUser"):
+            mapped.setdefault(str(entry["username"]), str(entry["slackUser"]))
+    return mapped
+
+
+def _refusal(error: SlackApiError, what: str) -> str:
+    """The line for a call Slack refused; raises DeliveryError instead when another attempt may work."""
+    response = error.response
+    code = str(response.get("error", "")) if response is not None else ""
+    status = response.status_code if response is not None else 0
+    if code in RETRYABLE_ERRORS or status == 429 or status >= 500:
+        after = response.headers.get("Retry-After") if response is not None else None
+        raise DeliveryError(f"Slack could not {what}: {code or f'HTTP {status}'}",
+                            retry_after=float(after) if after and str(after).isdigit() else None) from None
+    return f"Slack refused to {what}: {code or f'HTTP {status}'}"
 
 
 class SlackSender:
@@ -72,18 +93,11 @@ class SlackSender:
         if (body.get("metadata") or {}).get("uid", job.uid) != job.uid:
             body = job.body  # a new request of the same name: this one is gone
         deleted = job.notice.event == DELETED
-        pending = not deleted and ((body.get("status") or {}).get("state") or "Pending") == "Pending"
+        pending = not deleted and payloads.shown_state(body) is State.Pending
         text, blocks = payloads.slack_message(body, buttons=pending and self.receiver.signing_secret is not None,
                                               event=job.notice.event, deleted=deleted)
-        if "plan" not in job.state:  # decided on the first attempt, so a retry finishes the same plan
-            existing = self.book.slack_messages(job.request, job.uid, self.name)
-            if existing or job.target.update_only:
-                job.state["plan"] = "update"
-            else:
-                job.state["plan"] = "post"
-                job.state["done"] = set()
         refused: list[str] = []
-        if job.state["plan"] == "update":
+        if self._plan(job) == "update":
             for message in self.book.slack_messages(job.request, job.uid, self.name):
                 await self._call(refused, f"update the message in {message['channel']}", self.client.chat_update,
                                  channel=message["channel"], ts=message["ts"], text=text, blocks=blocks)
@@ -92,38 +106,54 @@ class SlackSender:
         if refused:
             raise DeliveryError("; ".join(refused), retryable=False)
 
-    async def _post_all(self, job: Job, text: str, blocks: list[dict], refused: list[str]) -> None:
-        done: set[str] = job.state["done"]
-        channels = []
+    def _plan(self, job: Job) -> str:
+        """"update" the messages already posted, or "post" new ones; decided on the first attempt, so a
+        retry finishes the same plan."""
+        if "plan" not in job.state:
+            if job.target.update_only or self.book.slack_messages(job.request, job.uid, self.name):
+                job.state["plan"] = "update"
+            else:
+                job.state["plan"] = "post"
+                job.state["done"] = set()
+        return job.state["plan"]
+
+    def _channels(self, job: Job) -> list[str]:
+        """The channels the routes name (or the receiver's), each once."""
+        channels: list[str] = []
         for route in job.target.routes:
             channel = route.channel or self.receiver.channel
             if channel and channel not in channels:
                 channels.append(channel)
-        if not channels and not any(r.notify_reviewers for r in job.target.routes):
+        return channels
+
+    async def _post_all(self, job: Job, text: str, blocks: list[dict], refused: list[str]) -> None:
+        done: set[str] = job.state["done"]
+        to_reviewers = any(r.notify_reviewers for r in job.target.routes)
+        channels = self._channels(job)
+        if not channels and not to_reviewers:
             refused.append("no channel: set one in the receiver or the policy's route")
         for channel in channels:
-            if channel in done:
-                continue
-            answer = await self._call(refused, f"post to {channel}", self.client.chat_postMessage,
-                                      channel=channel, text=text, blocks=blocks)
-            if answer is not None:
-                self._record(job, answer)
-                done.add(channel)
-        if not any(r.notify_reviewers for r in job.target.routes):
+            if channel not in done:
+                await self._post(job, channel, channel, text, blocks, refused)
+        if not to_reviewers:
             return
         for user in reviewer_users(job.body, job.policy):
             if f"@{user}" in done:
                 continue
             opened = await self._call(refused, f"open a direct message with {user}",
                                       self.client.conversations_open, users=user)
-            if opened is None:
-                continue
-            channel = (opened.get("channel") or {}).get("id")
-            answer = await self._call(refused, f"message {user}", self.client.chat_postMessage,
-                                      channel=channel, text=text, blocks=blocks)
-            if answer is not None:
-                self._record(job, answer)
-                done.add(f"@{user}")
+            if opened is not None:
+                await self._post(job, f"@{user}", (opened.get("channel") or {}).get("id"), text, blocks, refused,
+                                 what=f"message {user}")
+
+    async def _post(self, job: Job, key: str, channel: str | None, text: str, blocks: list[dict],
+                    refused: list[str], what: str = "") -> None:
+        """Posts one message and records it; ``key`` goes into the job's done set once it is posted."""
+        answer = await self._call(refused, what or f"post to {channel}", self.client.chat_postMessage,
+                                  channel=channel, text=text, blocks=blocks)
+        if answer is not None:
+            self._record(job, answer)
+            job.state["done"].add(key)
 
     def _record(self, job: Job, answer: Mapping[str, Any]) -> None:
         channel, ts = answer.get("channel"), answer.get("ts")
@@ -137,13 +167,7 @@ class SlackSender:
         try:
             response = await method(**kwargs)
         except SlackApiError as error:
-            code = str(error.response.get("error", "")) if error.response is not None else ""
-            status = error.response.status_code if error.response is not None else 0
-            if code in RETRYABLE_ERRORS or status == 429 or status >= 500:
-                after = error.response.headers.get("Retry-After") if error.response is not None else None
-                raise DeliveryError(f"Slack could not {what}: {code or f'HTTP {status}'}",
-                                    retry_after=float(after) if after and str(after).isdigit() else None) from None
-            refused.append(f"Slack refused to {what}: {code or f'HTTP {status}'}")
+            refused.append(_refusal(error, what))
             return None
         except (asyncio.TimeoutError, aiohttp.ClientError, SlackClientError, ValueError) as error:
             raise DeliveryError(f"Slack could not {what}: {error or type(error).__name__}") from None

@@ -33,6 +33,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from gatepass.core.admission import slack_mapping
 from gatepass.core.grants import REQUEST_UID_LABEL
+from gatepass.core.names import API_VERSION
+from gatepass.kube.errors import status_message
 
 from .config import SlackReceiver
 
@@ -97,14 +99,7 @@ def verified_receiver(receivers: Sequence[SlackReceiver], body: bytes, timestamp
 
 def refusal(error: ApiException) -> str:
     """The one line the API server gave for a refused write."""
-    try:
-        message = json.loads(error.body or "{}").get("message") or ""
-    except ValueError:
-        message = ""
-    marker = "denied the request: "
-    if marker in message:
-        message = message.split(marker, 1)[1]
-    return message or f"{error.status} {error.reason}"
+    return status_message(error.body, fallback=f"{error.status} {error.reason}")
 
 
 class SlackActions:
@@ -169,7 +164,7 @@ class SlackActions:
             return "unmapped", (f"Your Slack user {click.slack_user} is not mapped to a Kubernetes reviewer in "
                                 f"AccessPolicy {policy_name or '(none)'}; nothing was recorded.")
         review = {
-            "apiVersion": "gatepass.dev/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "AccessReview",
             "metadata": {"generateName": f"{click.request[:200]}-slack-",
                          # admission refuses the review if the request has been replaced meanwhile

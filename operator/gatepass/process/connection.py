@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 import kopf
 import kubernetes
 
+from gatepass.kube.connection import configuration
+
 
 def api_client(kubeconfig: str | None, context: str | None, workers: int) -> kubernetes.client.ApiClient:
-    """A client from ``kubeconfig`` (or $KUBECONFIG), or the in-cluster one when running in a pod and no
-    kubeconfig is given; its connection pool fits ``workers`` reconciles at once."""
-    configuration = kubernetes.client.Configuration()
-    if kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context,
-                                           client_configuration=configuration)
-    else:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = max(workers * 2, 16)
-    return kubernetes.client.ApiClient(configuration)
+    """A client from ``kubeconfig`` and ``context``, or the pod's own in a cluster (gatepass.kube.connection);
+    its connection pool fits ``workers`` reconciles at once."""
+    config = configuration(kubeconfig, context)
+    config.connection_pool_maxsize = max(workers * 2, 16)
+    return kubernetes.client.ApiClient(config)
 
 
 def connection_info(client: kubernetes.client.ApiClient) -> kopf.ConnectionInfo:

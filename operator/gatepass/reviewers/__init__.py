@@ -15,10 +15,11 @@ talks to the API only as the reviewer's identity, through the official
 to list and watch AccessRequests, to list the identity's own AccessReviews and
 to create AccessReviews. It never writes ``spec.reviewer``, ``spec.requester``,
 annotations or any status. It may import ``gatepass.core`` (pure decisions and
-formats), the standard library, PyYAML and ``kubernetes``; it may not import
-the operator (``gatepass.controller``, ``gatepass.webhooks``, ``gatepass.main``),
-the schema layer, the kubectl plugin, kopf, aiohttp, pykube, or the
-development cluster. Deciding which requests to ask about (``selection``) and
+formats), ``gatepass.api.values`` (objects into core values), the client kit
+``gatepass.kube`` (connection, error messages), the standard library, PyYAML
+and ``kubernetes``; it may not import the operator (``gatepass.controller``,
+``gatepass.webhooks``, ``gatepass.process``), the rest of the schema layer, the
+kubectl plugin, kopf, aiohttp, pykube, or the development cluster. Deciding which requests to ask about (``selection``) and
 reading a request (``request``) are pure and do no I/O.
 """
 

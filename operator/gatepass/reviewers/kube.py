@@ -10,24 +10,23 @@ that is too old; list again).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import kubernetes
 import urllib3
 from kubernetes.client import ApiException
-from kubernetes.config import ConfigException
 from kubernetes.watch.watch import iter_resp_lines
 
-GROUP, VERSION = "gatepass.dev", "v1alpha1"
-REQUESTS, REVIEWS = "accessrequests", "accessreviews"
+from gatepass.core.names import GROUP, REQUESTS, REVIEWS, VERSION
+from gatepass.kube import connection
+from gatepass.kube.errors import status_message
+
 USER_AGENT = "gatepass-reviewer"
 #: Seconds one ordinary API call may take.
 CALL_TIMEOUT = 30
 #: Seconds one watch call stays open before it is renewed (the API server ends it).
 WATCH_TIMEOUT = 300
-_ADMISSION_PREFIX = "denied the request: "
 
 
 class ReviewerError(Exception):
@@ -56,17 +55,15 @@ class ConfigError(ReviewerError):
 
 
 def api_message(body: object, fallback: str) -> str:
-    """The Status message of an error response, without the admission webhook's boilerplate."""
-    message = fallback
-    try:
-        parsed = json.loads(body) if isinstance(body, (str, bytes)) else None
-        if isinstance(parsed, dict) and parsed.get("message"):
-            message = str(parsed["message"])
-    except ValueError:
-        pass
-    if _ADMISSION_PREFIX in message:
-        message = message.split(_ADMISSION_PREFIX, 1)[1]
-    return " ".join(message.split())
+    """The message of an error response's Status, as one line without the admission webhook's name;
+    ``fallback`` when the body is no Status (a proxy's error page, say)."""
+    parsed = body
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+    return status_message(parsed if isinstance(parsed, dict) else None, fallback)
 
 
 def classify(status: int, message: str) -> ReviewerError:
@@ -89,22 +86,12 @@ class ReviewerApi:
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> ReviewerApi:
         """From ``kubeconfig`` (else $KUBECONFIG, else ~/.kube/config) and ``context``; inside a pod
-        with none of those, from the pod's ServiceAccount."""
-        configuration = kubernetes.client.Configuration()
-        path = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        have_file = any(os.path.exists(part) for part in path.split(os.pathsep) if part)
+        with none of those, from the pod's ServiceAccount (gatepass.kube.connection)."""
         try:
-            if not kubeconfig and not context and not have_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                kubernetes.config.load_incluster_config(client_configuration=configuration)
-                api_client = kubernetes.client.ApiClient(configuration)
-            elif not have_file:
-                raise ConfigError(f"kubeconfig {path} not found; pass --kubeconfig or set KUBECONFIG")
-            else:
-                api_client = kubernetes.config.new_client_from_config(
-                    config_file=path, context=context, persist_config=False, client_configuration=configuration
-                )
-        except (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError) as error:
-            raise ConfigError(f"cannot use kubeconfig {path}: {error}") from None
+            configuration = connection.configuration(kubeconfig, context)
+        except connection.ConfigError as error:
+            raise ConfigError(str(error)) from None
+        api_client = kubernetes.client.ApiClient(configuration)
         api_client.user_agent = USER_AGENT  # also the field manager the API server records
         return cls(api_client)
 
@@ -160,7 +147,7 @@ class ReviewerApi:
                     obj = event.get("object") or {}
                     if event.get("type") == "ERROR":
                         code = int(obj.get("code") or 0)
-                        raise classify(code, f"watch AccessRequests: {api_message(json.dumps(obj), str(code))}")
+                        raise classify(code, f"watch AccessRequests: {api_message(obj, str(code))}")
                     yield event["type"], obj
             finally:
                 response.close()

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from gatepass.core.durations import parse_duration
-from gatepass.core.timestamps import parse_optional_time
+from gatepass.api import values
 
 
 @dataclass(frozen=True)
@@ -40,33 +39,30 @@ class ReviewRequest:
 
     @classmethod
     def from_body(cls, body: Mapping) -> ReviewRequest:
-        """Read an AccessRequest object as the API returns it; ValueError if it cannot be read."""
-        metadata = body.get("metadata") or {}
-        spec = body.get("spec") or {}
-        status = body.get("status") or {}
-        name = metadata.get("name")
-        if not name:
+        """Read an AccessRequest object as the API returns it (gatepass.api.values); ValueError if it
+        cannot be read or is not ready to review (no name, uid or requester yet)."""
+        request = values.request(body)
+        if not request.name:
             raise ValueError("AccessRequest without a name")
-        if not metadata.get("uid"):
-            raise ValueError(f"AccessRequest {name} has no uid")
-        requester = spec.get("requester") or {}
-        if not requester.get("username"):
-            raise ValueError(f"AccessRequest {name} has no requester yet")
+        if not request.uid:
+            raise ValueError(f"AccessRequest {request.name} has no uid")
+        if not request.requester.username:
+            raise ValueError(f"AccessRequest {request.name} has no requester yet")
         return cls(
-            name=name,
-            user=requester["username"],
-            groups=tuple(requester.get("groups") or ()),
-            roles=tuple(spec.get("roles") or ()),
-            namespaces=tuple(spec.get("namespaces") or ()),
-            reason=spec.get("reason") or "",
-            duration=parse_duration(spec.get("duration") or "1h"),
-            labels=MappingProxyType(dict(metadata.get("labels") or {})),
-            suggested_reviewers=tuple(spec.get("reviewers") or ()),
-            created=parse_optional_time(metadata.get("creationTimestamp")),
-            policy=status.get("policy"),
-            submitter=(spec.get("submitter") or {}).get("username"),
-            start_time=parse_optional_time(spec.get("startTime")),
-            uid=metadata["uid"],
+            name=request.name,
+            user=request.requester.username,
+            groups=tuple(sorted(request.requester.groups)),
+            roles=request.roles,
+            namespaces=request.namespaces,
+            reason=request.reason,
+            duration=request.duration,
+            labels=MappingProxyType(dict(request.labels)),
+            suggested_reviewers=request.suggested_reviewers,
+            created=request.created,
+            policy=values.policy_name(body),
+            submitter=request.submitter.username if request.submitter is not None else None,
+            start_time=request.start_time,
+            uid=request.uid,
         )
 
     @property

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from gatepass.core.backoff import ceiling
+
 from .kube import WATCH_TIMEOUT, Gone, Refused, ReviewerApi, ReviewerError, Unavailable
 from .request import ReviewRequest
 from .results import Abstain, Approve, Deny, Result, Reviewer, is_result
@@ -29,10 +31,10 @@ from .selection import request_key, review_body, reviewed_requests, why_not
 
 log = logging.getLogger("gatepass.reviewer")
 
-#: Pauses between attempts to create one AccessReview when the cluster fails.
-SUBMIT_PAUSES = (1.0, 2.0, 4.0)
-#: Longest pause before listing or watching again after the cluster failed.
-MAX_PAUSE = 30.0
+#: First and longest pause before listing or watching again after the cluster failed (doubling in between).
+FIRST_PAUSE, MAX_PAUSE = 1.0, 30.0
+#: Pauses between attempts to create one AccessReview when the cluster fails: 1s, 2s, 4s.
+SUBMIT_PAUSES = tuple(ceiling(failure, FIRST_PAUSE, MAX_PAUSE) for failure in range(1, 4))
 #: Seconds a stop waits for the review being made to finish.
 STOP_GRACE = 10.0
 
@@ -166,7 +168,7 @@ class Runner:
 def _watch_loop(runner: Runner, api: Api, stop: threading.Event, recheck: float | None = None) -> None:
     """List, then watch from the list's resourceVersion, renewing the watch; list again on 410.
     With ``recheck`` (seconds), the requests it abstained on are asked about again that often."""
-    pause = 1.0
+    failures = 0
     resource_version = None
     next_recheck = time.monotonic() + recheck if recheck else None
     while not stop.is_set():
@@ -184,15 +186,16 @@ def _watch_loop(runner: Runner, api: Api, stop: threading.Event, recheck: float 
                     return
                 resource_version = (body.get("metadata") or {}).get("resourceVersion") or resource_version
                 runner.on_event(kind, body)
-            pause = 1.0
+            failures = 0
         except Gone:
             log.info("The watch expired; listing AccessRequests again")
             resource_version = None
         except Unavailable as error:
+            failures += 1
+            pause = ceiling(failures, FIRST_PAUSE, MAX_PAUSE)
             log.warning("%s; trying again in %.0fs", error.message, pause)
             if stop.wait(pause):
                 return
-            pause = min(pause * 2, MAX_PAUSE)
 
 
 def run(review: Reviewer, *, kubeconfig: str | None = None, context: str | None = None,

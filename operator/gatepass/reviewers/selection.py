@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 
+from gatepass.api import values
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.ledger import ledger_key
+from gatepass.core.lifecycle import State, state_of
+from gatepass.core.names import API_VERSION
 
 from .results import MAX_REASON, Approve, Deny
 
-API_VERSION = "gatepass.dev/v1alpha1"
-PENDING = "Pending"
-#: The label naming the uid of the request an AccessReview was made for.
 #: Longest generateName the reviewer sends: the API server keeps 58 characters of it and adds 5.
 MAX_GENERATE_NAME = 58
 
@@ -45,18 +45,18 @@ def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection
     """
     metadata = body.get("metadata") or {}
     status = body.get("status") or {}
-    spec = body.get("spec") or {}
     name = metadata.get("name") or ""
     if metadata.get("deletionTimestamp"):
         return "being deleted"
-    state = status.get("state")
-    if state != PENDING:
+    state = state_of(status)
+    if state is not State.Pending:
         return f"{state or 'not yet seen by the operator'}, not Pending"
     if request_key(body) in asked:
         return "already asked in this run"
-    if (spec.get("requester") or {}).get("username") == me:
+    requester, submitter = _filers(body)
+    if requester == me:
         return "its own request"
-    if (spec.get("submitter") or {}).get("username") == me:
+    if submitter == me:
         return "a request it filed"
     if request_key(body) in reviewed or name in reviewed or \
             any(review.get("reviewer") == me for review in status.get("reviews") or ()):
@@ -64,6 +64,16 @@ def why_not(body: Mapping, me: str, reviewed: Collection[str], asked: Collection
     if ledger_key(me) in (metadata.get("annotations") or {}):
         return "already reviewed (annotation)"
     return None
+
+
+def _filers(body: Mapping) -> tuple[str | None, str | None]:
+    """The usernames of the request's requester and submitter; (None, None) for a request that cannot be
+    read (the runner reads it again, and says why it cannot)."""
+    try:
+        request = values.request(body)
+    except ValueError:
+        return None, None
+    return request.requester.username, request.submitter.username if request.submitter is not None else None
 
 
 def reviewed_requests(reviews: Iterable[Mapping], me: str) -> set[str]:

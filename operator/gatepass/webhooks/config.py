@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from gatepass.core.names import GROUP, VERSION
+
 NAME = "gatepass.dev"
-GROUP = "gatepass.dev"
-VERSION = "v1alpha1"
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+from collections.abc import Callable
 
 import kopf
 from prometheus_client import Counter, Histogram
 
-from gatepass.controller.metrics import ERRORS, LATENCY_BUCKETS
+from gatepass.core.buckets import LATENCY_BUCKETS
 
 ADMISSIONS = Counter(
     "gatepass_admission_reviews",
@@ -20,14 +21,15 @@ ADMISSION_SECONDS = Histogram("gatepass_admission_duration_seconds", "How long a
                               ["webhook"], buckets=LATENCY_BUCKETS)
 
 
-def counted(webhook: str):
-    """Wraps an admission handler (sync or async) to count and time its answers."""
+def counted(webhook: str, on_error: Callable[[], object] | None = None):
+    """Wraps an admission handler (sync or async) to count and time its answers. ``on_error`` is called
+    for each answer that is an error (the operator counts those in its own gatepass_errors)."""
 
     def outcome(kwargs: dict, started: float, decision: str) -> None:
         ADMISSIONS.labels(webhook, kwargs.get("operation") or "", decision).inc()
         ADMISSION_SECONDS.labels(webhook).observe(time.monotonic() - started)
-        if decision == "error":
-            ERRORS.labels("admission").inc()
+        if decision == "error" and on_error is not None:
+            on_error()
 
     def decorate(handler):
         # Every admission handler is a coroutine: they do little work, and kopf
