@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from gatepass.api.crdgen import stale_files, write_files
 from gatepass.core import durations
 from gatepass.webhooks import config
 
@@ -241,30 +242,15 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
 
 
 def drift(repo: Path = REPO) -> list[str]:
-    problems = []
-    expected = rendered(repo)
-    for path, text in expected.items():
-        target = repo / path
-        if not target.exists():
-            problems.append(f"{path} (missing)")
-        elif target.read_text(encoding="utf-8") != text:
-            problems.append(f"{path} (differs)")
-    for folder in ("crds", "rbac"):
-        for stray in sorted((repo / CHART / "templates" / folder).glob("*.yaml")):
-            if stray.relative_to(repo) not in expected:
-                problems.append(f"{stray.relative_to(repo)} (not generated from anything)")
-    return problems
+    """The install files that differ from what their sources generate, each with what is wrong."""
+    strays = [stray.relative_to(repo) for folder in ("crds", "rbac")
+              for stray in sorted((repo / CHART / "templates" / folder).glob("*.yaml"))]
+    return stale_files(repo, rendered(repo), strays, "not generated from anything")
 
 
 def write(repo: Path = REPO) -> list[Path]:
-    changed = []
-    for path, text in rendered(repo).items():
-        target = repo / path
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            changed.append(path)
-    return changed
+    """Writes the install files that are missing or differ; returns their paths."""
+    return write_files(repo, rendered(repo))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
