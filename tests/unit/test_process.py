@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import inspect
 
 import kopf
@@ -12,7 +13,7 @@ import pytest
 from gatepass.controller.store import Store
 from gatepass.process.args import parse_args
 from gatepass.process.cluster import WatchedCluster
-from gatepass.process.main import Operator, UsageError, certificates, retention
+from gatepass.process.main import Operator, UsageError, certificates, main, retention
 from gatepass.process.runtime import Runtime
 from gatepass.webhooks import config
 from gatepass.webhooks.cluster import Cluster
@@ -99,6 +100,15 @@ def test_a_bad_flag_is_a_usage_error_naming_it():
     with pytest.raises(UsageError, match="needs --webhook-service or --webhook-host"):
         certificates(args, None)
     assert certificates(parse_args(["--webhook-cert=c", "--webhook-key=k", "--webhook-secret=s"]), None) is None
+
+
+def test_an_unusable_kubeconfig_stops_the_operator_with_one_line(tmp_path, caplog, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with caplog.at_level(logging.ERROR):
+        assert main(["--kubeconfig", str(tmp_path / "missing"), "--http-port=0"]) == 2
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage().startswith("cannot connect: ") and "\n" not in record.getMessage()
+    assert record.exc_info is None
 
 
 def test_readiness_waits_for_the_start_up_and_liveness_for_the_background_work():

@@ -37,6 +37,8 @@ from . import endpoints, logs
 from .args import parse_args
 from .certificates import WebhookCertificates, service_hosts
 from .connection import api_client, connection_info
+from gatepass.kube.connection import ConfigError as KubeConfigError
+
 from .leadership import LeaderElection
 from .runtime import Runtime
 
@@ -139,7 +141,10 @@ class Operator:
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
         kept, config = retention(args), notifications(args)
-        client = api_client(args.kubeconfig, args.context, args.workers)
+        try:
+            client = api_client(args.kubeconfig, args.context, args.workers)
+        except KubeConfigError as error:
+            raise UsageError(f"cannot connect: {error}") from None
         runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config)
         return cls(args, client, runtime, election=election(args, client, runtime),
                    certificates=certificates(args, client), notifications=config)
