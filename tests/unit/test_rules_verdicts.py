@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from gatepass.core.lifecycle import State
 from gatepass.core.reconcile import decide
 from gatepass.core.types import RULES_REVIEWER, Identity, Rule
 from gatepass.rules import Failure, Verdict, choose, due, review_name, review_spec
@@ -82,7 +83,7 @@ RULES = (Rule("short", "Approve", "true"),)
 RULE_REVIEW = approve(Identity(RULES_REVIEWER), at(5), via="Rule", review="bob-dba-rule")
 
 
-def is_due(policy=None, reviews=(), state="Pending", revoked=False, now=None, **request):
+def is_due(policy=None, reviews=(), state=State.Pending, revoked=False, now=None, **request):
     policy = policy or dba_policy(rules=RULES)
     return due(dba_request(**request), policy, reviews, state=state, revoked=revoked, now=now or at(10))
 
@@ -95,9 +96,9 @@ def test_rules_are_due_for_a_pending_request():
 
 @pytest.mark.parametrize("why, kwargs", [
     ("no rules", dict(policy=dba_policy())),
-    ("approved", dict(state="Approved")),
-    ("denied", dict(state="Denied")),
-    ("expired", dict(state="Expired")),
+    ("approved", dict(state=State.Approved)),
+    ("denied", dict(state=State.Denied)),
+    ("expired", dict(state=State.Expired)),
     ("revoked", dict(revoked=True)),
     ("a rule review exists", dict(reviews=[RULE_REVIEW])),
     ("a rule review by someone else exists", dict(reviews=[approve("mallory", at(5), via="Rule")])),

@@ -6,7 +6,9 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from gatepass.core import conditions
 from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State
 from gatepass.core.types import DEFAULT_DURATION
 
 from .base import (
@@ -48,24 +50,18 @@ GRANT_IMMUTABLE = (
 GRANT_FIELDS = ("roles", "namespaces", "duration", "startTime", "reason")
 
 
-class RequestState(StrEnum):
-    """Where a request is in its lifecycle."""
-
-    PENDING = "Pending"
-    APPROVED = "Approved"
-    DENIED = "Denied"
-    EXPIRED = "Expired"
-    REVOKED = "Revoked"
+#: Where a request is in its lifecycle: the core's states (gatepass.core.lifecycle), not a copy of them.
+RequestState = State
 
 
 class ConditionType(StrEnum):
-    """The condition types an AccessRequest reports."""
+    """The condition types an AccessRequest reports (gatepass.core.conditions)."""
 
-    APPROVED = "Approved"
-    DENIED = "Denied"
-    GRANTED = "Granted"
-    EXPIRED = "Expired"
-    REVOKED = "Revoked"
+    APPROVED = conditions.APPROVED
+    DENIED = conditions.DENIED
+    GRANTED = conditions.GRANTED
+    EXPIRED = conditions.EXPIRED
+    REVOKED = conditions.REVOKED
 
 
 class ReviewSource(StrEnum):

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from gatepass.core.lifecycle import Event, State
+from gatepass.core.lifecycle import Event, State, state_of
 from gatepass.core.buckets import LATENCY_BUCKETS
 from gatepass.core.reconcile import Plan
 from gatepass.core.timestamps import parse_optional_time
@@ -146,7 +146,7 @@ class StoreCollector(Collector):
         live = 0
         for body in list(self.store.requests.values()):
             status = body.get("status") or {}
-            states[status.get("state") or "Pending"] += 1
+            states[(state_of(status) or State.Pending).value] += 1
             live += any(c.get("type") == "Granted" and c.get("status") == "True"
                         for c in status.get("conditions") or ())
         requests = GaugeMetricFamily("gatepass_requests", "AccessRequests by state.", labels=["state"])

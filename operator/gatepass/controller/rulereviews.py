@@ -32,6 +32,7 @@ from gatepass.api import values
 from gatepass.core import ledger
 from gatepass.core.grants import REQUEST_LABEL, REQUEST_UID_LABEL, request_label
 from gatepass.core.names import GROUP, VERSION
+from gatepass.core.lifecycle import State, state_of
 from gatepass.core.types import Policy, Request, Review, Rule
 
 from . import audit
@@ -84,7 +85,7 @@ class RuleReviews:
         if policy is None or not policy.rules:
             return False
         annotations = body.get("metadata", {}).get("annotations") or {}
-        state = (body.get("status") or {}).get("state") or "Pending"
+        state = state_of(body.get("status")) or State.Pending  # none recorded yet: it is new
         return rules.due(request, policy, reviews, state=state, revoked=ledger.revocation(annotations) is not None,
                          now=now)
 

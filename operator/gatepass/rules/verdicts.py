@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gatepass.core.lifecycle import State
 from gatepass.core.tally import Outcome, tally
 from gatepass.core.timestamps import floor_second
 from gatepass.core.types import MAX_REASON_LENGTH, Policy, Request, Review, Rule
@@ -76,13 +77,13 @@ def is_rule_review(review: Review) -> bool:
     return review.via == "Rule"
 
 
-def due(request: Request, policy: Policy, reviews: Iterable[Review], *, state: str, revoked: bool,
+def due(request: Request, policy: Policy, reviews: Iterable[Review], *, state: State, revoked: bool,
         now: datetime) -> bool:
     """Whether `policy`'s rules are to be evaluated for `request` now: it has rules, the request is
     Pending and not withdrawn, has no rule review yet, is not past its review deadline, and the
     reviews so far have not decided it."""
     reviews = tuple(reviews)
-    if not policy.rules or state != "Pending" or revoked:
+    if not policy.rules or state is not State.Pending or revoked:
         return False
     if any(is_rule_review(review) for review in reviews):
         return False
