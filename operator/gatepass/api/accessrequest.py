@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 from gatepass.core import conditions
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
-from gatepass.core.types import DEFAULT_DURATION
+from gatepass.core.types import DEFAULT_DURATION, Via
 
 from .base import (
     ApiModel,
@@ -64,13 +64,8 @@ class ConditionType(StrEnum):
     REVOKED = conditions.REVOKED
 
 
-class ReviewSource(StrEnum):
-    """How a review reached the operator."""
-
-    ANNOTATION = "annotation"
-    ACCESS_REVIEW = "AccessReview"
-    SLACK = "Slack"
-    RULE = "Rule"
+#: How a review reached the operator: the core's (gatepass.core.types.Via).
+ReviewSource = Via
 
 
 class BindingKind(StrEnum):

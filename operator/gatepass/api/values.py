@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from gatepass.core.grants import REQUEST_UID_LABEL
-from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold
+from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold, Via
 
 if TYPE_CHECKING:
     from . import accesspolicy as policy_model
@@ -121,7 +121,7 @@ def review(body: Mapping[str, Any], request_uid: str = "") -> Review | None:
         decision=spec.decision.value,
         reason=spec.reason,
         time=_utc(meta.creation_timestamp) or _NEVER,
-        via="Rule" if spec.rule else "Slack" if spec.slack_user else "AccessReview",
+        via=Via.RULE if spec.rule else Via.SLACK if spec.slack_user else Via.ACCESS_REVIEW,
         review=meta.name,
         submitter=spec.submitter.username if spec.submitter is not None else "",
     )

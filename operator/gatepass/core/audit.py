@@ -14,7 +14,7 @@ from .conditions import BLOCKED_REASONS
 from .grants import BindBlock, BindingRef
 from .tally import Tally
 from .timestamps import format_time
-from .types import Request, Review, Revocation
+from .types import Request, Review, Revocation, Via
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def _deleted(refs: Iterable[BindingRef]) -> str:
 
 def reviewed(request: Request, review: Review) -> AuditEvent:
     verb = "approved" if review.decision == "Approve" else "denied"
-    if review.via == "Slack":
+    if review.via is Via.SLACK:
         via = f"via Slack, AccessReview {review.review} submitted by {review.submitter or 'the operator'}"
-    elif review.via == "Rule":
+    elif review.via is Via.RULE:
         via = f"by policy rule, AccessReview {review.review}"
     elif review.review:
         via = f"via AccessReview {review.review}"

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from .names import KEY_PREFIX
 from .timestamps import format_time, parse_time
-from .types import MAX_REASON_LENGTH, Identity, Review, Revocation
+from .types import MAX_REASON_LENGTH, Identity, Review, Revocation, Via
 
 APPROVE = f"{KEY_PREFIX}approve"
 DENY = f"{KEY_PREFIX}deny"
@@ -29,7 +29,7 @@ REVOKE = f"{KEY_PREFIX}revoke"
 INTENTS = {APPROVE: "Approve", DENY: "Deny"}
 LEDGER_PREFIX = f"review.{KEY_PREFIX}"
 REVOKED_BY = f"{KEY_PREFIX}revoked-by"
-VIA_ANNOTATION = "annotation"
+VIA_ANNOTATION = Via.ANNOTATION
 _INTENT_KEYS = {"Approve": APPROVE, "Deny": DENY, "Revoke": REVOKE}
 
 

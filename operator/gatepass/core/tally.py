@@ -31,7 +31,7 @@ from typing import Iterable
 
 from .lifecycle import State
 from .timestamps import format_time
-from .types import RULES_REVIEWER, Identity, Policy, Review
+from .types import RULES_REVIEWER, Identity, Policy, Review, Via
 
 
 class Outcome(enum.StrEnum):
@@ -89,7 +89,7 @@ class Tally:
 
 def is_rule_review(review: Review) -> bool:
     """Made by a policy rule: via "Rule", by the system reviewer gatepass:rules."""
-    return review.via == "Rule" and review.reviewer.username == RULES_REVIEWER
+    return review.via is Via.RULE and review.reviewer.username == RULES_REVIEWER
 
 
 def review_order(review: Review) -> tuple:

@@ -6,6 +6,7 @@ Times are timezone-aware datetimes; durations are timedeltas.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Literal
@@ -21,6 +22,15 @@ MAX_REASON_LENGTH = 4096
 #: The system reviewer that policy rules review as (AccessReviews with spec.rule, created by the operator).
 RULES_REVIEWER = "gatepass:rules"
 ROLE_KINDS: tuple[RoleKind, ...] = ("ClusterRole", "Role")
+
+
+class Via(enum.StrEnum):
+    """How a review reached the operator (status.reviews[].via)."""
+
+    ANNOTATION = "annotation"  # the gatepass.dev/approve or /deny annotation, kept in the ledger
+    ACCESS_REVIEW = "AccessReview"
+    SLACK = "Slack"  # an AccessReview the operator made for a Slack button
+    RULE = "Rule"  # an AccessReview the operator made for a policy rule
 
 
 @dataclass(frozen=True)
@@ -149,13 +159,14 @@ class Review:
     decision: Decision
     reason: str
     time: datetime
-    via: str = "annotation"  # "annotation" | "AccessReview" | "Slack" | "Rule"
+    via: Via = Via.ANNOTATION
     review: str = ""  # the AccessReview's name, unless via annotation
     submitter: str = ""  # who created the review for the reviewer (the operator, for Slack and rules)
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
             raise ValueError(f"decision must be Approve or Deny, not {self.decision!r}")
+        object.__setattr__(self, "via", Via(self.via))  # raises ValueError for a source that is none
 
 
 @dataclass(frozen=True, kw_only=True)
