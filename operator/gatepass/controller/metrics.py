@@ -27,10 +27,10 @@ from gatepass.core.lifecycle import Event, State, state_of
 from gatepass.core.buckets import LATENCY_BUCKETS
 from gatepass.core.reconcile import Plan
 from gatepass.core.timestamps import parse_optional_time
+from gatepass.core.types import DECISIONS, Via
 
 STATES = tuple(state.value for state in State)
-DECISIONS = ("Approve", "Deny")
-VIAS = ("annotation", "AccessReview")
+VIAS = (Via.ANNOTATION.value, Via.ACCESS_REVIEW.value)  # the label values present from the start
 COMPONENTS = ("reconcile", "leadership", "certificates", "admission")
 
 TRANSITIONS = Counter("gatepass_request_transitions", "AccessRequests that entered each state.", ["state"])
