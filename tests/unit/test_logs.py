@@ -1,11 +1,12 @@
-"""The operator's log output (gatepass.process.logs): the audit trail's JSON line, in text and in json."""
+"""The operator's log output (gatepass.process.logs): the audit trail's JSON line, in text and in json; the
+level; no access log; warnings and library records through the same handler."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import re
+import warnings
 from datetime import datetime, timezone
 
 import pytest
@@ -49,12 +50,33 @@ def granted() -> dict:
     return audit.log_line(REQUEST, "Granted", "Granted dba in payments to bob", NOW, state=State.Approved.value, reason="")
 
 
-def test_in_text_an_audit_line_is_the_json_object_it_always_was(output):
+def test_in_text_an_audit_line_is_the_bare_json_object_the_json_format_writes(output):
     stream = output("text")
     assert json.dumps(granted(), sort_keys=True) == AUDIT_LINE
     [line] = stream.getvalue().splitlines()
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO gatepass\.audit: (.*)", line).group(1) == AUDIT_LINE
-    assert json.loads(line.split(": ", 1)[1])["event"] == "Granted"  # as the end-to-end tests read it
+    assert json.loads(line) == {**json.loads(AUDIT_LINE), "level": "INFO", "logger": "gatepass.audit"}
+    assert logs.audit_records(stream.getvalue()) == [json.loads(line)]
+
+
+def test_the_audit_line_is_the_same_in_both_formats(output):
+    stream = output("text")
+    granted()
+    stream = output("json")
+    granted()
+    text, as_json = stream.getvalue().splitlines()
+    assert text == as_json
+
+
+def test_audit_records_are_read_from_a_log_in_either_format_and_nothing_else_is():
+    log = "\n".join([
+        "2026-03-01 12:00:05,000 INFO gatepass.queue: Caught up",
+        '{"level": "INFO", "logger": "gatepass.queue", "message": "Caught up"}',
+        '{"event": "Granted", "level": "INFO", "logger": "gatepass.audit", "request": "bob-dba"}',
+        '{"not json',
+        "[1, 2]",
+    ])
+    assert logs.audit_records(log) == [{"event": "Granted", "level": "INFO", "logger": "gatepass.audit",
+                                        "request": "bob-dba"}]
 
 
 def test_in_text_other_records_are_the_human_line(output):
@@ -87,19 +109,72 @@ def test_in_json_every_record_is_one_object_on_one_line(output):
     assert second["message"] == "It broke" and "RuntimeError: boom" in second["exception"]
 
 
-def test_configure_writes_to_the_stream_in_the_format_asked_and_leaves_a_configured_root_alone():
-    root = logging.getLogger()
-    saved, level = root.handlers[:], root.level
-    try:
+@pytest.fixture
+def bare_root():
+    """Takes the handlers off the root logger, as at the operator's start (inside the test: pytest adds its
+    own for each phase); puts everything back afterwards."""
+    root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
+    saved, level, access_level = root.handlers[:], root.level, access.level
+
+    def bare() -> logging.Logger:
         root.handlers = []
-        stream = io.StringIO()
-        logs.configure("json", verbose=True, stream=stream)
-        assert root.level == logging.DEBUG
-        logging.getLogger("gatepass").debug("hello")
-        assert json.loads(stream.getvalue())["message"] == "hello"
-        logs.configure("text", stream=io.StringIO())  # like logging.basicConfig: already configured
-        assert len(root.handlers) == 1 and isinstance(root.handlers[0].formatter, logs.JsonFormatter)
-    finally:
-        root.handlers, root.level = saved, level
+        return root
+
+    yield bare
+    root.handlers, root.level = saved, level
+    access.setLevel(access_level)
+    logging.captureWarnings(False)
+
+
+def test_configure_writes_to_the_stream_in_the_format_asked_and_leaves_a_configured_root_alone(bare_root):
+    root = bare_root()
+    stream = io.StringIO()
+    logs.configure("json", "debug", stream=stream)
+    assert root.level == logging.DEBUG
+    logging.getLogger("gatepass").debug("hello")
+    assert json.loads(stream.getvalue())["message"] == "hello"
+    logs.configure("text", stream=io.StringIO())  # like logging.basicConfig: already configured
+    assert len(root.handlers) == 1 and isinstance(root.handlers[0].formatter, logs.JsonFormatter)
     with pytest.raises(ValueError):
         logs.formatter("xml")
+    with pytest.raises(ValueError):
+        logs.configure("text", "loud")
+
+
+@pytest.mark.parametrize("level", logs.LEVELS)
+def test_the_level_leaves_out_what_is_less_severe(bare_root, level):
+    bare_root()
+    stream = io.StringIO()
+    logs.configure("json", level, stream=stream)
+    log = logging.getLogger("gatepass.queue")
+    for name in logs.LEVELS:
+        log.log(logging.getLevelName(name.upper()), "at %s", name)
+    written = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert written == [f"at {name}" for name in logs.LEVELS[logs.LEVELS.index(level):]]
+
+
+def test_there_is_no_access_log_unless_debug(bare_root):
+    bare_root()
+    stream = io.StringIO()
+    logs.configure("text", "info", stream=stream)
+    logging.getLogger("aiohttp.access").info('127.0.0.1 "POST /validate-accessrequest HTTP/1.1" 200')
+    assert stream.getvalue() == ""
+    bare_root()
+    logs.configure("text", "debug", stream=stream)
+    logging.getLogger("aiohttp.access").info('127.0.0.1 "POST /validate-accessrequest HTTP/1.1" 200')
+    assert "POST /validate-accessrequest" in stream.getvalue()
+
+
+def test_in_json_libraries_and_warnings_are_one_object_per_line_too(bare_root):
+    bare_root()
+    stream = io.StringIO()
+    logs.configure("json", "info", stream=stream)
+    logging.getLogger("kopf.objects").error("Webhook 'x' failed permanently: no\nsecond line")
+    logging.getLogger("aiohttp.server").warning("Error handling request")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("deprecated thing", DeprecationWarning)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["logger"] for r in records] == ["kopf.objects", "aiohttp.server", "py.warnings"]
+    assert records[0]["message"] == "Webhook 'x' failed permanently: no\nsecond line"
+    assert "deprecated thing" in records[2]["message"]

@@ -157,3 +157,42 @@ def test_admission_handlers_must_be_coroutines():
         @counted("validate-x")
         def handler(**_):
             return None
+
+
+def test_grants_still_in_place_after_their_deadline_are_counted():
+    def granted(expires: datetime) -> dict:
+        return {"status": {"state": "Active", "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "conditions": [{"type": "Granted", "status": "True"}]}}
+
+    ended = {"status": {"state": "Expired", "expiresAt": "2026-03-01T11:00:00Z",
+                        "conditions": [{"type": "Granted", "status": "False"}]}}
+    store = FakeStore([granted(NOW + timedelta(minutes=5)), granted(NOW - timedelta(seconds=1)),
+                       granted(NOW - timedelta(hours=1)), ended, {}])
+    registry = CollectorRegistry()
+    registry.register(metrics.StoreCollector(store, FakeQueue(), clock=lambda: NOW))
+    assert registry.get_sample_value("gatepass_live_grants") == 3
+    assert registry.get_sample_value("gatepass_grants_past_deadline") == 2
+
+
+def test_refusals_are_counted_by_their_code_and_errors_are_not_refusals():
+    @counted("validate-y")
+    async def handler(operation, code=None, fail=False, **_):
+        if code:
+            raise kopf.AdmissionError("no", code=code)
+        if fail:
+            raise RuntimeError("bug")
+        return "done"
+
+    def refusals(code):
+        return value("gatepass_admission_refusals_total", webhook="validate-y", operation="UPDATE", code=code)
+
+    before = {code: refusals(code) for code in ("403", "422")}
+    for code in (403, 403, 422):
+        with pytest.raises(kopf.AdmissionError):
+            asyncio.run(handler(operation="UPDATE", code=code))
+    with pytest.raises(RuntimeError):
+        asyncio.run(handler(operation="UPDATE", fail=True))
+    asyncio.run(handler(operation="UPDATE"))
+    assert {code: refusals(code) - before[code] for code in before} == {"403": 2, "422": 1}
+    assert value("gatepass_admission_reviews_total", webhook="validate-y", operation="UPDATE",
+                 decision="refused") == 3

@@ -137,3 +137,38 @@ def test_kopf_s_default_registry_gets_nothing_from_the_process():
     before = len(kopf.get_default_registry()._watching.get_all_handlers())
     operator().registry()
     assert len(kopf.get_default_registry()._watching.get_all_handlers()) == before == 0
+
+
+def test_log_level_is_info_unless_asked_and_verbose_is_debug():
+    assert parse_args([]).log_level == "info"
+    assert parse_args(["--log-level", "warning"]).log_level == "warning"
+    assert parse_args(["--verbose"]).log_level == "debug"
+    with pytest.raises(SystemExit):
+        parse_args(["--log-level", "loud"])
+
+
+def test_metrics_are_served_without_created_samples():
+    from aiohttp import ClientSession
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gatepass.process import endpoints
+
+    async def scrape() -> str:
+        async def ready():
+            return None
+
+        runner = await endpoints.serve("127.0.0.1", 0, alive=lambda: None, ready=ready)
+        try:
+            host, port = runner.addresses[0][:2]
+            async with ClientSession() as session, session.get(f"http://{host}:{port}/metrics") as response:
+                assert response.status == 200
+                return await response.text()
+        finally:
+            await runner.cleanup()
+
+    text = asyncio.run(scrape())
+    names = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert {"gatepass_reconciles_total", "gatepass_errors_total", "gatepass_leader",
+            "gatepass_reconcile_duration_seconds_count"} <= names
+    assert not [name for name in names if name.endswith("_created")]
+    assert "_created" not in text

@@ -23,6 +23,7 @@ from kubernetes.client import ApiException
 from gatepass.core.grants import RBAC_GROUP, BindTarget
 from gatepass.core.names import GROUP, VERSION
 from gatepass.core.timestamps import format_time
+from gatepass.kube.errors import status_message
 
 from .store import Store
 
@@ -66,14 +67,90 @@ def details_kind(error: ApiException) -> str:
         return ""
 
 
+MAX_MESSAGE = 300  # characters of the API server's message kept in an error's line
+
+
+class KubeApiError(ApiException):
+    """An ApiException that says in one line what was asked and what the API server answered:
+    ``<verb> <what>: <status> <reason>: <message>`` (``patch accessrequests/bob-dba status: 422 Unprocessable
+    Entity: ...``). The client's own text has the response's headers and body on some seventy lines.
+    It is still an ApiException, with the same status, reason, body and headers."""
+
+    def __init__(self, error: ApiException, action: str) -> None:
+        super().__init__(status=error.status, reason=error.reason)
+        self.body, self.headers, self.action = error.body, error.headers, action
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.status} {self.reason}: {api_message(self)}"
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's message in an error (its Status' ``message``, else the body), on one line."""
+    line = status_message(error.body, "(no message)")
+    return (line[:MAX_MESSAGE] + "...") if len(line) > MAX_MESSAGE else line
+
+
+def action(method: str, args: tuple, kwargs: Mapping) -> str:
+    """What a client call asked, from its method's name and arguments: ``create rolebindings payments/gp-1``,
+    ``patch accessrequests/bob-dba status``, ``get clusterroles/dba``, ``list events in default``."""
+    verb, _, rest = method.partition("_")
+    verb = {"read": "get"}.get(verb, verb)
+    status = rest.endswith("_status")
+    rest = rest.removesuffix("_status").removesuffix("_for_all_namespaces")
+    namespaced = rest.startswith("namespaced_")
+    rest = rest.removeprefix("namespaced_").removeprefix("cluster_custom_object").removeprefix("custom_object")
+    args = tuple(args)
+    if not rest:  # custom objects: group, version, [namespace,] plural, [name]
+        args = args[2:]
+        if namespaced and len(args) > 1:
+            args = (args[1], args[0], *args[2:])
+        resource, args = (str(args[0]) if args else "objects"), args[1:]
+    else:
+        resource = rest.replace("_", "") + "s"
+    strings = [a for a in args if isinstance(a, str)]
+    body = next((a for a in (*args, kwargs.get("body")) if isinstance(a, Mapping)), None)
+    named = ((body or {}).get("metadata") or {}).get("name") if body else None
+    if namespaced:
+        namespace, name = (strings[0] if strings else "", named) if verb == "create" or len(strings) < 2 \
+            else (strings[1], strings[0])
+        what = f"{resource} {namespace}/{name}" if name else f"{resource} in {namespace}"
+    else:
+        name = strings[0] if strings else named
+        what = f"{resource}/{name}" if name else resource
+    return f"{verb} {what}{' status' if status else ''}"
+
+
+class Explained:
+    """A Kubernetes client API object whose calls raise KubeApiError (one line) instead of ApiException."""
+
+    def __init__(self, api) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._api, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except KubeApiError:
+                raise
+            except ApiException as error:
+                raise KubeApiError(error, action(name, args, kwargs)) from None
+
+        return call
+
+
 class Kube:
     def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator",
                  threads: int = 32) -> None:
-        self.rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
-        self.core = kubernetes.client.CoreV1Api(api_client)
-        self.authz = kubernetes.client.AuthorizationV1Api(api_client)
-        self.authn = kubernetes.client.AuthenticationV1Api(api_client)
+        self.rbac = Explained(kubernetes.client.RbacAuthorizationV1Api(api_client))
+        self.custom = Explained(kubernetes.client.CustomObjectsApi(api_client))
+        self.core = Explained(kubernetes.client.CoreV1Api(api_client))
+        self.authz = Explained(kubernetes.client.AuthorizationV1Api(api_client))
+        self.authn = Explained(kubernetes.client.AuthenticationV1Api(api_client))
         self.component = component
         self._me: str | None = None
         self.answers = Answers()

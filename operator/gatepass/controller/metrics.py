@@ -136,24 +136,33 @@ def timed(worker: Callable[[str], Awaitable[None]]) -> Callable[[str], Awaitable
 
 
 class StoreCollector(Collector):
-    """Gauges read from the store at scrape time: requests by state, live grants, policies, deadlines."""
+    """Gauges read from the store at scrape time: requests by state, live grants (and those past their
+    deadline), policies, deadlines."""
 
-    def __init__(self, store: Any, queue: Any) -> None:
-        self.store, self.queue = store, queue
+    def __init__(self, store: Any, queue: Any, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.store, self.queue, self.clock = store, queue, clock
 
     def collect(self):
         states: Tally[str] = Tally()
-        live = 0
+        live = overdue = 0
+        now = self.clock()
         for body in list(self.store.requests.values()):
             status = body.get("status") or {}
             states[(state_of(status) or State.Pending).value] += 1
-            live += any(c.get("type") == "Granted" and c.get("status") == "True"
-                        for c in status.get("conditions") or ())
+            granted = any(c.get("type") == "Granted" and c.get("status") == "True"
+                          for c in status.get("conditions") or ())
+            expires = parse_optional_time(status.get("expiresAt")) if granted else None
+            live += granted
+            overdue += expires is not None and expires <= now
         requests = GaugeMetricFamily("gatepass_requests", "AccessRequests by state.", labels=["state"])
         for state in STATES:
             requests.add_metric([state], states.get(state, 0))
         yield requests
         yield GaugeMetricFamily("gatepass_live_grants", "Requests whose bindings are in place now.", value=live)
+        yield GaugeMetricFamily(
+            "gatepass_grants_past_deadline",
+            "Requests whose bindings are still in place after their expiresAt (for more than a moment: the "
+            "operator is not expiring them).", value=overdue)
         yield GaugeMetricFamily("gatepass_policies", "AccessPolicies.", value=len(self.store.policies))
         yield GaugeMetricFamily("gatepass_deadlines_armed", "Deadlines this replica has armed (the leader's).",
                                 value=self.queue.armed)

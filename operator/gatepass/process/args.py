@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .logs import FORMATS as LOG_FORMATS
+from .logs import LEVELS as LOG_LEVELS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,11 +48,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="notifications configuration: the webhook, Slack and PagerDuty receivers that "
                              "AccessPolicies' spec.notify routes name (YAML; see the README)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
-                        help="text: one line per record for people (\"<time> <level> <logger>: <message>\"; an "
-                             "audit record's message is its JSON object); json: one JSON object per record, "
-                             "with time, level, logger and message, and an audit record's fields (default: text)")
-    parser.add_argument("--verbose", action="store_true", help="log at DEBUG level")
-    return parser.parse_args(argv)
+                        help="text: one line per record for people (\"<time> <level> <logger>: <message>\"); "
+                             "json: one JSON object per record, with time, level, logger and message. In both, "
+                             "an audit record is its bare JSON object on its own line, with level and logger "
+                             "(default: text)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                        help="the least severe records logged; the HTTP access log only at debug (default: info)")
+    parser.add_argument("--verbose", action="store_true", help="log at debug level (--log-level=debug, which it overrides)")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        args.log_level = "debug"
+    return args
 
 
 def default_namespace() -> str:

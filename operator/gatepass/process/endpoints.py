@@ -1,5 +1,8 @@
 """The operator's own HTTP endpoints: /metrics (Prometheus), /healthz (liveness), /readyz (readiness),
-and any extra routes it is given (the Slack buttons' POST /slack/actions)."""
+and any extra routes it is given (the Slack buttons' POST /slack/actions).
+
+/metrics has no ``_created`` samples (prometheus_client's default would add one to every counter,
+histogram and summary series, doubling them, for a time Prometheus does not use), and no access log."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, disable_created_metrics, generate_latest
 
 logger = logging.getLogger("gatepass.endpoints")
 
@@ -20,6 +23,7 @@ async def serve(addr: str, port: int, *, alive: Callable[[], str | None],
                 posts: Sequence[tuple[str, Handler]] = ()) -> web.AppRunner:
     """Starts serving; ``alive`` and ``ready`` return None when all is well, else why not;
     ``posts`` are (path, handler) pairs served for POST."""
+    disable_created_metrics()
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

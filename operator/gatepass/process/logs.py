@@ -2,9 +2,21 @@
 
 Both formats go through one JSON encoding. A record may carry structured
 fields (``logger.info(message, extra={"fields": {...}})``, as the audit trail
-does, see gatepass.controller.audit): in text they are the line's message, as
-one JSON object (``<time> INFO gatepass.audit: {"event": ...}``); in json they
-are the record's own keys, next to its time, level and logger.
+does, see gatepass.controller.audit). Such a record is written as the same
+bare JSON object in both formats, nothing before or after it on its line: its
+fields, with ``level`` and ``logger`` (``{"event": "Granted", ...,
+"level": "INFO", "logger": "gatepass.audit", ...}``). A log shipper reads the
+audit trail whichever format the operator was started with, by keeping the
+lines that parse as JSON objects and whose ``logger`` is ``gatepass.audit``
+(``audit_records``).
+
+In json, every other record is one JSON object too (time, level, logger,
+message, and the exception if any, as a string): kopf's and aiohttp's alike,
+since they all go through the root logger's one handler. In text they are
+``<time> <level> <logger>: <message>``.
+
+The level (``--log-level``) is the root logger's. aiohttp's access log (a line
+per HTTP request, admission calls included) is off below debug.
 """
 
 from __future__ import annotations
@@ -12,12 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 FORMATS = ("text", "json")
+LEVELS = ("debug", "info", "warning", "error")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+AUDIT_LOGGER = "gatepass.audit"
+#: The loggers that are quiet (WARNING) unless the level is debug: one line per HTTP request.
+ACCESS_LOGGERS = ("aiohttp.access",)
 
 
 def dumps(fields: Mapping[str, Any]) -> str:
@@ -29,6 +45,11 @@ def fields_of(record: logging.LogRecord) -> Mapping[str, Any] | None:
     """The structured fields a record was logged with, if any."""
     fields = getattr(record, "fields", None)
     return fields if isinstance(fields, Mapping) else None
+
+
+def structured(record: logging.LogRecord, fields: Mapping[str, Any]) -> str:
+    """A record with structured fields: those fields with its level and logger, as one JSON object."""
+    return dumps({"level": record.levelname, "logger": record.name, **fields})
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,24 +68,22 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        line.update(fields_of(record) or {})
-        return dumps(line)
+        fields = fields_of(record)
+        return structured(record, {**line, **fields}) if fields is not None else dumps(line)
 
 
 class TextFormatter(logging.Formatter):
-    """``<time> <level> <logger>: <message>``; a record with structured fields has them, as one JSON
-    object, for its message."""
+    """``<time> <level> <logger>: <message>``; a record with structured fields is the bare JSON object
+    that the json format writes for it (see ``structured``)."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
+    def format(self, record: logging.LogRecord) -> str:
         fields = fields_of(record)
         if fields is None:
-            return super().formatMessage(record)
-        shown = logging.makeLogRecord(record.__dict__)
-        shown.message = dumps(fields)
-        return super().formatMessage(shown)
+            return super().format(record)
+        return structured(record, fields)
 
 
 def formatter(name: str) -> logging.Formatter:
@@ -73,9 +92,37 @@ def formatter(name: str) -> logging.Formatter:
     return JsonFormatter() if name == "json" else TextFormatter()
 
 
-def configure(name: str = "text", verbose: bool = False, stream: TextIO | None = None) -> None:
-    """Logs to ``stream`` (standard output) in format ``name``, at DEBUG with ``verbose`` else INFO; like
-    logging.basicConfig, does nothing if the root logger has handlers already."""
+def level_of(name: str) -> int:
+    if name not in LEVELS:
+        raise ValueError(f"unknown log level {name!r}: one of {', '.join(LEVELS)}")
+    return logging.getLevelName(name.upper())
+
+
+def configure(name: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
+    """Logs every record to ``stream`` (standard output) in format ``name`` from ``level`` up, through one
+    handler on the root logger, Python's warnings included; the access log only at debug. Like
+    logging.basicConfig, adds no handler if the root logger has one already."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter(name))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    threshold = level_of(level)
+    logging.basicConfig(level=threshold, handlers=[handler])
+    logging.captureWarnings(True)
+    for access in ACCESS_LOGGERS:
+        logging.getLogger(access).setLevel(logging.DEBUG if threshold <= logging.DEBUG else logging.WARNING)
+
+
+def audit_records(lines: Iterable[str] | str) -> list[dict[str, Any]]:
+    """The audit records in a log, in either format: each line that is a JSON object from gatepass.audit."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    records = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("logger") == AUDIT_LOGGER:
+            records.append(record)
+    return records

@@ -39,7 +39,7 @@ from .certificates import WebhookCertificates, service_hosts
 from .connection import api_client, connection_info
 from gatepass.kube.connection import ConfigError as KubeConfigError
 
-from .leadership import LeaderElection
+from .leadership import LEADER, LeaderElection
 from .runtime import Runtime
 
 logger = logging.getLogger("gatepass")
@@ -53,7 +53,7 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logs.configure(args.log_format, args.verbose)
+    logs.configure(args.log_format, args.log_level)
     try:
         operator = Operator.create(args)
     except UsageError as error:
@@ -190,6 +190,7 @@ class Operator:
         settings.admission.managed = None  # the configurations ship with the manifests, failing closed
         if self.election is None:
             await self.runtime.start()
+            LEADER.set(1)  # it reconciles: what gatepass_leader says, and the alert on no leader reads
         else:
             self.tasks["leadership"] = asyncio.create_task(self.election.run(), name="gatepass-leadership")
         self.started.set()

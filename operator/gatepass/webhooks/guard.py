@@ -36,6 +36,7 @@ from gatepass.api import InvalidObject, parse_object
 from gatepass.api.base import CustomResource
 
 from .config import Hook
+from .metrics import refused
 
 R = TypeVar("R", bound=CustomResource)
 
@@ -150,7 +151,8 @@ class WebhookServer(kopf.WebhookServer):
             return await kopf.WebhookServer._serve(fn, request)
         except RecursionError:
             text = await request.text()
-            logger.warning("Refused an admission review for %s nested too deeply to read (%d bytes)",
+            refused(request.match_info.get("id") or "", "", INVALID)
+            logger.info("Refused an admission review for %s nested too deeply to read (%d bytes)",
                            request.match_info.get("id"), len(text))
             return aiohttp.web.json_response(too_deep_response(text))
 

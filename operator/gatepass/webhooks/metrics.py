@@ -1,4 +1,9 @@
-"""Counting the admission webhooks' answers: allowed, refused (with a reason) or failed."""
+"""Counting the admission webhooks' answers: allowed, refused (with a reason) or failed.
+
+A refusal is an answer to a user's write, not an operator error: it is logged at INFO (gatepass.webhooks.guard)
+and counted twice, among the answers (``gatepass_admission_reviews_total{decision="refused"}``) and by the
+HTTP code it was answered with (``gatepass_admission_refusals_total{code="403"}``: not allowed by a policy
+or by RBAC; ``422``: malformed)."""
 
 from __future__ import annotations
 
@@ -17,16 +22,31 @@ ADMISSIONS = Counter(
     "Admission reviews answered, by webhook, operation and decision (allowed, refused, error).",
     ["webhook", "operation", "decision"],
 )
+REFUSALS = Counter(
+    "gatepass_admission_refusals",
+    "Writes refused at admission, by webhook, operation and the answer's HTTP code (403 not allowed, "
+    "422 malformed); internal errors are not refusals (gatepass_errors_total{component=\"admission\"}).",
+    ["webhook", "operation", "code"],
+)
 ADMISSION_SECONDS = Histogram("gatepass_admission_duration_seconds", "How long an admission review took.",
                               ["webhook"], buckets=LATENCY_BUCKETS)
+
+
+def refused(webhook: str, operation: str, code: int | None) -> None:
+    """Counts a refusal of a user's write (see REFUSALS)."""
+    ADMISSIONS.labels(webhook, operation, "refused").inc()
+    REFUSALS.labels(webhook, operation, str(code or "")).inc()
 
 
 def counted(webhook: str, on_error: Callable[[], object] | None = None):
     """Wraps an admission handler (sync or async) to count and time its answers. ``on_error`` is called
     for each answer that is an error (the operator counts those in its own gatepass_errors)."""
 
-    def outcome(kwargs: dict, started: float, decision: str) -> None:
-        ADMISSIONS.labels(webhook, kwargs.get("operation") or "", decision).inc()
+    def outcome(kwargs: dict, started: float, decision: str, code: int | None = None) -> None:
+        if decision == "refused":
+            refused(webhook, kwargs.get("operation") or "", code)
+        else:
+            ADMISSIONS.labels(webhook, kwargs.get("operation") or "", decision).inc()
         ADMISSION_SECONDS.labels(webhook).observe(time.monotonic() - started)
         if decision == "error" and on_error is not None:
             on_error()
@@ -42,8 +62,8 @@ def counted(webhook: str, on_error: Callable[[], object] | None = None):
             started = time.monotonic()
             try:
                 result = await handler(**kwargs)
-            except kopf.AdmissionError:
-                outcome(kwargs, started, "refused")
+            except kopf.AdmissionError as error:
+                outcome(kwargs, started, "refused", error.code)
                 raise
             except Exception:
                 outcome(kwargs, started, "error")
