@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import pytest
 
 from gatepass.devcluster.operator import OperatorProcess
+from gatepass.process.logs import audit_records
 
 from .helpers import approve, bindings_of, can_i, create_request, get, parse_time, unique, wait_for, wait_state
 
@@ -36,8 +37,7 @@ def leading(operator: OperatorProcess) -> float:
 
 
 def audit_lines(operator: OperatorProcess, request: str) -> list[dict]:
-    return [json.loads(line.split(": ", 1)[1]) for line in operator.log().splitlines()
-            if "gatepass.audit" in line and f'"request": "{request}"' in line]
+    return [r for r in audit_records(operator.log()) if r.get("request") == request]
 
 
 def events(gatepass, request: str) -> list[str]:

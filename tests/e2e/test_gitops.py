@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import pytest
 
+from gatepass.process.logs import audit_records
+
 from .helpers import bindings_of, can_i, get, refused, request_manifest, unique, wait_for, wait_state
 
 pytestmark = pytest.mark.e2e
@@ -64,8 +66,7 @@ def test_a_trusted_pipeline_files_for_a_user_and_is_recorded(gatepass, pipeline)
         wait_for(lambda: can_i(gatepass, "bob") == "yes", what="bob's access")
 
         def audit_lines() -> list[dict]:
-            return [json.loads(line.split(": ", 1)[1]) for line in gatepass.operator.log().splitlines()
-                    if "gatepass.audit" in line and f'"request": "{name}"' in line]
+            return [r for r in audit_records(gatepass.operator.log()) if r.get("request") == name]
 
         granted = wait_for(lambda: [line for line in audit_lines() if line["event"] == "Granted"],
                            what="audit line")

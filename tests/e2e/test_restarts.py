@@ -26,6 +26,7 @@ import pytest
 from kubernetes.client import ApiException
 
 from gatepass.devcluster.operator import OperatorProcess
+from gatepass.process.logs import audit_records
 
 from .helpers import get, policy_body, request_manifest, review_manifest, unique, wait_for
 
@@ -250,10 +251,8 @@ def test_every_change_is_audited_once_however_often_the_operator_restarts(gatepa
         except AssertionError:
             pass  # what is missing is counted and asserted below
         operator = chaos.operator
-        lines = [line.split(": ", 1)[1] for line in operator.log().splitlines() if " gatepass.audit: " in line]
         audit = {i.uid: Counter() for i in filed}
-        for line in lines:
-            record = json.loads(line)
+        for record in audit_records(operator.log()):
             if record.get("uid") in audit:
                 audit[record["uid"]][record["event"]] += 1
 

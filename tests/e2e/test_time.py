@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from gatepass.process.logs import audit_records
+
 from .helpers import (approve, bindings_of, can_i, create_request, get, parse_time, refused, request_manifest,
                       unique, wait_for, wait_state)
 
@@ -131,8 +133,7 @@ def test_every_state_change_is_audited(gatepass):
         return [e["reason"] for e in out["items"]]
 
     wait_for(lambda: {"Reviewed", "Approved", "Granted", "Revoked"} <= set(reasons()), what="audit events")
-    lines = [json.loads(line.split(": ", 1)[1]) for line in gatepass.operator.log().splitlines()
-             if "gatepass.audit" in line and f'"request": "{name}"' in line]
+    lines = [r for r in audit_records(gatepass.operator.log()) if r.get("request") == name]
     assert {"Reviewed", "Approved", "Granted", "Revoked"} <= {line["event"] for line in lines}
     revoked = next(line for line in lines if line["event"] == "Revoked")
     assert revoked["requester"] == "bob" and "finished early" in revoked["message"]
