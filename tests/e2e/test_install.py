@@ -300,6 +300,42 @@ def test_helm_and_kustomize_make_the_same_slack_ingress(helm, cluster, tmp_path)
     assert _comparable(kustomized[key]) == _comparable(helmed[key])
 
 
+MONITORING = REPO / "manifests" / "components" / "monitoring"
+MONITORING_KEYS = (("PrometheusRule", NAMESPACE, "gatepass-operator"), ("ConfigMap", NAMESPACE, "gatepass-dashboard"))
+
+
+def test_the_monitoring_component_builds_the_alerts_and_the_dashboard(cluster, tmp_path):
+    objects = by_key(docs(kustomize(cluster, overlay(tmp_path, "prometheus", "monitoring"))))
+    rule, dashboard = (objects[key] for key in MONITORING_KEYS)
+    assert rule["spec"] == yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())["spec"]
+    assert dashboard["data"] == {"gatepass.json": (MONITORING / "dashboard.json").read_text()}
+    assert json.loads(dashboard["data"]["gatepass.json"])["uid"] == "gatepass"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"  # what Grafana's sidecar looks for
+    assert ("ServiceMonitor", NAMESPACE, "gatepass-operator") in objects
+    assert not [key for key in by_key(docs(kustomize(cluster, REPO / "manifests"))) if key in MONITORING_KEYS]
+
+
+def test_helm_monitoring_values_are_off_by_default_and_render_what_kustomize_does(helm, cluster, tmp_path):
+    assert not [key for key in by_key(docs(template(helm))) if key in MONITORING_KEYS]
+    kustomized = by_key(docs(kustomize(cluster, overlay(tmp_path, "monitoring"))))
+    helmed = by_key(docs(template(helm, "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true",
+                                  "monitoring.prometheusRule.labels.release=kube-prometheus-stack",
+                                  "monitoring.dashboard.annotations.grafana_folder=Gatepass")))
+    for key in MONITORING_KEYS:
+        assert _comparable(kustomized[key]) == _comparable(helmed[key]), f"{key} differs"
+    rule, dashboard = (helmed[key] for key in MONITORING_KEYS)
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Gatepass"}
+    only_rule = by_key(docs(template(helm, "monitoring.prometheusRule.enabled=true")))
+    assert [key for key in only_rule if key in MONITORING_KEYS] == [MONITORING_KEYS[0]]
+    elsewhere = by_key(docs(template(helm, "monitoring.dashboard.enabled=true", "monitoring.dashboard.namespace=grafana")))
+    assert ("ConfigMap", "grafana", "gatepass-dashboard") in elsewhere
+    bad = subprocess.run([helm, "template", "gatepass", str(CHART), "--set", "operator.logLevel=loud"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "logLevel" in bad.stdout + bad.stderr  # values.schema.json
+
+
 # --- the operator's own webhook certificate -----------------------------------------------------------
 
 

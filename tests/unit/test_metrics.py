@@ -15,6 +15,8 @@ from gatepass.core.lifecycle import Event, State
 from gatepass.core.reconcile import Plan
 from gatepass.webhooks.metrics import counted
 
+from . import monitoring
+
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
@@ -196,3 +198,52 @@ def test_refusals_are_counted_by_their_code_and_errors_are_not_refusals():
     assert {code: refusals(code) - before[code] for code in before} == {"403": 2, "422": 1}
     assert value("gatepass_admission_reviews_total", webhook="validate-y", operation="UPDATE",
                  decision="refused") == 3
+
+
+# --- the shipped alerts and dashboard ---------------------------------------------------------------------------
+def operator_metrics_text() -> str:
+    """/metrics of a process that has every part of the operator loaded (their metrics register on import)."""
+    import gatepass.notify.metrics  # noqa: F401
+    import gatepass.process.leadership  # noqa: F401
+    import gatepass.webhooks.metrics  # noqa: F401
+
+    registry = CollectorRegistry()
+    registry.register(metrics.StoreCollector(FakeStore([]), FakeQueue()))
+    return (generate_latest(REGISTRY) + generate_latest(registry)).decode()
+
+
+def test_the_chart_ships_the_component_s_alerts_and_dashboard():
+    for name in (monitoring.RULE, monitoring.DASHBOARD):
+        assert (monitoring.CHART_FILES / name).read_bytes() == (monitoring.COMPONENT / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("where, expressions", [
+    ("rule", monitoring.rule_expressions()), ("dashboard", monitoring.dashboard_expressions())])
+def test_every_expression_is_well_formed_and_reads_metrics_the_operator_exports(where, expressions):
+    exported = monitoring.exported_names(operator_metrics_text())
+    assert expressions
+    assert [(what, monitoring.problems(expr, exported)) for what, expr in expressions] == \
+        [(what, []) for what, _ in expressions]
+
+
+def test_the_alerts_cover_what_matters():
+    alerts = {alert: expr for alert, expr in monitoring.rule_expressions()}
+    read = {name for expr in alerts.values() for name in monitoring.metric_names(expr)}
+    assert {"gatepass_leader", "gatepass_reconciles_total", "gatepass_admission_duration_seconds_bucket",
+            "gatepass_grants_past_deadline", "gatepass_expiry_lag_seconds_bucket",
+            "gatepass_notifications_total"} <= read
+    for group in monitoring.rule()["spec"]["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("critical", "warning")
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def test_the_checker_sees_what_is_wrong():
+    exported = {"gatepass_leader", "gatepass_reconciles_total"}
+    assert monitoring.problems('sum(rate(gatepass_reconciles_total{result="error"}[5m])) by (result)', exported) == []
+    assert monitoring.problems("sum(gatepass_leader", exported) == ["unclosed ("]
+    assert monitoring.problems("sum(gatepass_leaders)", exported) == ["unknown metric gatepass_leaders"]
+    assert monitoring.problems("summ(gatepass_leader)", exported) == ["unknown function summ"]
+    assert monitoring.problems('max(gatepass_leader{a="(}"})', exported) == []  # brackets in strings are text
+    assert "gatepass_reconciles_total" in monitoring.exported_names(
+        "# HELP gatepass_reconciles Reconciliations.\n# TYPE gatepass_reconciles counter\n")
