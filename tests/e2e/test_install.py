@@ -329,7 +329,8 @@ def test_helm_monitoring_values_are_off_by_default_and_render_what_kustomize_doe
     assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Gatepass"}
     only_rule = by_key(docs(template(helm, "monitoring.prometheusRule.enabled=true")))
     assert [key for key in only_rule if key in MONITORING_KEYS] == [MONITORING_KEYS[0]]
-    elsewhere = by_key(docs(template(helm, "monitoring.dashboard.enabled=true", "monitoring.dashboard.namespace=grafana")))
+    elsewhere = by_key(docs(template(helm, "monitoring.dashboard.enabled=true",
+                                     "monitoring.dashboard.namespace=grafana")))
     assert ("ConfigMap", "grafana", "gatepass-dashboard") in elsewhere
     bad = subprocess.run([helm, "template", "gatepass", str(CHART), "--set", "operator.logLevel=loud"],
                          capture_output=True, text=True)

@@ -99,7 +99,8 @@ def test_a_failed_reconcile_is_one_log_line(kube):
 
 
 @pytest.mark.parametrize("method, args, expected", [
-    ("create_namespaced_role_binding", ("payments", {"metadata": {"name": "gp-1"}}), "create rolebindings payments/gp-1"),
+    ("create_namespaced_role_binding", ("payments", {"metadata": {"name": "gp-1"}}),
+     "create rolebindings payments/gp-1"),
     ("replace_cluster_role_binding", ("gp-2", {}), "replace clusterrolebindings/gp-2"),
     ("create_cluster_role_binding", ({"metadata": {"name": "gp-3"}},), "create clusterrolebindings/gp-3"),
     ("delete_namespaced_role_binding", ("gp-1", "payments"), "delete rolebindings payments/gp-1"),

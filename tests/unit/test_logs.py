@@ -10,6 +10,7 @@ import warnings
 from datetime import datetime, timezone
 
 import pytest
+from kubernetes.client import ApiException
 
 from gatepass.controller import audit
 from gatepass.core.lifecycle import State
@@ -178,3 +179,16 @@ def test_in_json_libraries_and_warnings_are_one_object_per_line_too(bare_root):
     assert [r["logger"] for r in records] == ["kopf.objects", "aiohttp.server", "py.warnings"]
     assert records[0]["message"] == "Webhook 'x' failed permanently: no\nsecond line"
     assert "deprecated thing" in records[2]["message"]
+
+
+def test_an_api_error_logged_by_any_part_is_one_line(bare_root):
+    bare_root()
+    stream = io.StringIO()
+    logs.configure("text", "info", stream=stream)
+    error = ApiException(status=503, reason="Service Unavailable")
+    error.body = json.dumps({"kind": "Status", "message": "etcdserver: leader changed"})
+    error.headers = {f"X-Header-{i}": "value" for i in range(40)}
+    assert "\n" in str(error)  # the client's own text
+    logging.getLogger("gatepass.certificates").warning("Could not check the webhook certificate: %s", error)
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith("Could not check the webhook certificate: 503 Service Unavailable: etcdserver: leader changed")

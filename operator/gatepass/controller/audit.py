@@ -1,7 +1,8 @@
 """The audit trail: one structured log record and one Kubernetes Event per state change.
 
 The record's fields go into the log record as ``fields`` (``extra={"fields": ...}``): the operator's log
-formatter (gatepass.process.logs) writes them as one JSON object, whichever log format is chosen.
+formatter (gatepass.process.logs) writes them as one bare JSON object on its own line, with ``level`` and
+``logger``, the same in either log format.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: text)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                         help="the least severe records logged; the HTTP access log only at debug (default: info)")
-    parser.add_argument("--verbose", action="store_true", help="log at debug level (--log-level=debug, which it overrides)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log at debug level (--log-level=debug, which it overrides)")
     args = parser.parse_args(argv)
     if args.verbose:
         args.log_level = "debug"

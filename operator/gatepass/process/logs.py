@@ -16,7 +16,10 @@ since they all go through the root logger's one handler. In text they are
 ``<time> <level> <logger>: <message>``.
 
 The level (``--log-level``) is the root logger's. aiohttp's access log (a line
-per HTTP request, admission calls included) is off below debug.
+per HTTP request, admission calls included) is off below debug. An API error
+logged as an argument is its status, reason and message on one line, not the
+client's text with the response's headers (the operator's own client calls
+raise errors that say it with what was asked: gatepass.controller.kubeio).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
+
+from kubernetes.client import ApiException
+
+from gatepass.kube.errors import status_message
 
 FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
@@ -50,6 +57,23 @@ def fields_of(record: logging.LogRecord) -> Mapping[str, Any] | None:
 def structured(record: logging.LogRecord, fields: Mapping[str, Any]) -> str:
     """A record with structured fields: those fields with its level and logger, as one JSON object."""
     return dumps({"level": record.levelname, "logger": record.name, **fields})
+
+
+def one_line(value: object) -> object:
+    """An ApiException whose text is the client's (headers and body on many lines) as
+    ``<status> <reason>: <message>``; anything else as it is."""
+    if isinstance(value, ApiException) and type(value).__str__ is ApiException.__str__:
+        return f"{value.status} {value.reason}: {status_message(value.body, '(no message)')}"
+    return value
+
+
+class OneLineApiErrors(logging.Filter):
+    """Writes the API errors among a record's arguments on one line (see ``one_line``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, ApiException) for arg in record.args):
+            record.args = tuple(one_line(arg) for arg in record.args)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -104,6 +128,7 @@ def configure(name: str = "text", level: str = "info", stream: TextIO | None = N
     logging.basicConfig, adds no handler if the root logger has one already."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter(name))
+    handler.addFilter(OneLineApiErrors())
     threshold = level_of(level)
     logging.basicConfig(level=threshold, handlers=[handler])
     logging.captureWarnings(True)
