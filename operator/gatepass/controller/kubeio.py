@@ -79,6 +79,7 @@ class KubeApiError(ApiException):
     def __init__(self, error: ApiException, action: str) -> None:
         super().__init__(status=error.status, reason=error.reason)
         self.body, self.headers, self.action = error.body, error.headers, action
+        self.data = getattr(error, "data", None)
 
     def __str__(self) -> str:
         return f"{self.action}: {self.status} {self.reason}: {api_message(self)}"
