@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+import threading
 import warnings
 from datetime import datetime, timezone
 
@@ -116,6 +118,7 @@ def bare_root():
     own for each phase); puts everything back afterwards."""
     root, access = logging.getLogger(), logging.getLogger("aiohttp.access")
     saved, level, access_level = root.handlers[:], root.level, access.level
+    hooks = sys.excepthook, threading.excepthook
 
     def bare() -> logging.Logger:
         root.handlers = []
@@ -125,6 +128,7 @@ def bare_root():
     root.handlers, root.level = saved, level
     access.setLevel(access_level)
     logging.captureWarnings(False)
+    sys.excepthook, threading.excepthook = hooks
 
 
 def test_configure_writes_to_the_stream_in_the_format_asked_and_leaves_a_configured_root_alone(bare_root):
@@ -192,3 +196,24 @@ def test_an_api_error_logged_by_any_part_is_one_line(bare_root):
     logging.getLogger("gatepass.certificates").warning("Could not check the webhook certificate: %s", error)
     [line] = stream.getvalue().splitlines()
     assert line.endswith("Could not check the webhook certificate: 503 Service Unavailable: etcdserver: leader changed")
+
+
+def test_in_json_an_uncaught_exception_is_one_object_too(bare_root):
+    bare_root()
+    stream = io.StringIO()
+    logs.configure("json", "info", stream=stream)
+
+    def crash():
+        raise RuntimeError("lost")
+
+    thread = threading.Thread(target=crash, name="worker")
+    thread.start()
+    thread.join()
+    try:
+        raise ValueError("at the top")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["level"] == "CRITICAL" and first["message"] == "Uncaught exception in thread worker: lost"
+    assert "RuntimeError: lost" in first["exception"]
+    assert second["message"] == "Uncaught exception: at the top"

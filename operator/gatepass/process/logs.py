@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -124,7 +125,8 @@ def level_of(name: str) -> int:
 
 def configure(name: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
     """Logs every record to ``stream`` (standard output) in format ``name`` from ``level`` up, through one
-    handler on the root logger, Python's warnings included; the access log only at debug. Like
+    handler on the root logger, Python's warnings and uncaught exceptions included; the access log only at
+    debug. Like
     logging.basicConfig, adds no handler if the root logger has one already."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter(name))
@@ -134,6 +136,18 @@ def configure(name: str = "text", level: str = "info", stream: TextIO | None = N
     logging.captureWarnings(True)
     for access in ACCESS_LOGGERS:
         logging.getLogger(access).setLevel(logging.DEBUG if threshold <= logging.DEBUG else logging.WARNING)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda hook: _log_uncaught(hook.exc_type, hook.exc_value, hook.exc_traceback,
+                                                      thread=hook.thread)
+
+
+def _log_uncaught(kind, error, traceback, thread=None) -> None:
+    """An exception nothing caught, logged like any record (Python would print it to stderr as it is)."""
+    if issubclass(kind, KeyboardInterrupt):
+        return sys.__excepthook__(kind, error, traceback)
+    where = f" in thread {thread.name}" if thread is not None else ""
+    logging.getLogger("gatepass").critical("Uncaught exception%s: %s", where, error,
+                                           exc_info=(kind, error, traceback))
 
 
 def audit_records(lines: Iterable[str] | str) -> list[dict[str, Any]]:
