@@ -126,8 +126,7 @@ def level_of(name: str) -> int:
 def configure(name: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
     """Logs every record to ``stream`` (standard output) in format ``name`` from ``level`` up, through one
     handler on the root logger, Python's warnings and uncaught exceptions included; the access log only at
-    debug. Like
-    logging.basicConfig, adds no handler if the root logger has one already."""
+    debug. Like logging.basicConfig, adds no handler if the root logger has one already."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter(name))
     handler.addFilter(OneLineApiErrors())
