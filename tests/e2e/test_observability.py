@@ -121,6 +121,8 @@ def test_in_text_every_audit_line_is_a_json_object_and_a_refusal_is_one_info_lin
     assert not [line for line in lines if " ERROR " in line and "failed permanently" in line]
     assert not [line for line in lines if "aiohttp.access" in line or '"POST /' in line]
     assert not [line for line in lines if line.startswith("Traceback") or line.startswith("  File ")]
+    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=done", user="bob")
+    wait_for(lambda: can_i(gatepass, "bob") == "no", what="bob's access to end")
 
 
 def test_with_log_format_json_every_line_is_one_object_and_the_audit_keeps_its_fields(gatepass, tmp_path):
