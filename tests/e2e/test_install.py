@@ -384,3 +384,14 @@ def test_the_operator_makes_its_own_webhook_certificate_and_injects_the_ca(gatep
             assert again["data"] == secret["data"]
         finally:
             operator.stop()
+
+
+def test_helm_log_values_become_the_operator_s_flags(helm):
+    key = ("Deployment", NAMESPACE, "gatepass-operator")
+
+    def args(*values):
+        return by_key(docs(template(helm, *values)))[key]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    assert not [a for a in args() if a.startswith("--log")]
+    assert {"--log-format=json", "--log-level=warning"} <= set(args("operator.logFormat=json", "operator.logLevel=warning"))
+    assert "--log-level=debug" in args("operator.verbose=true")
