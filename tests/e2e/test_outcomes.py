@@ -77,6 +77,9 @@ def test_kubectl_wait_for_decided_then_ready_when_a_request_is_approved(gatepass
 def test_kubectl_get_shows_plain_roles_a_readable_expiry_and_denials(gatepass):
     name = unique("columns")
     create_request(gatepass, name)
+    pending = gatepass.kubectl("get", "accessrequest", name, "--no-headers", user="bob").stdout.split()
+    assert pending[:6] == [name, "bob", "dba", "Pending", "0", "0"]
+    assert len(pending) == 7 and re.fullmatch(r"\d+[smhd]", pending[6]), pending  # EXPIRES is empty
     approve(gatepass, name)
     body = wait_state(gatepass, name, "Approved")
     expires = wait_for(lambda: get(gatepass, "accessrequest", name)["status"].get("expiresAt"), what="expiresAt")
