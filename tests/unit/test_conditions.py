@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gatepass.core.conditions import FINAL_WHEN_TRUE, get_condition, is_true, set_condition
+from gatepass.core.conditions import (FINAL_WHEN_TRUE, STAYS_TRUE, SUMMARY, get_condition, is_true, set_condition,
+                                      summary)
+from gatepass.core.lifecycle import TERMINAL, State
 
 from .core_factories import at
 
@@ -55,7 +57,12 @@ def test_keeps_the_order_and_other_conditions_and_does_not_mutate_the_input():
     assert result[0]["status"] == "True"
 
 
-@pytest.mark.parametrize("type_", sorted(FINAL_WHEN_TRUE))
+def test_decided_stays_true_like_the_decisions():
+    assert FINAL_WHEN_TRUE == {"Approved", "Denied"}
+    assert STAYS_TRUE == FINAL_WHEN_TRUE | {"Decided"}
+
+
+@pytest.mark.parametrize("type_", sorted(STAYS_TRUE))
 @pytest.mark.parametrize("status", ["False", "Unknown", "True"])
 def test_approved_and_denied_never_change_once_true(type_, status):
     decided = set_condition([], type_, True, "Decided", "by alice", at(0), 1)
@@ -94,3 +101,61 @@ def test_get_condition_and_is_true():
     assert not is_true(conditions, "Granted")
     assert not is_true(conditions, "Revoked")
     assert not is_true(None, "Approved")
+
+
+# -- summary: Decided, Ready, Reconciling, Stalled from the state ---------------------------
+
+def lifecycle(*entries):
+    conditions = []
+    for type_, status, reason, message in entries:
+        conditions = set_condition(conditions, type_, status, reason, message, at(0), 1)
+    return conditions
+
+
+PENDING = lifecycle(("Approved", False, "AwaitingReview", "default: 0 of 1 approvals"))
+APPROVED = lifecycle(("Approved", True, "Approved", "Approved by alice"))
+CASES = {
+    "pending": (State.Pending, PENDING, ("False", "AwaitingReview"), None),
+    "waiting for its start": (State.Approved, APPROVED + lifecycle(
+        ("Granted", False, "WaitingForStart", "Access starts at ...")), ("True", "Approved"), "Reconciling"),
+    "blocked": (State.Approved, APPROVED + lifecycle(
+        ("Granted", False, "RoleNotFound", "Not bound: ...")), ("True", "Approved"), "Reconciling"),
+    "granted": (State.Approved, APPROVED + lifecycle(("Granted", True, "Granted", "Bound ...")),
+                ("True", "Approved"), "Ready"),
+    "denied": (State.Denied, lifecycle(("Denied", True, "Denied", "Denied by alice")), ("True", "Denied"),
+               "Stalled"),
+    "timed out": (State.Expired, PENDING + lifecycle(("Expired", True, "RequestTimedOut", "No decision ...")),
+                  ("True", "RequestTimedOut"), "Stalled"),
+    "ended": (State.Expired, APPROVED + lifecycle(("Expired", True, "AccessEnded", "Access ended ...")),
+              ("True", "Approved"), "Stalled"),
+    "revoked": (State.Revoked, PENDING + lifecycle(("Revoked", True, "Revoked", "Revoked by bob")),
+                ("True", "Revoked"), "Stalled"),
+    "withdrawn": (State.Revoked, APPROVED + lifecycle(("Revoked", True, "PolicyWithdrawn", "Withdrawn: ...")),
+                  ("True", "Approved"), "Stalled"),
+}
+
+
+@pytest.mark.parametrize(("state", "conditions", "decided", "true"), CASES.values(), ids=CASES.keys())
+def test_summary_says_one_of_ready_reconciling_stalled(state, conditions, decided, true):
+    result = summary(state, conditions, at(10), 1)
+    assert [c["type"] for c in result] == [c["type"] for c in conditions] + list(SUMMARY)
+    assert result[:len(conditions)] == conditions  # the lifecycle's own are left alone
+    got = {c["type"]: c for c in result}
+    assert (got["Decided"]["status"], got["Decided"]["reason"]) == decided
+    true = true or "Reconciling"
+    assert {t for t in ("Ready", "Reconciling", "Stalled") if got[t]["status"] == "True"} == {true}
+    assert (got["Stalled"]["status"] == "True") is (state in TERMINAL)
+    # each says why, in the words of the condition that explains it
+    explaining = {"Ready": "Granted", "Stalled": {State.Denied: "Denied", State.Expired: "Expired",
+                                                  State.Revoked: "Revoked"}.get(state)}.get(true)
+    if state is not State.Pending and explaining:
+        assert got[true]["message"] == get_condition(conditions, explaining)["message"]
+
+
+def test_summary_keeps_transition_times_and_decided_once_true():
+    first = summary(State.Approved, APPROVED + lifecycle(("Granted", True, "Granted", "Bound")), at(10), 1)
+    ended = summary(State.Expired, first + lifecycle(("Expired", True, "AccessEnded", "Ended")), at(99), 1)
+    decided = get_condition(ended, "Decided")
+    assert decided == get_condition(first, "Decided")
+    assert decided["lastTransitionTime"] == "2026-03-01T10:00:10Z"
+    assert get_condition(ended, "Stalled")["lastTransitionTime"] == "2026-03-01T10:01:39Z"

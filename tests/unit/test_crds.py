@@ -34,6 +34,7 @@ from gatepass.api.accesspolicy import (
 from gatepass.api.common import duration_fields
 from gatepass.api import values
 from gatepass.core.durations import checked_duration
+from gatepass.core.reconcile import HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT
 from gatepass.api.crdgen import SchemaError, structural
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -145,7 +146,7 @@ def test_every_field_has_a_description(model):
         ),
         (
             AccessRequest, "accessrequests", ["areq"],
-            ["USER", "ROLES", "STATUS", "APPROVALS", "CREATED", "EXPIRES"],
+            ["USER", "ROLES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"],
         ),
         (AccessReview, "accessreviews", ["arev"], ["REQUEST", "DECISION", "REVIEWER", "AGE"]),
     ],
@@ -173,8 +174,26 @@ def test_request_columns_read_the_contracted_fields():
     assert columns["USER"]["jsonPath"] == ".spec.requester.username"
     assert columns["STATUS"]["jsonPath"] == ".status.state"
     assert (columns["APPROVALS"]["type"], columns["APPROVALS"]["jsonPath"]) == ("integer", ".status.approvals")
-    assert columns["CREATED"]["type"] == columns["EXPIRES"]["type"] == "date"
-    assert columns["EXPIRES"]["jsonPath"] == ".status.expiresAt"
+    assert (columns["DENIALS"]["type"], columns["DENIALS"]["jsonPath"]) == ("integer", ".status.denials")
+    assert (columns["AGE"]["type"], columns["AGE"]["jsonPath"]) == ("date", ".metadata.creationTimestamp")
+    # kubectl shows a date column as the time since it, and a time to come as <invalid>: EXPIRES is a string
+    assert (columns["EXPIRES"]["type"], columns["EXPIRES"]["jsonPath"]) == ("string", ".status.expiresAt")
+    # a JSONPath cannot join a list (kubectl prints ["dba"]): the operator writes the lists on one line
+    assert columns["ROLES"]["jsonPath"] == ".status.roles"
+    assert (columns["NAMESPACES"]["jsonPath"], columns["NAMESPACES"]["priority"]) == (".status.namespaces", 1)
+    wide = [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")]
+    assert wide == ["NAMESPACES", "POLICY", "REASON", "SUBMITTER"]
+    status = schema_of(AccessRequest)["properties"]["status"]["properties"]
+    assert status["roles"]["type"] == status["namespaces"]["type"] == "string"
+
+
+def test_request_history_is_bounded():
+    history = schema_of(AccessRequest)["properties"]["status"]["properties"]["history"]
+    assert history["maxItems"] == HISTORY_LIMIT and history["x-kubernetes-list-type"] == "atomic"
+    item = history["items"]
+    assert set(item["required"]) == {"time", "type", "reason", "message"}
+    assert item["properties"]["message"]["maxLength"] == HISTORY_MESSAGE_LIMIT
+    assert item["properties"]["type"]["enum"] == ["Normal", "Warning"]
 
 
 # --- validation carried into the CRDs ---------------------------------------------------------

@@ -37,7 +37,7 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]")
 MAKE = re.compile(r"\bmake ([a-z][a-z0-9-]*)")
 
 #: Flags of other tools that the docs show: helm's and kubectl's.
-OTHER_TOOLS_FLAGS = {"--set", "--create-namespace", "--overwrite", "--force"}
+OTHER_TOOLS_FLAGS = {"--set", "--create-namespace", "--overwrite", "--force", "--for", "--timeout"}
 
 
 def name(path: Path) -> str:

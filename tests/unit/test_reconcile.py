@@ -17,8 +17,9 @@ import pytest
 
 from gatepass.core.conditions import get_condition
 from gatepass.core.grants import BindingRef, binding_name, manifest_ref
-from gatepass.core.lifecycle import Event, State
-from gatepass.core.reconcile import STATUS_KEYS, Plan, decide, review_record
+from gatepass.core.lifecycle import TERMINAL, Event, State
+from gatepass.core.reconcile import (CLUSTER_WIDE, HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT, LISTING_LIMIT, STATUS_KEYS,
+                                     Plan, bounded, decide, listing, review_record)
 from gatepass.core.types import RequestableRole, Rule, Subjects, Threshold
 
 from .core_factories import BOB, T0, approve, at, dba_policy, dba_request, deny, person, revoke, two_leads_policy
@@ -60,10 +61,27 @@ class Cluster:
         assert again.status == plan.status
         assert again.wake_at == plan.wake_at
         assert again.state is plan.state
+        check_summary(plan)
         return plan
 
     def condition(self, type_):
         return get_condition(self.status.get("conditions"), type_)
+
+
+def check_summary(plan: Plan) -> None:
+    """What every plan's status says for tools that do not know Gatepass (see conditions.summary)."""
+    true = {c["type"] for c in plan.conditions if c["status"] == "True"}
+    assert ("Decided" in true) is (plan.state is not State.Pending)
+    assert ("Ready" in true) is ("Granted" in true)
+    assert ("Stalled" in true) is (plan.state in TERMINAL)
+    assert len(true & {"Ready", "Reconciling", "Stalled"}) == 1, true
+    assert plan.status["history"][0]["reason"] == "Requested"
+    if plan.events:  # the plan's events are the history's latest entries, all at the same time
+        latest = plan.status["history"][-len(plan.events):]
+        assert [(h["type"], h["reason"], h.get("by", "")) for h in latest] == [
+            (e.type, e.reason, e.by) for e in plan.events]
+        assert all(e.message.startswith(h["message"].rstrip("…")) for h, e in zip(latest, plan.events))
+        assert len({h["time"] for h in latest}) == 1
 
 
 def reasons(plan):
@@ -79,21 +97,31 @@ def test_a_new_request_waits_for_review():
     assert plan.events == () and plan.transitions == ()
     assert plan.bindings_to_apply == () and plan.bindings_to_delete == ()
     assert plan.wake_at == at(hours=1)
+    waiting = {"reason": "AwaitingReview", "message": "default: 0 of 1 approvals",
+               "lastTransitionTime": "2026-03-01T10:00:05Z", "observedGeneration": 1}
     assert plan.status == {
         "state": "Pending",
         "policy": "demo-dba",
+        "roles": "dba",
+        "namespaces": "payments",
         "conditions": [
-            {"type": "Approved", "status": "False", "reason": "AwaitingReview",
-             "message": "default: 0 of 1 approvals", "lastTransitionTime": "2026-03-01T10:00:05Z",
-             "observedGeneration": 1},
+            {"type": "Approved", "status": "False", **waiting},
             {"type": "Denied", "status": "False", "reason": "AwaitingReview", "message": "0 of 1 denials",
              "lastTransitionTime": "2026-03-01T10:00:05Z", "observedGeneration": 1},
+            {"type": "Decided", "status": "False", **waiting},
+            {"type": "Ready", "status": "False", **waiting},
+            {"type": "Reconciling", "status": "True", **waiting},
+            {"type": "Stalled", "status": "False", **waiting},
         ],
         "reviews": [],
         "approvals": 0,
         "denials": 0,
         "requestExpiresAt": "2026-03-01T11:00:00Z",
         "bindings": [],
+        "history": [
+            {"time": "2026-03-01T10:00:00Z", "type": "Normal", "reason": "Requested", "by": "bob",
+             "message": 'bob requested dba in payments for 1h: "ticket #123"'},
+        ],
         "observedGeneration": 1,
     }
     assert plan.conditions is plan.status["conditions"]
@@ -154,7 +182,12 @@ def test_one_approval_approves_and_grants_at_once():
     assert manifest["metadata"]["ownerReferences"][0]["uid"] == cluster.request.uid
     assert plan.wake_at == at(hours=1, seconds=61)
     assert [(c["type"], c["status"], c["reason"]) for c in plan.conditions] == [
-        ("Approved", "True", "Approved"), ("Denied", "False", "Approved"), ("Granted", "True", "Granted")]
+        ("Approved", "True", "Approved"), ("Denied", "False", "Approved"),
+        ("Decided", "True", "Approved"), ("Ready", "True", "Granted"), ("Reconciling", "False", "Granted"),
+        ("Stalled", "False", "Granted"), ("Granted", "True", "Granted")]
+    assert [(h["reason"], h.get("by")) for h in plan.status["history"]] == [
+        ("Requested", "bob"), ("Reviewed", "alice"), ("Approved", None), ("Granted", None)]
+    assert plan.status["history"][-1]["time"] == "2026-03-01T10:01:01Z"
     assert cluster.condition("Approved")["message"] == "Approved by alice"
     assert cluster.condition("Granted")["message"] == "Bound dba in payments to bob until 2026-03-01T11:01:01Z"
 
@@ -895,3 +928,151 @@ def test_a_start_at_the_end_of_time_waits_without_failing(start):
     assert plan.state is State.Approved and plan.bindings_to_apply == ()
     assert plan.status["expiresAt"] == "9999-12-31T23:59:59Z"  # the last time there is, not an overflow
     assert cluster.condition("Granted")["reason"] == "WaitingForStart"
+
+
+# -- what tools read: Decided, Ready, Reconciling, Stalled ---------------------------
+
+def summary_of(plan):
+    return {c["type"]: (c["status"], c["reason"]) for c in plan.conditions
+            if c["type"] in ("Decided", "Ready", "Reconciling", "Stalled")}
+
+
+def test_a_denial_decides_and_stalls_at_once():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.reviews.append(deny("alice", at(5)))
+    plan = cluster.reconcile(at(6))
+    assert summary_of(plan) == {"Decided": ("True", "Denied"), "Ready": ("False", "Denied"),
+                                "Reconciling": ("False", "Denied"), "Stalled": ("True", "Denied")}
+    assert cluster.condition("Decided")["message"] == "Denied by alice"
+    assert cluster.condition("Decided")["lastTransitionTime"] == "2026-03-01T10:00:06Z"
+
+
+def test_a_grant_is_ready_and_stays_decided_when_it_ends():
+    cluster = granted_cluster()
+    assert summary_of(cluster.reconcile(at(minutes=1)))["Ready"] == ("True", "Granted")
+    decided = cluster.condition("Decided")
+    plan = cluster.reconcile(at(hours=2))
+    assert plan.state is State.Expired
+    assert summary_of(plan) == {"Decided": ("True", "Approved"), "Ready": ("False", "AccessEnded"),
+                                "Reconciling": ("False", "AccessEnded"), "Stalled": ("True", "AccessEnded")}
+    assert cluster.condition("Decided") == decided  # never changes once True
+
+
+def test_a_timed_out_request_is_decided_by_the_timeout():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    plan = cluster.reconcile(at(hours=1))
+    assert plan.state is State.Expired
+    assert summary_of(plan)["Decided"] == ("True", "RequestTimedOut")
+    assert summary_of(plan)["Stalled"] == ("True", "RequestTimedOut")
+
+
+def test_a_revoked_pending_request_is_decided_by_the_revocation():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.revocation = revoke("bob", at(5), "not needed")
+    plan = cluster.reconcile(at(6))
+    assert summary_of(plan)["Decided"] == ("True", "Revoked")
+    assert summary_of(plan)["Stalled"] == ("True", "Revoked")
+    assert plan.status["history"][-1]["by"] == "bob"
+
+
+def test_an_approval_waiting_for_its_start_is_decided_and_reconciling():
+    cluster = Cluster(request=dba_request(start_time=at(hours=2)))
+    cluster.reviews.append(approve("alice", at(5)))
+    plan = cluster.reconcile(at(6))
+    assert plan.state is State.Approved
+    assert summary_of(plan) == {"Decided": ("True", "Approved"), "Ready": ("False", "WaitingForStart"),
+                                "Reconciling": ("True", "WaitingForStart"), "Stalled": ("False", "WaitingForStart")}
+
+
+def test_a_request_that_ended_before_these_conditions_existed_gets_them():
+    cluster = Cluster()
+    cluster.reviews.append(deny("alice", at(5)))
+    cluster.reconcile(at(6))
+    summary = {"Decided", "Ready", "Reconciling", "Stalled"}
+    cluster.status["conditions"] = [c for c in cluster.status["conditions"] if c["type"] not in summary]
+    plan = cluster.reconcile(at(hours=5))
+    assert plan.events == ()
+    assert summary_of(plan)["Decided"] == ("True", "Denied")
+    assert cluster.condition("Stalled")["lastTransitionTime"] == "2026-03-01T15:00:00Z"
+
+
+# -- status.history, status.roles and status.namespaces ----------------------------
+
+def test_the_history_says_what_happened_when_and_by_whom():
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.reviews.append(approve("alice", at(60), "LGTM"))
+    cluster.reconcile(at(61))
+    cluster.revocation = revoke("admin", at(minutes=5), "done early")
+    cluster.reconcile(at(minutes=5))
+    assert [(h["time"], h["reason"], h.get("by")) for h in cluster.status["history"]] == [
+        ("2026-03-01T10:00:00Z", "Requested", "bob"),
+        ("2026-03-01T10:01:01Z", "Reviewed", "alice"),
+        ("2026-03-01T10:01:01Z", "Approved", None),
+        ("2026-03-01T10:01:01Z", "Granted", None),
+        ("2026-03-01T10:05:00Z", "Revoked", "admin"),
+    ]
+    assert cluster.status["history"][-1]["message"].startswith('admin revoked bob\'s access to dba in payments: '
+                                                               '"done early"')
+
+
+def test_a_request_filed_for_someone_says_who_filed_it():
+    request = dba_request(submitter=person("system:serviceaccount:ci:deployer"), reason="")
+    plan = Cluster(request=request, policy=dba_policy(
+        trusted_submitters=Subjects(users=frozenset({"system:serviceaccount:ci:deployer"})))).reconcile(at(1))
+    assert plan.status["history"][:1] == [{
+        "time": "2026-03-01T10:00:00Z", "type": "Normal", "reason": "Requested",
+        "by": "system:serviceaccount:ci:deployer",
+        "message": "bob requested dba in payments for 1h (filed by system:serviceaccount:ci:deployer on bob's "
+                   "behalf)"}]
+
+
+def test_the_history_keeps_the_first_entry_and_the_latest():
+    cluster = granted_cluster()
+    for minute in range(1, HISTORY_LIMIT + 5):  # someone keeps deleting the binding
+        cluster.bindings.clear()
+        assert reasons(cluster.reconcile(at(minutes=minute))) == ["Restored"]
+    history = cluster.status["history"]
+    assert len(history) == HISTORY_LIMIT
+    assert history[0]["reason"] == "Requested"
+    assert history[-1]["time"] == f"2026-03-01T10:{HISTORY_LIMIT + 4:02d}:00Z"
+    assert all(h["reason"] == "Restored" for h in history[1:])
+    # Requested, Reviewed, Approved, Granted and the Restored ones, less the 32 kept
+    assert cluster.status["historyOmitted"] == 4 + (HISTORY_LIMIT + 4) - HISTORY_LIMIT
+
+
+def test_bounded_cuts_between_the_first_and_the_latest():
+    entries = [{"n": n} for n in range(10)]
+    assert bounded(entries, 0, limit=4) == ([{"n": 0}, {"n": 7}, {"n": 8}, {"n": 9}], 6)
+    assert bounded(entries[:4], 2, limit=4) == (entries[:4], 2)
+
+
+def test_a_history_message_is_cut_like_an_events():
+    long = "x" * 5000
+    cluster = Cluster()
+    cluster.reconcile(at(1))
+    cluster.reviews.append(deny("alice", at(5), long))
+    cluster.reconcile(at(6))
+    reviewed = cluster.status["history"][1]
+    assert len(reviewed["message"]) == HISTORY_MESSAGE_LIMIT and reviewed["message"].endswith("…")
+
+
+@pytest.mark.parametrize(("names", "shown"), [
+    (("dba",), "dba"),
+    (("dba", "view"), "dba,view"),
+    (tuple(f"namespace-{n:03d}" for n in range(40)), ",".join(f"namespace-{n:03d}" for n in range(8)) + ",+32 more"),
+    (("r" * 300,), "r" * (LISTING_LIMIT - len(",+1 more") - 1) + "…,+1 more"),
+])
+def test_listing_is_one_line_for_kubectl(names, shown):
+    assert listing(names) == shown
+    assert len(listing(names)) <= LISTING_LIMIT
+
+
+def test_roles_and_namespaces_are_summed_up_for_the_columns():
+    cluster_wide = Cluster(request=dba_request(roles=("dba", "view"), namespaces=())).reconcile(at(1))
+    assert (cluster_wide.status["roles"], cluster_wide.status["namespaces"]) == ("dba,view", CLUSTER_WIDE)
+    two = Cluster(request=dba_request(namespaces=("payments", "billing"))).reconcile(at(1))
+    assert two.status["namespaces"] == "payments,billing"

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, ConfigDict, Field
 from gatepass.core import conditions
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
+from gatepass.core.reconcile import HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT, LISTING_LIMIT
 from gatepass.core.types import DEFAULT_DURATION, Via
 
 from .base import (
@@ -16,6 +17,7 @@ from .base import (
     CustomResource,
     PrinterColumn,
     ResourceInfo,
+    age_column,
     atomic_list,
     cel,
     listed,
@@ -62,6 +64,10 @@ class ConditionType(StrEnum):
     GRANTED = conditions.GRANTED
     EXPIRED = conditions.EXPIRED
     REVOKED = conditions.REVOKED
+    DECIDED = conditions.DECIDED
+    READY = conditions.READY
+    RECONCILING = conditions.RECONCILING
+    STALLED = conditions.STALLED
 
 
 #: How a review reached the operator: the core's (gatepass.core.types.Via).
@@ -212,6 +218,32 @@ class NotificationStatus(ApiModel):
     )
 
 
+class EventType(StrEnum):
+    """The type of an audit event, as its Kubernetes Event has it."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class HistoryEntry(ApiModel):
+    """One thing that happened to the request: its creation, or an audit event (as its Event says it)."""
+
+    time: AwareDatetime = Field(description="When it happened (for the creation: the request's creation time).")
+    type: EventType = Field(description="Normal, or Warning for what needs attention.")
+    reason: str = Field(
+        max_length=128,
+        description="What happened, in one word: Requested, Reviewed, Approved, Denied, Granted, Expired, "
+        "Revoked, Restored, Removed, or why an approved grant is not bound (NamespaceNotFound, RoleNotFound, "
+        "BindForbidden).",
+    )
+    message: str = Field(max_length=HISTORY_MESSAGE_LIMIT, description="What happened, naming who and what.")
+    by: UserName | None = Field(
+        None,
+        description="Who did it, when a person or the policy did: the requester (or the submitter), a "
+        "reviewer, whoever revoked. Absent: the operator, as the outcome of what the message says.",
+    )
+
+
 class AccessRequestStatus(ApiModel):
     """Observed state of an AccessRequest, kept by the operator."""
 
@@ -219,9 +251,21 @@ class AccessRequestStatus(ApiModel):
         None, description="Lifecycle state: Pending, Approved, Denied, Expired or Revoked."
     )
     policy: ObjectName | None = Field(None, description="Name of the AccessPolicy that governs the request.")
+    roles: str | None = Field(
+        None, max_length=LISTING_LIMIT,
+        description='The requested roles on one line (e.g. "dba,view"), for kubectl get.',
+    )
+    namespaces: str | None = Field(
+        None,
+        max_length=LISTING_LIMIT,
+        description='The namespaces on one line (e.g. "payments,billing"; "(cluster-wide)" for none), '
+        "for kubectl get.",
+    )
     conditions: list[Condition] = listed(
-        "Conditions Approved, Denied (final once True), Granted (bindings in place), "
-        "Expired and Revoked.",
+        "Conditions Approved, Denied (final once True), Granted (bindings in place), Expired and Revoked; "
+        "and, for tools: Decided (True once the request has its outcome, never changed after), Ready (True "
+        "while access is granted), Reconciling (True while reviews, the start or a binding are awaited) and "
+        "Stalled (True once it ended: Denied, Expired or Revoked).",
         map_list("type"),
     )
     reviews: list[ReviewRecord] = listed(
@@ -243,6 +287,14 @@ class AccessRequestStatus(ApiModel):
     )
     revoked_by: str | None = Field(None, description="Username of whoever revoked the access.")
     revoke_reason: Reason | None = Field(None, description="Why the access was revoked.")
+    history: list[HistoryEntry] = listed(
+        "What happened to the request, oldest first: its creation, then every audit event (the same as its "
+        f"Events say). At most {HISTORY_LIMIT} entries: past that, the first and the latest are kept.",
+        atomic_list(), max_length=HISTORY_LIMIT,
+    )
+    history_omitted: int | None = Field(
+        None, ge=0, description="How many history entries were left out between the first and the latest."
+    )
     observed_generation: int | None = Field(
         None, ge=0, description="The metadata.generation the operator last acted on."
     )
@@ -260,11 +312,14 @@ class AccessRequest(CustomResource):
         short_names=("areq",),
         printer_columns=(
             PrinterColumn("USER", ".spec.requester.username", description="Who asked."),
-            PrinterColumn("ROLES", ".spec.roles", description="Roles requested."),
+            PrinterColumn("ROLES", ".status.roles", description="Roles requested."),
             PrinterColumn("STATUS", ".status.state", description="Lifecycle state."),
             PrinterColumn("APPROVALS", ".status.approvals", "integer", "Approvals that count."),
-            PrinterColumn("CREATED", ".metadata.creationTimestamp", "date", "When the request was made."),
-            PrinterColumn("EXPIRES", ".status.expiresAt", "date", "When access ends."),
+            PrinterColumn("DENIALS", ".status.denials", "integer", "Denials that count."),
+            # A string, not a date: kubectl shows a date column as the time since, and a future one as <invalid>.
+            PrinterColumn("EXPIRES", ".status.expiresAt", description="When access ends (UTC)."),
+            age_column(),
+            PrinterColumn("NAMESPACES", ".status.namespaces", description="Where the roles are bound.", priority=1),
             PrinterColumn("POLICY", ".status.policy", description="Governing AccessPolicy.", priority=1),
             PrinterColumn("REASON", ".spec.reason", description="Why access is needed.", priority=1),
             PrinterColumn("SUBMITTER", ".spec.submitter.username",

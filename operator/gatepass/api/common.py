@@ -144,7 +144,8 @@ class Condition(ApiModel):
     type: str = Field(
         max_length=316,
         pattern=CONDITION_TYPE_PATTERN,
-        description="Type of the condition in CamelCase (Approved, Denied, Granted, Expired, Revoked).",
+        description="Type of the condition in CamelCase (Approved, Denied, Granted, Expired, Revoked, Decided, "
+        "Ready, Reconciling, Stalled).",
     )
     status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
     reason: str = Field(

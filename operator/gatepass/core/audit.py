@@ -1,7 +1,9 @@
 """Audit events: what happened to a request, in the past tense, naming who and what.
 
 The handlers publish these as Kubernetes Events on the AccessRequest
-(`reason` is the Event's reason, `type` Normal or Warning).
+(`reason` is the Event's reason, `type` Normal or Warning), and the core
+records each in the request's status.history (gatepass.core.reconcile), which
+whoever may read the request can read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from datetime import datetime
 from typing import Iterable
 
 from .conditions import BLOCKED_REASONS
+from .durations import format_duration
 from .grants import BindBlock, BindingRef
+from .policy import POLICY_WITHDRAWAL
 from .tally import Tally
 from .timestamps import format_time
 from .types import Request, Review, Revocation, Via
@@ -28,6 +32,9 @@ class AuditEvent:
     # review...): what names that occurrence. The Event is named from it, so posting it again after a crash
     # finds the one already posted instead of adding a second. Empty for what may recur (Restored, Removed).
     once: str = ""
+    # Who did it, when a person (or the policy) did: the reviewer, whoever revoked. Empty: the operator did,
+    # as the outcome of what the message names.
+    by: str = ""
 
 
 def access(request: Request) -> str:
@@ -52,6 +59,16 @@ def _deleted(refs: Iterable[BindingRef]) -> str:
     return f"; deleted {', '.join(str(ref) for ref in refs)}" if refs else ""
 
 
+def requested(request: Request) -> AuditEvent:
+    """The request was made: the first entry of its history (not an Event: the API server records the
+    creation itself)."""
+    duration = format_duration(request.duration)
+    said = f': "{request.reason}"' if request.reason else ""
+    return AuditEvent("Requested", f"{request.requester.username} requested {access(request)} "
+                                   f"for {duration}{_filed(request)}{said}", once="Requested",
+                      by=request.submitter.username if request.submitter else request.requester.username)
+
+
 def reviewed(request: Request, review: Review) -> AuditEvent:
     verb = "approved" if review.decision == "Approve" else "denied"
     if review.via is Via.SLACK:
@@ -65,7 +82,7 @@ def reviewed(request: Request, review: Review) -> AuditEvent:
     said = f': "{review.reason}"' if review.reason else ""
     return AuditEvent("Reviewed", f"{review.reviewer.username} {verb} {_whose(request)} request "
                                   f"for {access(request)} ({via}){said}",
-                       once=f"Reviewed/{review.reviewer.username}")
+                       once=f"Reviewed/{review.reviewer.username}", by=review.reviewer.username)
 
 
 def approved(request: Request, tally: Tally) -> AuditEvent:
@@ -104,7 +121,8 @@ def revoked(request: Request, revocation: Revocation, was_approved: bool,
     what = "access to" if was_approved else "request for"
     said = f': "{revocation.reason}"' if revocation.reason else ""
     return AuditEvent("Revoked", f"{revocation.by} revoked {_whose(request)} {what} "
-                                 f"{access(request)}{said}{_deleted(deleted)}", once="Revoked")
+                                 f"{access(request)}{said}{_deleted(deleted)}", once="Revoked",
+                       by=revocation.by)
 
 
 def withdrawn(request: Request, why: str, was_live: bool, deleted: Iterable[BindingRef]) -> AuditEvent:
@@ -113,7 +131,7 @@ def withdrawn(request: Request, why: str, was_live: bool, deleted: Iterable[Bind
     what = "access to" if was_live else "approved request for"
     before = "" if was_live else " before it started"
     return AuditEvent("Revoked", f"Withdrew {_whose(request)} {what} {access(request)}{before}: "
-                                 f"{why}{_deleted(deleted)}", "Warning", once="Revoked")
+                                 f"{why}{_deleted(deleted)}", "Warning", once="Revoked", by=POLICY_WITHDRAWAL)
 
 
 def restored(ref: BindingRef, user: str, changes: list[str]) -> AuditEvent:

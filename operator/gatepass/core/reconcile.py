@@ -33,6 +33,15 @@ Rules beyond the lifecycle table:
     conditions Revoked=True and Granted=False, reason PolicyWithdrawn, and
     its bindings go. A revocation by a person, and an end already reached,
     come first.
+  * status.conditions also carries Decided, Ready, Reconciling and Stalled,
+    derived from the state (conditions.summary), so that `kubectl wait`,
+    kstatus, Flux and Argo CD can tell an outcome without knowing Gatepass.
+  * status.history records what happened, when and by whom: the request's
+    creation, then every audit event of the plan, as its Events say it. It is
+    bounded (HISTORY_LIMIT entries): past that, the first entry and the latest
+    are kept and status.historyOmitted counts what was left out between them.
+  * status.roles and status.namespaces say the spec's lists as one line, for
+    kubectl's columns (a JSONPath cannot join a list).
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import audit
 from .audit import AuditEvent
-from .conditions import APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition
+from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition,
+                         summary)
 from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
                      desired_bindings, drift, first_block, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
@@ -54,10 +64,20 @@ from .timestamps import ceil_second, floor_second, format_time, later, parse_opt
 from .types import Policy, Request, Review, Revocation
 
 STATUS_KEYS = (
-    "state", "policy", "conditions", "reviews", "approvals", "denials", "requestExpiresAt",
-    "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "observedGeneration",
+    "state", "policy", "roles", "namespaces", "conditions", "reviews", "approvals", "denials",
+    "requestExpiresAt", "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "history",
+    "historyOmitted", "observedGeneration",
     "notifications",  # kept by the notifier; decide() carries it over untouched
 )
+
+#: At most this many entries in status.history: the first (the request's creation) and the latest.
+HISTORY_LIMIT = 32
+#: A history entry's message is cut to this many characters (as the Event's is).
+HISTORY_MESSAGE_LIMIT = 1024
+#: status.roles and status.namespaces are cut near this many characters, saying how many were left out.
+LISTING_LIMIT = 120
+#: status.namespaces of a cluster-wide request (no namespace name has parentheses).
+CLUSTER_WIDE = "(cluster-wide)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,45 @@ def review_record(review: Review) -> dict[str, Any]:
     if review.submitter:
         record["submitter"] = review.submitter
     return record
+
+
+def listing(names: Sequence[str], limit: int = LISTING_LIMIT) -> str:
+    """'dba', 'dba,view', or 'a,b,+3 more' when the whole list would be longer than `limit` characters."""
+    joined = ",".join(names)
+    if len(joined) <= limit:
+        return joined
+    shown: list[str] = []
+    for index, name in enumerate(names):
+        rest = f",+{len(names) - index} more"
+        if len(",".join([*shown, name])) + len(rest) > limit and shown:
+            return ",".join(shown) + rest
+        if len(",".join([*shown, name])) + len(rest) > limit:
+            return f"{name[:limit - len(rest) - 1]}…{rest}"
+        shown.append(name)
+    return ",".join(shown)  # not reached: the whole list was longer than the limit
+
+
+def history_entry(event: AuditEvent, time: datetime) -> dict[str, Any]:
+    """The status.history entry for `event`, which happened at `time`."""
+    message = event.message
+    if len(message) > HISTORY_MESSAGE_LIMIT:
+        message = message[:HISTORY_MESSAGE_LIMIT - 1] + "…"
+    entry: dict[str, Any] = {"time": format_time(time), "type": event.type, "reason": event.reason,
+                             "message": message}
+    if event.by:
+        entry["by"] = event.by
+    return entry
+
+
+def bounded(history: Sequence[Mapping[str, Any]], omitted: int,
+            limit: int = HISTORY_LIMIT) -> tuple[list[dict[str, Any]], int]:
+    """`history` cut to `limit` entries, keeping the first and the latest, and how many are left out in all
+    (`omitted` were already)."""
+    entries = [dict(entry) for entry in history]
+    if len(entries) <= limit:
+        return entries, omitted
+    cut = len(entries) - limit
+    return [entries[0], *entries[cut + 1:]], omitted + cut
 
 
 def decide(
@@ -427,6 +486,20 @@ class _Decision:
 
     # -- status --------------------------------------------------------------
 
+    def record_history(self) -> None:
+        """Appends the plan's events to status.history, after the request's creation, within the bound."""
+        old = self.old.get("history")
+        history = [dict(entry) for entry in old if isinstance(entry, Mapping)] if isinstance(old, list) else []
+        omitted = self.old.get("historyOmitted")
+        omitted = omitted if isinstance(omitted, int) and omitted > 0 else 0
+        if not history:
+            history.append(history_entry(audit.requested(self.request), self.request.created))
+        history += [history_entry(event, self.now) for event in self.events]
+        history, omitted = bounded(history, omitted)
+        self.status["history"] = history
+        if omitted:
+            self.status["historyOmitted"] = omitted
+
     def final_status(self) -> dict[str, Any]:
         status = self.status
         status["state"] = self.state.value
@@ -435,5 +508,9 @@ class _Decision:
         status.setdefault("approvals", 0)
         status.setdefault("denials", 0)
         status.setdefault("bindings", [])
+        status["roles"] = listing(self.request.roles)
+        status["namespaces"] = listing(self.request.namespaces) if self.request.namespaces else CLUSTER_WIDE
+        status["conditions"] = summary(self.state, self.conditions, self.now, self.request.generation)
+        self.record_history()
         status["observedGeneration"] = self.request.generation
         return {key: status[key] for key in STATUS_KEYS if key in status}
