@@ -155,6 +155,24 @@ def test_executed_examples_print_what_they_show(block):
             f"--- shown (normalised)\n{normalise(step.expected)}\n--- printed (normalised)\n{normalise(printed)}")
 
 
+def test_the_demo_has_what_the_executed_examples_read():
+    """`make dev` applies examples/demo: every namespace and Secret the end-to-end examples name is in it."""
+    from gatepass.devcluster.install import demo_objects
+
+    demo = set(demo_objects())
+    missing = []
+    for block in executed_by(E2E_RUNNER):
+        for step in session_steps(block):
+            namespace = re.search(r"(?:-n|--namespace)[ =]([\w-]+)", step.command)
+            if namespace and ("Namespace", namespace.group(1)) not in demo:
+                missing.append(f"{block.where}: namespace {namespace.group(1)}")
+            for secret in re.findall(r"\bget secrets? ([a-z0-9][\w.-]*)", step.command):
+                where = namespace.group(1) if namespace else "default"
+                if ("Secret", f"{where}/{secret}") not in demo:
+                    missing.append(f"{block.where}: Secret {where}/{secret}")
+    assert not missing, f"examples/demo lacks what the examples read: {missing}"
+
+
 FILE_BLOCKS = [block for path in PAGES for block in blocks(path) if block.shows_file]
 
 
