@@ -11,7 +11,9 @@ of the README has after ``make dev``.
 The output (stdout and stderr, as a terminal shows them) is compared with what the page shows by
 tests/console.py's normaliser: times, generated names, ages and column padding may differ, nothing else.
 The operator acts asynchronously, so a read (``get``, ``auth can-i``, ``request show``, ...) is repeated
-until it prints what the page shows or ``SETTLE`` seconds have passed; a write runs exactly once.
+until it prints what the page shows or ``SETTLE`` seconds have passed; a write runs exactly once, at least
+``PACE`` seconds after the one before, as a reader's would: the times Gatepass records have a resolution of
+a second, and two reviews of one second are listed by how they came, not by who came first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 SETTLE = 90  # seconds a read may be repeated until the operator has caught up with the page
 TIMEOUT = 120  # seconds for one command
+PACE = 1.1  # seconds from one write to the next
 
 #: The pages with blocks run here, in the order of tests/console.PAGES.
 PAGES_RUN = sorted({block.path for block in executed_by(E2E_RUNNER)}, key=PAGES.index)
@@ -98,9 +101,12 @@ def mismatch(where: str, command: str, expected: str, printed: str, repeated: bo
 @pytest.mark.parametrize("page", PAGES_RUN, ids=name)
 def test_the_examples_print_what_they_show(gatepass, fresh_demo, page):
     env = shell_env(gatepass)
-    steps = 0
+    steps, last_write = 0, 0.0
     for block in blocks_of(page):
         for step in session_steps(block):
+            if not reads_only(step.command):
+                time.sleep(max(0.0, last_write + PACE - time.monotonic()))
+                last_write = time.monotonic()
             printed = run(step.command, env)
             if reads_only(step.command):
                 deadline = time.monotonic() + SETTLE
