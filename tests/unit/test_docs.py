@@ -1,9 +1,13 @@
 """The docs say only what is so: README.md, ARCHITECTURE.md and docs/*.md.
 
-* A shell session (a ```console block, or any block that starts with a `$ ` prompt) is either run here
-  (preceded by `<!-- executed: ... -->`) and must print what it shows, or is preceded by
-  `<!-- illustrative -->`. Commands run in the repository with bash; `kubectl access` runs the plugin
-  (`kubectl-access`), as kubectl itself would.
+* A shell session (a ```console block, or any block that starts with a `$ ` prompt) is either run by a test
+  (preceded by `<!-- executed: TEST -->`) and must print what it shows, or is preceded by
+  `<!-- illustrative -->`. TEST is this module for commands that need no cluster (run here in the
+  repository with bash; `kubectl access` runs the plugin, `kubectl-access`, as kubectl itself would), or
+  tests/e2e/test_docs_examples.py for commands against the control plane, run in page order as the people
+  they name. Both collect the blocks by their marker (tests/console.py), and compare output tolerantly:
+  times, generated names, ages and column padding may differ, nothing else.
+* A block preceded by `<!-- file: PATH -->` shows the file PATH, and says what it says.
 * Every docs/ page and ARCHITECTURE.md is linked from the README, and every page says first whom it is for.
 * Every relative link leads to a file that exists, and an anchor to a heading of that file.
 * Every `make TARGET` is a target of the Makefile, and every `--flag` one of the programs' own (or one of
@@ -16,20 +20,15 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
-PAGES = [README, ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md"))]
+from tests.console import (E2E_RUNNER, EXECUTED, ILLUSTRATIVE, PAGES, README, ROOT, RUNNERS, SESSIONS,
+                           UNIT_RUNNER, Block, blocks, executed_by, name, normalise, same_output, session_steps)
+
 BIN = Path(sys.executable).parent
 
-ILLUSTRATIVE = "<!-- illustrative -->"
-EXECUTED = "<!-- executed"
-SESSIONS = {"console", "shell-session", "sh-session", "terminal"}
-FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+-]*)")
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -38,49 +37,6 @@ MAKE = re.compile(r"\bmake ([a-z][a-z0-9-]*)")
 
 #: Flags of other tools that the docs show: helm's and kubectl's.
 OTHER_TOOLS_FLAGS = {"--set", "--create-namespace", "--overwrite", "--force", "--for", "--timeout"}
-
-
-def name(path: Path) -> str:
-    return str(path.relative_to(ROOT))
-
-
-@dataclass(frozen=True)
-class Block:
-    path: Path
-    line: int  # of the opening fence, 1-based
-    info: str
-    body: tuple[str, ...]
-    marker: str  # the HTML comment just before the block, if any
-
-    @property
-    def where(self) -> str:
-        return f"{name(self.path)}:{self.line}"
-
-    @property
-    def is_session(self) -> bool:
-        first = next((line.strip() for line in self.body if line.strip()), "")
-        return self.info in SESSIONS or first.startswith("$ ")
-
-
-def blocks(path: Path) -> list[Block]:
-    found, lines = [], path.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        opening = FENCE.match(lines[index])
-        if not opening:
-            index += 1
-            continue
-        fence, start = opening.group(1), index
-        index += 1
-        while index < len(lines) and not lines[index].strip().startswith(fence):
-            index += 1
-        before = next((line.strip() for line in reversed(lines[:start]) if line.strip()), "")
-        marker = before if before.startswith("<!--") else ""
-        indent = len(lines[start]) - len(lines[start].lstrip())
-        body = tuple(line[indent:] for line in lines[start + 1:index])
-        found.append(Block(path, start + 1, opening.group(2), body, marker))
-        index += 1
-    return found
 
 
 def without_blocks(path: Path) -> str:
@@ -136,29 +92,44 @@ def relative(target: str) -> bool:
 # ------------------------------------------------------------------------------------------- console blocks
 
 def test_every_shell_session_is_executed_or_marked_illustrative():
-    unmarked = [f"{block.where}: a shell session that is neither executed by tests/unit/test_docs.py "
-                f"(<!-- executed: ... -->) nor marked {ILLUSTRATIVE}"
+    unmarked = [f"{block.where}: a shell session that is neither executed by a test "
+                f"(<!-- executed: {E2E_RUNNER} -->, or {UNIT_RUNNER} when it needs no cluster) "
+                f"nor marked {ILLUSTRATIVE}"
                 for path in PAGES for block in blocks(path)
                 if block.is_session and block.marker != ILLUSTRATIVE and not block.marker.startswith(EXECUTED)]
     assert not unmarked, "\n".join(unmarked)
 
 
-def session_steps(block: Block) -> list[tuple[str, str]]:
-    """(command, expected output) pairs; a command ending in a backslash goes on on the next line."""
-    steps: list[tuple[str, list[str]]] = []
-    continued = False
-    for line in block.body:
-        if continued:
-            steps[-1] = (steps[-1][0] + "\n" + line, steps[-1][1])
-        elif line.startswith("$ "):
-            steps.append((line[2:], []))
-        elif steps:
-            steps[-1][1].append(line)
-        continued = bool(steps) and not steps[-1][1] and line.endswith("\\")
-    return [(command, "\n".join(output).rstrip()) for command, output in steps]
+def test_every_executed_block_names_a_test_that_runs_it():
+    wrong = [f"{block.where}: {block.marker} names {block.runner or 'no test'}; it must be one of {RUNNERS}"
+             for path in PAGES for block in blocks(path)
+             if block.runner is not None and block.runner not in RUNNERS]
+    assert not wrong, "\n".join(wrong)
+    assert all((ROOT / runner).is_file() for runner in RUNNERS)
 
 
-EXECUTED_BLOCKS = [block for path in PAGES for block in blocks(path) if block.marker.startswith(EXECUTED)]
+def test_every_executed_block_is_a_session_with_commands():
+    empty = [f"{block.where}: an executed block needs at least one $ command"
+             for path in PAGES for block in blocks(path)
+             if block.runner is not None and not (block.is_session and session_steps(block))]
+    assert not empty, "\n".join(empty)
+
+
+def test_the_end_to_end_doc_test_runs_every_block_that_names_it():
+    from tests.e2e import test_docs_examples as e2e
+
+    named = executed_by(E2E_RUNNER)
+    assert named, f"no block of the docs names {E2E_RUNNER}: the walkthrough is not tested"
+    assert [block for page in e2e.PAGES_RUN for block in e2e.blocks_of(page)] == named
+    assert {block.path for block in named} == set(e2e.PAGES_RUN)
+
+
+def test_the_walkthrough_is_executed():
+    walkthrough = [block for block in blocks(README) if block.is_session]
+    assert walkthrough and all(block.runner == E2E_RUNNER for block in walkthrough)
+
+
+UNIT_BLOCKS = executed_by(UNIT_RUNNER)
 
 
 def run(command: str) -> str:
@@ -172,16 +143,108 @@ def run(command: str) -> str:
 
 
 def test_there_are_executed_examples():
-    assert EXECUTED_BLOCKS
+    assert UNIT_BLOCKS
 
 
-@pytest.mark.parametrize("block", EXECUTED_BLOCKS, ids=lambda block: block.where)
+@pytest.mark.parametrize("block", UNIT_BLOCKS, ids=lambda block: block.where)
 def test_executed_examples_print_what_they_show(block):
-    steps = session_steps(block)
-    assert steps, f"{block.where}: an executed block needs at least one $ command"
-    for command, expected in steps:
-        shown = "\n".join(line.rstrip() for line in expected.splitlines())
-        assert run(command) == shown, f"{block.where}: `{command}` prints something else than the docs show"
+    for step in session_steps(block):
+        printed = run(step.command)
+        assert same_output(step.expected, printed), (
+            f"{block.where}: `{step.command}` prints something else than the docs show:\n"
+            f"--- shown (normalised)\n{normalise(step.expected)}\n--- printed (normalised)\n{normalise(printed)}")
+
+
+def test_the_demo_has_what_the_executed_examples_read():
+    """`make dev` applies examples/demo: every namespace and Secret the end-to-end examples name is in it."""
+    from gatepass.devcluster.install import demo_objects
+
+    demo = set(demo_objects())
+    missing = []
+    for block in executed_by(E2E_RUNNER):
+        for step in session_steps(block):
+            namespace = re.search(r"(?:-n|--namespace)[ =]([\w-]+)", step.command)
+            if namespace and ("Namespace", namespace.group(1)) not in demo:
+                missing.append(f"{block.where}: namespace {namespace.group(1)}")
+            for secret in re.findall(r"\bget secrets? ([a-z0-9][\w.-]*)", step.command):
+                where = namespace.group(1) if namespace else "default"
+                if ("Secret", f"{where}/{secret}") not in demo:
+                    missing.append(f"{block.where}: Secret {where}/{secret}")
+    assert not missing, f"examples/demo lacks what the examples read: {missing}"
+
+
+FILE_BLOCKS = [block for path in PAGES for block in blocks(path) if block.shows_file]
+
+
+@pytest.mark.parametrize("block", FILE_BLOCKS, ids=lambda block: block.where)
+def test_a_block_showing_a_file_says_what_the_file_says(block):
+    import yaml
+
+    shown, file = "\n".join(block.body), (ROOT / block.shows_file).read_text()
+    if block.info in {"yaml", "yml"}:
+        assert list(yaml.safe_load_all(shown)) == list(yaml.safe_load_all(file)), \
+            f"{block.where}: shows something else than {block.shows_file}"
+    else:
+        assert shown.strip() == file.strip(), f"{block.where}: shows something else than {block.shows_file}"
+
+
+# ------------------------------------------------------------------------------------------- the normaliser
+
+@pytest.mark.parametrize("shown, printed", [
+    # ages in table cells, and the padding that follows the widest cell
+    ("NAME      AGE\nbob-dba   3s", "NAME      AGE\nbob-dba   2m10s"),
+    ("a   Approved   2           40s       <invalid>", "a   Approved   2           112s      <invalid>"),
+    ("db-password   Opaque   1      3d", "db-password   Opaque   1      14s"),
+    # times, generated names, waits
+    ("until 2026-11-24 10:42:07 UTC", "until 2026-12-01 15:02:44 UTC"),
+    ('"expiresAt": "2026-11-24T10:42:07Z"', '"expiresAt": "2026-12-01T15:02:44Z"'),
+    ("AccessReview alice-bob-dba-7xk2q-k6dxw", "AccessReview alice-bob-dba-q9v4m-mfwpj"),
+    ("Pending: 1 of 2 approvals (alice) [0m41s]", "Pending: 1 of 2 approvals (alice) [1m02s]"),
+])
+def test_what_varies_from_run_to_run_is_tolerated(shown, printed):
+    assert same_output(shown, printed)
+
+
+@pytest.mark.parametrize("shown, printed", [
+    ("NAME      STATUS    APPROVALS\nbob-dba   Pending   0", "NAME      STATUS    APPROVALS\nbob-dba   Pending   1"),
+    ("NAME      STATUS\nbob-dba   Pending", "NAME      STATUS\nbob-dba   Approved"),
+    ("NAME   USER   AGE", "NAME   USER   CREATED"),  # a header is exact: a renamed column is an edit
+    ("NAME   ROLES\nbob    dba", "NAME   ROLES\nbob    [\"dba\"]"),
+    ("dba in payments for 1h.", "dba in payments for 2h."),  # a duration in a sentence is not an age
+    ("accessrequest.gatepass.dev/bob-dba created", "accessrequest.gatepass.dev/bob-dba configured"),
+    ("no", "yes"),
+    ("request bob-dba", "request bob-dbx"),
+])
+def test_everything_else_is_compared_exactly(shown, printed):
+    assert not same_output(shown, printed)
+
+
+def test_a_session_is_split_into_commands_with_continuations_and_here_documents():
+    body = ("$ kubectl --context ivan apply -f - <<'YAML'\nkind: AccessReview\n$ not a prompt\nYAML\n"
+            "accessreview.gatepass.dev/ivan-bob-dba created\n$ a \\\n    b\nout\n$ c").splitlines()
+    steps = session_steps(Block(README, 1, "console", tuple(body), ""))
+    assert [(step.command, step.expected) for step in steps] == [
+        ("kubectl --context ivan apply -f - <<'YAML'\nkind: AccessReview\n$ not a prompt\nYAML",
+         "accessreview.gatepass.dev/ivan-bob-dba created"),
+        ("a \\\n    b", "out"),
+        ("c", ""),
+    ]
+
+
+@pytest.mark.parametrize("command, read_only", [
+    ("kubectl --context bob get accessrequest bob-dba", True),
+    ("kubectl --context=bob auth can-i get secrets -n payments", True),
+    ("kubectl -n payments --context bob get secret db-password", True),
+    ("kubectl access --context bob request show bob-dba", True),
+    ("kubectl --context bob apply -f examples/requests/accessrequest.yaml", False),
+    ("kubectl --context alice annotate accessrequest bob-dba gatepass.dev/approve=ok", False),
+    ("kubectl access request create --roles=dba", False),
+    ("make help", False),
+])
+def test_only_reads_are_repeated_until_the_operator_caught_up(command, read_only):
+    from tests.console import reads_only
+
+    assert reads_only(command) is read_only
 
 
 # ------------------------------------------------------------------------------------------------- links

@@ -47,7 +47,7 @@ def up(workdir: Path, bin_dir: Path, *, incluster: bool = False, helm_bin: Path 
             print("starting the operator", flush=True)
             operator = OperatorProcess(plane, kubectl, workdir / "operator", tied_to_parent=False).start()
             (workdir / OPERATOR_STATE).write_text(json.dumps({"pid": operator.pid}))
-            print("installing the demo: namespace payments, ClusterRole dba, AccessPolicy demo-dba", flush=True)
+            print(install.demo_summary(), flush=True)
             install.install_demo(kubectl)
     except (ControlPlaneError, KubectlError, FileNotFoundError) as error:
         print(f"{target} failed: {error}", file=sys.stderr)

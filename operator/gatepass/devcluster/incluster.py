@@ -83,7 +83,7 @@ class InClusterSandbox:
             install_chart(self.helm_bin, self.plane, self.kubectl)
             install.add_operator_context(self.plane, self.kubectl)
             if self.demo:
-                self.log("installing the demo: namespace payments, ClusterRole dba, AccessPolicy demo-dba")
+                self.log(install.demo_summary())
                 install.install_demo(self.kubectl)
         except BaseException:
             self.stop()

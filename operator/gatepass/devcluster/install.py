@@ -42,5 +42,25 @@ def add_operator_context(plane: ControlPlane, kubectl: Kubectl) -> None:
     plane.add_token_user(OPERATOR_CONTEXT, operator_token(kubectl))
 
 
+def demo_objects(repo: Path = REPO) -> list[tuple[str, str]]:
+    """(kind, name) of every object of examples/demo, in the kustomization's order; name is namespace/name
+    for a namespaced object."""
+    folder = repo / "examples" / "demo"
+    found = []
+    for resource in yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]:
+        for doc in yaml.safe_load_all((folder / resource).read_text()):
+            if doc:
+                meta = doc["metadata"]
+                found.append((doc["kind"], f"{meta['namespace']}/{meta['name']}" if "namespace" in meta
+                              else meta["name"]))
+    return found
+
+
+def demo_summary(repo: Path = REPO) -> str:
+    """'installing the demo: Namespace payments, Secret payments/db-password, ...', from the demo's files."""
+    return "installing the demo: " + ", ".join(f"{kind} {name}" for kind, name in demo_objects(repo))
+
+
 def install_demo(kubectl: Kubectl, repo: Path = REPO) -> None:
+    """examples/demo, what `make dev` and the end-to-end tests start from (the README's walkthrough)."""
     kubectl.run("apply", "-k", str(repo / "examples" / "demo"))
