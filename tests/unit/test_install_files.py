@@ -114,11 +114,20 @@ def test_the_cert_manager_namespace_transformer_follows_the_webhook_service():
     assert component["transformers"] == ["namespace"]
 
 
-def test_the_chart_names_everything_after_its_fullname():
-    """No chart template names an object gatepass-* literally: fullnameOverride renames them all."""
+def test_the_chart_names_the_operator_s_objects_after_its_fullname():
+    """No chart template names an operator's object gatepass-* literally: fullnameOverride renames them all.
+    The roles people are bound to keep their names."""
     for path in (CHART / "templates").rglob("*.yaml"):
         for line in path.read_text().splitlines():
-            assert "gatepass-" not in line.split("#")[0] or "Generated from" in line, f"{path}: {line}"
+            if "Generated from" in line or path.name in installgen.RBAC_NAMED_FOR_PEOPLE:
+                continue
+            assert "gatepass-" not in line.split("#")[0], f"{path}: {line}"
+    people = [doc["metadata"]["name"] for name in installgen.RBAC_NAMED_FOR_PEOPLE
+              for doc in load(MANIFESTS / "rbac" / name)]
+    assert sorted(people) == ["gatepass-admin", "gatepass-requester", "gatepass-reviewer", "gatepass-view"]
+    for name in installgen.RBAC_NAMED_FOR_PEOPLE:
+        text = (CHART / "templates" / "rbac" / name).read_text()
+        assert "gatepass.fullname" not in text and "  name: gatepass-" in text
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     assert '{{- define "gatepass.fullname" -}}' in helpers and "fullnameOverride" in helpers
     assert '{{- define "gatepass.serviceAccountName" -}}' in helpers

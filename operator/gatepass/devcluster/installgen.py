@@ -4,8 +4,8 @@
     from the hooks in gatepass.webhooks.config (the operator serves those paths);
   * charts/gatepass/templates/crds/ from crds/ (themselves generated from the models);
   * charts/gatepass/templates/rbac/ from manifests/rbac/, the RBAC the end-to-end
-    tests run the operator with (in the chart, every gatepass-* name follows the
-    release's gatepass.fullname, and the ServiceAccount serviceAccount.create/.name);
+    tests run the operator with (in the chart, the operator's gatepass-* names follow
+    gatepass.fullname, and its ServiceAccount serviceAccount.create/.name);
   * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
     chart's check of operator.retention, which fails with the operator's message.
 
@@ -38,6 +38,9 @@ CHART = Path("charts") / "gatepass"
 RBAC_NOT_IN_CHART = ("namespace.yaml", "kustomization.yaml")
 # Only needed when the operator keeps the certificate itself (not with cert-manager).
 RBAC_FOR_OPERATOR_CERTIFICATES = ("webhook_role.yaml",)
+# The roles people are bound to (gatepass-requester, -reviewer, -admin, -view) keep their names whatever the
+# chart's fullname: bindings to them live outside the chart, and renaming them would drop everyone's access.
+RBAC_NAMED_FOR_PEOPLE = ("user_roles.yaml", "aggregate_roles.yaml")
 
 _NS = "__RELEASE_NAMESPACE__"
 _LABELS = "__CHART_LABELS__"
@@ -129,7 +132,8 @@ def helm_crd(text: str, source: str) -> str:
 # --- RBAC ----------------------------------------------------------------------------------------------
 
 
-def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False) -> str:
+def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False,
+              fixed_names: bool = False) -> str:
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
     service_account = False
     for doc in docs:
@@ -141,7 +145,7 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
             service_account = True
             meta["name"] = _SERVICE_ACCOUNT
             meta[_SA_ANNOTATIONS] = "x"
-        else:
+        elif not fixed_names:
             meta["name"] = _chart_name(meta["name"])
         if "roleRef" in doc:
             doc["roleRef"]["name"] = _chart_name(doc["roleRef"]["name"])
@@ -275,7 +279,8 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
         if source.name in RBAC_NOT_IN_CHART:
             continue
         files[CHART / "templates" / "rbac" / source.name] = helm_rbac(
-            source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES)
+            source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES,
+            source.name in RBAC_NAMED_FOR_PEOPLE)
     return files
 
 
