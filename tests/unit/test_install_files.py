@@ -83,7 +83,8 @@ def test_the_base_labels_every_object_without_touching_the_selectors():
         for doc in load(path):
             if doc["kind"] not in ("Component", "Kustomization", "ReplacementTransformer"):
                 assert {**doc["metadata"]["labels"], **labels["pairs"]} == doc["metadata"]["labels"], path
-                assert set(doc["metadata"]["labels"]) == RECOMMENDED_LABELS, path
+                assert RECOMMENDED_LABELS <= set(doc["metadata"]["labels"]), path
+                assert doc["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS, path
 
 
 def test_the_deployment_names_the_image_the_chart_and_make_image_name():
