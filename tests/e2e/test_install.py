@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,10 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "gatepass"
+INSTALL_DOC = REPO / "docs" / "install.md"
 NAMESPACE = "gatepass-system"
+RECOMMENDED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                      "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"}
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +168,107 @@ def test_the_slack_ingress_component_passes_a_server_side_dry_run(gatepass, tmp_
     assert "ingress.networking.k8s.io/gatepass-slack created (server dry run)" in dry_run(gatepass.cluster, built)
 
 
+# --- the overlays docs/install.md shows ----------------------------------------------------------------
+
+
+def doc_overlays() -> list[str]:
+    """Every ```yaml block of docs/install.md that starts with `# kustomization.yaml`, as it is written."""
+    blocks = re.findall(r"^```yaml\n(# kustomization\.yaml\n.*?)^```", INSTALL_DOC.read_text(), re.M | re.S)
+    assert len(blocks) >= 2, "docs/install.md shows no overlay"
+    return blocks
+
+
+def write_doc_overlay(text: str, tmp_path: Path) -> Path:
+    """The overlay next to a checkout named gatepass, as the page puts it (../gatepass is this repository)."""
+    folder = tmp_path / "overlay"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(text.replace("../gatepass/", os.path.relpath(REPO, folder) + "/"))
+    return folder
+
+
+CERT_MANAGER_KINDS = {"Certificate": "certificates", "Issuer": "issuers"}
+
+
+@pytest.fixture(scope="module")
+def cert_manager_kinds(cluster):
+    """cert-manager's Certificate and Issuer kinds (open schemas: the API server checks what it may check of
+    them, and everything else in full), removed afterwards."""
+    crds = [{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+             "metadata": {"name": f"{plural}.cert-manager.io"},
+             "spec": {"group": "cert-manager.io", "scope": "Namespaced",
+                      "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+                      "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                          "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+            for kind, plural in CERT_MANAGER_KINDS.items()]
+    text = "---\n".join(yaml.safe_dump(crd) for crd in crds)
+    cluster.kubectl.run("apply", "-f", "-", input=text)
+    names = [f"crd/{crd['metadata']['name']}" for crd in crds]
+    cluster.kubectl.run("wait", "--for=condition=Established", "--timeout=60s", *names)
+    yield
+    cluster.kubectl.run("delete", "--wait=false", *names)
+
+
+@pytest.mark.parametrize("index", range(len(doc_overlays())))
+def test_every_overlay_of_the_docs_builds_and_passes_a_server_side_dry_run(gatepass, cert_manager_kinds, tmp_path,
+                                                                           index):
+    text = doc_overlays()[index]
+    overlay = yaml.safe_load(text)
+    built = kustomize(gatepass.cluster, write_doc_overlay(text, tmp_path))
+    objects = docs(built)
+    namespace = overlay.get("namespace", NAMESPACE)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "CustomResourceDefinition", "MutatingWebhookConfiguration"} <= kinds
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    for image in overlay.get("images") or ():  # the override took effect
+        assert container["image"] == f"{image['newName']}:{image['newTag']}"
+    for obj in objects:
+        assert RECOMMENDED_LABELS <= set(obj["metadata"]["labels"]), obj["metadata"]["name"]
+        if obj["kind"] not in ("Namespace", "CustomResourceDefinition") and "namespace" in obj["metadata"]:
+            assert obj["metadata"]["namespace"] == namespace, obj["metadata"]["name"]
+        for subject in obj.get("subjects") or ():
+            assert subject["namespace"] == namespace
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        [config] = [o for o in objects if o["kind"] == kind]
+        assert {hook["clientConfig"]["service"]["namespace"] for hook in config["webhooks"]} == {namespace}
+        if "Certificate" in kinds:
+            assert config["metadata"]["annotations"] == {
+                "cert-manager.io/inject-ca-from": f"{namespace}/gatepass-webhook"}
+    if "Certificate" in kinds:
+        [certificate] = [o for o in objects if o["kind"] == "Certificate"]
+        assert certificate["spec"]["dnsNames"] == [f"gatepass-webhook.{namespace}.svc",
+                                                   f"gatepass-webhook.{namespace}.svc.cluster.local"]
+    if namespace != NAMESPACE:  # the objects in it are checked against the namespace that exists
+        gatepass.cluster.kubectl.run("create", "namespace", namespace)
+    try:
+        without_namespace = "---\n".join(yaml.safe_dump(o) for o in objects if o["kind"] != "Namespace")
+        out = dry_run(gatepass.cluster, without_namespace)
+    finally:
+        if namespace != NAMESPACE:
+            gatepass.cluster.kubectl.run("delete", "namespace", namespace, "--wait=false")
+    assert out.count("(server dry run)") == len([o for o in objects if o["kind"] != "Namespace"]), out
+    for kind in CERT_MANAGER_KINDS:
+        assert (f"{kind.lower()}.cert-manager.io/" in out) == (kind in kinds)
+
+
+def test_kustomize_labels_every_object_and_keeps_the_selectors(cluster, tmp_path):
+    components = sorted(p.name for p in (REPO / "manifests" / "components").iterdir() if p.is_dir())
+    objects = docs(kustomize(cluster, overlay(tmp_path, *components)))
+    selector = {"app.kubernetes.io/name": "gatepass", "app.kubernetes.io/component": "operator"}
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert RECOMMENDED_LABELS <= set(labels), f"{obj['kind']} {obj['metadata']['name']}: {labels}"
+        assert (labels["app.kubernetes.io/managed-by"], labels["app.kubernetes.io/part-of"]) == ("kustomize",
+                                                                                                 "gatepass")
+        spec = obj.get("spec") or {}
+        if obj["kind"] in ("Deployment", "PodDisruptionBudget", "ServiceMonitor"):
+            assert spec["selector"] == {"matchLabels": selector}
+        if obj["kind"] == "Service":
+            assert spec["selector"] == selector
+        if obj["kind"] == "Deployment":
+            assert RECOMMENDED_LABELS <= set(spec["template"]["metadata"]["labels"])
+
+
 # --- Helm ----------------------------------------------------------------------------------------------
 
 
@@ -232,15 +337,19 @@ def test_helm_values_toggle_crds_and_certificates(helm):
     assert webhooks == {"cert-manager.io/inject-ca-from": f"{NAMESPACE}/gatepass-webhook"}
 
 
+WHO_INSTALLED = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+
+
 def _comparable(obj: dict) -> dict:
-    """An object without what only tells who installed it (labels, Helm's annotations)."""
+    """An object without what only tells who installed it (those labels, Helm's annotations)."""
     obj = json.loads(json.dumps(obj))
-    obj["metadata"].pop("labels", None)
+    for labels in (obj["metadata"].get("labels") or {},
+                   obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}):
+        for key in WHO_INSTALLED:
+            labels.pop(key, None)
     obj["metadata"].pop("annotations", None)
     if obj["kind"] == "ClusterRole" and "aggregationRule" in obj:
         obj.pop("rules", None)
-    if obj["kind"] == "Deployment":
-        obj["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/instance", None)
     return obj
 
 
@@ -335,6 +444,75 @@ def test_helm_monitoring_values_are_off_by_default_and_render_what_kustomize_doe
     bad = subprocess.run([helm, "template", "gatepass", str(CHART), "--set", "operator.logLevel=loud"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "logLevel" in bad.stdout + bad.stderr  # values.schema.json
+
+
+def test_helm_labels_every_object(helm):
+    rendered = docs(template(helm, "webhook.certificates=cert-manager", "metrics.serviceMonitor.enabled=true",
+                             *SLACK_INGRESS))
+    for obj in rendered:
+        labels = obj["metadata"]["labels"]
+        assert RECOMMENDED_LABELS <= set(labels), f"{obj['kind']} {obj['metadata']['name']}: {labels}"
+        assert (labels["app.kubernetes.io/managed-by"], labels["app.kubernetes.io/instance"]) == ("Helm", "gatepass")
+    [deployment] = [o for o in rendered if o["kind"] == "Deployment"]
+    assert RECOMMENDED_LABELS <= set(deployment["spec"]["template"]["metadata"]["labels"])
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "gatepass",
+                                                              "app.kubernetes.io/component": "operator"}}
+
+
+def test_helm_fullname_override_and_an_existing_service_account_pass_a_server_side_dry_run(helm, gatepass):
+    values = ("fullnameOverride=access", "serviceAccount.create=false", "serviceAccount.name=platform-operator")
+    rendered = template(helm, *values)
+    objects = docs(rendered)
+    assert "ServiceAccount" not in {o["kind"] for o in objects}
+    named = {o["metadata"]["name"] for o in objects
+             if o["kind"] not in ("CustomResourceDefinition", "MutatingWebhookConfiguration",
+                                  "ValidatingWebhookConfiguration")}
+    assert named == {"access-operator", "access-webhook", "access-metrics", "access-webhook-tls",
+                     "access-operator-bind", "access-operator-webhooks",
+                     # people's roles keep their names: bindings to them live outside the chart
+                     "gatepass-view", "gatepass-requester", "gatepass-reviewer", "gatepass-admin"}
+    by = by_key(objects)
+    pod = by[("Deployment", NAMESPACE, "access-operator")]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "platform-operator"
+    args = pod["containers"][0]["args"]
+    assert {"--webhook-secret=access-webhook-tls", "--webhook-service=access-webhook",
+            "--lease-name=access-operator"} <= set(args)
+    subjects = [s for o in objects for s in o.get("subjects") or ()]
+    assert len(subjects) == 4
+    assert all(s == {"kind": "ServiceAccount", "name": "platform-operator", "namespace": NAMESPACE} for s in subjects)
+    bindings = {o["metadata"]["name"]: o["roleRef"]["name"] for o in objects if "roleRef" in o}
+    assert bindings == {"access-operator": "access-operator", "access-operator-bind": "access-operator-bind",
+                        "access-operator-webhooks": "access-operator-webhooks"}
+    [role] = [o for o in objects if o["kind"] == "Role"]
+    assert [r.get("resourceNames") for r in role["rules"]] == [None, ["access-operator"], ["access-webhook-tls"]]
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        hooks = by[(kind, "", "gatepass.dev")]["webhooks"]
+        assert {h["clientConfig"]["service"]["name"] for h in hooks} == {"access-webhook"}
+
+    out = dry_run(gatepass.cluster, rendered)
+    for what in ("deployment.apps/access-operator created", "service/access-webhook created",
+                 "clusterrolebinding.rbac.authorization.k8s.io/access-operator created",
+                 "rolebinding.rbac.authorization.k8s.io/access-operator created"):
+        assert f"{what} (server dry run)" in out, out
+
+    managed = by_key(docs(template(helm, "fullnameOverride=access", "webhook.certificates=cert-manager")))
+    certificate = managed[("Certificate", NAMESPACE, "access-webhook")]["spec"]
+    assert certificate["dnsNames"] == [f"access-webhook.{NAMESPACE}.svc", f"access-webhook.{NAMESPACE}.svc.cluster.local"]
+    assert (certificate["secretName"], certificate["issuerRef"]["name"]) == ("access-webhook-tls", "access-selfsigned")
+    assert managed[("MutatingWebhookConfiguration", "", "gatepass.dev")]["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": f"{NAMESPACE}/access-webhook"}
+    assert ("ServiceAccount", NAMESPACE, "access-operator") in managed  # created unless told otherwise
+
+
+def test_helm_refuses_no_service_account_without_a_name(helm):
+    bad = subprocess.run([helm, "template", "gatepass", str(CHART), "--set", "serviceAccount.create=false"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "/serviceAccount/name" in bad.stdout + bad.stderr  # values.schema.json
+    named = by_key(docs(template(helm, "nameOverride=jit")))
+    deployment = named[("Deployment", NAMESPACE, "jit-operator")]
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "jit"
+    assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == "jit"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "jit-operator"
 
 
 # --- the operator's own webhook certificate -----------------------------------------------------------

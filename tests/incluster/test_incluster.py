@@ -1,7 +1,8 @@
 """Gatepass as users install it: the chart's pods on a real node, proven with real users.
 
 The tests run in file order, as one story: Helm install, the walkthrough,
-refusals, a leader lost mid-grant, an upgrade during live grants, failing
+refusals, a leader lost mid-grant, an upgrade during live grants, an upgrade
+to other names and an existing ServiceAccount, failing
 closed with no pods, uninstall, a second install from kustomize, and a clean
 teardown.
 """
@@ -162,6 +163,42 @@ def test_helm_upgrade_with_live_grants_loses_and_extends_nothing(incluster):
     assert can_i(incluster, "bob") == "yes"
     incluster.kubectl("delete", "accessrequest", name, user="bob")
     wait_for(lambda: can_i(incluster, "bob") == "no", timeout=30, what="bob's access to end")
+
+
+
+def test_helm_upgrade_to_other_names_and_an_existing_service_account(incluster):
+    """fullnameOverride renames every object (the Lease, the certificate Secret and the webhook Service
+    included) and serviceAccount.create=false runs the operator as an existing ServiceAccount that the
+    chart's bindings bind: access is still granted and ended. Then back to the defaults."""
+    sandbox = incluster.sandbox
+    incluster.kubectl("-n", NAMESPACE, "create", "serviceaccount", "platform-operator")
+    chart.helm(incluster.helm, sandbox.plane, "upgrade", chart.RELEASE, str(REPO / "charts" / "gatepass"),
+               "--namespace", NAMESPACE, *chart.chart_values("fullnameOverride=access", "serviceAccount.create=false",
+                                                             "serviceAccount.name=platform-operator"))
+    try:
+        rollout(incluster, "access-operator")
+        running = wait_for(lambda: (found := pods(incluster)) and len(found) == 2 and all(map(ready, found)) and found,
+                           timeout=120, what="2 Ready access-operator pods")
+        assert {p["spec"]["serviceAccountName"] for p in running} == {"platform-operator"}
+        for kind in ("deployment", "serviceaccount"):  # renamed; the chart made no ServiceAccount
+            gone = incluster.kubectl("-n", NAMESPACE, "get", kind, "gatepass-operator", check=False)
+            assert gone.returncode != 0 and "NotFound" in gone.stderr, kind
+        name = unique("renamed")
+        create_request(incluster, name)
+        approve(incluster, name, "alice", "ivan")
+        wait_state(incluster, name, "Approved", timeout=90)
+        wait_for(lambda: can_i(incluster, "bob") == "yes", timeout=30, what="bob's access")
+        lease = json.loads(incluster.kubectl("-n", NAMESPACE, "get", "lease", "access-operator", "-o", "json").stdout)
+        assert lease["spec"]["holderIdentity"].split("_")[0] in {p["metadata"]["name"] for p in running}
+        secret = json.loads(incluster.kubectl("-n", NAMESPACE, "get", "secret", "access-webhook-tls", "-o",
+                                              "json").stdout)
+        assert {"tls.crt", "ca.crt"} <= set(secret["data"])
+        incluster.kubectl("delete", "accessrequest", name, user="bob")
+        wait_for(lambda: can_i(incluster, "bob") == "no", timeout=30, what="bob's access to end")
+    finally:
+        chart.install_chart(incluster.helm, sandbox.plane, sandbox.kubectl)
+        incluster.kubectl("-n", NAMESPACE, "delete", "serviceaccount", "platform-operator")
+    rollout(incluster)
 
 
 def test_webhooks_fail_closed_with_no_pods(incluster):

@@ -6,6 +6,7 @@ Rendering with kustomize and Helm, and the server-side dry runs, are in tests/e2
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,131 @@ def test_generated_files_are_up_to_date():
 
 def test_every_kustomization_lists_files_that_exist():
     for kustomization in MANIFESTS.rglob("kustomization.yaml"):
-        for entry in yaml.safe_load(kustomization.read_text()).get("resources") or ():
+        content = yaml.safe_load(kustomization.read_text())
+        for entry in [*(content.get("resources") or ()), *(content.get("transformers") or ())]:
             assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry}"
+
+
+RECOMMENDED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                      "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"}
+COMPONENTS = {"operator", "webhook", "rbac", "crd"}
+
+
+def test_the_base_labels_every_object_without_touching_the_selectors():
+    """The base's labels transformer adds five recommended labels, each folder the component (rendered with
+    every component in tests/e2e/test_install.py); the objects the components add carry all six."""
+    [labels] = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["labels"]
+    assert labels["includeSelectors"] is False and labels["includeTemplates"] is True
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert labels["pairs"] == {"app.kubernetes.io/name": "gatepass", "app.kubernetes.io/instance": "gatepass",
+                               "app.kubernetes.io/version": chart["appVersion"],
+                               "app.kubernetes.io/part-of": "gatepass", "app.kubernetes.io/managed-by": "kustomize"}
+    [crd_labels] = yaml.safe_load((MANIFESTS / "crd" / "kustomization.yaml").read_text())["labels"]
+    assert crd_labels["pairs"] == {"app.kubernetes.io/component": "crd"}
+    for folder in ("rbac", "manager", "webhook"):
+        for path in (MANIFESTS / folder).glob("*.yaml"):
+            for doc in load(path):
+                if doc.get("kind") != "Kustomization":
+                    assert doc["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS, path
+    for path in (MANIFESTS / "components").rglob("*.yaml"):
+        for doc in load(path):
+            if doc["kind"] not in ("Component", "Kustomization", "ReplacementTransformer"):
+                assert {**doc["metadata"]["labels"], **labels["pairs"]} == doc["metadata"]["labels"], path
+                assert RECOMMENDED_LABELS <= set(doc["metadata"]["labels"]), path
+                assert doc["metadata"]["labels"]["app.kubernetes.io/component"] in COMPONENTS, path
+
+
+def test_the_deployment_names_the_image_the_chart_and_make_image_name():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert container()["image"] == f"{values['image']['repository']}:{chart['appVersion']}"
+    assert "images" not in yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())  # overlays rename it
+    assert f"IMAGE ?= {container()['image']}\n" in (REPO / "Makefile").read_text()
+
+
+def test_the_cert_manager_namespace_transformer_follows_the_webhook_service():
+    [transformer] = load(MANIFESTS / "components" / "cert-manager" / "namespace" / "replacements.yaml")
+    [replacement] = transformer["replacements"]
+    assert replacement["source"] == {"kind": "Service", "name": installgen.WEBHOOK_SERVICE,
+                                     "fieldPath": "metadata.namespace"}
+    [certificate] = [d for d in load(MANIFESTS / "components" / "cert-manager" / "certificate.yaml")
+                     if d["kind"] == "Certificate"]
+    targets = {t["select"]["kind"]: t for t in replacement["targets"]}
+    assert targets["Certificate"]["select"]["name"] == certificate["metadata"]["name"]
+    # Each DNS name's second label is the namespace.
+    assert [name.split(".")[1] for name in certificate["spec"]["dnsNames"]] == [installgen.NAMESPACE] * 2
+    assert targets["Certificate"]["fieldPaths"] == [f"spec.dnsNames.{i}" for i in range(2)]
+    assert targets["Certificate"]["options"] == {"delimiter": ".", "index": 1}
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        assert targets[kind]["fieldPaths"] == ["metadata.annotations.[cert-manager.io/inject-ca-from]"]
+        assert targets[kind]["options"] == {"delimiter": "/", "index": 0}
+    component = yaml.safe_load((MANIFESTS / "components" / "cert-manager" / "kustomization.yaml").read_text())
+    assert component["transformers"] == ["namespace"]
+
+
+def test_the_chart_names_the_operator_s_objects_after_its_fullname():
+    """No chart template names an operator's object gatepass-* literally: fullnameOverride renames them all.
+    The roles people are bound to keep their names."""
+    for path in (CHART / "templates").rglob("*.yaml"):
+        for line in path.read_text().splitlines():
+            if "Generated from" in line or path.name in installgen.RBAC_NAMED_FOR_PEOPLE:
+                continue
+            assert "gatepass-" not in line.split("#")[0], f"{path}: {line}"
+    people = [doc["metadata"]["name"] for name in installgen.RBAC_NAMED_FOR_PEOPLE
+              for doc in load(MANIFESTS / "rbac" / name)]
+    assert sorted(people) == ["gatepass-admin", "gatepass-requester", "gatepass-reviewer", "gatepass-view"]
+    for name in installgen.RBAC_NAMED_FOR_PEOPLE:
+        text = (CHART / "templates" / "rbac" / name).read_text()
+        assert "gatepass.fullname" not in text and "  name: gatepass-" in text
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert '{{- define "gatepass.fullname" -}}' in helpers and "fullnameOverride" in helpers
+    assert '{{- define "gatepass.serviceAccountName" -}}' in helpers
+
+
+def test_the_chart_binds_the_service_account_it_runs_as():
+    bound = [name for path in (CHART / "templates" / "rbac").glob("*.yaml")
+             for name in re.findall(r"- kind: ServiceAccount\n  name: (.*)\n", path.read_text())]
+    assert bound and set(bound) == {'{{ include "gatepass.serviceAccountName" . }}'}
+    account = (CHART / "templates" / "rbac" / "service_account.yaml").read_text()
+    assert "{{- if .Values.serviceAccount.create }}\n" in account and account.rstrip().endswith("{{- end }}")
+    deployment_template = (CHART / "templates" / "deployment.yaml").read_text()
+    assert 'serviceAccountName: {{ include "gatepass.serviceAccountName" . }}' in deployment_template
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    account_schema = schema["properties"]["serviceAccount"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(account_schema["properties"]) == set(values["serviceAccount"]) == {"create", "name", "annotations"}
+    assert account_schema["then"] == {"required": ["name"], "properties": {"name": {"minLength": 1}}}
+    assert values["nameOverride"] == values["fullnameOverride"] == ""
+    assert {"nameOverride", "fullnameOverride"} <= set(schema["properties"])
+
+
+def test_the_chart_s_generated_rbac_keeps_the_aggregation_labels():
+    aggregated = (CHART / "templates" / "rbac" / "aggregate_roles.yaml").read_text()
+    for verb in ("view", "edit", "admin"):
+        assert f"    rbac.authorization.k8s.io/aggregate-to-{verb}: 'true'\n" in aggregated
+
+
+def test_operator_help_says_every_default():
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        parse_args(["--help"])
+    options = out.getvalue().split("\noptions:\n")[1]
+    helps = {}  # first flag of each option -> its help, on one line
+    for entry in re.split(r"\n  (?=-)", "\n" + options):
+        if entry.strip():
+            helps[re.findall(r"--?[a-z][a-z-]*", entry)[0]] = " ".join(entry.split())
+    defaults = vars(parse_args([]))
+    for flag, value in (("webhook-port", 9443), ("http-port", 8080), ("lease-name", "gatepass-operator"),
+                        ("lease-duration", 15), ("workers", 8), ("retention", "720h"),
+                        ("webhook-configuration", "gatepass.dev"), ("log-format", "text"),
+                        ("leader-elect", True)):
+        assert defaults[flag.replace("-", "_")] == value
+        assert helps[f"--{flag}"].endswith(f"(default: {value})"), helps[f"--{flag}"]
+    for shown in ("None", "False", "[]"):
+        assert f"(default: {shown})" not in out.getvalue()
 
 
 def test_the_webhooks_call_the_service_on_every_hook_path_and_fail_closed():

@@ -4,7 +4,8 @@
     from the hooks in gatepass.webhooks.config (the operator serves those paths);
   * charts/gatepass/templates/crds/ from crds/ (themselves generated from the models);
   * charts/gatepass/templates/rbac/ from manifests/rbac/, the RBAC the end-to-end
-    tests run the operator with;
+    tests run the operator with (in the chart, the operator's gatepass-* names follow
+    gatepass.fullname, and its ServiceAccount serviceAccount.create/.name);
   * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
     chart's check of operator.retention, which fails with the operator's message.
 
@@ -37,10 +38,20 @@ CHART = Path("charts") / "gatepass"
 RBAC_NOT_IN_CHART = ("namespace.yaml", "kustomization.yaml")
 # Only needed when the operator keeps the certificate itself (not with cert-manager).
 RBAC_FOR_OPERATOR_CERTIFICATES = ("webhook_role.yaml",)
+# The roles people are bound to (gatepass-requester, -reviewer, -admin, -view) keep their names whatever the
+# chart's fullname: bindings to them live outside the chart, and renaming them would drop everyone's access.
+RBAC_NAMED_FOR_PEOPLE = ("user_roles.yaml", "aggregate_roles.yaml")
 
 _NS = "__RELEASE_NAMESPACE__"
 _LABELS = "__CHART_LABELS__"
 _ANNOTATIONS = "__WEBHOOK_ANNOTATIONS__"
+_FULLNAME = "__FULLNAME__"
+_SERVICE_ACCOUNT = "__SERVICE_ACCOUNT__"
+_SA_ANNOTATIONS = "__SERVICE_ACCOUNT_ANNOTATIONS__"
+PREFIX = "gatepass-"  # names in manifests/ that are the chart's gatepass.fullname, then the rest
+SERVICE_ACCOUNT = "gatepass-operator"
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
 
 class _NoAliases(yaml.SafeDumper):
@@ -67,7 +78,7 @@ def webhook_configurations(namespace: str = NAMESPACE, service: str = WEBHOOK_SE
     """Both configurations, calling the operator through its Service; the caBundle is the operator's
     (or cert-manager's) to fill in, so it is not written here."""
     client = {"service": {"name": service, "namespace": namespace, "port": 443}}
-    return config.configurations(client, labels={"app.kubernetes.io/name": "gatepass"})
+    return config.configurations(client, labels={NAME_LABEL: "gatepass", COMPONENT_LABEL: "webhook"})
 
 
 def kustomize_webhooks() -> str:
@@ -75,17 +86,31 @@ def kustomize_webhooks() -> str:
 
 
 def helm_webhooks() -> str:
-    docs = webhook_configurations(namespace=_NS)
+    docs = webhook_configurations(namespace=_NS, service=_chart_name(WEBHOOK_SERVICE))
     for doc in docs:
-        doc["metadata"]["labels"] = {_LABELS: "x"}
+        doc["metadata"]["labels"] = _chart_labels(doc["metadata"]["labels"])
         doc["metadata"]["annotations"] = {_ANNOTATIONS: "x"}
     text = _dump(docs)
     text = text.replace(f"    {_ANNOTATIONS}: x\n", '    {{- include "gatepass.webhookAnnotations" . | nindent 4 }}\n')
     return _helm_header("operator/gatepass/webhooks/config.py") + _helmify(text)
 
 
+def _chart_name(name: str) -> str:
+    """A gatepass-* name of manifests/ as the chart names it: after its gatepass.fullname."""
+    return _FULLNAME + name[len(PREFIX) - 1:] if name.startswith(PREFIX) else name
+
+
+def _chart_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The chart's labels (gatepass.labels), then the object's component and its labels of other kinds."""
+    return {_LABELS: "x", **{key: value for key, value in labels.items() if key != NAME_LABEL}}
+
+
 def _helmify(text: str) -> str:
     text = text.replace(f"  labels:\n    {_LABELS}: x\n", '  labels:\n    {{- include "gatepass.labels" . | nindent 4 }}\n')
+    text = text.replace(f"  {_SA_ANNOTATIONS}: x\n", "  {{- with .Values.serviceAccount.annotations }}\n"
+                        "  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\n")
+    text = text.replace(_FULLNAME, '{{ include "gatepass.fullname" . }}')
+    text = text.replace(_SERVICE_ACCOUNT, '{{ include "gatepass.serviceAccountName" . }}')
     return text.replace(_NS, "{{ .Release.Namespace }}")
 
 
@@ -96,7 +121,7 @@ def helm_crd(text: str, source: str) -> str:
     """A CRD as a chart template: installed when crds.enabled, kept on uninstall when crds.keep."""
     doc = yaml.safe_load(text)
     doc["metadata"]["annotations"] = {_ANNOTATIONS: "x"}
-    doc["metadata"]["labels"] = {_LABELS: "x"}
+    doc["metadata"]["labels"] = {_LABELS: "x", COMPONENT_LABEL: "crd"}  # as manifests/crd/ labels them
     body = _dump([doc]).replace(
         f"    {_ANNOTATIONS}: x\n",
         '    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n',
@@ -107,22 +132,39 @@ def helm_crd(text: str, source: str) -> str:
 # --- RBAC ----------------------------------------------------------------------------------------------
 
 
-def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False) -> str:
+def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False,
+              fixed_names: bool = False) -> str:
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    service_account = False
     for doc in docs:
         meta = doc["metadata"]
         if "namespace" in meta:
             meta["namespace"] = _NS
-        meta["labels"] = {_LABELS: "x"}
+        meta["labels"] = _chart_labels(meta.get("labels") or {})
+        if doc["kind"] == "ServiceAccount":
+            service_account = True
+            meta["name"] = _SERVICE_ACCOUNT
+            meta[_SA_ANNOTATIONS] = "x"
+        elif not fixed_names:
+            meta["name"] = _chart_name(meta["name"])
+        if "roleRef" in doc:
+            doc["roleRef"]["name"] = _chart_name(doc["roleRef"]["name"])
         for subject in doc.get("subjects") or ():
             if subject.get("kind") == "ServiceAccount":
+                assert subject["name"] == SERVICE_ACCOUNT, f"{source}: binds {subject['name']}"
+                subject["name"] = _SERVICE_ACCOUNT
                 subject["namespace"] = _NS
+        for rule in doc.get("rules") or ():
+            if "resourceNames" in rule:
+                rule["resourceNames"] = [_chart_name(name) for name in rule["resourceNames"]]
         if "aggregationRule" in doc:
             doc.pop("rules", None)  # the controller manager fills them in; an upgrade must not empty them
     body = _helmify(_dump(docs))
     head = _helm_header(source)
     if only_with_operator_certificates:
         return head + '{{- if eq .Values.webhook.certificates "operator" }}\n' + body + "{{- end }}\n"
+    if service_account:
+        return head + "{{- if .Values.serviceAccount.create }}\n" + body + "{{- end }}\n"
     return head + body
 
 
@@ -237,7 +279,8 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
         if source.name in RBAC_NOT_IN_CHART:
             continue
         files[CHART / "templates" / "rbac" / source.name] = helm_rbac(
-            source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES)
+            source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES,
+            source.name in RBAC_NAMED_FOR_PEOPLE)
     return files
 
 

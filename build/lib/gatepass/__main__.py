@@ -1,0 +1,5 @@
+import sys
+
+from gatepass.process.main import main
+
+sys.exit(main())

@@ -1,0 +1,279 @@
+"""AccessRequest: a user asks for roles, for a while, for a reason."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from gatepass.core import conditions
+from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State
+from gatepass.core.types import DEFAULT_DURATION, Via
+
+from .base import (
+    ApiModel,
+    CustomResource,
+    PrinterColumn,
+    ResourceInfo,
+    atomic_list,
+    cel,
+    listed,
+    map_list,
+    set_list,
+    unchanged,
+    validations,
+)
+from .common import (
+    MAX_GROUPS,
+    Condition,
+    Decision,
+    Duration,
+    GroupName,
+    NamespaceName,
+    ObjectName,
+    Reason,
+    RoleKind,
+    RoleName,
+    UserInfo,
+    UserName,
+)
+
+REQUESTER_IMMUTABLE = "requester is set when the request is created and cannot be changed"
+SUBMITTER_IMMUTABLE = "submitter is set when the request is created and cannot be changed"
+ON_BEHALF_OF_IMMUTABLE = "onBehalfOf cannot be changed once the request exists"
+GRANT_IMMUTABLE = (
+    "roles, namespaces, duration, startTime and reason cannot be changed once the request exists; "
+    "create a new AccessRequest instead"
+)
+#: The spec fields that say what is granted; reviews apply to them, so they may not change.
+GRANT_FIELDS = ("roles", "namespaces", "duration", "startTime", "reason")
+
+
+#: Where a request is in its lifecycle: the core's states (gatepass.core.lifecycle), not a copy of them.
+RequestState = State
+
+
+class ConditionType(StrEnum):
+    """The condition types an AccessRequest reports (gatepass.core.conditions)."""
+
+    APPROVED = conditions.APPROVED
+    DENIED = conditions.DENIED
+    GRANTED = conditions.GRANTED
+    EXPIRED = conditions.EXPIRED
+    REVOKED = conditions.REVOKED
+
+
+#: How a review reached the operator: the core's (gatepass.core.types.Via).
+ReviewSource = Via
+
+
+class BindingKind(StrEnum):
+    """The kind of a binding the operator created."""
+
+    ROLE_BINDING = "RoleBinding"
+    CLUSTER_ROLE_BINDING = "ClusterRoleBinding"
+
+
+class OnBehalfOf(ApiModel):
+    """The user a trusted submitter files a request for, as the submitter vouches for them."""
+
+    username: UserName = Field(description="The requester's username, as the API server authenticates them.")
+    groups: list[GroupName] = listed(
+        "The requester's groups, which AccessPolicy requesters and thresholds are matched against.",
+        atomic_list(), max_length=MAX_GROUPS,
+    )
+
+
+class AccessRequestSpec(ApiModel):
+    """What is requested. The requester is filled in by the admission webhook."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(oldSelf.requester) || (has(self.requester) && self.requester == oldSelf.requester)",
+                REQUESTER_IMMUTABLE,
+                field_path=".requester",
+            ),
+            cel(" && ".join(unchanged(f) for f in GRANT_FIELDS), GRANT_IMMUTABLE),
+            cel(
+                "!has(oldSelf.submitter) || (has(self.submitter) && self.submitter == oldSelf.submitter)",
+                SUBMITTER_IMMUTABLE,
+                field_path=".submitter",
+            ),
+            cel(unchanged("onBehalfOf"), ON_BEHALF_OF_IMMUTABLE, field_path=".onBehalfOf"),
+        )
+    )
+
+    roles: list[RoleName] = Field(
+        min_length=1,
+        max_length=64,
+        description="Names of the roles requested, as an AccessPolicy lists them in spec.roles[].name. "
+        "At least one.",
+        json_schema_extra=set_list(),
+    )
+    namespaces: list[NamespaceName] = listed(
+        "Namespaces to bind the roles in, one RoleBinding each. "
+        "Empty or absent: cluster-wide, which only roles with clusterWide: true allow.",
+        set_list(), max_length=256,
+    )
+    duration: Duration = Field(
+        format_duration(DEFAULT_DURATION),
+        description='How long the access lasts once granted, as a Go duration ("90m", "1h30m", "8h"). '
+        "At most the policy's maxDuration.",
+    )
+    reason: Reason = Field(
+        "", description="Why the access is needed (e.g. a ticket number). Up to 4096 characters."
+    )
+    reviewers: list[UserName] = listed(
+        "Usernames of suggested reviewers. Informational: who may review is set by the policy.",
+        set_list(), max_length=64,
+    )
+    start_time: AwareDatetime | None = Field(
+        None,
+        description="Access starts no earlier than this time (RFC 3339). Absent: as soon as it is approved.",
+    )
+    requester: UserInfo | None = Field(
+        None,
+        description="Who made the request. Set by the admission webhook from the API server's authentication "
+        "when the request is created (or from onBehalfOf, when a trusted submitter filed it); any value a "
+        "client writes is replaced, and it cannot change afterwards.",
+    )
+    on_behalf_of: OnBehalfOf | None = Field(
+        None,
+        description="File the request for this user rather than for yourself. Only a trustedSubmitter of the "
+        "governing AccessPolicy (e.g. a GitOps pipeline) may; the user becomes the requester and the "
+        "submitter is recorded in spec.submitter and in the audit trail.",
+    )
+    submitter: UserInfo | None = Field(
+        None,
+        description="Who filed the request on the requester's behalf (absent when the requester filed it). "
+        "Set by the admission webhook from the API server's authentication; it cannot change afterwards.",
+    )
+
+
+class ReviewRecord(ApiModel):
+    """A review the operator has read, whether or not it counted."""
+
+    reviewer: UserName = Field(description="Username of the reviewer, as authenticated by the API server.")
+    groups: list[GroupName] = listed(
+        "The reviewer's groups when the review was made.",
+        atomic_list(),
+    )
+    decision: Decision = Field(description="Approve or Deny.")
+    reason: Reason = Field("", description="The reviewer's reason.")
+    time: AwareDatetime = Field(description="When the review was made.")
+    via: ReviewSource = Field(
+        description="How the review was given: an annotation, an AccessReview object, a Slack button "
+        "(recorded as an AccessReview) or a policy rule."
+    )
+    review: ObjectName | None = Field(None, description="Name of the AccessReview, unless via is annotation.")
+    submitter: UserName | None = Field(
+        None, description="Who submitted the review for the reviewer (the operator, for Slack and rules)."
+    )
+
+
+class RoleRef(ApiModel):
+    """The role a binding grants."""
+
+    kind: RoleKind = Field(description="ClusterRole or Role.")
+    name: RoleName = Field(description="Name of the ClusterRole or Role.")
+
+
+class BindingRef(ApiModel):
+    """A RoleBinding or ClusterRoleBinding the operator created for the request."""
+
+    kind: BindingKind = Field(description="RoleBinding or ClusterRoleBinding.")
+    namespace: NamespaceName | None = Field(
+        None, description="Namespace of a RoleBinding; absent for a ClusterRoleBinding."
+    )
+    name: ObjectName = Field(description="Name of the binding.")
+    role: RoleRef = Field(description="The role the binding grants.")
+
+
+class SlackMessage(ApiModel):
+    """A Slack message about the request, kept so that it is updated in place."""
+
+    receiver: str = Field(max_length=63, description="The notifications receiver that posted it.")
+    channel: str = Field(max_length=255, description="The Slack channel or direct-message ID.")
+    ts: str = Field(max_length=64, description="The message's Slack timestamp (its ID in the channel).")
+
+
+class NotificationStatus(ApiModel):
+    """What the operator has already told receivers about the request, so that nothing is sent twice."""
+
+    sent: list[str] = listed(
+        "Keys of the notifications already sent (e.g. Created, Reviewed/alice, Approved).",
+        atomic_list(), max_length=256,
+    )
+    slack: list[SlackMessage] = listed(
+        "Slack messages about the request, updated as its state changes.",
+        atomic_list(), max_length=64,
+    )
+
+
+class AccessRequestStatus(ApiModel):
+    """Observed state of an AccessRequest, kept by the operator."""
+
+    state: RequestState | None = Field(
+        None, description="Lifecycle state: Pending, Approved, Denied, Expired or Revoked."
+    )
+    policy: ObjectName | None = Field(None, description="Name of the AccessPolicy that governs the request.")
+    conditions: list[Condition] = listed(
+        "Conditions Approved, Denied (final once True), Granted (bindings in place), "
+        "Expired and Revoked.",
+        map_list("type"),
+    )
+    reviews: list[ReviewRecord] = listed(
+        "Every review read for the request, in the order they were made.",
+        atomic_list(),
+    )
+    approvals: int | None = Field(None, ge=0, description="Number of approvals that count.")
+    denials: int | None = Field(None, ge=0, description="Number of denials that count.")
+    request_expires_at: AwareDatetime | None = Field(
+        None,
+        description="When the request expires if it is still Pending "
+        "(creation time plus the policy's requestTTL).",
+    )
+    granted_at: AwareDatetime | None = Field(None, description="When access starts or started.")
+    expires_at: AwareDatetime | None = Field(None, description="When access ends or ended.")
+    bindings: list[BindingRef] = listed(
+        "The bindings that grant the access while it lasts.",
+        atomic_list(),
+    )
+    revoked_by: str | None = Field(None, description="Username of whoever revoked the access.")
+    revoke_reason: Reason | None = Field(None, description="Why the access was revoked.")
+    observed_generation: int | None = Field(
+        None, ge=0, description="The metadata.generation the operator last acted on."
+    )
+    notifications: NotificationStatus | None = Field(
+        None, description="Notifications already sent about the request (kept by the operator's notifier)."
+    )
+
+
+class AccessRequest(CustomResource):
+    """AccessRequest asks for roles for a limited time. Reviewers approve or deny it; once an
+    AccessPolicy's thresholds are met the operator binds the roles until the time runs out."""
+
+    resource = ResourceInfo(
+        kind="AccessRequest",
+        short_names=("areq",),
+        printer_columns=(
+            PrinterColumn("USER", ".spec.requester.username", description="Who asked."),
+            PrinterColumn("ROLES", ".spec.roles", description="Roles requested."),
+            PrinterColumn("STATUS", ".status.state", description="Lifecycle state."),
+            PrinterColumn("APPROVALS", ".status.approvals", "integer", "Approvals that count."),
+            PrinterColumn("CREATED", ".metadata.creationTimestamp", "date", "When the request was made."),
+            PrinterColumn("EXPIRES", ".status.expiresAt", "date", "When access ends."),
+            PrinterColumn("POLICY", ".status.policy", description="Governing AccessPolicy.", priority=1),
+            PrinterColumn("REASON", ".spec.reason", description="Why access is needed.", priority=1),
+            PrinterColumn("SUBMITTER", ".spec.submitter.username",
+                          description="Who filed it on the requester's behalf.", priority=1),
+        ),
+        selectable_fields=(".spec.requester.username", ".status.state", ".status.policy"),
+    )
+
+    spec: AccessRequestSpec = Field(description="What is requested, for how long and why.")
+    status: AccessRequestStatus = Field(
+        default_factory=AccessRequestStatus, description="Observed state, written by the operator."
+    )

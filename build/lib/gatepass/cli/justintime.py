@@ -1,0 +1,183 @@
+"""`kubectl access exec`: run a command; when the API server refuses it, ask for access and run it again.
+
+1. Run the command, passing its output through and keeping a copy of stderr.
+2. If it failed with Forbidden, read what was refused (``denials``) and find a
+   role the caller's AccessPolicies offer that allows all of it, reading the
+   roles' rules as the caller (``gatepass.core.rbac``); or take ``--role``.
+3. If one of the caller's Pending requests already asks for that role there,
+   wait for it; else take a reason from ``--reason`` or ask for it on the
+   terminal and create the request. Wait with a status line until the access
+   is in place.
+4. Once the API server's RBAC sees the new binding, run the command again and
+   leave with its exit code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import BinaryIO, TextIO
+
+from gatepass.api import values
+from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State
+from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
+from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
+
+from . import denials, output
+from .commands import Context, follow, readable_policies, request_body
+from .errors import INTERRUPTED, CliError
+
+#: How long to wait for the API server's RBAC to see a new binding before running the command again.
+RBAC_SETTLE_SECONDS = 30.0
+
+
+def run(command: Sequence[str], err: TextIO | None = None) -> tuple[int, str]:
+    """Run ``command`` with stdin and stdout passed through; copy stderr to ``err`` and return it too."""
+    err = err or sys.stderr
+    sink: BinaryIO | None = getattr(err, "buffer", None)  # bytes pass through undecoded when possible
+    sys.stdout.flush()
+    try:
+        process = subprocess.Popen(list(command), stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise CliError(f"{command[0]}: command not found") from None
+    except PermissionError:
+        raise CliError(f"{command[0]}: permission denied") from None
+    captured = bytearray()
+    assert process.stderr is not None
+    try:
+        while chunk := process.stderr.read1(65536):
+            captured += chunk
+            if sink is not None:
+                err.flush()
+                sink.write(chunk)
+                sink.flush()
+            else:
+                err.write(chunk.decode(errors="replace"))
+                err.flush()
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.wait()  # the command got the same Ctrl-C; let it finish
+        raise CliError("interrupted", INTERRUPTED) from None
+    return code, captured.decode(errors="replace")
+
+
+def describe(accesses: Sequence[Access]) -> str:
+    return "; ".join(access.describe() for access in accesses)
+
+
+def choose(ctx: Context, me: Identity, accesses: Sequence[Access], policies: Sequence[Policy]) -> Suggestion:
+    """The role to ask for: ``--role``, else the first that the roles' rules say allows everything."""
+    wanted = ctx.args.role
+    if wanted:
+        offer = offer_of(wanted, accesses, me, policies)
+        if offer is None:
+            raise CliError(f'no AccessPolicy offers {me.username} role "{wanted}" where it is needed '
+                           f"({describe(accesses)})")
+        return offer
+    keys = roles_to_read(me, policies, accesses)
+    rules = {key: ctx.kube.role_rules(key) for key in keys}
+    finding = suggest_roles(accesses, me, policies, rules)
+    if finding.best is not None:
+        return finding.best
+    if finding.unverified:
+        unreadable = ", ".join(key.describe() for key in finding.unreadable)
+        offered = ", ".join(sorted({s.role for s in finding.unverified}))
+        raise CliError(f"cannot tell which role allows {describe(accesses)}: {me.username} may not read "
+                       f"{unreadable}; name one of the roles offered ({offered}) with --role")
+    raise CliError(f"no AccessPolicy offers {me.username} a role that allows {describe(accesses)}")
+
+
+def pending_for(requests: Sequence[Mapping], username: str, role: str, namespaces: Sequence[str]) -> str | None:
+    """The oldest Pending request of ``username`` that asks for ``role`` in all of ``namespaces`` (or
+    cluster-wide, when there are none), so that running the command again waits for it instead of asking twice."""
+    for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        if output.state(obj) is State.Pending and not (obj.get("metadata") or {}).get("deletionTimestamp") \
+                and _asks_for(values.request(obj), username, role, set(namespaces)):
+            return obj["metadata"]["name"]
+    return None
+
+
+def _asks_for(request: Request, username: str, role: str, wanted: set[str]) -> bool:
+    """Whether ``request`` is ``username``'s and asks for ``role`` in all of ``wanted`` (none: cluster-wide)."""
+    if request.requester.username != username or role not in request.roles:
+        return False
+    have = set(request.namespaces)
+    return wanted <= have if wanted else not have
+
+
+def ask_reason(ctx: Context, policy: Policy | None) -> str:
+    if ctx.args.reason is not None:
+        return ctx.args.reason
+    required = policy is None or policy.require_reason
+    if not sys.stdin.isatty():
+        if required:
+            name = policy.name if policy else "the policy"
+            raise CliError(f"AccessPolicy {name} requires a reason: pass --reason")
+        return ""
+    ctx.err.write("Enter request reason: ")
+    ctx.err.flush()
+    reason = sys.stdin.readline().strip()
+    if required and not reason:
+        raise CliError("a reason is required")
+    return reason
+
+
+def settle(ctx: Context, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_SECONDS) -> None:
+    """Until the API server's RBAC (an informer cache) allows what was refused, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not all(ctx.kube.allowed(access) for access in accesses):
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
+
+
+def execute(ctx: Context) -> int:
+    command = ctx.args.command
+    if not command:
+        raise CliError("name the command to run after --, e.g. kubectl access exec -- kubectl get secrets -n payments")
+    code, errors = run(command, ctx.err)
+    refused = denials.parse(errors) if code != 0 else []
+    if not refused:
+        return code
+
+    me = ctx.kube.whoami()
+    others = sorted({d.user for d in refused} - {me.username})
+    if others:
+        raise CliError(f"the command ran as {', '.join(others)}, but kubectl access is using the credentials of "
+                       f"{me.username}; give both the same --kubeconfig and --context")
+    accesses = [d.access for d in refused]
+    ctx.say(f"Access denied: {me.username} may not {describe(accesses)}.")
+
+    policies = readable_policies(ctx.kube.list_policies())
+    offer = choose(ctx, me, accesses, policies)
+    policy = next((p for p in policies if p.name == offer.policy), None)
+    ctx.say(f"Role {offer.role} {'in ' + ', '.join(offer.namespaces) if offer.namespaces else 'cluster-wide'} "
+            f"(AccessPolicy {offer.policy}) allows it.")
+
+    name = pending_for(ctx.kube.list_requests(), me.username, offer.role, offer.namespaces)
+    if name is not None:
+        ctx.say(f"AccessRequest {name} already asks for it; waiting for it to be approved.")
+    else:
+        reason = ask_reason(ctx, policy)
+        duration = ctx.args.duration
+        if not duration:
+            longest = policy.max_duration if policy else DEFAULT_DURATION
+            duration = format_duration(min(DEFAULT_DURATION, longest))
+        body = request_body(roles=[offer.role], namespaces=offer.namespaces, reason=reason, duration=duration,
+                            reviewers=ctx.args.reviewers, requester=me.username)
+        obj = ctx.kube.create_request(body)
+        name = obj["metadata"]["name"]
+        ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
+
+    follow(ctx, name, "granted")
+    settle(ctx, accesses)
+    ctx.say("Running the command again.")
+    code, errors = run(command, ctx.err)
+    still = [d.access for d in denials.parse(errors)] if code != 0 else []
+    if still:
+        ctx.say(f"Still refused: {me.username} may not {describe(still)}; "
+                f"{ctx.command('exec', '--', '...')} asks for that too.")
+    return code

@@ -1,0 +1,50 @@
+"""Entry point of the `kubectl-access` executable (``kubectl access ...``).
+
+Parses the command line, connects as the user, runs the verb, and turns every
+user-facing failure into ``error: <one line>`` on stderr and a non-zero exit
+code (see ``errors``). Programming errors still show a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import args as cli_args
+from . import commands, justintime
+from .errors import INTERRUPTED, CliError
+from .kube import Kube
+
+VERBS = {
+    ("request", "create"): commands.create,
+    ("request", "ls"): commands.ls,
+    ("request", "show"): commands.show,
+    ("request", "drop"): commands.drop,
+    ("review", None): commands.review,
+    ("exec", None): justintime.execute,
+}
+
+
+def run(argv: list[str]) -> int:
+    args = cli_args.parse(argv)
+    verb = VERBS[(args.verb, getattr(args, "action", None))]
+    kube = Kube.connect(args.kubeconfig, args.context)
+    return verb(commands.Context(kube, args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except CliError as error:
+        if error.code != INTERRUPTED:
+            sys.stderr.write(f"error: {error.message}\n")
+        return error.code
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`kubectl access request ls | head`); say nothing more.
+        sys.stderr.close()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

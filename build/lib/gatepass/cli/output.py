@@ -1,0 +1,208 @@
+"""How `kubectl access` prints: aligned tables, the real objects as JSON or YAML, times in UTC.
+
+Pure functions from API objects (plain dicts) to text; the caller writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from gatepass.api import values
+from gatepass.core.conditions import DENIED, GRANTED, REVOKED, get_condition, is_true
+from gatepass.core.durations import format_duration
+from gatepass.core.lifecycle import State, state_of
+from gatepass.core.timestamps import parse_optional_time
+from gatepass.core.types import DEFAULT_DURATION
+
+FORMATS = ("table", "json", "yaml")
+NONE = "<none>"
+REQUEST_COLUMNS = ("ID", "USER", "ROLES", "NAMESPACES", "CREATED (UTC)", "STATUS", "EXPIRES (UTC)")
+_DEFAULT_DURATION = format_duration(DEFAULT_DURATION)
+
+
+def utc(value: object) -> str:
+    """'2026-11-24 09:30:00' for an RFC 3339 time; '' when absent."""
+    moment = parse_optional_time(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def utc_z(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to the widest cell, three spaces apart, as kubectl aligns them."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in (header, *rows):
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _spec(obj: Mapping) -> Mapping:
+    return obj.get("spec") or {}
+
+
+def _status(obj: Mapping) -> Mapping:
+    return obj.get("status") or {}
+
+
+def state(obj: Mapping) -> State:
+    """The request's state; Pending until the operator has written one."""
+    return state_of(obj.get("status")) or State.Pending
+
+
+def duration_text(obj: Mapping) -> str:
+    """How long the access lasts once granted: spec.duration as written, or the default's short form."""
+    return _spec(obj).get("duration") or _DEFAULT_DURATION
+
+
+def namespaces_text(namespaces: Sequence[str]) -> str:
+    return ",".join(namespaces) or "(cluster-wide)"
+
+
+def request_row(obj: Mapping) -> list[str]:
+    request = values.request(obj)
+    return [
+        obj["metadata"]["name"],
+        request.requester.username,
+        ",".join(request.roles),
+        namespaces_text(request.namespaces),
+        utc(obj["metadata"].get("creationTimestamp")),
+        state(obj),
+        utc(_status(obj).get("expiresAt")),
+    ]
+
+
+def requests_table(objs: Sequence[Mapping]) -> str:
+    return table(REQUEST_COLUMNS, [request_row(obj) for obj in objs])
+
+
+def as_list(items: Sequence[Mapping]) -> dict[str, Any]:
+    """A v1 List, the way kubectl prints several objects with -o json|yaml."""
+    return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {"resourceVersion": ""}}
+
+
+def without_managed_fields(obj: Any) -> Any:
+    """The object (or List) without metadata.managedFields, which kubectl also hides."""
+    if not isinstance(obj, Mapping):
+        return obj
+    out = dict(obj)
+    if isinstance(out.get("metadata"), Mapping):
+        out["metadata"] = {k: v for k, v in out["metadata"].items() if k != "managedFields"}
+    if isinstance(out.get("items"), list):
+        out["items"] = [without_managed_fields(item) for item in out["items"]]
+    return out
+
+
+def dump(obj: Any, fmt: str) -> str:
+    """``obj`` as kubectl -o json|yaml prints it."""
+    obj = without_managed_fields(obj)
+    if fmt == "json":
+        return json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
+    if fmt == "yaml":
+        return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def _reviews(status: Mapping, decision: str) -> list[Mapping]:
+    return [r for r in status.get("reviews") or () if r.get("decision") == decision]
+
+
+def _who(review: Mapping) -> str:
+    """The reviewer, and how the review came when not from them directly ("alice (via Slack)")."""
+    via = review.get("via")
+    return f"{review.get('reviewer', '')} (via {via})" if via in ("Slack", "Rule") else review.get("reviewer", "")
+
+
+def _review_lines(title: str, reviews: Sequence[Mapping]) -> list[str]:
+    if not reviews:
+        return [f"{title}:  {NONE}"]
+    rows = [[_who(r), utc(r.get("time")), r.get("reason") or ""] for r in reviews]
+    body = table(("REVIEWER", "TIME (UTC)", "REASON"), rows).splitlines()
+    return [f"{title}:", *("  " + line for line in body)]
+
+
+def _condition(status: Mapping, kind: str) -> Mapping:
+    return get_condition(status.get("conditions"), kind) or {}
+
+
+def access_text(obj: Mapping) -> str:
+    """When the access starts and ends, as far as it is known."""
+    status = _status(obj)
+    current = state(obj)
+    granted, expires = utc(status.get("grantedAt")), utc(status.get("expiresAt"))
+    if current is State.Pending:
+        start = utc(_spec(obj).get("startTime"))
+        return f"{duration_text(obj)} once approved" + (f", not before {start} UTC" if start else "")
+    if not expires:
+        return NONE
+    if current is State.Approved:
+        live = is_true(status.get("conditions"), GRANTED)
+        return (f"granted {granted} UTC, expires {expires} UTC" if live
+                else f"starts {granted} UTC, expires {expires} UTC")
+    if current is State.Revoked:
+        revoked = utc(_condition(status, REVOKED).get("lastTransitionTime"))
+        return f"granted {granted} UTC, revoked {revoked} UTC" if revoked else f"revoked before {expires} UTC"
+    return f"{granted} UTC to {expires} UTC" if granted else f"until {expires} UTC"
+
+
+def show_request(obj: Mapping) -> str:
+    """The request for people: who, what, why, until when, and who said what."""
+    fields = _request_fields(obj) + _outcome_fields(obj)
+    width = max(len(label) for label, _ in fields) + 2
+    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    status = _status(obj)
+    for title, count, decision in (("Approvals", "approvals", "Approve"), ("Denials", "denials", "Deny")):
+        reviews = _reviews(status, decision)
+        lines += _review_lines(f"{title} ({status.get(count) or len(reviews)})", reviews)
+    return "\n".join(lines) + "\n"
+
+
+def _user(obj: Mapping) -> str:
+    """'bob (groups dba, oncall)': the requester and their groups, without system:authenticated."""
+    requester = _spec(obj).get("requester") or {}
+    groups = [g for g in requester.get("groups") or () if g != "system:authenticated"]
+    user = requester.get("username") or NONE
+    return user + (f" (groups {', '.join(groups)})" if groups else "")
+
+
+def _request_fields(obj: Mapping) -> list[tuple[str, str]]:
+    """What every request shows: who asked for what and why, and where it stands."""
+    meta, status, request = obj["metadata"], _status(obj), values.request(obj)
+    return [
+        ("Name", meta["name"]),
+        ("User", _user(obj)),
+        ("Roles", ", ".join(request.roles) or NONE),
+        ("Namespaces", ", ".join(request.namespaces) or "(cluster-wide)"),
+        ("Reason", request.reason or NONE),
+        ("Suggested reviewers", ", ".join(request.suggested_reviewers) or NONE),
+        ("Created", f"{utc(meta.get('creationTimestamp'))} UTC"),
+        ("Policy", status.get("policy") or NONE),
+        ("Status", state(obj)),
+        ("Access", access_text(obj)),
+    ]
+
+
+def _outcome_fields(obj: Mapping) -> list[tuple[str, str]]:
+    """The lines only some requests have: until when a pending one waits, who revoked it, why it was denied."""
+    status = _status(obj)
+    fields = []
+    if state(obj) is State.Pending and status.get("requestExpiresAt"):
+        fields.append(("Request expires", f"{utc(status['requestExpiresAt'])} UTC"))
+    if status.get("revokedBy"):
+        said = f": {status['revokeReason']}" if status.get("revokeReason") else ""
+        fields.append(("Revoked by", f"{status['revokedBy']}{said}"))
+    denied = _condition(status, DENIED)
+    if denied.get("status") == "True" and denied.get("reason") == "NoPolicy":
+        fields.append(("Denied because", denied.get("message", "")))
+    return fields

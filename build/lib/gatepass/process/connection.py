@@ -1,0 +1,35 @@
+"""The operator's connection to the API server: one client for the operator's own calls, and kopf's login."""
+
+from __future__ import annotations
+
+import kopf
+import kubernetes
+
+from gatepass.kube.connection import configuration
+
+
+def api_client(kubeconfig: str | None, context: str | None, workers: int) -> kubernetes.client.ApiClient:
+    """A client from ``kubeconfig`` and ``context``, or the pod's own in a cluster (gatepass.kube.connection);
+    its connection pool fits ``workers`` reconciles at once."""
+    config = configuration(kubeconfig, context)
+    config.connection_pool_maxsize = max(workers * 2, 16)
+    return kubernetes.client.ApiClient(config)
+
+
+def connection_info(client: kubernetes.client.ApiClient) -> kopf.ConnectionInfo:
+    """What kopf logs in with: the same server, credentials and CA as ``client``."""
+    config = client.configuration
+    token = (config.api_key or {}).get("authorization") or (config.api_key or {}).get("BearerToken")
+    scheme = None
+    if token and " " in token:
+        scheme, token = token.split(" ", 1)
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        scheme=scheme or ("Bearer" if token else None),
+        token=token,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+        default_namespace="default",
+    )
