@@ -427,11 +427,12 @@ def test_the_monitoring_component_builds_the_alerts_and_the_dashboard(cluster, t
 def test_helm_monitoring_values_are_off_by_default_and_render_what_kustomize_does(helm, cluster, tmp_path):
     assert not [key for key in by_key(docs(template(helm))) if key in MONITORING_KEYS]
     kustomized = by_key(docs(kustomize(cluster, overlay(tmp_path, "monitoring"))))
+    plain = by_key(docs(template(helm, "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true")))
+    for key in MONITORING_KEYS:
+        assert _comparable(kustomized[key]) == _comparable(plain[key]), f"{key} differs"
     helmed = by_key(docs(template(helm, "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true",
                                   "monitoring.prometheusRule.labels.release=kube-prometheus-stack",
                                   "monitoring.dashboard.annotations.grafana_folder=Gatepass")))
-    for key in MONITORING_KEYS:
-        assert _comparable(kustomized[key]) == _comparable(helmed[key]), f"{key} differs"
     rule, dashboard = (helmed[key] for key in MONITORING_KEYS)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
