@@ -17,11 +17,18 @@ from gatepass.core.conditions import DENIED, GRANTED, REVOKED, get_condition, is
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
 from gatepass.core.timestamps import parse_optional_time
+from gatepass.core.names import GROUP
 from gatepass.core.types import DEFAULT_DURATION
 
-FORMATS = ("table", "json", "yaml")
+from .args import FORMATS
+
+__all__ = ["FORMATS", "dump", "name_lines", "requests_table", "show_request"]
 NONE = "<none>"
 REQUEST_COLUMNS = ("ID", "USER", "ROLES", "NAMESPACES", "CREATED (UTC)", "STATUS", "EXPIRES (UTC)")
+#: What -o wide adds, after the usual columns (as kubectl's wide output does).
+WIDE_COLUMNS = ("POLICY", "APPROVALS", "DENIALS", "REASON")
+#: kubectl's -o name prefix for an AccessRequest: the singular kind, lowercase, with its group.
+NAME_PREFIX = f"{'AccessRequest'.lower()}.{GROUP}/"
 _DEFAULT_DURATION = format_duration(DEFAULT_DURATION)
 
 
@@ -83,8 +90,24 @@ def request_row(obj: Mapping) -> list[str]:
     ]
 
 
-def requests_table(objs: Sequence[Mapping]) -> str:
+def wide_row(obj: Mapping) -> list[str]:
+    """The usual row, then the policy, how many approved and denied, and the reason."""
+    status = _status(obj)
+    counts = [str(status.get(count) or len(_reviews(status, decision)))
+              for count, decision in (("approvals", "Approve"), ("denials", "Deny"))]
+    reason = " ".join(str(_spec(obj).get("reason") or "").split())
+    return [*request_row(obj), status.get("policy") or NONE, *counts, reason]
+
+
+def requests_table(objs: Sequence[Mapping], *, wide: bool = False) -> str:
+    if wide:
+        return table(REQUEST_COLUMNS + WIDE_COLUMNS, [wide_row(obj) for obj in objs])
     return table(REQUEST_COLUMNS, [request_row(obj) for obj in objs])
+
+
+def name_lines(objs: Sequence[Mapping]) -> str:
+    """One ``accessrequest.gatepass.dev/NAME`` line per request, as ``kubectl get -o name`` prints them."""
+    return "".join(f"{NAME_PREFIX}{obj['metadata']['name']}\n" for obj in objs)
 
 
 def as_list(items: Sequence[Mapping]) -> dict[str, Any]:
