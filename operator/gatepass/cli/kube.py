@@ -301,8 +301,11 @@ class Kube:
                     return  # the API server ended the watch
                 if not line.strip():
                     continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
+                try:
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object") or {}
+                except (ValueError, AttributeError):
+                    return  # a cut-off line: the watch ended; the caller watches again from the last version
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         raise Expired()
