@@ -224,13 +224,20 @@ def test_exec_says_plainly_when_no_policy_could_allow_it(gatepass):
     ("alice", ["review", "--approve", "no-such-request"], 'AccessRequest "no-such-request" not found'),
     ("carol", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--nowait"],
      'carol may not request role "dba": no AccessPolicy offers it to carol or groups [contractors]'),
-    ("bob", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--duration=1d"],
-     'invalid duration "1d": unknown unit "d" (there is no day unit, write 24h)'),
     ("bob", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--duration=9h"],
      "duration 9h is longer than the 8h AccessPolicy demo-dba allows"),
 ])
 def test_user_errors_are_one_line(gatepass, user, argv, message):
     assert one_error_line(access(gatepass, user, *argv)) == message
+
+
+def test_a_bad_flag_value_is_a_usage_error(gatepass):
+    result = access(gatepass, "bob", "request", "create", "--roles=dba", "--namespaces=payments", "--reason=x",
+                    "--duration=1d")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: kubectl access request create")
+    assert result.stderr.splitlines()[-1] == ('kubectl access request create: error: argument --duration: invalid '
+                                              'duration "1d": unknown unit "d" (there is no day unit, write 24h)')
 
 
 def test_a_requester_may_not_review(gatepass):
