@@ -73,3 +73,11 @@ def test_the_commands_run_without_the_kubernetes_client():
     loaded = modules_loaded("from gatepass.cli import main, commands, justintime, kube, waiting")
     assert "http.client" in loaded
     assert not loaded & {"kubernetes", "urllib3", "requests", "pykube"}
+
+
+def test_tables_and_show_print_without_the_schema_models():
+    obj = {"metadata": {"name": "r", "creationTimestamp": "2026-11-24T09:30:00Z"},
+           "spec": {"roles": ["dba"], "requester": {"username": "bob"}}, "status": {"state": "Pending"}}
+    loaded = modules_loaded(f"from gatepass.cli import output; obj = {obj!r}; "
+                            "output.requests_table([obj], wide=True); output.show_request(obj)")
+    assert "gatepass.cli.output" in loaded and "pydantic" not in loaded

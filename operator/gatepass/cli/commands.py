@@ -101,7 +101,7 @@ def review_body(request: str, decision: str, reason: str, reviewer: str) -> dict
 
 
 def requester_of(obj: Mapping) -> str:
-    return values.request(obj).requester.username
+    return output.requester(obj)
 
 
 def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
