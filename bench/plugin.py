@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,21 +42,25 @@ PLUGIN = str(Path(sys.executable).with_name("kubectl-access"))
 
 
 def timed(argv: list[str], runs: int, env: dict[str, str] | None = None) -> dict:
-    """Median and p95 wall time of ``argv`` over ``runs`` runs after one warm-up; the last run's output."""
-    samples = []
-    result = None
+    """Wall time (median, p95, max) of ``argv`` over ``runs`` runs after one warm-up, and the CPU time the
+    process used (user + system, median), which depends less on what else the machine is doing."""
+    wall, cpu = [], []
+    lines = 0
     for i in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)  # only waited-for children count
         start = time.perf_counter()
-        result = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+        result = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
         elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
+            raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.decode().strip()}")
         if i:
-            samples.append(elapsed * 1000)
-    assert result is not None
-    return {"runs": runs, "median_ms": round(statistics.median(samples), 1),
-            "p95_ms": round(percentile(samples, 95) or 0.0, 1), "max_ms": round(max(samples), 1),
-            "stdout_lines": len(result.stdout.splitlines())}
+            wall.append(elapsed * 1000)
+            cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+        lines = len(result.stdout.splitlines())
+    return {"runs": runs, "median_ms": round(statistics.median(wall), 1),
+            "p95_ms": round(percentile(wall, 95) or 0.0, 1), "max_ms": round(max(wall), 1),
+            "cpu_median_ms": round(statistics.median(cpu), 1) if cpu else None, "stdout_lines": lines}
 
 
 class PluginBench:
@@ -99,7 +104,9 @@ class PluginBench:
 
     def measure(self) -> dict:
         names = self.seed()
-        say(f"{len(names)} requests created; timing each command {self.runs} times")
+        self.load_at_start = round(os.getloadavg()[0], 2)  # wall times grow with what else runs here
+        say(f"{len(names)} requests created; timing each command {self.runs} times "
+            f"(load average {self.load_at_start})")
         shown = names[1]
         reads = {
             "request ls": self.access("bob", "request", "ls"),
@@ -131,6 +138,7 @@ class PluginBench:
             "benchmark": "plugin",
             "when": utc_now(),
             "machine": machine(),
+            "load_average_1m": {"start": self.load_at_start, "end": round(os.getloadavg()[0], 2)},
             "requests": len(names),
             "runs": self.runs,
             "targets_ms": {"read_p95": READ_TARGET_MS, "help_p95": HELP_TARGET_MS},
@@ -149,16 +157,18 @@ class PluginBench:
 
 
 def table(result: dict) -> str:
-    rows = [("command", "median ms", "p95 ms")]
-    for label, figures in result["commands"].items():
-        rows.append((f"kubectl access {label}", f"{figures['median_ms']:.0f}", f"{figures['p95_ms']:.0f}"))
-    through = result["kubectl access request ls (through kubectl)"]
-    rows.append(("kubectl access request ls (through kubectl)", f"{through['median_ms']:.0f}",
-                 f"{through['p95_ms']:.0f}"))
-    for label, figures in result["reference"].items():
-        rows.append((label, f"{figures['median_ms']:.0f}", f"{figures['p95_ms']:.0f}"))
-    width = max(len(row[0]) for row in rows)
-    lines = [f"{a:<{width}}  {b:>9}  {c:>6}" for a, b, c in rows]
+    def row(label: str, figures: dict) -> tuple[str, str, str, str]:
+        return (label, f"{figures['median_ms']:.0f}", f"{figures['p95_ms']:.0f}", f"{figures['cpu_median_ms']:.0f}")
+
+    rows = [("command", "median ms", "p95 ms", "CPU ms")]
+    rows += [row(f"kubectl access {label}", figures) for label, figures in result["commands"].items()]
+    rows.append(row("kubectl access request ls (through kubectl)",
+                    result["kubectl access request ls (through kubectl)"]))
+    rows += [row(label, figures) for label, figures in result["reference"].items()]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{a:<{width}}  {b:>9}  {c:>6}  {d:>6}" for a, b, c, d in rows]
+    load = result["load_average_1m"]
+    lines.append(f"load average (1 min) at start / end: {load['start']} / {load['end']} on {result['machine']['cpus']} CPUs")
     met = result["targets_met"]
     lines.append(f"targets (p95): reads < {READ_TARGET_MS:.0f} ms: {'met' if met['reads'] else 'MISSED'}; "
                  f"--help < {HELP_TARGET_MS:.0f} ms: {'met' if met['help'] else 'MISSED'}")
