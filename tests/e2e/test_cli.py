@@ -349,3 +349,20 @@ def test_kubeconfig_lists_token_files_and_exec_plugins_work_as_with_kubectl(gate
     listed = json.loads(run("--context", "operator-file", "request", "ls", "-o", "json").stdout)
     assert name in [item["metadata"]["name"] for item in listed["items"]]
     run("request", "drop", name)
+
+
+def test_a_ca_file_and_tls_server_name_are_honoured(gatepass, tmp_path):
+    config = kubeconfig_of(gatepass)
+    cluster = config["clusters"][0]["cluster"]
+    (tmp_path / "ca.crt").write_bytes(base64.b64decode(cluster.pop("certificate-authority-data")))
+    cluster["certificate-authority"] = "ca.crt"  # relative to the kubeconfig, as kubectl reads it
+
+    def ls(server_name: str) -> subprocess.CompletedProcess:
+        cluster["tls-server-name"] = server_name
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        return access(gatepass, "bob", "request", "ls", "-o", "name", kubeconfig=path)
+
+    ok(ls("localhost"))  # a name the API server's certificate holds
+    assert one_error_line(ls("not-the-api-server.example")) == \
+        f"cannot reach the cluster at {cluster['server']}: its certificate is not trusted by your kubeconfig"
