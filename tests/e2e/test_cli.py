@@ -6,6 +6,7 @@ context per person, exactly as a user would run it; nothing is faked.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -223,13 +224,20 @@ def test_exec_says_plainly_when_no_policy_could_allow_it(gatepass):
     ("alice", ["review", "--approve", "no-such-request"], 'AccessRequest "no-such-request" not found'),
     ("carol", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--nowait"],
      'carol may not request role "dba": no AccessPolicy offers it to carol or groups [contractors]'),
-    ("bob", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--duration=1d"],
-     'invalid duration "1d": unknown unit "d" (there is no day unit, write 24h)'),
     ("bob", ["request", "create", "--roles=dba", "--namespaces=payments", "--reason=x", "--duration=9h"],
      "duration 9h is longer than the 8h AccessPolicy demo-dba allows"),
 ])
 def test_user_errors_are_one_line(gatepass, user, argv, message):
     assert one_error_line(access(gatepass, user, *argv)) == message
+
+
+def test_a_bad_flag_value_is_a_usage_error(gatepass):
+    result = access(gatepass, "bob", "request", "create", "--roles=dba", "--namespaces=payments", "--reason=x",
+                    "--duration=1d")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("usage: kubectl access request create")
+    assert result.stderr.splitlines()[-1] == ('kubectl access request create: error: argument --duration: invalid '
+                                              'duration "1d": unknown unit "d" (there is no day unit, write 24h)')
 
 
 def test_a_requester_may_not_review(gatepass):
@@ -265,3 +273,96 @@ def test_kubectl_runs_it_as_the_access_plugin(gatepass, tmp_path):
                             "--context=bob"], capture_output=True, text=True, env=env, timeout=TIMEOUT)
     assert table.returncode == 0, table.stderr
     assert table.stdout.startswith("ID ") or table.stderr == "No access requests found.\n"
+
+
+def kubeconfig_of(gatepass) -> dict:
+    return yaml.safe_load(Path(gatepass.cluster.kubeconfig).read_text())
+
+
+def test_output_formats_and_flags_after_the_verb(gatepass):
+    created = ok(access(gatepass, "bob", "request", "create", "--roles=dba", "--namespaces=payments",
+                        f"--reason={unique('formats')}", "--nowait"))
+    name = created.stdout.strip()
+    wait_state(gatepass, name, "Pending", timeout=WAIT)
+    late = [*CLI, "request", "ls", "-o", "name", f"--kubeconfig={gatepass.cluster.kubeconfig}", "--context=bob"]
+    names = ok(subprocess.run(late, capture_output=True, text=True, timeout=TIMEOUT)).stdout.splitlines()
+    assert f"accessrequest.gatepass.dev/{name}" in names
+    assert all(line.startswith("accessrequest.gatepass.dev/") for line in names)
+    # kubectl reads the same names back.
+    got = gatepass.kubectl("get", f"accessrequest.gatepass.dev/{name}", "-o", "name").stdout.strip()
+    assert got == f"accessrequest.gatepass.dev/{name}"
+    wide = ok(access(gatepass, "bob", "-o", "wide", "request", "ls")).stdout.splitlines()
+    assert re.split(r"\s{2,}", wide[0])[-4:] == ["POLICY", "APPROVALS", "DENIALS", "REASON"]
+    row = re.split(r"\s{2,}", next(line for line in wide if line.startswith(name + " ")).strip())
+    assert row[-4:-1] == ["demo-dba", "0", "0"]
+    assert ok(access(gatepass, "bob", "request", "show", name, "-o", "name")).stdout == \
+        f"accessrequest.gatepass.dev/{name}\n"
+    bad = access(gatepass, "bob", "request", "ls", "-o", "jsonpath")
+    assert bad.returncode == 2 and "invalid choice: 'jsonpath'" in bad.stderr
+    ok(access(gatepass, "bob", "request", "drop", name))
+
+
+def test_exec_of_a_missing_command_exits_127(gatepass, tmp_path):
+    result = access(gatepass, "bob", "exec", "--", str(tmp_path / "no-such-tool"), "get", "pods")
+    assert one_error_line(result, code=127) == f"{tmp_path / 'no-such-tool'}: command not found"
+
+
+def test_kubeconfig_lists_token_files_and_exec_plugins_work_as_with_kubectl(gatepass, tmp_path):
+    config = kubeconfig_of(gatepass)
+    bob = next(u["user"] for u in config["users"] if u["name"] == "bob")
+    operator = next(u["user"] for u in config["users"] if u["name"] == "operator")
+
+    # $KUBECONFIG lists two files: the cluster in one, the users and contexts in the other.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "operator-token").write_text(operator["token"] + "\n")
+    cluster_file = tmp_path / "cluster.yaml"
+    cluster_file.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": config["clusters"]}))
+    credential = tmp_path / "conf" / "bob-credential"
+    pem = {"clientCertificateData": base64.b64decode(bob["client-certificate-data"]).decode(),
+           "clientKeyData": base64.b64decode(bob["client-key-data"]).decode()}
+    credential.write_text(f"#!{sys.executable}\nimport json, os\n"
+                          "assert json.loads(os.environ['KUBERNETES_EXEC_INFO'])['kind'] == 'ExecCredential'\n"
+                          f"print(json.dumps({{'apiVersion': 'client.authentication.k8s.io/v1', "
+                          f"'kind': 'ExecCredential', 'status': {pem!r}}}))\n")
+    credential.chmod(0o755)
+    cluster = config["clusters"][0]["name"]
+    users_file = tmp_path / "conf" / "users.yaml"
+    users_file.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "bob-exec",
+        "users": [{"name": "bob-exec", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                          "command": "./bob-credential",
+                                                          "interactiveMode": "Never"}}},
+                  {"name": "operator-file", "user": {"tokenFile": "operator-token"}}],
+        "contexts": [{"name": "bob-exec", "context": {"cluster": cluster, "user": "bob-exec"}},
+                     {"name": "operator-file", "context": {"cluster": cluster, "user": "operator-file"}}],
+    }))
+    env = {**os.environ, "KUBECONFIG": f"{cluster_file}{os.pathsep}{users_file}"}
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return ok(subprocess.run([*CLI, *argv], capture_output=True, text=True, env=env, timeout=TIMEOUT,
+                                 stdin=subprocess.DEVNULL))
+
+    created = run("request", "create", "--roles=dba", "--namespaces=payments", "--reason=exec plugin", "--nowait")
+    name = created.stdout.strip()
+    assert get(gatepass, "accessrequest", name)["spec"]["requester"]["username"] == "bob"  # the plugin's cert
+    assert f"accessrequest.gatepass.dev/{name}" in run("request", "ls", "--mine", "-o", "name").stdout
+    listed = json.loads(run("--context", "operator-file", "request", "ls", "-o", "json").stdout)
+    assert name in [item["metadata"]["name"] for item in listed["items"]]
+    run("request", "drop", name)
+
+
+def test_a_ca_file_and_tls_server_name_are_honoured(gatepass, tmp_path):
+    config = kubeconfig_of(gatepass)
+    cluster = config["clusters"][0]["cluster"]
+    (tmp_path / "ca.crt").write_bytes(base64.b64decode(cluster.pop("certificate-authority-data")))
+    cluster["certificate-authority"] = "ca.crt"  # relative to the kubeconfig, as kubectl reads it
+
+    def ls(server_name: str) -> subprocess.CompletedProcess:
+        cluster["tls-server-name"] = server_name
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        return access(gatepass, "bob", "request", "ls", "-o", "name", kubeconfig=path)
+
+    ok(ls("localhost"))  # a name the API server's certificate holds
+    assert one_error_line(ls("not-the-api-server.example")) == \
+        f"cannot reach the cluster at {cluster['server']}: its certificate is not trusted by your kubeconfig"

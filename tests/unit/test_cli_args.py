@@ -37,8 +37,38 @@ def test_ls_flags_and_alias():
     assert (args.action, args.reviewable, args.mine, args.output) == ("ls", True, False, "yaml")
     with pytest.raises(SystemExit):
         parse(["request", "ls", "--mine", "--reviewable"])
-    with pytest.raises(SystemExit):
-        parse(["request", "ls", "-o", "wide"])
+    for fmt in ("wide", "name", "json", "table"):
+        assert parse(["request", "ls", "-o", fmt]).output == fmt
+    assert parse(["request", "ls"]).output == "table" and parse(["request", "show", "x"]).output == "table"
+
+
+def test_output_works_before_and_after_the_verb():
+    assert parse(["-o", "wide", "request", "ls"]).output == "wide"
+    assert parse(["request", "-o", "name", "ls"]).output == "name"
+    assert parse(["request", "show", "x", "--output=json"]).output == "json"
+    assert parse(["--context", "alice", "-o", "yaml", "request", "show", "x"]).context == "alice"
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["request", "ls", "-o", "jsonpath"], "argument -o/--output: invalid choice: 'jsonpath'"),
+    (["-o", "wide", "review", "--approve", "x"], "-o/--output applies to request ls and request show only"),
+    (["request", "create", "--roles", "dba", "--duration", "1d"], 'argument --duration: invalid duration "1d"'),
+    (["request", "create", "--roles", "dba", "--duration", "0s"], "argument --duration:"),
+    (["request", "create", "--roles", "dba", "--start", "tomorrow"], 'argument --start: invalid time "tomorrow"'),
+    (["request", "create", "--roles", ","], "argument --roles: name at least one"),
+    (["exec", "--duration", "1x", "--", "true"], "argument --duration:"),
+])
+def test_a_bad_flag_value_is_a_usage_error_exit_2(capsys, argv, complaint):
+    with pytest.raises(SystemExit) as exited:
+        parse(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: kubectl access") and complaint in err
+
+
+def test_durations_and_start_times_are_normalised_while_parsing():
+    args = parse(["request", "create", "--roles", "dba", "--duration", "90m", "--start", "2026-01-02T16:04:05+01:00"])
+    assert (args.duration, args.start) == ("1h30m", "2026-01-02T15:04:05Z")
 
 
 def test_review_needs_exactly_one_decision():
@@ -56,6 +86,16 @@ def test_exec_takes_the_command_after_double_dash_with_its_own_flags():
     assert args.reason == "ticket #9" and args.context == "bob"
     assert parse(["exec", "kubectl", "get", "pods"]).command == ["kubectl", "get", "pods"]
     assert parse(["exec", "--role", "dba", "--", "true"]).role == "dba"
+
+
+def test_review_help_says_what_approve_deny_and_name_do(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["review", "--help"])
+    text = capsys.readouterr().out.split("\n\n", 1)[1]  # after the usage lines
+    for flag, words in (("--approve", "approve the request"), ("--deny", "deny the request"),
+                        ("NAME", "the AccessRequest to review")):
+        line = next(line for line in text.splitlines() if line.strip().startswith(flag + " "))
+        assert words in line, line
 
 
 def test_help_lists_every_verb(capsys):

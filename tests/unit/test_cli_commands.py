@@ -216,6 +216,21 @@ def test_ls_with_nothing_to_show_says_so_on_stderr():
     assert '"items": []' in out
 
 
+def test_ls_and_show_print_names_and_wide_tables():
+    kube = FakeKube(requests=[request_obj("b"), request_obj("a", reviews=[review("alice")])])
+    _, out, _ = run(commands.ls, kube, mine=False, reviewable=False, output="name")
+    assert out == "accessrequest.gatepass.dev/a\naccessrequest.gatepass.dev/b\n"
+    _, out, _ = run(commands.ls, kube, mine=False, reviewable=False, output="wide")
+    assert out.splitlines()[0].split()[-4:] == ["POLICY", "APPROVALS", "DENIALS", "REASON"]
+    assert run(commands.ls, FakeKube(), mine=False, reviewable=False, output="name")[1:] == \
+        ("", "No access requests found.\n")
+    _, out, _ = run(commands.show, kube, name="a", output="name")
+    assert out == "accessrequest.gatepass.dev/a\n"
+    _, wide, _ = run(commands.show, kube, name="a", output="wide")
+    _, table, _ = run(commands.show, kube, name="a", output="table")
+    assert wide == table and wide.startswith("Name:")
+
+
 def test_show_an_unknown_request():
     with pytest.raises(CliError, match='AccessRequest "nope" not found'):
         run(commands.show, FakeKube(), name="nope", output="table")

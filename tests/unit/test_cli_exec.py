@@ -57,8 +57,24 @@ def test_run_passes_output_through_and_keeps_stderr(capfd):
 
 
 def test_run_an_unknown_command():
-    with pytest.raises(CliError, match="no-such-command-here: command not found"):
+    with pytest.raises(CliError, match="no-such-command-here: command not found") as raised:
         justintime.run(["no-such-command-here"], io.StringIO())
+    assert raised.value.code == 127
+
+
+@pytest.mark.parametrize("executable, code, says", [(None, 127, "command not found"), (False, 126, "permission denied")])
+def test_exec_exits_as_a_shell_does_when_the_command_cannot_run(tmp_path, capsys, monkeypatch, executable, code, says):
+    from gatepass.cli.main import main
+
+    from .test_cli_errors import kubeconfig
+
+    monkeypatch.setenv("KUBECONFIG", kubeconfig(tmp_path, "https://127.0.0.1:1"))
+    command = tmp_path / "tool"
+    if executable is not None:
+        command.write_text("#!/bin/sh\nexit 0\n")
+        command.chmod(0o644)
+    assert main(["exec", "--", str(command), "get", "pods"]) == code
+    assert capsys.readouterr().err == f"error: {command}: {says}\n"
 
 
 def test_the_just_in_time_flow(tmp_path, capfd):

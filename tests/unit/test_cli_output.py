@@ -123,3 +123,24 @@ def test_show_says_which_reviews_came_from_slack_or_a_rule():
     assert "gatepass:rules (via Rule)" in text
     plain = show_request(request_obj(state="Denied", reviews=[review("ivan", "Deny", "not now")]))
     assert "(via" not in plain
+
+
+def test_wide_adds_the_policy_the_counts_and_the_reason():
+    from gatepass.cli.output import WIDE_COLUMNS
+
+    denied = request_obj("d", "Denied", reviews=[review("ivan", "Deny", "use the replica")])
+    lines = requests_table([request_obj("a"), denied], wide=True).splitlines()
+    assert WIDE_COLUMNS == ("POLICY", "APPROVALS", "DENIALS", "REASON")
+    assert lines[0].split()[-4:] == ["POLICY", "APPROVALS", "DENIALS", "REASON"]
+    assert lines[0].startswith(requests_table([request_obj("a")]).splitlines()[0].rstrip())
+    a, d = (line.split() for line in lines[1:])
+    assert a[:7] == ["a", "bob", "dba", "payments", "2026-11-24", "09:30:00", "Pending"]
+    assert d[-5:] == ["demo-dba", "0", "1", "ticket", "#123"]
+
+
+def test_name_lines_are_kubectls():
+    from gatepass.cli.output import name_lines
+
+    assert name_lines([request_obj("a"), request_obj("b")]) == \
+        "accessrequest.gatepass.dev/a\naccessrequest.gatepass.dev/b\n"
+    assert name_lines([]) == ""

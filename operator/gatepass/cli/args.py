@@ -1,64 +1,97 @@
 """The command line of `kubectl access`: verbs and flags, modelled on `tsh request`.
 
-``--kubeconfig`` and ``--context`` work anywhere on the line, as in kubectl.
-Nothing here talks to the cluster; ``main`` does that after parsing.
+``--kubeconfig``, ``--context`` and ``-o`` work anywhere on the line, as in kubectl.
+Nothing here talks to the cluster; ``main`` does that after parsing. This module
+imports only argparse and two small core modules, so that ``--help`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from gatepass.core import durations
 from gatepass.core.durations import format_duration
+from gatepass.core.timestamps import format_time, parse_time
 from gatepass.core.types import DEFAULT_DURATION
 
-from .output import FORMATS
-
 PROG = "kubectl access"
+#: What -o takes, as kubectl's get: a table, a wider table, kind/name lines, or the objects.
+FORMATS = ("table", "wide", "name", "json", "yaml")
+#: The verbs that print requests, and so take -o.
+PRINTING = {("request", "ls"), ("request", "show")}
 
 VERBS = """\
 verbs:
   request create   ask for roles:        kubectl access request create --roles=dba --namespaces=payments \\
                                              --reviewers=alice,ivan --reason="ticket #123" [--duration=1h] [--nowait]
-  request ls       list requests:        kubectl access request ls [--mine] [--reviewable] [-o table|json|yaml]
-  request show     one request:          kubectl access request show NAME [-o table|json|yaml]
+  request ls       list requests:        kubectl access request ls [--mine] [--reviewable] [-o wide|name|json|yaml]
+  request show     one request:          kubectl access request show NAME [-o wide|name|json|yaml]
   request drop     cancel or end early:  kubectl access request drop NAME [--reason=...]
   review           approve or deny:      kubectl access review --approve|--deny [--reason=...] NAME
   exec             run a command, and ask for the role it lacks if it is refused:
                                          kubectl access exec [--reason=...] -- kubectl get secrets -n payments
 
-Every verb takes kubectl's --kubeconfig and --context. Exit codes: 0 done, 1 error,
-2 bad command line, 3 the request was denied, expired or revoked, 130 interrupted.
+Every verb takes kubectl's --kubeconfig and --context, before or after the verb. Exit codes: 0 done,
+1 error, 2 bad command line, 3 the request was denied, expired or revoked, 130 interrupted; exec leaves
+with the command's own code (126 not executable, 127 not found).
 """
 
 
-def _connection() -> argparse.ArgumentParser:
-    """--kubeconfig and --context; SUPPRESS keeps a verb's parser from resetting values given earlier."""
+def _connection(*, output: bool = False) -> argparse.ArgumentParser:
+    """--kubeconfig and --context (and -o where given); SUPPRESS keeps a verb's parser from resetting values
+    given earlier on the line."""
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("cluster")
     group.add_argument("--kubeconfig", default=argparse.SUPPRESS, metavar="PATH",
                        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     group.add_argument("--context", default=argparse.SUPPRESS, metavar="NAME",
                        help="kubeconfig context to use (default: the current context)")
+    if output:
+        _output(parser)
     return parser
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", choices=FORMATS, default="table",
-                        help="table (default), or the objects as json or yaml")
+    parser.add_argument("-o", "--output", choices=FORMATS, default=argparse.SUPPRESS, metavar="FORMAT",
+                        help="table (default), wide (more columns), name (accessrequest.gatepass.dev/NAME), "
+                        "or the objects as json or yaml")
 
 
 def _list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _nonempty_list(text: str) -> list[str]:
+    items = _list(text)
+    if not items:
+        raise argparse.ArgumentTypeError("name at least one")
+    return items
+
+
+def _duration(text: str) -> str:
+    """A positive Go duration in its short form ("90m" -> "1h30m"); a usage error otherwise."""
+    try:
+        return format_duration(durations.checked_duration(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _time(text: str) -> str:
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid time "{text}": use RFC 3339, e.g. 2026-01-02T15:04:05Z') \
+            from None
+
+
 def _request_flags(parser: argparse.ArgumentParser, *, roles: bool) -> None:
     if roles:
-        parser.add_argument("--roles", required=True, type=_list, metavar="ROLE[,ROLE]",
+        parser.add_argument("--roles", required=True, type=_nonempty_list, metavar="ROLE[,ROLE]",
                             help="roles to ask for, as AccessPolicies name them")
         parser.add_argument("--namespaces", type=_list, default=[], metavar="NS[,NS]",
                             help="namespaces to bind the roles in (none: cluster-wide)")
     parser.add_argument("--reason", help="why the access is needed (e.g. a ticket)")
-    parser.add_argument("--duration", metavar="DURATION",
+    parser.add_argument("--duration", metavar="DURATION", type=_duration,
                         help='how long the access lasts once granted, e.g. "30m", "1h30m" '
                         f"(default {format_duration(DEFAULT_DURATION)})")
     parser.add_argument("--reviewers", type=_list, default=[], metavar="USER[,USER]",
@@ -67,9 +100,10 @@ def _request_flags(parser: argparse.ArgumentParser, *, roles: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     connection = _connection()
+    printing = _connection(output=True)  # -o before the verb, or between "request" and its action
     parser = argparse.ArgumentParser(
         prog=PROG,
-        parents=[connection],
+        parents=[printing],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Ask for just-in-time access to Kubernetes roles, review requests, "
         "and run commands that ask for the access they lack.",
@@ -77,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="{request,review,exec}", required=True)
 
-    request = verbs.add_parser("request", parents=[connection], help="create, list, show or drop access requests",
+    request = verbs.add_parser("request", parents=[printing], help="create, list, show or drop access requests",
                                description="Create, list, show or drop AccessRequests.")
     actions = request.add_subparsers(dest="action", metavar="{create,ls,show,drop}", required=True)
 
@@ -85,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Create an AccessRequest, print its name, and wait until it is "
                                 "approved (exit 0) or denied, expired or revoked (exit 3).")
     _request_flags(create, roles=True)
-    create.add_argument("--start", metavar="RFC3339", help="access starts no earlier than this time")
+    create.add_argument("--start", metavar="RFC3339", type=_time, help="access starts no earlier than this time")
     create.add_argument("--name", help="name of the request (default: generated from your name and the role)")
     create.add_argument("--nowait", action="store_true", help="print the name and return without waiting")
 
@@ -98,23 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = actions.add_parser("show", parents=[connection], help="show one access request",
                               description="Show an AccessRequest: who, what, why, until when, and its reviews.")
-    show.add_argument("name", metavar="NAME")
+    show.add_argument("name", metavar="NAME", help="the AccessRequest to show")
     _output(show)
 
     drop = actions.add_parser("drop", parents=[connection], help="cancel a pending request or end access early",
                               description="Revoke your AccessRequest with the gatepass.dev/revoke annotation: "
                               "a pending request is cancelled, a granted one ends now.")
-    drop.add_argument("name", metavar="NAME")
+    drop.add_argument("name", metavar="NAME", help="the AccessRequest to drop")
     drop.add_argument("--reason", default="", help="why (recorded with the revocation)")
 
     review = verbs.add_parser("review", parents=[connection], help="approve or deny a request",
                               description="Approve or deny an AccessRequest by creating an AccessReview; "
                               "the API server records you as the reviewer.")
     decision = review.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--approve", action="store_const", dest="decision", const="Approve")
-    decision.add_argument("--deny", action="store_const", dest="decision", const="Deny")
+    decision.add_argument("--approve", action="store_const", dest="decision", const="Approve",
+                          help="approve the request (it is granted once the policy's approvals are in)")
+    decision.add_argument("--deny", action="store_const", dest="decision", const="Deny",
+                          help="deny the request (it is denied once the policy's denials are in)")
     review.add_argument("--reason", default="", help="why you decided so")
-    review.add_argument("name", metavar="NAME")
+    review.add_argument("name", metavar="NAME", help="the AccessRequest to review (see request ls --reviewable)")
 
     run = verbs.add_parser("exec", parents=[connection],
                            help="run a command; if it is refused, ask for a role that allows it and run it again",
@@ -131,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.verb == "exec":
         command = list(args.command)
         if command[:1] == ["--"]:
@@ -141,4 +178,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.action = "ls"
     args.kubeconfig = getattr(args, "kubeconfig", None)
     args.context = getattr(args, "context", None)
+    if (args.verb, getattr(args, "action", None)) in PRINTING:
+        args.output = getattr(args, "output", "table")
+    elif hasattr(args, "output"):
+        parser.error("-o/--output applies to request ls and request show only")
     return args

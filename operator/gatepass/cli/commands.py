@@ -101,7 +101,7 @@ def review_body(request: str, decision: str, reason: str, reviewer: str) -> dict
 
 
 def requester_of(obj: Mapping) -> str:
-    return values.request(obj).requester.username
+    return output.requester(obj)
 
 
 def by_creation(objs: Iterable[Mapping]) -> list[Mapping]:
@@ -218,19 +218,27 @@ def ls(ctx: Context) -> int:
             policies = readable_policies(ctx.kube.list_policies())
             objs = [o for o in objs if reviewable(o, me, policies)]
     objs = by_creation(objs)
-    if args.output != "table":
+    if args.output in ("json", "yaml"):
         ctx.out.write(output.dump(output.as_list(objs), args.output))
     elif not objs:
-        ctx.say("No access requests found.")
+        ctx.say("No access requests found.")  # on stderr, as kubectl get says it
+    elif args.output == "name":
+        ctx.out.write(output.name_lines(objs))
     else:
-        ctx.out.write(output.requests_table(objs))
+        ctx.out.write(output.requests_table(objs, wide=args.output == "wide"))
     return OK
 
 
 def show(ctx: Context) -> int:
+    """The request for people (table and wide alike: it already says everything), its name, or the object."""
     obj = ctx.kube.get_request(ctx.args.name)
     fmt = ctx.args.output
-    ctx.out.write(output.show_request(obj) if fmt == "table" else output.dump(obj, fmt))
+    if fmt in ("json", "yaml"):
+        ctx.out.write(output.dump(obj, fmt))
+    elif fmt == "name":
+        ctx.out.write(output.name_lines([obj]))
+    else:
+        ctx.out.write(output.show_request(obj))
     return OK
 
 

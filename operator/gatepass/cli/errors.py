@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gatepass.kube.errors import status_message
 
-__all__ = ["FAILED", "INTERRUPTED", "NOT_GRANTED", "OK", "USAGE", "CliError", "api_error", "status_message"]
+__all__ = ["FAILED", "INTERRUPTED", "NOT_EXECUTABLE", "NOT_FOUND", "NOT_GRANTED", "OK", "USAGE", "CliError", "api_error", "status_message"]
 
 #: The command worked (the request was created, approved, the review recorded).
 OK = 0
@@ -19,6 +19,10 @@ FAILED = 1
 USAGE = 2
 #: The request ended without access: denied, expired or revoked.
 NOT_GRANTED = 3
+#: ``exec``: the command exists but cannot be run (as a shell says it).
+NOT_EXECUTABLE = 126
+#: ``exec``: there is no such command (as a shell says it).
+NOT_FOUND = 127
 #: Interrupted with Ctrl-C; the request, if any, stays as it is.
 INTERRUPTED = 130
 

@@ -28,7 +28,7 @@ from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
 
 from . import denials, output
 from .commands import Context, follow, readable_policies, request_body
-from .errors import INTERRUPTED, CliError
+from .errors import INTERRUPTED, NOT_EXECUTABLE, NOT_FOUND, CliError
 
 #: How long to wait for the API server's RBAC to see a new binding before running the command again.
 RBAC_SETTLE_SECONDS = 30.0
@@ -42,9 +42,9 @@ def run(command: Sequence[str], err: TextIO | None = None) -> tuple[int, str]:
     try:
         process = subprocess.Popen(list(command), stderr=subprocess.PIPE)
     except FileNotFoundError:
-        raise CliError(f"{command[0]}: command not found") from None
+        raise CliError(f"{command[0]}: command not found", NOT_FOUND) from None
     except PermissionError:
-        raise CliError(f"{command[0]}: permission denied") from None
+        raise CliError(f"{command[0]}: permission denied", NOT_EXECUTABLE) from None
     captured = bytearray()
     assert process.stderr is not None
     try:

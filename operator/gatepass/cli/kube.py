@@ -1,27 +1,35 @@
 """Every call `kubectl access` makes to the Kubernetes API, as the user.
 
-The client is built from the user's kubeconfig and context exactly as kubectl
-would pick them (``--kubeconfig``, else ``$KUBECONFIG``, else ~/.kube/config;
-``--context``, else the current context). Objects are plain dicts as the API
-returns them. Every failure leaves here as a one-line ``CliError``.
+The connection comes from the user's kubeconfig and context exactly as kubectl
+would pick them (``kubeconfig``: ``--kubeconfig``, else ``$KUBECONFIG``, else
+~/.kube/config; ``--context``, else the current context). Objects are plain
+dicts as the API returns them. Every failure leaves here as a one-line
+``CliError``.
+
+The calls are plain HTTPS over the standard library's ``http.client`` and
+``ssl`` (one kept-alive connection, a second one for a watch), not the
+``kubernetes`` client: importing that client alone takes longer than a whole
+``kubectl access request ls`` should (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, TypeVar
-
-import kubernetes
-import urllib3
-from kubernetes.client import ApiException
+import http.client
+import json
+import os
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from gatepass.api import values
 from gatepass.core.names import API_VERSION, GROUP, POLICIES, REQUESTS, REVIEWS, VERSION
 from gatepass.core.rbac import Access, RoleKey, Rule, rule_from_api
 from gatepass.core.types import Identity
-from gatepass.kube import connection
 
+from . import kubeconfig
 from .errors import CliError, api_error
 
 __all__ = ["API_VERSION", "Expired", "Kube"]
@@ -31,58 +39,194 @@ CALL_TIMEOUT = 30
 #: Seconds one watch call stays open before it is renewed.
 WATCH_TIMEOUT = 60
 
-T = TypeVar("T")
+_CUSTOM = f"/apis/{GROUP}/{VERSION}"
+
+
+class Transport:
+    """HTTPS to one API server as one user: TLS as the kubeconfig says, the credentials on every call."""
+
+    def __init__(self, endpoint: kubeconfig.Endpoint, credentials: kubeconfig.Credentials) -> None:
+        self.endpoint = endpoint
+        parts = urlsplit(endpoint.server)
+        self.host = endpoint.server
+        self.secure = parts.scheme == "https"
+        self.hostname = parts.hostname or ""
+        self.port = parts.port or (443 if self.secure else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.context = self._tls(credentials) if self.secure else None
+        self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if credentials.token:
+            self.headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials.username:
+            pair = f"{credentials.username}:{credentials.password}".encode()
+            import base64
+
+            self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        self.proxy = endpoint.proxy_url or _env_proxy(parts.scheme, self.hostname)
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _tls(self, credentials: kubeconfig.Credentials) -> ssl.SSLContext:
+        endpoint = self.endpoint
+        try:
+            if endpoint.insecure:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            elif endpoint.ca_file or endpoint.ca_data:
+                context = ssl.create_default_context(
+                    cafile=endpoint.ca_file or None,
+                    cadata=endpoint.ca_data.decode() if endpoint.ca_data else None)
+            else:
+                context = ssl.create_default_context()
+            if credentials.cert_file or credentials.cert_data:
+                _load_client_certificate(context, credentials)
+        except (OSError, ssl.SSLError, ValueError) as error:
+            raise CliError(f"cannot use the kubeconfig's certificates: {_tls_problem(error)}") from None
+        return context
+
+    def connect(self, timeout: float) -> http.client.HTTPConnection:
+        target = self.hostname
+        if self.proxy:
+            proxy = urlsplit(self.proxy)
+            host, port = proxy.hostname or "", proxy.port or 80
+        else:
+            host, port = target, self.port
+        if self.secure:
+            connection: http.client.HTTPConnection = _HTTPSConnection(
+                host, port, timeout=timeout, context=self.context,
+                server_hostname=self.endpoint.tls_server_name or target)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        if self.proxy:
+            connection.set_tunnel(target, self.port)
+        return connection
+
+    def request(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
+                content_type: str = "application/json", timeout: float = CALL_TIMEOUT,
+                stream: bool = False) -> http.client.HTTPResponse:
+        """Send one call; the response (status not checked). A dropped kept-alive connection is retried once."""
+        url = self.prefix + path + (f"?{urlencode(query)}" if query else "")
+        headers = dict(self.headers)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        for attempt in (1, 2):
+            reuse = not stream and self._connection is not None
+            connection = self._connection if reuse else self.connect(timeout)
+            assert connection is not None
+            try:
+                connection.timeout = timeout
+                connection.request(method, url, body=payload, headers=headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                self._connection = None
+                if reuse and attempt == 1:
+                    continue  # the server closed an idle connection: open a new one
+                raise
+            except BaseException:
+                connection.close()
+                self._connection = None
+                raise
+            if not stream:
+                self._connection = connection
+            return response
+        raise AssertionError("unreachable")
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS that checks the server's certificate for ``server_hostname`` (kubeconfig's tls-server-name)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext | None,
+                 server_hostname: str) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.server_hostname = server_hostname
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when there is one
+        assert self._context is not None  # type: ignore[attr-defined]
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_hostname)  # type: ignore
+
+
+def _load_client_certificate(context: ssl.SSLContext, credentials: kubeconfig.Credentials) -> None:
+    """The client certificate and key, from files or (through a private temporary directory) from data."""
+    if credentials.cert_file and not credentials.cert_data:
+        context.load_cert_chain(credentials.cert_file, credentials.key_file or None)
+        return
+    with tempfile.TemporaryDirectory(prefix="kubectl-access-") as directory:
+        cert = os.path.join(directory, "cert.pem")
+        key = os.path.join(directory, "key.pem")
+        for path, data, source in ((cert, credentials.cert_data, credentials.cert_file),
+                                   (key, credentials.key_data, credentials.key_file)):
+            if not data and source:
+                with open(source, "rb") as handle:
+                    data = handle.read()
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+                handle.write(data)
+        context.load_cert_chain(cert, key)
+
+
+def _tls_problem(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename or ''} {error.strerror}".strip()
+    return str(error)
+
+
+def _env_proxy(scheme: str, host: str) -> str:
+    """The proxy of $https_proxy (or $all_proxy) for ``host``, unless $no_proxy excludes it."""
+    names = (f"{scheme}_proxy", "all_proxy")
+    if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in names):
+        return ""
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme) or proxies.get("all") or ""
+    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+        return ""
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class Kube:
     """The API, as one user: Gatepass objects, RBAC roles, and the user's own identity and permissions."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self.api_client = api_client
-        self.host = api_client.configuration.host
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
-        self.rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-        self.authn = kubernetes.client.AuthenticationV1Api(api_client)
-        self.authz = kubernetes.client.AuthorizationV1Api(api_client)
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.host = transport.host
         self._identity: Identity | None = None
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
+    def connect(cls, kubeconfig_file: str | None = None, context: str | None = None) -> Kube:
         try:
-            configuration = connection.configuration(kubeconfig, context, in_cluster=False)
-        except connection.ConfigError as error:
+            endpoint = kubeconfig.load(kubeconfig_file, context)
+            credentials = kubeconfig.resolve(endpoint)
+        except kubeconfig.ConfigError as error:
             raise CliError(str(error)) from None
-        configuration.retries = 1  # an unreachable cluster fails fast instead of after three retries
-        api_client = kubernetes.client.ApiClient(configuration)
-        api_client.user_agent = USER_AGENT  # also the field manager the API server records
-        return cls(api_client)
+        return cls(Transport(endpoint, credentials))
 
     # -- calling ---------------------------------------------------------------
 
-    @contextmanager
-    def _errors(self, not_found: str = "") -> Iterator[None]:
+    def _call(self, method: str, path: str, body: Any = None, *, not_found: str = "",
+              query: Mapping[str, str] | None = None, content_type: str = "application/json") -> Any:
         try:
-            yield
-        except ApiException as error:
-            raise api_error(error.status, error.body, error.reason or "", not_found=not_found) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+            response = self.transport.request(method, path, body, query=query, content_type=content_type)
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
             raise CliError(f"cannot reach the cluster at {self.host}: {_root_cause(error)}") from None
-
-    def _call(self, fn: Callable[..., T], *args: Any, not_found: str = "", **kwargs: Any) -> T:
-        with self._errors(not_found):
-            return fn(*args, _request_timeout=CALL_TIMEOUT, **kwargs)
-
-    def _plain(self, obj: Any) -> dict:
-        return self.api_client.sanitize_for_serialization(obj)
-
+        if response.status >= 400:
+            raise api_error(response.status, data, response.reason or "", not_found=not_found)
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise CliError(f"the API server at {self.host} answered with something that is not JSON") from None
     # -- who am I, what may I do ------------------------------------------------
 
     def whoami(self) -> Identity:
         """The caller as the API server authenticates them (a SelfSubjectReview)."""
         if self._identity is None:
-            review = self._call(self.authn.create_self_subject_review, {"apiVersion": "authentication.k8s.io/v1",
-                                                                        "kind": "SelfSubjectReview"})
-            info = (self._plain(review).get("status") or {}).get("userInfo") or {}
+            review = self._call("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+            info = (review.get("status") or {}).get("userInfo") or {}
             self._identity = values.identity(info)
         return self._identity
 
@@ -96,39 +240,36 @@ class Kube:
         else:
             attributes = {"nonResourceAttributes": {"verb": access.verb, "path": access.path}}
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": attributes}
-        review = self._plain(self._call(self.authz.create_self_subject_access_review, body))
+        review = self._call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body)
         return bool((review.get("status") or {}).get("allowed"))
 
     # -- Gatepass objects ---------------------------------------------------------
 
     def get_request(self, name: str) -> dict:
-        return self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, REQUESTS, name,
-                          not_found=f'AccessRequest "{name}" not found')
+        return self._call("GET", _object(REQUESTS, name), not_found=f'AccessRequest "{name}" not found')
 
     def list_requests(self) -> list[dict]:
-        listing = self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, REQUESTS)
-        return list(listing.get("items") or ())
+        return list(self._call("GET", f"{_CUSTOM}/{REQUESTS}").get("items") or ())
 
     def create_request(self, body: Mapping) -> dict:
-        return self._call(self.custom.create_cluster_custom_object, GROUP, VERSION, REQUESTS, dict(body))
+        return self._call("POST", f"{_CUSTOM}/{REQUESTS}", dict(body), query={"fieldManager": USER_AGENT})
 
     def annotate_request(self, name: str, annotations: Mapping[str, str]) -> dict:
         patch = {"metadata": {"annotations": dict(annotations)}}
-        return self._call(self.custom.patch_cluster_custom_object, GROUP, VERSION, REQUESTS, name, patch,
+        return self._call("PATCH", _object(REQUESTS, name), patch, query={"fieldManager": USER_AGENT},
+                          content_type="application/merge-patch+json",
                           not_found=f'AccessRequest "{name}" not found')
 
     def create_review(self, body: Mapping) -> dict:
-        return self._call(self.custom.create_cluster_custom_object, GROUP, VERSION, REVIEWS, dict(body))
+        return self._call("POST", f"{_CUSTOM}/{REVIEWS}", dict(body), query={"fieldManager": USER_AGENT})
 
     def list_policies(self) -> list[dict]:
-        listing = self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, POLICIES)
-        return list(listing.get("items") or ())
+        return list(self._call("GET", f"{_CUSTOM}/{POLICIES}").get("items") or ())
 
     def get_policy(self, name: str) -> dict | None:
         """The policy, or None if it is gone or the caller may not read it."""
         try:
-            return self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, POLICIES, name,
-                              not_found="gone")
+            return self._call("GET", _object(POLICIES, name), not_found="gone")
         except CliError:
             return None
 
@@ -137,35 +278,60 @@ class Kube:
 
         Raises ``Expired`` when the version is too old to watch from.
         """
-        watcher = kubernetes.watch.Watch()
-        with self._errors(not_found=f'AccessRequest "{name}" not found'):
-            try:
-                stream = watcher.stream(
-                    self.custom.list_cluster_custom_object, GROUP, VERSION, REQUESTS,
-                    field_selector=f"metadata.name={name}", resource_version=resource_version,
-                    timeout_seconds=WATCH_TIMEOUT, _request_timeout=WATCH_TIMEOUT + 15,
-                )
-                for event in stream:
-                    yield event["type"], event["object"]
-            except ApiException as error:
-                if error.status == 410:
-                    raise Expired() from None
-                raise
-            finally:
-                watcher.stop()
+        query = {"watch": "true", "fieldSelector": f"metadata.name={name}", "resourceVersion": resource_version,
+                 "timeoutSeconds": str(WATCH_TIMEOUT), "allowWatchBookmarks": "false"}
+        unreachable = f"cannot reach the cluster at {self.host}"
+        try:
+            response = self.transport.request("GET", f"{_CUSTOM}/{REQUESTS}", query=query,
+                                              timeout=WATCH_TIMEOUT + 15, stream=True)
+        except (OSError, http.client.HTTPException) as error:
+            raise CliError(f"{unreachable}: {_root_cause(error)}") from None
+        try:
+            if response.status == 410:
+                raise Expired()
+            if response.status >= 400:
+                raise api_error(response.status, response.read(), response.reason or "",
+                                not_found=f'AccessRequest "{name}" not found')
+            while True:
+                try:
+                    line = response.readline()
+                except (OSError, http.client.HTTPException) as error:
+                    raise CliError(f"{unreachable}: {_root_cause(error)}") from None
+                if not line:
+                    return  # the API server ended the watch
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object") or {}
+                except (ValueError, AttributeError):
+                    return  # a cut-off line: the watch ended; the caller watches again from the last version
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Expired()
+                    raise api_error(obj.get("code"), obj, obj.get("reason") or "")
+                yield kind, obj
+        finally:
+            response.close()
 
     # -- RBAC ---------------------------------------------------------------------
 
     def role_rules(self, key: RoleKey) -> list[Rule] | None:
         """The rules of a ClusterRole or Role, or None when it is missing or unreadable to the caller."""
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        if key.kind == "ClusterRole":
+            path = f"{rbac}/clusterroles/{quote(key.name, safe='')}"
+        else:
+            path = f"{rbac}/namespaces/{quote(key.namespace, safe='')}/roles/{quote(key.name, safe='')}"
         try:
-            if key.kind == "ClusterRole":
-                role = self._call(self.rbac.read_cluster_role, key.name, not_found="missing")
-            else:
-                role = self._call(self.rbac.read_namespaced_role, key.name, key.namespace, not_found="missing")
+            role = self._call("GET", path, not_found="missing")
         except CliError:
             return None
-        return [rule_from_api(rule) for rule in self._plain(role).get("rules") or ()]
+        return [rule_from_api(rule) for rule in role.get("rules") or ()]
+
+
+def _object(plural: str, name: str) -> str:
+    return f"{_CUSTOM}/{plural}/{quote(name, safe='')}"
 
 
 class Expired(Exception):
@@ -173,17 +339,20 @@ class Expired(Exception):
 
 
 def _root_cause(error: BaseException) -> str:
-    reason = getattr(error, "reason", None)
-    while isinstance(reason, BaseException) and getattr(reason, "reason", None) is not None:
-        reason = reason.reason
-    cause = reason if isinstance(reason, BaseException) else error
-    text = str(cause)
+    """Why the cluster could not be reached, in a few words."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(error, socket.gaierror):
+        return "unknown host"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "its certificate is not trusted by your kubeconfig"
+    if isinstance(error, http.client.RemoteDisconnected):
+        return "the connection was closed"
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
     if "Connection refused" in text:
         return "connection refused"
     if "timed out" in text.lower():
         return "timed out"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "unknown host"
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "its certificate is not trusted by your kubeconfig"
-    return text.split(": ", 1)[-1] if ">: " in text else text
+    return text

@@ -3,6 +3,10 @@
 Parses the command line, connects as the user, runs the verb, and turns every
 user-facing failure into ``error: <one line>`` on stderr and a non-zero exit
 code (see ``errors``). Programming errors still show a traceback.
+
+Start-up is part of every command's time: the command line is parsed before
+anything else is imported, so ``--help`` and usage errors load no client, no
+schema models and no YAML; the verbs' modules load after.
 """
 
 from __future__ import annotations
@@ -10,23 +14,28 @@ from __future__ import annotations
 import sys
 
 from . import args as cli_args
-from . import commands, justintime
 from .errors import INTERRUPTED, CliError
-from .kube import Kube
 
+#: (verb, action) -> (module, function) of the command that runs it.
 VERBS = {
-    ("request", "create"): commands.create,
-    ("request", "ls"): commands.ls,
-    ("request", "show"): commands.show,
-    ("request", "drop"): commands.drop,
-    ("review", None): commands.review,
-    ("exec", None): justintime.execute,
+    ("request", "create"): ("commands", "create"),
+    ("request", "ls"): ("commands", "ls"),
+    ("request", "show"): ("commands", "show"),
+    ("request", "drop"): ("commands", "drop"),
+    ("review", None): ("commands", "review"),
+    ("exec", None): ("justintime", "execute"),
 }
 
 
 def run(argv: list[str]) -> int:
     args = cli_args.parse(argv)
-    verb = VERBS[(args.verb, getattr(args, "action", None))]
+    from importlib import import_module
+
+    from . import commands
+    from .kube import Kube
+
+    module, function = VERBS[(args.verb, getattr(args, "action", None))]
+    verb = getattr(import_module(f"{__package__}.{module}"), function)
     kube = Kube.connect(args.kubeconfig, args.context)
     return verb(commands.Context(kube, args))
 

@@ -17,11 +17,18 @@ from gatepass.core.conditions import DENIED, GRANTED, REVOKED, get_condition, is
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
 from gatepass.core.timestamps import parse_optional_time
+from gatepass.core.names import GROUP
 from gatepass.core.types import DEFAULT_DURATION
 
-FORMATS = ("table", "json", "yaml")
+from .args import FORMATS
+
+__all__ = ["FORMATS", "dump", "name_lines", "requests_table", "show_request"]
 NONE = "<none>"
 REQUEST_COLUMNS = ("ID", "USER", "ROLES", "NAMESPACES", "CREATED (UTC)", "STATUS", "EXPIRES (UTC)")
+#: What -o wide adds, after the usual columns (as kubectl's wide output does).
+WIDE_COLUMNS = ("POLICY", "APPROVALS", "DENIALS", "REASON")
+#: kubectl's -o name prefix for an AccessRequest: the singular kind, lowercase, with its group.
+NAME_PREFIX = f"{'AccessRequest'.lower()}.{GROUP}/"
 _DEFAULT_DURATION = format_duration(DEFAULT_DURATION)
 
 
@@ -70,21 +77,51 @@ def namespaces_text(namespaces: Sequence[str]) -> str:
     return ",".join(namespaces) or "(cluster-wide)"
 
 
+def _texts(obj: Mapping, field: str) -> list[str]:
+    """A list field of the spec (roles, namespaces, reviewers) as the API server stored it.
+
+    Printing reads the stored object as it is, without the schema's models: the API server has validated it
+    already, and loading the models would double the time of a listing (docs/benchmarks.md).
+    """
+    items = _spec(obj).get(field)
+    return [str(item) for item in items] if isinstance(items, list) else []
+
+
+def requester(obj: Mapping) -> str:
+    """The requester's username, as admission recorded it."""
+    return values.identity(_spec(obj).get("requester") or None).username
+
+
 def request_row(obj: Mapping) -> list[str]:
-    request = values.request(obj)
     return [
         obj["metadata"]["name"],
-        request.requester.username,
-        ",".join(request.roles),
-        namespaces_text(request.namespaces),
+        requester(obj),
+        ",".join(_texts(obj, "roles")),
+        namespaces_text(_texts(obj, "namespaces")),
         utc(obj["metadata"].get("creationTimestamp")),
         state(obj),
         utc(_status(obj).get("expiresAt")),
     ]
 
 
-def requests_table(objs: Sequence[Mapping]) -> str:
+def wide_row(obj: Mapping) -> list[str]:
+    """The usual row, then the policy, how many approved and denied, and the reason."""
+    status = _status(obj)
+    counts = [str(status.get(count) or len(_reviews(status, decision)))
+              for count, decision in (("approvals", "Approve"), ("denials", "Deny"))]
+    reason = " ".join(str(_spec(obj).get("reason") or "").split())
+    return [*request_row(obj), status.get("policy") or NONE, *counts, reason]
+
+
+def requests_table(objs: Sequence[Mapping], *, wide: bool = False) -> str:
+    if wide:
+        return table(REQUEST_COLUMNS + WIDE_COLUMNS, [wide_row(obj) for obj in objs])
     return table(REQUEST_COLUMNS, [request_row(obj) for obj in objs])
+
+
+def name_lines(objs: Sequence[Mapping]) -> str:
+    """One ``accessrequest.gatepass.dev/NAME`` line per request, as ``kubectl get -o name`` prints them."""
+    return "".join(f"{NAME_PREFIX}{obj['metadata']['name']}\n" for obj in objs)
 
 
 def as_list(items: Sequence[Mapping]) -> dict[str, Any]:
@@ -178,14 +215,14 @@ def _user(obj: Mapping) -> str:
 
 def _request_fields(obj: Mapping) -> list[tuple[str, str]]:
     """What every request shows: who asked for what and why, and where it stands."""
-    meta, status, request = obj["metadata"], _status(obj), values.request(obj)
+    meta, status = obj["metadata"], _status(obj)
     return [
         ("Name", meta["name"]),
         ("User", _user(obj)),
-        ("Roles", ", ".join(request.roles) or NONE),
-        ("Namespaces", ", ".join(request.namespaces) or "(cluster-wide)"),
-        ("Reason", request.reason or NONE),
-        ("Suggested reviewers", ", ".join(request.suggested_reviewers) or NONE),
+        ("Roles", ", ".join(_texts(obj, "roles")) or NONE),
+        ("Namespaces", ", ".join(_texts(obj, "namespaces")) or "(cluster-wide)"),
+        ("Reason", str(_spec(obj).get("reason") or "") or NONE),
+        ("Suggested reviewers", ", ".join(_texts(obj, "reviewers")) or NONE),
         ("Created", f"{utc(meta.get('creationTimestamp'))} UTC"),
         ("Policy", status.get("policy") or NONE),
         ("Status", state(obj)),

@@ -9,16 +9,22 @@ and no kubeconfig file found, the pod's ServiceAccount and the cluster's CA are 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import kubernetes
-import yaml
-from kubernetes.config import ConfigException
+if TYPE_CHECKING:
+    import kubernetes
+
+# The Kubernetes client is imported where a configuration is built, not here: the kubectl plugin reads
+# ``kubeconfig_path`` and ``ConfigError`` from this module and starts without the client.
 
 __all__ = ["ConfigError", "configuration", "kubeconfig_path"]
 
-#: What reading a kubeconfig can raise besides ConfigException (the client trips over odd files).
-_READ_ERRORS = (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError)
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a kubeconfig can raise: ConfigException, and what the client trips over in odd files."""
+    from kubernetes.config import ConfigException
+
+    return (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError)
 
 
 class ConfigError(ValueError):
@@ -45,33 +51,40 @@ def configuration(kubeconfig: str | None = None, context: str | None = None, *,
     if not found:
         raise ConfigError(f"kubeconfig {path} not found; pass --kubeconfig or set KUBECONFIG")
     _check_context(path, context)
+    import kubernetes
+
     config = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_kube_config(config_file=path, context=context, persist_config=False,
                                            client_configuration=config)
-    except _READ_ERRORS as error:
+    except _read_errors() as error:
         raise ConfigError(f"cannot use kubeconfig {path}: {error}") from None
     return config
 
 
 def _in_cluster() -> kubernetes.client.Configuration:
+    import kubernetes
+
     config = kubernetes.client.Configuration()
     try:
         kubernetes.config.load_incluster_config(client_configuration=config)
-    except _READ_ERRORS as error:
+    except _read_errors() as error:
         raise ConfigError(f"cannot use the in-cluster configuration: {error}") from None
     return config
 
 
 def _check_context(path: str, context: str | None) -> None:
     """The file reads as YAML and has the context asked for (or a current one), said in one line if not."""
+    import kubernetes
+    import yaml
+
     try:
         contexts, active = kubernetes.config.list_kube_config_contexts(config_file=path)
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         raise ConfigError(f"cannot read kubeconfig {path}: not valid YAML{line}") from None
-    except _READ_ERRORS as error:
+    except _read_errors() as error:
         raise ConfigError(f"cannot read kubeconfig {path}: {error}") from None
     names = [entry.get("name") for entry in contexts or ()]
     if context and context not in names:
