@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatepass.kube.connection import ConfigError, kubeconfig_path
+from gatepass.kube.locations import ConfigError, kubeconfig_path
 
 __all__ = ["ConfigError", "Credentials", "Endpoint", "load", "resolve"]
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Literal
 
+from .locations import ConfigError, kubeconfig_path
+
 if TYPE_CHECKING:
     import kubernetes
 
-# The Kubernetes client is imported where a configuration is built, not here: the kubectl plugin reads
-# ``kubeconfig_path`` and ``ConfigError`` from this module and starts without the client.
+# The Kubernetes client is imported where a configuration is built, so importing this module stays cheap.
 
 __all__ = ["ConfigError", "configuration", "kubeconfig_path"]
 
@@ -25,15 +26,6 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     from kubernetes.config import ConfigException
 
     return (ConfigException, OSError, TypeError, AttributeError, KeyError, ValueError)
-
-
-class ConfigError(ValueError):
-    """No usable kubeconfig or in-cluster configuration; ``str()`` is one line saying why."""
-
-
-def kubeconfig_path(kubeconfig: str | None = None) -> str:
-    """The kubeconfig file (or ``os.pathsep``-separated files) a client reads."""
-    return kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def configuration(kubeconfig: str | None = None, context: str | None = None, *,
