@@ -102,6 +102,20 @@ def _entries(data: Mapping, key: str, path: str) -> list[tuple[str, Mapping]]:
 def load(kubeconfig: str | None = None, context: str | None = None) -> Endpoint:
     """The endpoint of ``context`` (else the current context) in the kubeconfig, as the module says."""
     path = kubeconfig_path(kubeconfig)
+    merged, current = _merged(path)
+    name = _context_name(merged["contexts"], context, current, path)
+    chosen = merged["contexts"][name].body
+    cluster_name, user_name = str(chosen.get("cluster") or ""), str(chosen.get("user") or "")
+    if cluster_name not in merged["clusters"]:
+        raise ConfigError(f'context "{name}" uses cluster "{cluster_name}", which {path} does not have')
+    cluster = merged["clusters"][cluster_name]
+    user = merged["users"].get(user_name) or _Named({}, "")
+    return _endpoint(cluster, user, path)
+
+
+def _merged(path: str) -> tuple[dict[str, dict[str, _Named]], str]:
+    """The clusters, users and contexts of the files in ``path`` (the first file naming one wins, as in
+    client-go), and the first current-context set."""
     files = [part for part in path.split(os.pathsep) if part]
     existing = [part for part in files if os.path.exists(part)]
     if not existing:
@@ -115,22 +129,20 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Endpoint:
             for name, body in _entries(data, key, part):
                 table.setdefault(name, _Named(body, directory))
         current = current or str(data.get("current-context") or "")
-    contexts = merged["contexts"]
-    name = context or current
+    return merged, current
+
+
+def _context_name(contexts: Mapping[str, _Named], context: str | None, current: str, path: str) -> str:
+    """The context to use: the one asked for, else the current one; one that is missing is a ConfigError."""
     if context and context not in contexts:
         names = ", ".join(n for n in contexts if n) or "none"
         raise ConfigError(f'context "{context}" not found in {path} (contexts: {names})')
+    name = context or current
     if not name:
         raise ConfigError(f"{path} has no current context; pass --context")
     if name not in contexts:
         raise ConfigError(f'current context "{name}" not found in {path}; pass --context')
-    chosen = contexts[name].body
-    cluster_name, user_name = str(chosen.get("cluster") or ""), str(chosen.get("user") or "")
-    if cluster_name not in merged["clusters"]:
-        raise ConfigError(f'context "{name}" uses cluster "{cluster_name}", which {path} does not have')
-    cluster = merged["clusters"][cluster_name]
-    user = merged["users"].get(user_name) or _Named({}, "")
-    return _endpoint(cluster, user, path)
+    return name
 
 
 def _file(named: _Named, key: str) -> str:
@@ -211,23 +223,41 @@ def resolve(endpoint: Endpoint) -> Credentials:
     config = endpoint.exec_config
     if not config:
         return endpoint.credentials
+    version = _exec_version(config)
+    command = str(config["command"])
+    if os.sep in command and not os.path.isabs(command):
+        command = os.path.join(endpoint.exec_cwd, command)  # as client-go: relative to the kubeconfig
+    interactive = _exec_interactive(config, version, command)
+    answer = _run_exec(config, version, command, interactive, endpoint.cluster_info)
+    return _exec_credentials(answer, version, command, endpoint.credentials)
+
+
+def _exec_version(config: object) -> str:
+    """The exec plugin's apiVersion, once the plugin is known to be one this client speaks to."""
     if not isinstance(config, Mapping) or not config.get("command"):
         raise ConfigError("the kubeconfig's exec plugin names no command")
     version = str(config.get("apiVersion") or "")
     if version not in EXEC_API_VERSIONS:
         raise ConfigError(f'exec plugin: apiVersion "{version}" is not supported '
                           f"(use {' or '.join(EXEC_API_VERSIONS)})")
-    command = str(config["command"])
-    if os.sep in command and not os.path.isabs(command):
-        command = os.path.join(endpoint.exec_cwd, command)  # as client-go: relative to the kubeconfig
+    return version
+
+
+def _exec_interactive(config: Mapping, version: str, command: str) -> bool:
+    """Whether the plugin may talk to the user (interactiveMode, and whether stdin is a terminal)."""
     mode = str(config.get("interactiveMode") or ("IfAvailable" if version.endswith("v1beta1") else ""))
     terminal = _isatty(sys.stdin)
     if mode == "Always" and not terminal:
         raise ConfigError(f"exec plugin {command} needs a terminal (interactiveMode: Always)")
-    interactive = terminal and mode != "Never"
+    return terminal and mode != "Never"
+
+
+def _run_exec(config: Mapping, version: str, command: str, interactive: bool,
+              cluster_info: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Runs the plugin as kubectl does (KUBERNETES_EXEC_INFO, its env and args) and returns its ExecCredential."""
     spec: dict[str, Any] = {"interactive": interactive}
     if config.get("provideClusterInfo"):
-        spec["cluster"] = dict(endpoint.cluster_info)
+        spec["cluster"] = dict(cluster_info)
     env = dict(os.environ)
     for entry in config.get("env") or ():
         if isinstance(entry, Mapping) and entry.get("name"):
@@ -244,12 +274,18 @@ def resolve(endpoint: Endpoint) -> Credentials:
         raise ConfigError(f"exec plugin {command} failed (exit {done.returncode})")
     try:
         answer = json.loads(done.stdout)
-        status = answer.get("status") or {}
+        answer.get("status")
     except (ValueError, AttributeError):
         raise ConfigError(f"exec plugin {command} did not print an ExecCredential") from None
+    return answer
+
+
+def _exec_credentials(answer: Mapping[str, Any], version: str, command: str, base: Credentials) -> Credentials:
+    """The credentials an ExecCredential gives: a token (kept with the kubeconfig's certificate), else a
+    client certificate."""
     if answer.get("apiVersion") != version:
         raise ConfigError(f'exec plugin {command} answered apiVersion "{answer.get("apiVersion")}", not "{version}"')
-    base = endpoint.credentials
+    status = answer.get("status") or {}
     if status.get("token"):
         return Credentials(token=str(status["token"]), cert_file=base.cert_file, key_file=base.key_file,
                            cert_data=base.cert_data, key_data=base.key_data)
