@@ -28,7 +28,7 @@ def test_seed_scenario(gatepass):
 
     table = gatepass.kubectl("get", "accessrequests", user="bob").stdout
     header = table.splitlines()[0].split()
-    for column in ("NAME", "USER", "ROLES", "STATUS", "CREATED", "EXPIRES"):
+    for column in ("NAME", "USER", "ROLES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"):
         assert column in header
     assert "Pending" in table and "bob" in table
 

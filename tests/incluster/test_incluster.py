@@ -151,17 +151,19 @@ def test_helm_upgrade_with_live_grants_loses_and_extends_nothing(incluster):
     approve(incluster, name, "alice", "ivan")
     before = wait_state(incluster, name, "Approved", timeout=60)
     wait_for(lambda: can_i(incluster, "bob") == "yes", timeout=30, what="bob's access")
-    chart.install_chart(incluster.helm, incluster.sandbox.plane, incluster.sandbox.kubectl,
-                        "operator.workers=4", "operator.verbose=true")
-    for pod in pods(incluster):  # the rollout replaced both pods
-        args = pod["spec"]["containers"][0]["args"]
-        assert "--workers=4" in args and "--verbose" in args, args
-    after = get(incluster, "accessrequest", name)
-    assert after["status"]["state"] == "Approved"
-    for key in ("grantedAt", "expiresAt", "bindings", "reviews"):
-        assert after["status"][key] == before["status"][key], key
-    assert can_i(incluster, "bob") == "yes"
-    incluster.kubectl("delete", "accessrequest", name, user="bob")
+    try:
+        chart.install_chart(incluster.helm, incluster.sandbox.plane, incluster.sandbox.kubectl,
+                            "operator.workers=4", "operator.verbose=true")
+        for pod in pods(incluster):  # the rollout replaced both pods
+            args = pod["spec"]["containers"][0]["args"]
+            assert "--workers=4" in args and "--log-level=debug" in args, args  # operator.verbose: debug logging
+        after = get(incluster, "accessrequest", name)
+        assert after["status"]["state"] == "Approved"
+        for key in ("grantedAt", "expiresAt", "bindings", "reviews"):
+            assert after["status"][key] == before["status"][key], key
+        assert can_i(incluster, "bob") == "yes"
+    finally:  # the tests after this one start with bob holding nothing
+        incluster.kubectl("delete", "accessrequest", name, user="bob", check=False)
     wait_for(lambda: can_i(incluster, "bob") == "no", timeout=30, what="bob's access to end")
 
 
