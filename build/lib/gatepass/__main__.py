@@ -1,5 +1,0 @@
-import sys
-
-from gatepass.process.main import main
-
-sys.exit(main())
