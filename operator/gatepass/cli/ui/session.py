@@ -1,0 +1,40 @@
+"""What every page handler is given for the signed-in user: who they are, their CSRF token, their API.
+
+The server (``server``) makes one ``Session`` per signed-in browser and stores it on each aiohttp request
+under ``SESSION``. Handlers never build a client themselves: ``call`` runs one of the plugin's blocking
+``Kube`` methods with this user's credentials in a worker thread, and ``changes`` yields the names of
+requests this user can see as they change (from this user's own watch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, TypeVar
+
+from gatepass.core.types import Identity
+
+from ..kube import Kube
+
+__all__ = ["SESSION", "Session"]
+
+T = TypeVar("T")
+
+#: The key under which the server stores the ``Session`` on every aiohttp request it lets through.
+SESSION = "gatepass.session"
+
+
+class Session(Protocol):
+    """The signed-in user, as the API server authenticated them."""
+
+    #: The user as the API server says (SelfSubjectReview), never from a header, cookie or form.
+    me: Identity
+    #: The token every state-changing form must send back as the ``csrf`` field (or X-CSRF-Token header).
+    csrf: str
+
+    async def call(self, fn: Callable[[Kube], T]) -> T:
+        """``fn(kube)`` with this user's client, in a worker thread; ``CliError`` on an API failure."""
+        ...
+
+    def changes(self) -> AsyncIterator[str]:
+        """The names of the AccessRequests this user can see, each time one is added, changed or deleted."""
+        ...
