@@ -47,8 +47,18 @@ def state(gatepass, name: str) -> str | None:
 
 
 def wait_state(gatepass, name: str, wanted: str, timeout: float = 20.0) -> dict:
-    return wait_for(lambda: (b := get(gatepass, "accessrequest", name)).get("status", {}).get("state") == wanted
-                    and b, timeout=timeout, what=f"{name} to be {wanted}")
+    """The request once its state is ``wanted``; on timeout the error shows the status last seen."""
+    seen: dict = {}
+
+    def reached():
+        seen.update(body=get(gatepass, "accessrequest", name))
+        return seen["body"].get("status", {}).get("state") == wanted and seen["body"]
+
+    try:
+        return wait_for(reached, timeout=timeout, what=f"{name} to be {wanted}")
+    except AssertionError as error:
+        status = seen.get("body", {}).get("status")
+        raise AssertionError(f"{error}; status last seen: {json.dumps(status)}") from None
 
 
 def can_i(gatepass, user: str, verb: str = "get", resource: str = "secrets", namespace: str = "payments") -> str:
