@@ -41,6 +41,10 @@ manifests: crds ## regenerate the webhook manifests and the Helm chart's CRDs, w
 lock: venv ## pin the operator image's Python dependencies (requirements.lock) to the tested ones
 	$(PY) hack/lock_requirements.py
 
+.PHONY: browser
+browser: ## install Debian's chromium for the browser tests if /usr/bin/chromium is missing (playwright drives it)
+	@hack/browser/install.sh
+
 .PHONY: ui-vendor
 ui-vendor: ## fetch htmx and its SSE extension from the npm registry at their pins, verify and extract them
 	$(PYTHON) hack/ui_vendor.py fetch
@@ -84,7 +88,7 @@ lint: venv ## architecture rules (the core stays pure) and generated files up to
 	$(PYTHON) hack/ui_vendor.py check
 
 .PHONY: test
-test: venv k8s-bins lint ## the whole suite, end-to-end tests included, on a local control plane
+test: venv k8s-bins browser lint ## the whole suite, end-to-end tests included, on a local control plane
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; exit 1; fi; exit $$rc
 
