@@ -41,6 +41,18 @@ manifests: crds ## regenerate the webhook manifests and the Helm chart's CRDs, w
 lock: venv ## pin the operator image's Python dependencies (requirements.lock) to the tested ones
 	$(PY) hack/lock_requirements.py
 
+.PHONY: browser
+browser: ## install Debian's chromium for the browser tests if /usr/bin/chromium is missing (playwright drives it)
+	@hack/browser/install.sh
+
+.PHONY: ui-vendor
+ui-vendor: ## fetch htmx and its SSE extension from the npm registry at their pins, verify and extract them
+	$(PYTHON) hack/ui_vendor.py fetch
+
+.PHONY: ui-vendor-check
+ui-vendor-check: ## offline: the vendored UI files match the hashes in their pin file
+	$(PYTHON) hack/ui_vendor.py check
+
 IMAGE ?= ghcr.io/gatepass/gatepass-operator:0.1.0
 .PHONY: image
 image: ## build the operator image (needs Docker)
@@ -73,9 +85,10 @@ lint: venv ## architecture rules (the core stays pure) and generated files up to
 	$(PY) -m gatepass.api.crdgen --check crds/
 	$(PY) -m gatepass.devcluster.installgen --check
 	$(VENV)/bin/hadolint Dockerfile
+	$(PYTHON) hack/ui_vendor.py check
 
 .PHONY: test
-test: venv k8s-bins lint ## the whole suite, end-to-end tests included, on a local control plane
+test: venv k8s-bins browser lint ## the whole suite, end-to-end tests included, on a local control plane
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; exit 1; fi; exit $$rc
 

@@ -177,3 +177,7 @@ def gatepass(cluster: Cluster, fakes: Fakes, tmp_path_factory: pytest.TempPathFa
         log = operator.log()
         if log:
             print("\n--- operator log (last 60 lines) ---\n" + "\n".join(log.splitlines()[-60:]))
+
+
+# --- The Web UI's browser (tests/e2e/browser.py): `browser`, `new_context`; `watch(page)` is imported there.
+from .browser import browser, new_context  # noqa: E402, F401  (fixtures registered by import)

@@ -122,6 +122,8 @@ def test_the_chart_names_the_operator_s_objects_after_its_fullname():
         for line in path.read_text().splitlines():
             if "Generated from" in line or path.name in installgen.RBAC_NAMED_FOR_PEOPLE:
                 continue
+            if line.strip().startswith("mountPath:"):
+                continue  # a path in the container (/etc/gatepass-ui), not an object's name
             assert "gatepass-" not in line.split("#")[0], f"{path}: {line}"
     people = [doc["metadata"]["name"] for name in installgen.RBAC_NAMED_FOR_PEOPLE
               for doc in load(MANIFESTS / "rbac" / name)]

@@ -139,3 +139,23 @@ def test_an_empty_secret_file_is_an_error(tmp_path):
     path = write(tmp_path, "receivers: [{name: x, pagerduty: {routingKeyFile: key}}]", key="\n")
     with pytest.raises(ConfigError, match=r"pagerduty.routingKeyFile: .*key is empty"):
         load(path)
+
+
+def test_the_ui_url_is_the_web_ui_s_base_without_a_trailing_slash(tmp_path):
+    assert load(write(tmp_path, "ui: {url: 'https://gatepass.example.com/'}")).ui_url == "https://gatepass.example.com"
+    assert load(write(tmp_path, "ui: {url: 'https://example.com/gatepass'}")).ui_url == "https://example.com/gatepass"
+    assert load(write(tmp_path, "")).ui_url is None
+    assert load(write(tmp_path, "ui: {url: null}")).ui_url is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ui: {url: 'gatepass.example.com'}", "ui.url: 'gatepass.example.com' is not an http(s) URL"),
+    ("ui: {url: 'https://g.example.com/?x=1'}", "ui.url: 'https://g.example.com/?x=1' must be a base URL"),
+    ("ui: {link: 'https://g.example.com'}", "ui.link: unknown key (expected one of url)"),
+    ("ui: 'https://g.example.com'", "ui: must be a mapping, not str"),
+])
+def test_a_bad_ui_url_is_one_line_naming_the_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"notifications file {path}: {message}")

@@ -157,3 +157,48 @@ def test_a_cluster_wide_request_and_a_long_reason():
     assert blocks[0]["text"]["text"] == "*bob* requests *dba* *cluster-wide* for *1h*"
     assert "*Namespaces*\ncluster-wide" in [f["text"] for f in blocks[1]["fields"]]
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section" and "text" in b)
+
+
+UI = "https://gatepass.example.com"
+
+
+def test_without_a_ui_url_nothing_links_to_the_ui():
+    assert payloads.request_url(None, request()) is None
+    assert "url" not in payloads.webhook_payload("Created", request(), None, NOW)
+    trigger = payloads.pagerduty_trigger("key", request())
+    assert "links" not in trigger and "url" not in trigger["payload"]["custom_details"]
+    _, blocks = payloads.slack_message(request(), buttons=True)
+    assert "gatepass.open" not in json.dumps(blocks) and "/requests/" not in json.dumps(blocks)
+
+
+def test_webhook_and_pagerduty_carry_the_request_s_page_in_the_ui():
+    assert payloads.request_url(UI + "/", request()) == f"{UI}/requests/bob-dba"
+    payload = payloads.webhook_payload("Created", request(), None, NOW, UI)
+    assert payload["url"] == f"{UI}/requests/bob-dba"
+    assert list(payload) == ["event", "request", "url", "time"]
+    trigger = payloads.pagerduty_trigger("key", request(), UI)
+    assert trigger["links"] == [{"href": f"{UI}/requests/bob-dba", "text": "Open in Gatepass"}]
+    assert trigger["payload"]["custom_details"]["url"] == f"{UI}/requests/bob-dba"
+
+
+def test_the_slack_message_links_to_the_request_s_page_next_to_the_buttons_and_after_they_are_gone():
+    link = {"type": "button", "action_id": "gatepass.open", "url": f"{UI}/requests/bob-dba",
+            "text": {"type": "plain_text", "text": "Open in Gatepass"}}
+    _, pending = payloads.slack_message(request(), buttons=True, ui_url=UI)
+    assert [e.get("action_id") for e in buttons(pending)] == ["gatepass.approve", "gatepass.deny", "gatepass.open"]
+    assert buttons(pending)[-1] == link and "value" not in link  # a URL button: a click reviews nothing
+    approved = request("Approved", grantedAt="2026-11-24T09:42:07Z", expiresAt="2026-11-24T10:42:07Z")
+    _, decided = payloads.slack_message(approved, buttons=True, ui_url=UI)
+    assert [b for b in decided if b["type"] == "actions"] == [
+        {"type": "actions", "block_id": "gatepass.links", "elements": [link]}]
+    _, deleted = payloads.slack_message(request(), buttons=True, event="Deleted", deleted=True, ui_url=UI)
+    assert buttons(deleted) == []  # the page is gone too
+
+
+def test_a_click_on_the_link_button_is_not_a_review():
+    from urllib.parse import urlencode
+
+    from gatepass.notify import slack_actions
+    click = {"type": "block_actions", "user": {"id": "U0ALICE"}, "actions": [
+        {"action_id": "gatepass.open", "type": "button", "action_ts": "1.2"}]}
+    assert slack_actions.parse_click(urlencode({"payload": json.dumps(click)}).encode()) is None

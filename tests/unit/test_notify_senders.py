@@ -266,3 +266,49 @@ def test_webhook_failures_never_show_the_url_s_secrets(webhook):
 def test_reviewer_users_follow_the_policy_mapping():
     assert reviewer_users(body(), POLICY) == ["U0ALICE"]
     assert reviewer_users(body(), None) == []
+
+
+def test_with_a_ui_url_every_sender_links_to_the_request_s_page(webhook, slack):
+    page = "https://gatepass.example.com/requests/bob-dba"
+    receiver = WebhookReceiver("hook", f"{webhook.url}/hook", "hook-secret")
+    deliver(lambda s: WebhookSender(receiver, s, "https://gatepass.example.com"), job("Created"))
+    [delivery] = webhook.deliveries("/hook")
+    assert delivery.verified and delivery.payload["url"] == page
+    fake = FakePagerDuty("routing-key")
+    try:
+        pagerduty = PagerDutyReceiver("pd", fake.events_url, "routing-key")
+        deliver(lambda s: PagerDutySender(pagerduty, s, "https://gatepass.example.com"), job("Created"))
+        [event] = fake.events("uid-1")
+        assert event["links"] == [{"href": page, "text": "Open in Gatepass"}]
+    finally:
+        fake.close()
+
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            sender = SlackSender(SlackReceiver("slack", slack.api_url, "xoxb-token", None, "#default"), Book(), session,
+                                 "https://gatepass.example.com")
+            await sender.deliver(job("Created", routes=(Route("x", notify_reviewers=False),)))
+    asyncio.run(main())
+    [post] = slack.api_calls("chat.postMessage")
+    [actions] = [b for b in blocks_of(post.args) if b["type"] == "actions"]
+    assert [(e["action_id"], e["url"]) for e in actions["elements"]] == [("gatepass.open", page)]
+
+
+def test_the_notifier_gives_the_configured_ui_url_to_every_sender():
+    from gatepass.notify.config import NotifyConfig
+    from gatepass.notify.notifier import Notifier
+
+    receivers = {"hook": WebhookReceiver("hook", "https://hook.example.com/", "s"),
+                 "slack": SlackReceiver("slack", "https://slack.example.com/api/", "t"),
+                 "pd": PagerDutyReceiver("pd", "https://pd.example.com/", "k")}
+
+    async def main(ui_url):
+        notifier = Notifier(NotifyConfig(receivers=receivers, ui_url=ui_url), kube=None, store=None)
+        notifier.start()
+        try:
+            return {name: queue.sender.ui_url for name, queue in notifier._queues.items()}
+        finally:
+            await notifier.stop()
+
+    assert asyncio.run(main("https://gatepass.example.com")) == dict.fromkeys(receivers, "https://gatepass.example.com")
+    assert asyncio.run(main(None)) == dict.fromkeys(receivers)

@@ -53,3 +53,9 @@ cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "gatepass.fu
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 {{- end }}
+
+{{/* The in-cluster Web UI's pods (ui.enabled), as its Service selects them. */}}
+{{- define "gatepass.uiSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "gatepass.name" . }}
+app.kubernetes.io/component: ui
+{{- end }}

@@ -4,6 +4,7 @@ The operator's ``--notifications FILE`` names a YAML file (in a cluster, a key
 of a mounted Secret)::
 
     expiringBefore: 10m          # when "Expiring" is sent, before expiresAt
+    ui: {url: https://gatepass.example.com}   # optional: messages link to <url>/requests/<name>
     delivery: {attempts: 8, initialBackoff: 1s, maxBackoff: 60s}   # optional; these are the defaults
     receivers:
       - name: ops-webhook
@@ -95,6 +96,14 @@ def _api_url(value: Any) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _base_url(value: Any) -> str:
+    url = _url(value)
+    parsed = urlparse(url)
+    if parsed.query or parsed.fragment:
+        raise _problem(f"{value!r} must be a base URL, without a query or fragment")
+    return url.rstrip("/")
+
+
 def _attempts(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100:
         raise _problem(f"must be a whole number from 1 to 100, not {value!r}")
@@ -160,6 +169,7 @@ Duration = Annotated[timedelta, _duration(positive=False)]
 Timeout = Annotated[timedelta, _duration(positive=True)]
 Url = Annotated[str, _in_file(_url)]
 ApiUrl = Annotated[str, _in_file(_api_url)]
+BaseUrl = Annotated[Optional[str], _in_file(_base_url)]
 Attempts = Annotated[int, _in_file(_attempts)]
 Channel = Annotated[Optional[str], _in_file(_channel)]
 Secret = Annotated[str, _secret(required=True)]
@@ -341,9 +351,18 @@ class Delivery(_Section):
 
 
 @model(frozen=True, config=_STRICT)
+class Ui(_Section):
+    """The Web UI people open (``kubectl access ui``'s in-cluster mode, behind its proxy): messages link to
+    ``<url>/requests/<name>``. None: messages have no link."""
+
+    url: BaseUrl = None
+
+
+@model(frozen=True, config=_STRICT)
 class _File(_Section):
     expiring_before: Duration = DEFAULT_EXPIRING_BEFORE
     delivery: Delivery = Delivery()
+    ui: Ui = Ui()
     receivers: list[_Entry] = field(default_factory=list)
 
 
@@ -352,6 +371,7 @@ class NotifyConfig:
     receivers: dict[str, Receiver] = field(default_factory=dict)
     expiring_before: timedelta = DEFAULT_EXPIRING_BEFORE
     delivery: Delivery = Delivery()
+    ui_url: str | None = None  # the Web UI's base URL, without a trailing "/"
 
     def slack_receivers(self) -> list[SlackReceiver]:
         return [r for r in self.receivers.values() if isinstance(r, SlackReceiver)]
@@ -391,7 +411,8 @@ def parse(data: Any, base: Path = Path("."), env: Mapping[str, str] | None = Non
         if entry.name in receivers:
             raise ConfigError(f"receivers[{index}]: the name {entry.name!r} is used twice")
         receivers[entry.name] = entry.receiver
-    return NotifyConfig(receivers=receivers, expiring_before=document.expiring_before, delivery=document.delivery)
+    return NotifyConfig(receivers=receivers, expiring_before=document.expiring_before, delivery=document.delivery,
+                        ui_url=document.ui.url)
 
 
 # -- one line per problem ----------------------------------------------------------------------------------

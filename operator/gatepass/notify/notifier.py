@@ -129,13 +129,14 @@ class Notifier:
     def _make_senders(self) -> dict[str, Sender]:
         self._session = aiohttp.ClientSession()
         senders: dict[str, Sender] = {}
+        ui_url = self.config.ui_url
         for name, receiver in self.config.receivers.items():
             if isinstance(receiver, WebhookReceiver):
-                senders[name] = WebhookSender(receiver, self._session)
+                senders[name] = WebhookSender(receiver, self._session, ui_url)
             elif isinstance(receiver, SlackReceiver):
-                senders[name] = SlackSender(receiver, self, self._session)
+                senders[name] = SlackSender(receiver, self, self._session, ui_url)
             elif isinstance(receiver, PagerDutyReceiver):
-                senders[name] = PagerDutySender(receiver, self._session)
+                senders[name] = PagerDutySender(receiver, self._session, ui_url)
         return senders
 
     async def stop(self) -> None:

@@ -16,8 +16,8 @@ from .webhook import check_status, redact, scrub
 
 
 class PagerDutySender:
-    def __init__(self, receiver: PagerDutyReceiver, session: aiohttp.ClientSession) -> None:
-        self.receiver, self.session = receiver, session
+    def __init__(self, receiver: PagerDutyReceiver, session: aiohttp.ClientSession, ui_url: str | None = None) -> None:
+        self.receiver, self.session, self.ui_url = receiver, session, ui_url
         self.name = receiver.name
 
     def accepts(self, notice: Notice, target: Target) -> bool:
@@ -29,7 +29,7 @@ class PagerDutySender:
 
     def event(self, job: Job) -> dict:
         if job.notice.event == CREATED:
-            return payloads.pagerduty_trigger(self.receiver.routing_key, job.body)
+            return payloads.pagerduty_trigger(self.receiver.routing_key, job.body, self.ui_url)
         return payloads.pagerduty_resolve(self.receiver.routing_key, job.body)
 
     async def deliver(self, job: Job) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from gatepass.api import values
 from gatepass.core.conditions import GRANTED, is_true
@@ -25,6 +26,9 @@ from gatepass.core.types import DEFAULT_DURATION
 #: The Slack buttons' action_ids, which the Slack interaction endpoint answers to.
 APPROVE_ACTION, DENY_ACTION = "gatepass.approve", "gatepass.deny"
 ACTIONS_BLOCK = "gatepass.review"
+#: The Slack link button to the request's page in the Web UI (a URL button: Slack opens it, nothing to answer).
+OPEN_ACTION, LINKS_BLOCK = "gatepass.open", "gatepass.links"
+OPEN_TEXT = "Open in Gatepass"
 SIGNATURE_PREFIX = "sha256="
 PAGERDUTY_SOURCE = "gatepass"
 _DELIVERY_NAMESPACE = uuid.UUID("6f1c2d3e-8a4b-4c5d-9e0f-1a2b3c4d5e6f")
@@ -69,6 +73,12 @@ def request_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in summary.items() if value is not None}
 
 
+def request_url(ui_url: str | None, body: Mapping[str, Any]) -> str | None:
+    """The request's page in the Web UI at ``ui_url`` (the notifications file's ui.url), or None without one."""
+    name = (body.get("metadata") or {}).get("name")
+    return f"{ui_url.rstrip('/')}/requests/{quote(str(name), safe='')}" if ui_url and name else None
+
+
 def duration(body: Mapping[str, Any]) -> str:
     """spec.duration as written, or the default's short form."""
     return (body.get("spec") or {}).get("duration") or _DEFAULT_DURATION
@@ -103,10 +113,15 @@ def headline(body: Mapping[str, Any]) -> str:
 # -- webhook ----------------------------------------------------------------------------------------------
 
 
-def webhook_payload(event: str, body: Mapping[str, Any], review: ReviewNote | None, now: datetime) -> dict[str, Any]:
+def webhook_payload(event: str, body: Mapping[str, Any], review: ReviewNote | None, now: datetime,
+                    ui_url: str | None = None) -> dict[str, Any]:
+    """``url``: the request's page in the Web UI, when ``ui_url`` is configured."""
     payload: dict[str, Any] = {"event": event, "request": request_summary(body)}
     if review is not None:
         payload["review"] = review_summary(review)
+    url = request_url(ui_url, body)
+    if url:
+        payload["url"] = url
     payload["time"] = format_time(now)
     return payload
 
@@ -142,9 +157,13 @@ def webhook_headers(event: str, delivery: str, timestamp: str, secret: str, data
 # -- PagerDuty --------------------------------------------------------------------------------------------
 
 
-def pagerduty_trigger(routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """Events API v2: an incident for the request, deduplicated by its uid."""
+def pagerduty_trigger(routing_key: str, body: Mapping[str, Any], ui_url: str | None = None) -> dict[str, Any]:
+    """Events API v2: an incident for the request, deduplicated by its uid; with ``ui_url``, the request's
+    page as ``custom_details.url`` and as the event's link."""
     summary = request_summary(body)
+    url = request_url(ui_url, body)
+    if url:
+        summary["url"] = url
     meta = body.get("metadata") or {}
     created = parse_optional_time(meta.get("creationTimestamp"))
     payload: dict[str, Any] = {
@@ -159,8 +178,11 @@ def pagerduty_trigger(routing_key: str, body: Mapping[str, Any]) -> dict[str, An
         payload["group"] = summary["policy"]
     if created is not None:
         payload["timestamp"] = format_time(created)
-    return {"routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key(body),
-            "payload": payload}
+    event = {"routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key(body),
+             "payload": payload}
+    if url:
+        event["links"] = [{"href": url, "text": OPEN_TEXT}]
+    return event
 
 
 def pagerduty_resolve(routing_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,9 +262,10 @@ def button_value(body: Mapping[str, Any]) -> str:
 
 
 def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = None,
-                  deleted: bool = False) -> tuple[str, list[dict]]:
+                  deleted: bool = False, ui_url: str | None = None) -> tuple[str, list[dict]]:
     """The message's fallback text and blocks. ``buttons``: add Approve and Deny (only while Pending).
-    ``deleted``: the request is gone; the message says so and has no buttons."""
+    ``deleted``: the request is gone; the message says so and has no buttons. ``ui_url``: add a link
+    button "Open in Gatepass" to the request's page (not once it is deleted)."""
     name = (body.get("metadata") or {}).get("name", "")
     state = DELETED if deleted else shown_state(body)
     # The fallback text is shown in notifications and read as mrkdwn too: escaped like the blocks, so a
@@ -258,8 +281,13 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
         _section(f"*Reason*\n{shown.reason}"),
         {"type": "context", "elements": [_mrkdwn(_context(body, event))]},
     ]
+    url = None if deleted else request_url(ui_url, body)
     if buttons and state == State.Pending:
         blocks.append(_buttons(button_value(body)))
+        if url:
+            blocks[-1]["elements"].append(_link(url))
+    elif url:
+        blocks.append({"type": "actions", "block_id": LINKS_BLOCK, "elements": [_link(url)]})
     return text, blocks
 
 
@@ -309,6 +337,10 @@ def _context(body: Mapping[str, Any], event: str | None) -> str:
     if event:
         context += f" · {slack_escape(event)}"
     return context
+
+
+def _link(url: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": OPEN_ACTION, "url": url, "text": {"type": "plain_text", "text": OPEN_TEXT}}
 
 
 def _buttons(value: str) -> dict[str, Any]:

@@ -78,8 +78,9 @@ def _refusal(error: SlackApiError, what: str) -> str:
 
 
 class SlackSender:
-    def __init__(self, receiver: SlackReceiver, book: Bookkeeping, session: aiohttp.ClientSession | None = None):
-        self.receiver, self.book = receiver, book
+    def __init__(self, receiver: SlackReceiver, book: Bookkeeping, session: aiohttp.ClientSession | None = None,
+                 ui_url: str | None = None):
+        self.receiver, self.book, self.ui_url = receiver, book, ui_url
         self.name = receiver.name
         timeout = max(1, round(receiver.timeout.total_seconds()))
         self.client = AsyncWebClient(token=receiver.token, base_url=receiver.api_url, timeout=timeout,
@@ -95,7 +96,7 @@ class SlackSender:
         deleted = job.notice.event == DELETED
         pending = not deleted and payloads.shown_state(body) is State.Pending
         text, blocks = payloads.slack_message(body, buttons=pending and self.receiver.signing_secret is not None,
-                                              event=job.notice.event, deleted=deleted)
+                                              event=job.notice.event, deleted=deleted, ui_url=self.ui_url)
         refused: list[str] = []
         if self._plan(job) == "update":
             for message in self.book.slack_messages(job.request, job.uid, self.name):

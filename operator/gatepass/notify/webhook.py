@@ -64,8 +64,8 @@ def scrub(text: str, url: str) -> str:
 
 
 class WebhookSender:
-    def __init__(self, receiver: WebhookReceiver, session: aiohttp.ClientSession) -> None:
-        self.receiver, self.session = receiver, session
+    def __init__(self, receiver: WebhookReceiver, session: aiohttp.ClientSession, ui_url: str | None = None) -> None:
+        self.receiver, self.session, self.ui_url = receiver, session, ui_url
         self.name = receiver.name
         self.shown = redact(receiver.url)
 
@@ -74,7 +74,7 @@ class WebhookSender:
 
     async def deliver(self, job: Job) -> None:
         if "data" not in job.state:  # the same body on every attempt; a fresh timestamp and signature
-            payload = payloads.webhook_payload(job.notice.event, job.body, job.notice.review, job.due)
+            payload = payloads.webhook_payload(job.notice.event, job.body, job.notice.review, job.due, self.ui_url)
             job.state["data"] = payloads.encode(payload)
         data: bytes = job.state["data"]
         timestamp = str(int(time.time()))
