@@ -129,15 +129,16 @@ def tab_of(value: str | None) -> str:
     return value if value in TAB_NAMES else "mine"
 
 
-def in_tab(tab: str, obj: Mapping, me: Identity, policies: Sequence[Policy]) -> bool:
+def in_tab(tab: str, obj: Mapping, me: Identity, may_review: bool) -> bool:
+    """Whether ``obj`` is listed under ``tab`` for ``me`` (``may_review``: commands.reviewable's answer)."""
     if tab == "mine":
         return requester_of(obj) == me.username
     if tab == "review":
-        return reviewable(obj, me, policies)
+        return may_review
     return True
 
 
-def row(obj: Mapping, me: Identity, policies: Sequence[Policy], now: datetime) -> Row:
+def row(obj: Mapping, may_review: bool, now: datetime) -> Row:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     current = output.state(obj)
     return Row(
@@ -150,20 +151,21 @@ def row(obj: Mapping, me: Identity, policies: Sequence[Policy], now: datetime) -
         expires=(countdown("Request expires", status.get("requestExpiresAt"), now) if current is State.Pending
                  else countdown("Access expires", status.get("expiresAt"), now) if current is State.Approved
                  else None),
-        reviewable=reviewable(obj, me, policies),
+        reviewable=may_review,
     )
 
 
 def list_screen(objs: Iterable[Mapping], me: Identity, policies: Sequence[Policy], tab: str,
                 filters: Filters, now: datetime) -> ListScreen:
     """The requests of ``tab`` that pass ``filters``, newest first."""
-    objs = by_creation(objs)
-    counts = {name: sum(1 for obj in objs if in_tab(name, obj, me, policies)) for name in TAB_NAMES}
-    chosen = [obj for obj in objs if in_tab(tab, obj, me, policies) and filters.matches(obj)]
+    marked = [(obj, reviewable(obj, me, policies)) for obj in by_creation(objs)]
+    objs = [obj for obj, _ in marked]
+    counts = {name: sum(1 for obj, may in marked if in_tab(name, obj, me, may)) for name in TAB_NAMES}
+    chosen = [(obj, may) for obj, may in marked if in_tab(tab, obj, me, may) and filters.matches(obj)]
     specs = [obj.get("spec") or {} for obj in objs]
     return ListScreen(
         tab=tab, filters=filters, counts=counts,
-        rows=tuple(row(obj, me, policies, now) for obj in reversed(chosen)),
+        rows=tuple(row(obj, may, now) for obj, may in reversed(chosen)),
         roles=tuple(sorted({role for spec in specs for role in spec.get("roles") or ()})),
         namespaces=tuple(sorted({ns for spec in specs for ns in spec.get("namespaces") or ()})),
         requesters=tuple(sorted({requester_of(obj) for obj in objs} - {""})),
