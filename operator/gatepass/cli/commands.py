@@ -142,6 +142,26 @@ def readable_policies(bodies: Iterable[Mapping]) -> list[Policy]:
     return policies
 
 
+# -- dropping a request (pure) -----------------------------------------------------------
+
+#: The revocation reason recorded when the requester gives none.
+DROP_REASON = "dropped with kubectl access"
+
+
+def drop_annotations(obj: Mapping, reason: str) -> dict[str, str]:
+    """The annotations that drop ``obj`` (revoke it, pending or granted); CliError once it has ended."""
+    current = output.state(obj)
+    if current in TERMINAL:
+        raise CliError(f"AccessRequest {obj['metadata']['name']} is already {current}")
+    return {REVOKE: reason}
+
+
+def dropped_text(obj: Mapping) -> str:
+    """What dropping ``obj`` (as it was before) does, in one line."""
+    what = "cancelled" if output.state(obj) is State.Pending else "its access is being removed"
+    return f"Dropped AccessRequest {obj['metadata']['name']}: {what}."
+
+
 # -- the verbs ---------------------------------------------------------------------------
 
 
@@ -245,12 +265,8 @@ def show(ctx: Context) -> int:
 def drop(ctx: Context) -> int:
     name = ctx.args.name
     obj = ctx.kube.get_request(name)
-    current = output.state(obj)
-    if current in TERMINAL:
-        raise CliError(f"AccessRequest {name} is already {current}")
-    ctx.kube.annotate_request(name, {REVOKE: ctx.args.reason or "dropped with kubectl access"})
-    what = "cancelled" if current is State.Pending else "its access is being removed"
-    ctx.out.write(f"Dropped AccessRequest {name}: {what}.\n")
+    ctx.kube.annotate_request(name, drop_annotations(obj, ctx.args.reason or DROP_REASON))
+    ctx.out.write(dropped_text(obj) + "\n")
     return OK
 
 
