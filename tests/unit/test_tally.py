@@ -121,9 +121,11 @@ def test_threshold_from_counts_only_those_reviewers():
     assert partial.outcome is Outcome.Pending
     assert partial.approvals == 2  # alice counts as a reviewer, not toward "leads"
     assert [(t.name, t.approvals, t.required) for t in partial.thresholds] == [("leads", 1, 2)]
+    assert partial.thresholds[0].approvers == (LEAD1.username,)  # whose approvals qualify, not alice's
     assert partial.approvals_summary() == "leads: 1 of 2 approvals"
-    done = tally(policy, BOB, [approve(ALICE, at(1)), approve(LEAD1, at(2)), approve(LEAD2, at(3))])
+    done = tally(policy, BOB, [approve(ALICE, at(1)), approve(LEAD2, at(3)), approve(LEAD1, at(2))])
     assert done.outcome is Outcome.Approved
+    assert done.thresholds[0].approvers == (LEAD1.username, LEAD2.username)  # in review order
 
 
 def test_threshold_from_people_who_are_not_reviewers_never_counts_them():

@@ -7,12 +7,12 @@ webhook can show every problem at once instead of the first one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
 from .lifecycle import State, state_of
-from .timestamps import format_time
+from .timestamps import floor_second, format_time
 from .types import Identity, Policy, Request
 
 # Every authenticated user has this group; naming it in messages adds only noise.
@@ -28,6 +28,11 @@ class Selection:
 
     policy: Policy | None
     errors: list[str] = field(default_factory=list)
+
+
+def request_expires_at(policy: Policy, created: datetime) -> datetime:
+    """When a request made at ``created`` stops waiting for reviews under ``policy`` (its request TTL)."""
+    return floor_second(created + policy.request_ttl)
 
 
 def who(identity: Identity) -> str:

@@ -58,7 +58,7 @@ from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condit
 from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
                      desired_bindings, drift, first_block, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
-from .policy import POLICY_WITHDRAWAL, request_errors, withdrawal
+from .policy import POLICY_WITHDRAWAL, request_errors, request_expires_at, withdrawal
 from .tally import Outcome, Tally, tally
 from .timestamps import ceil_second, floor_second, format_time, later, parse_optional_time, require_aware
 from .types import Policy, Request, Review, Revocation
@@ -250,7 +250,7 @@ class _Decision:
     def pending(self) -> None:
         request, policy, now = self.request, self.policy, self.now
         if policy is not None:
-            deadline: datetime | None = floor_second(request.created + policy.request_ttl)
+            deadline: datetime | None = request_expires_at(policy, request.created)
             self.status["policy"] = policy.name
         else:
             deadline = parse_optional_time(self.old.get("requestExpiresAt"))

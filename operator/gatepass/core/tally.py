@@ -47,6 +47,7 @@ class ThresholdCount:
     name: str
     approvals: int  # counted approvals that qualify for this threshold
     required: int
+    approvers: tuple[str, ...] = ()  # who gave them, in review order
 
     @property
     def met(self) -> bool:
@@ -133,6 +134,12 @@ def _outcome(policy: Policy, rule: Review | None, denials: int, thresholds: Iter
     return Outcome.Pending
 
 
+def _threshold_count(threshold, approving: list[Review]) -> ThresholdCount:
+    """How many of the counted approvals (a rule's aside) qualify for ``threshold``, and whose they are."""
+    qualifying = tuple(r.reviewer.username for r in approving if threshold.counts(r.reviewer))
+    return ThresholdCount(threshold.name, len(qualifying), threshold.approvals, qualifying)
+
+
 def tally(
     policy: Policy,
     requester: Identity,
@@ -154,10 +161,7 @@ def tally(
     rule = next((r for r in counted if is_rule_review(r)), None)
     approving = [r for r in counted if r.decision == "Approve"]
     denials = len(counted) - len(approving)
-    thresholds = tuple(
-        ThresholdCount(t.name, sum(1 for r in approving if r is not rule and t.counts(r.reviewer)), t.approvals)
-        for t in policy.effective_thresholds
-    )
+    thresholds = tuple(_threshold_count(t, [r for r in approving if r is not rule]) for t in policy.effective_thresholds)
     return Tally(
         outcome=_outcome(policy, rule, denials, thresholds),
         approvals=len(approving),

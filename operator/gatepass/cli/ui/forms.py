@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.core.durations import format_duration
-from gatepass.core.timestamps import floor_second, parse_optional_time
+from gatepass.core.policy import request_expires_at
+from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Identity, Policy
 
 from .. import output
@@ -158,5 +159,5 @@ def preview(answer: Mapping, policies: Sequence[Policy], now: datetime) -> Previ
         requester=requester, summary=summary, policy=policy.name,
         thresholds=tuple(Step(t.name, t.approvals, _from(t.from_)) for t in policy.effective_thresholds),
         denials=policy.denials, request_ttl=format_duration(policy.request_ttl),
-        waits_until=output.utc_z(floor_second(made + policy.request_ttl)),
+        waits_until=output.utc_z(request_expires_at(policy, made)),
         reviewers=_from(policy.reviewers))

@@ -281,11 +281,8 @@ def progress(obj: Mapping, policy: Policy) -> tuple[tuple[Progress, ...], str]:
     requester = Identity(requester_of(obj),
                          frozenset(((obj.get("spec") or {}).get("requester") or {}).get("groups") or ()))
     counted = tally(policy, requester, _reviews(obj), deadline=parse_optional_time(status.get("requestExpiresAt")))
-    approving = [r for r in counted.counted if r.decision == "Approve" and r is not counted.rule]
-    steps = tuple(
-        Progress(count.name, count.approvals, count.required,
-                 tuple(r.reviewer.username for r in approving if threshold.counts(r.reviewer)), count.met)
-        for count, threshold in zip(counted.thresholds, policy.effective_thresholds))
+    steps = tuple(Progress(count.name, count.approvals, count.required, count.approvers, count.met)
+                  for count in counted.thresholds)
     return steps, counted.denials_summary()
 
 
