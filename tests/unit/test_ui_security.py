@@ -287,6 +287,21 @@ async def test_failures_are_one_line_for_the_user_and_one_on_stderr_never_a_trac
         assert await api.text() == ('admission webhook "requests.gatepass.dev" denied the request: '
                                     "a reason is required\n")
         assert "status=400" in served.lines[-1] and "\n" not in served.lines[-1]
+        missing = await browser.get("/missing")
+        assert (missing.status, await missing.text()) == (404, 'AccessRequest "x" not found\n')
+        unknown = await browser.get("/no/such")
+        assert (unknown.status, await unknown.text()) == (404, "Not Found\n")
+
+
+@aio
+async def test_a_log_line_is_one_line_and_never_holds_the_query():
+    served = Served(local())
+    async with served as browser:
+        await browser.get("/%0Aui: signed in%0D?token=wrong&x=%0A")
+        await browser.get("/?token=not-the-token")
+        assert len(served.lines) == 2
+        assert all("\n" not in line and "\r" not in line and "token=" not in line for line in served.lines)
+        assert 'path="/%0Aui:%20signed%20in%0D"' in served.lines[0]
 
 
 def test_cors_headers_set_by_anyone_are_taken_away():

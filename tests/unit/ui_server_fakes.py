@@ -93,6 +93,9 @@ def add_routes(app: web.Application) -> None:
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("a bug")
 
+    async def missing(request: web.Request) -> web.Response:
+        raise web.HTTPNotFound(text='AccessRequest "x" not found')
+
     async def see_other(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/")
 
@@ -106,6 +109,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api-error", api_error)
     app.router.add_get("/boom", boom)
     app.router.add_get("/moved", see_other)
+    app.router.add_get("/missing", missing)
     app.router.add_get("/calls", calls)
 
 

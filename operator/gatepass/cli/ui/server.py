@@ -84,9 +84,15 @@ class _Config:
 def error_response(request: web.Request, status: int, message: str) -> web.StreamResponse:
     """The response for a failure, as the app renders them (``render_error``), logged as one line."""
     config: _Config = request.app[_CONFIG]  # type: ignore[assignment]
-    config.log(f'ui: failed status={status} method={request.method} path="{request.path}" '
+    message = " ".join(message.split())
+    config.log(f'ui: failed status={status} method={request.method} path="{_path(request)}" '
                f'reason="{message}"')
     return config.render_error(request, status, message)
+
+
+def _path(request: web.Request) -> str:
+    """The path as sent (percent-encoded: one line), never the query (it may hold the sign-in token)."""
+    return request.rel_url.raw_path
 
 
 def _stderr(line: str) -> None:
@@ -138,10 +144,13 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as http:
         if http.status < 400:
             raise
-        return error_response(request, http.status, http.reason)
+        text = (http.text or "").strip()
+        return error_response(request, http.status, http.reason if text.startswith(f"{http.status}: ") or not text
+                              else text)
     except Exception as error:  # a failure of our own: one line, no traceback to the user
-        request.app[_CONFIG].log(f'ui: internal error method={request.method} path="{request.path}" '  # type: ignore[attr-defined]
-                                 f'error="{type(error).__name__}: {error}"')
+        problem = " ".join(f"{type(error).__name__}: {error}".split())
+        request.app[_CONFIG].log(f'ui: internal error method={request.method} path="{_path(request)}" '  # type: ignore[attr-defined]
+                                 f'error="{problem}"')
         return request.app[_CONFIG].render_error(request, 500, "internal error of the Web UI; see its log")  # type: ignore[attr-defined]
 
 
@@ -174,7 +183,7 @@ def _login(request: web.Request, users: Users) -> web.StreamResponse:
     location = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
     response = web.Response(status=303, headers={"Location": str(location)})
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="Strict", path="/")
-    request.app[_CONFIG].log(f'ui: signed in path="{request.path}"')  # type: ignore[attr-defined]
+    request.app[_CONFIG].log(f'ui: signed in path="{_path(request)}"')  # type: ignore[attr-defined]
     return response
 
 
