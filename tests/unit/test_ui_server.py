@@ -18,7 +18,7 @@ from gatepass.cli.errors import CliError
 from gatepass.cli.kube import Expired
 from gatepass.cli.ui import live, users
 
-from .ui_server_fakes import CLUSTER_HOST, FakeKube, Served, cluster, local
+from .ui_server_fakes import CLUSTER_HOST, FakeKube, Served, local
 
 REPO = Path(__file__).resolve().parents[2]
 
