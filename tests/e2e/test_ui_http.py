@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .helpers import approve, request_manifest, unique
 
@@ -285,3 +286,18 @@ def test_in_cluster_ui_serves_each_bearer_token_as_its_own_user(gatepass, token_
     assert code == 0, err
     assert f'ui: watch ended user="{nobody}"' in err
     assert requester_token not in err and nobody_token not in err and "Traceback" not in err
+
+
+def test_local_ui_refuses_to_start_with_one_line_when_the_kubeconfig_cannot_authenticate(gatepass, tmp_path):
+    config = yaml.safe_load(gatepass.cluster.kubeconfig.read_text())
+    config["users"].append({"name": "ghost", "user": {"token": "not-a-token"}})
+    config["contexts"].append({"name": "ghost", "context": {"cluster": "gatepass-dev", "user": "ghost"}})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    ui = UI(f"--kubeconfig={kubeconfig}", "--context=ghost")
+    try:
+        out, err = ui.process.communicate(timeout=60)
+    finally:
+        ui.kill()
+    assert ui.process.returncode == 1 and out == ""
+    assert err == "error: the cluster did not accept your credentials (401 Unauthorized); log in again\n"

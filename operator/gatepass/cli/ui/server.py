@@ -46,9 +46,6 @@ MAX_BODY = 256 * 1024
 ErrorRenderer = Callable[[web.Request, int, str], web.StreamResponse]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_USERS = web.AppKey("gatepass.users", object)
-_CONFIG = web.AppKey("gatepass.config", object)
-
 
 class Users(Protocol):
     in_cluster: bool
@@ -81,9 +78,13 @@ class _Config:
         self.heartbeat = heartbeat
 
 
+_USERS = web.AppKey("gatepass.users", Users)
+_CONFIG = web.AppKey("gatepass.config", _Config)
+
+
 def error_response(request: web.Request, status: int, message: str) -> web.StreamResponse:
     """The response for a failure, as the app renders them (``render_error``), logged as one line."""
-    config: _Config = request.app[_CONFIG]  # type: ignore[assignment]
+    config = request.app[_CONFIG]
     message = " ".join(message.split())
     config.log(f'ui: failed status={status} method={request.method} path="{_path(request)}" '
                f'reason="{message}"')
@@ -149,14 +150,14 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                               else text)
     except Exception as error:  # a failure of our own: one line, no traceback to the user
         problem = " ".join(f"{type(error).__name__}: {error}".split())
-        request.app[_CONFIG].log(f'ui: internal error method={request.method} path="{_path(request)}" '  # type: ignore[attr-defined]
-                                 f'error="{problem}"')
-        return request.app[_CONFIG].render_error(request, 500, "internal error of the Web UI; see its log")  # type: ignore[attr-defined]
+        config = request.app[_CONFIG]
+        config.log(f'ui: internal error method={request.method} path="{_path(request)}" error="{problem}"')
+        return config.render_error(request, 500, "internal error of the Web UI; see its log")
 
 
 async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
-    config: _Config = request.app[_CONFIG]  # type: ignore[assignment]
-    users: Users = request.app[_USERS]  # type: ignore[assignment]
+    config = request.app[_CONFIG]
+    users = request.app[_USERS]
     if request.path == "/healthz":
         return await handler(request)
     if not security.host_allowed(request.headers.getall("Host", []), config.allowed_hosts):
@@ -183,7 +184,7 @@ def _login(request: web.Request, users: Users) -> web.StreamResponse:
     location = request.rel_url.with_query([(k, v) for k, v in request.query.items() if k != "token"])
     response = web.Response(status=303, headers={"Location": str(location)})
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="Strict", path="/")
-    request.app[_CONFIG].log(f'ui: signed in path="{_path(request)}"')  # type: ignore[attr-defined]
+    request.app[_CONFIG].log(f'ui: signed in path="{_path(request)}"')
     return response
 
 
@@ -200,7 +201,7 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
 
 
 async def _close_users(app: web.Application) -> None:
-    app[_USERS].close()  # type: ignore[attr-defined]  # every watch stops, every event stream ends
+    app[_USERS].close()  # every watch stops, every event stream ends
 
 
 # -- the routes of the server ---------------------------------------------------------------------------
@@ -212,7 +213,7 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _events(request: web.Request) -> web.StreamResponse:
     """``event: request`` / ``data: NAME`` for each change this user's watch sees; a comment every
     HEARTBEAT seconds; ends when the watch ends (shutdown, refused credentials) or the browser leaves."""
-    config: _Config = request.app[_CONFIG]  # type: ignore[assignment]
+    config = request.app[_CONFIG]
     subscription = request[SESSION].changes()
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     try:
