@@ -4,6 +4,7 @@ of in-cluster users, the `ui` verb's one-line failures, and that no other verb l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import subprocess
@@ -84,6 +85,14 @@ async def test_every_open_page_of_a_user_gets_every_change_and_the_watch_stops_w
     assert not watch.watching
     with pytest.raises(StopAsyncIteration):
         await second.__anext__()
+
+
+@aio
+async def test_a_subscription_closes_with_aclosing():
+    registry = local(FakeKube("bob"))
+    async with contextlib.aclosing(registry._session.changes()):
+        assert registry._session.watch.watching
+    assert not registry._session.watch.watching
 
 
 @aio

@@ -21,6 +21,7 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -30,6 +31,8 @@ from . import server, users
 
 __all__ = ["run"]
 
+#: Threads for API calls (``Session.call``), shared by all users; each user's calls run one at a time.
+WORKERS = 32
 #: Seconds open requests get to finish when the server stops.
 SHUTDOWN_TIMEOUT = 5.0
 
@@ -103,12 +106,13 @@ def _listen(address: str, port: int) -> socket.socket:
 
 async def _serve(make_users: Callable[[], server.Users], sock: socket.socket, hosts: list[str],
                  origins: list[str], started: Callable[[server.Users], None]) -> int:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="gatepass-ui-call"))
     registry = make_users()
     app = server.make_app(registry, allowed_hosts=hosts, origins=origins)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:

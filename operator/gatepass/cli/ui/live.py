@@ -34,7 +34,9 @@ _END = None  # queued for a subscriber when its stream ends
 class Subscription:
     """The names of requests as they change, for one open page; ``async for name in subscription``.
 
-    ``__anext__`` may be cancelled (e.g. by a heartbeat timeout) without losing the subscription."""
+    ``__anext__`` may be cancelled (e.g. by a heartbeat timeout) without losing the subscription. Close it
+    when done (``close()``, or ``async with contextlib.aclosing(session.changes()) as changes``): the
+    user's watch runs while any subscription is open."""
 
     def __init__(self, watch: Watch) -> None:
         self._watch = watch
@@ -62,6 +64,9 @@ class Subscription:
         if not self.closed:
             self.closed = True
             self._watch.leave(self)
+
+    async def aclose(self) -> None:
+        self.close()
 
 
 class Watch:
