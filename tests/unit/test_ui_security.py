@@ -63,10 +63,9 @@ async def test_a_request_without_a_host_or_with_two_is_refused():
     served = Served(local())
     async with served as browser:
         await browser.sign_in(served.registry)
-        for headers in ({"Host": None}, ):
-            response = await browser.client.get("/", headers={"Cookie": f"gatepass_session={browser.cookie}"},
-                                                skip_auto_headers=["Host"], allow_redirects=False)
-            assert response.status == 421, headers
+        response = await browser.client.get("/", headers={"Cookie": f"gatepass_session={browser.cookie}"},
+                                            skip_auto_headers=["Host"], allow_redirects=False)
+        assert response.status == 421
     assert not security.host_allowed([], [HOST])
     assert not security.host_allowed([HOST, HOST], [HOST])
     assert not security.host_allowed([HOST, "evil.example"], [HOST])
