@@ -57,6 +57,14 @@ def test_output_works_before_and_after_the_verb():
     (["request", "create", "--roles", "dba", "--start", "tomorrow"], 'argument --start: invalid time "tomorrow"'),
     (["request", "create", "--roles", ","], "argument --roles: name at least one"),
     (["exec", "--duration", "1x", "--", "true"], "argument --duration:"),
+    (["ui", "--port", "http"], 'argument --port: invalid port "http"'),
+    (["ui", "--port", "70000"], "argument --port: invalid port 70000"),
+    (["ui", "--address", "0.0.0.0"], "--address applies to --in-cluster only"),
+    (["ui", "--allowed-host", "ui.example.com"], "--allowed-host applies to --in-cluster only"),
+    (["ui", "--server", "https://10.0.0.1"], "--server applies to --in-cluster only"),
+    (["ui", "--in-cluster"], "--in-cluster needs --allowed-host"),
+    (["ui", "--in-cluster", "--allowed-host", "h", "--context", "bob"], "--in-cluster uses no kubeconfig"),
+    (["-o", "json", "ui"], "-o/--output applies to request ls and request show only"),
 ])
 def test_a_bad_flag_value_is_a_usage_error_exit_2(capsys, argv, complaint):
     with pytest.raises(SystemExit) as exited:
@@ -104,5 +112,22 @@ def test_help_lists_every_verb(capsys):
     assert exited.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: kubectl access")
-    for verb in ("request create", "request ls", "request show", "request drop", "review", "exec"):
+    for verb in ("request create", "request ls", "request show", "request drop", "review", "exec", "ui"):
         assert f"  {verb} " in text, verb
+
+
+def test_ui_serves_locally_on_any_free_port_and_opens_the_browser_by_default():
+    args = parse(["ui", "--context", "bob"])
+    assert (args.verb, args.context, args.port, args.address, args.browser, args.in_cluster) == \
+        ("ui", "bob", 0, "127.0.0.1", True, False)
+    assert (parse(["ui", "--port", "8001", "--no-browser"]).port, parse(["ui", "--no-browser"]).browser) == (8001, False)
+
+
+def test_ui_in_cluster_listens_on_every_address_port_8080_for_the_allowed_hosts():
+    args = parse(["ui", "--in-cluster", "--allowed-host", "ui.example.com", "--allowed-host", "ui.internal:8443"])
+    assert (args.address, args.port, args.allowed_host) == ("0.0.0.0", 8080, ["ui.example.com", "ui.internal:8443"])
+    assert (args.ca_file, args.server) == ("/etc/gatepass-ui/ca.crt", "")
+    custom = parse(["ui", "--in-cluster", "--allowed-host", "h", "--address", "10.0.0.5", "--port", "9000",
+                    "--ca-file", "/ca.pem", "--server", "https://10.96.0.1:443"])
+    assert (custom.address, custom.port, custom.ca_file, custom.server) == \
+        ("10.0.0.5", 9000, "/ca.pem", "https://10.96.0.1:443")

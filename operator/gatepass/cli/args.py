@@ -30,6 +30,8 @@ verbs:
   review           approve or deny:      kubectl access review --approve|--deny [--reason=...] NAME
   exec             run a command, and ask for the role it lacks if it is refused:
                                          kubectl access exec [--reason=...] -- kubectl get secrets -n payments
+  ui               the Web UI, as you, in your browser:
+                                         kubectl access ui [--port=N] [--no-browser]
 
 Every verb takes kubectl's --kubeconfig and --context, before or after the verb. Exit codes: 0 done,
 1 error, 2 bad command line, 3 the request was denied, expired or revoked, 130 interrupted; exec leaves
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and run commands that ask for the access they lack.",
         epilog=VERBS,
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="{request,review,exec}", required=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="{request,review,exec,ui}", required=True)
 
     request = verbs.add_parser("request", parents=[printing], help="create, list, show or drop access requests",
                                description="Create, list, show or drop AccessRequests.")
@@ -163,7 +165,60 @@ def build_parser() -> argparse.ArgumentParser:
     _request_flags(run, roles=False)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
                      help="the command to run, after --")
+
+    _ui(verbs.add_parser("ui", parents=[connection], help="serve the Web UI, as you, in your browser",
+                         description="Serve the Web UI on 127.0.0.1 as your kubeconfig's user, print the "
+                         "one-time link that signs a browser in, and open it. Runs until Ctrl-C. With "
+                         "--in-cluster, serve every user an authenticating proxy forwards with their own "
+                         "bearer token (Authorization: Bearer), with no credentials of its own."))
     return parser
+
+
+def _ui(ui: argparse.ArgumentParser) -> None:
+    ui.add_argument("--port", type=_port, default=None, metavar="N",
+                    help="port to listen on (default: any free port; 8080 with --in-cluster)")
+    ui.add_argument("--no-browser", dest="browser", action="store_false",
+                    help="print the link only; do not open a browser")
+    cluster = ui.add_argument_group("in a cluster, behind an authenticating proxy")
+    cluster.add_argument("--in-cluster", action="store_true",
+                         help="serve every user by the bearer token the proxy forwards (no kubeconfig)")
+    cluster.add_argument("--address", default=None, metavar="ADDRESS",
+                         help="address to listen on (default 0.0.0.0; only with --in-cluster)")
+    cluster.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT]",
+                         help="a Host the UI answers to, as the browser sends it (repeatable; pages are "
+                         "served to https://HOST); required with --in-cluster")
+    cluster.add_argument("--ca-file", default="/etc/gatepass-ui/ca.crt", metavar="PATH",
+                         help="the API server's CA (default /etc/gatepass-ui/ca.crt, from kube-root-ca.crt)")
+    cluster.add_argument("--server", default="", metavar="URL",
+                         help="the API server (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid port "{text}"') from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: use 0 (any free port) to 65535")
+    return port
+
+
+def _check_ui(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Local and in-cluster flags do not mix; in a cluster the UI must know which Host names are its own."""
+    if args.in_cluster:
+        if args.kubeconfig or args.context:
+            parser.error("--in-cluster uses no kubeconfig: drop --kubeconfig and --context")
+        if not args.allowed_host:
+            parser.error("--in-cluster needs --allowed-host (the host name the browser uses for the UI)")
+        args.address = args.address or "0.0.0.0"
+        args.port = 8080 if args.port is None else args.port
+    else:
+        for flag, value in (("--address", args.address), ("--allowed-host", args.allowed_host),
+                            ("--server", args.server)):
+            if value:
+                parser.error(f"{flag} applies to --in-cluster only (kubectl access ui serves on 127.0.0.1)")
+        args.address = "127.0.0.1"
+        args.port = 0 if args.port is None else args.port
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -182,4 +237,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.output = getattr(args, "output", "table")
     elif hasattr(args, "output"):
         parser.error("-o/--output applies to request ls and request show only")
+    if args.verb == "ui":
+        _check_ui(parser, args)
     return args

@@ -14,6 +14,7 @@ The calls are plain HTTPS over the standard library's ``http.client`` and
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import os
@@ -249,10 +250,17 @@ class Kube:
         return self._call("GET", _object(REQUESTS, name), not_found=f'AccessRequest "{name}" not found')
 
     def list_requests(self) -> list[dict]:
-        return list(self._call("GET", f"{_CUSTOM}/{REQUESTS}").get("items") or ())
+        return self.list_requests_with_version()[0]
 
-    def create_request(self, body: Mapping) -> dict:
-        return self._call("POST", f"{_CUSTOM}/{REQUESTS}", dict(body), query={"fieldManager": USER_AGENT})
+    def list_requests_with_version(self) -> tuple[list[dict], str]:
+        """The requests the caller may list, and the list's resourceVersion to watch from."""
+        listed = self._call("GET", f"{_CUSTOM}/{REQUESTS}")
+        return list(listed.get("items") or ()), str((listed.get("metadata") or {}).get("resourceVersion") or "")
+
+    def create_request(self, body: Mapping, *, dry_run: bool = False) -> dict:
+        """The request as created; with ``dry_run`` as admission would create it, and nothing is stored."""
+        query = {"fieldManager": USER_AGENT, **({"dryRun": "All"} if dry_run else {})}
+        return self._call("POST", f"{_CUSTOM}/{REQUESTS}", dict(body), query=query)
 
     def annotate_request(self, name: str, annotations: Mapping[str, str]) -> dict:
         patch = {"metadata": {"annotations": dict(annotations)}}
@@ -278,20 +286,34 @@ class Kube:
 
         Raises ``Expired`` when the version is too old to watch from.
         """
-        query = {"watch": "true", "fieldSelector": f"metadata.name={name}", "resourceVersion": resource_version,
-                 "timeoutSeconds": str(WATCH_TIMEOUT), "allowWatchBookmarks": "false"}
+        return self._watch({"fieldSelector": f"metadata.name={name}"}, resource_version, WATCH_TIMEOUT,
+                           not_found=f'AccessRequest "{name}" not found')
+
+    def watch_requests(self, resource_version: str, timeout: int = WATCH_TIMEOUT) -> Iterator[tuple[str, dict]]:
+        """(event type, object) for every request the caller may watch, from ``resource_version`` on, until
+        the watch times out (after ``timeout`` seconds). Raises ``Expired`` as ``watch_request`` does."""
+        return self._watch({}, resource_version, timeout)
+
+    def _watch(self, selection: Mapping[str, str], resource_version: str, timeout: int, *,
+               not_found: str = "") -> Iterator[tuple[str, dict]]:
+        query = {"watch": "true", **selection, "resourceVersion": resource_version,
+                 "timeoutSeconds": str(timeout), "allowWatchBookmarks": "false"}
         unreachable = f"cannot reach the cluster at {self.host}"
         try:
             response = self.transport.request("GET", f"{_CUSTOM}/{REQUESTS}", query=query,
-                                              timeout=WATCH_TIMEOUT + 15, stream=True)
+                                              timeout=timeout + 15, stream=True)
         except (OSError, http.client.HTTPException) as error:
             raise CliError(f"{unreachable}: {_root_cause(error)}") from None
+        return self._events(response, unreachable, not_found)
+
+    @staticmethod
+    def _events(response: http.client.HTTPResponse, unreachable: str, not_found: str) \
+            -> Iterator[tuple[str, dict]]:
         try:
             if response.status == 410:
                 raise Expired()
             if response.status >= 400:
-                raise api_error(response.status, response.read(), response.reason or "",
-                                not_found=f'AccessRequest "{name}" not found')
+                raise api_error(response.status, response.read(), response.reason or "", not_found=not_found)
             while True:
                 try:
                     line = response.readline()
@@ -313,6 +335,15 @@ class Kube:
                 yield kind, obj
         finally:
             response.close()
+
+    def twin(self) -> Kube:
+        """Another client as the same user to the same API server, with its own connection (for a thread
+        of its own: one ``Kube`` is not safe to share between threads)."""
+        transport = copy.copy(self.transport)
+        transport._connection = None
+        twin = type(self)(transport)
+        twin._identity = self._identity
+        return twin
 
     # -- RBAC ---------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ code (see ``errors``). Programming errors still show a traceback.
 
 Start-up is part of every command's time: the command line is parsed before
 anything else is imported, so ``--help`` and usage errors load no client, no
-schema models and no YAML; the verbs' modules load after.
+schema models and no YAML; the verbs' modules load after. Only ``ui`` loads the
+Web UI (``gatepass.cli.ui``, with aiohttp and jinja2).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def run(argv: list[str]) -> int:
     args = cli_args.parse(argv)
     from importlib import import_module
 
+    if args.verb == "ui":  # the Web UI connects itself (as the kubeconfig's user, or as each proxied user)
+        return import_module(f"{__package__}.ui.command").run(args)
     from . import commands
     from .kube import Kube
 

@@ -10,4 +10,11 @@ It may import the rest of the plugin (``gatepass.cli``), ``gatepass.core``, aioh
 `kubectl access ui` loads it, so that the plugin's other verbs start without a web server.
 
 - ``session``: what a page handler gets for the signed-in user (identity, CSRF token, API calls, changes).
+- ``command``: `kubectl access ui` itself: connects, listens, prints the sign-in link, serves until Ctrl-C.
+- ``server``: the aiohttp application: the checks before every handler, sign-in, ``/events``, ``/healthz``,
+  static files, errors as one line.
+- ``security``: the checks themselves (Host, Origin, CSRF) and the headers on every response; no I/O.
+- ``users``: who is signed in: the kubeconfig's user, or each proxied bearer token, each with its own
+  client, identity, CSRF token and watch.
+- ``live``: one user's watch of AccessRequests, fanned out to that user's open pages.
 """
