@@ -4,8 +4,7 @@ Locally it runs as bob's kubeconfig context (a client certificate) and a browser
 printed link; in the cluster's mode (started here on 127.0.0.1 with the test API server's address and CA)
 every request carries a bearer token. The development cluster's people (bob, alice, ivan, ...) are
 certificate users, so the two token users here are ServiceAccounts with tokens from `kubectl create token`:
-one bound to gatepass-requester, one bound to nothing. Nothing is faked but the pages: until the pages
-module is there, a one-route stand-in shows who the session is.
+one bound to gatepass-requester, one bound to nothing. Nothing is faked.
 """
 
 from __future__ import annotations
@@ -31,29 +30,16 @@ from .helpers import approve, request_manifest, unique
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-#: Runs `kubectl access` from this tree; serves a stand-in "/" that names the user while there are no pages.
-LAUNCH = """
-import sys, types
-try:
-    import gatepass.cli.ui.pages
-except ModuleNotFoundError as missing:
-    if missing.name != "gatepass.cli.ui.pages":
-        raise
-    from aiohttp import web
-    from gatepass.cli.ui.session import SESSION
-
-    async def home(request):
-        return web.Response(text=f"signed in as {request[SESSION].me.username}")
-
-    pages = types.ModuleType("gatepass.cli.ui.pages")
-    pages.add_routes = lambda app: app.router.add_get("/", home)
-    sys.modules["gatepass.cli.ui.pages"] = pages
-from gatepass.cli.main import main
-sys.exit(main(sys.argv[1:]))
-"""
+#: Runs `kubectl access` from this tree.
+LAUNCH = "import sys; from gatepass.cli.main import main; sys.exit(main(sys.argv[1:]))"
 OPEN = re.compile(r"^Open http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+)\n$")
 SERVING = re.compile(r'^ui: serving in-cluster address=127\.0\.0\.1:(\d+) ')
 IN_TIME = 1.0  # seconds from a change to its event
+
+
+def signed_in_as(user: str) -> str:
+    """The page header naming the signed-in user."""
+    return f'Signed in as <strong class="user" hx-disable>{user}</strong>'
 
 
 class UI:
@@ -204,7 +190,7 @@ def test_local_ui_signs_in_once_serves_bob_and_streams_his_changes(gatepass, loc
 
     signed_in = {"Cookie": f"gatepass_session={session}"}
     status, headers, body = call(port, "GET", "/", host=host, headers=signed_in)
-    assert status == 200 and "bob" in body
+    assert status == 200 and signed_in_as("bob") in body
     assert headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert call(port, "GET", "/", host=f"evil.example:{port}", headers=signed_in)[0] == 421
     assert call(port, "POST", "/requests/new", host=host, headers=signed_in, body="csrf=x")[0] == 403
@@ -261,13 +247,14 @@ def test_in_cluster_ui_serves_each_bearer_token_as_its_own_user(gatepass, token_
     assert status == 401 and body.count("\n") == 1
     assert call(port, "GET", "/", host=host, headers={"Authorization": "Bearer not-a-token"})[0] == 401
     status, _, body = call(port, "GET", "/", host=host, headers=as_requester)
-    assert status == 200 and requester in body
+    assert status == 200 and signed_in_as(requester) in body
     status, _, claimed = call(port, "GET", "/", host=host,
                               headers={**as_requester, "X-Forwarded-User": "alice", "X-Remote-User": "alice",
                                        "X-Forwarded-Email": "alice@example.com"})
     assert claimed == body and "alice" not in claimed
-    status, _, body = call(port, "GET", "/", host=host, headers=as_nobody)
-    assert status == 200 and nobody in body and requester not in body
+    status, _, body = call(port, "GET", "/", host=host, headers=as_nobody)  # RBAC lets it list nothing
+    assert status == 502 and signed_in_as(nobody) in body and requester not in body, body
+    assert f'User &#34;{nobody}&#34; cannot list resource &#34;accessrequests&#34;' in body, body
     assert call(port, "GET", "/", host="evil.example", headers=as_requester)[0] == 421
     assert call(port, "POST", "/requests/new", host=host, body="csrf=x",
                 headers={**as_requester, "Origin": "https://ui.test",

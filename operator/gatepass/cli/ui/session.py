@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, TypeVar
 
+from aiohttp import web
+
 from gatepass.core.types import Identity
 
 from ..kube import Kube
 
-__all__ = ["SESSION", "Session"]
+__all__ = ["SESSION", "Changes", "Session"]
 
 T = TypeVar("T")
-
-#: The key under which the server stores the ``Session`` on every aiohttp request it lets through.
-SESSION = "gatepass.session"
-
 
 class Session(Protocol):
     """The signed-in user, as the API server authenticated them."""
@@ -35,6 +33,24 @@ class Session(Protocol):
         """``fn(kube)`` with this user's client, in a worker thread; ``CliError`` on an API failure."""
         ...
 
-    def changes(self) -> AsyncIterator[str]:
-        """The names of the AccessRequests this user can see, each time one is added, changed or deleted."""
+    def changes(self) -> Changes:
+        """The names of the AccessRequests this user can see, each time one is added, changed or deleted.
+
+        Close it when done (``contextlib.aclosing``): the user's watch runs while any of these is open."""
         ...
+
+
+class Changes(Protocol):
+    """One open page's view of the user's watch: ``async for name in changes``."""
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def __anext__(self) -> str: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+#: The key under which the server stores the ``Session`` on every aiohttp request it lets through.
+SESSION: web.RequestKey[Session] = web.RequestKey("gatepass.session", Session)
