@@ -86,6 +86,18 @@ def test_it_runs_the_plugin_s_in_cluster_ui_answering_only_to_its_hosts(helm):
     assert container["command"][-4:] == ["--allowed-host", "a.example.com", "--allowed-host", "b.example.com"]
 
 
+def test_the_command_is_one_the_plugin_accepts(helm):
+    from gatepass.cli import args as cli_args
+
+    [container] = ui_objects(objects(helm, *ENABLED))["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][0] == "kubectl-access"
+    parsed = cli_args.parse(container["command"][1:])
+    assert (parsed.verb, parsed.in_cluster, parsed.address, parsed.port) == ("ui", True, "0.0.0.0", 8080)
+    assert parsed.allowed_host == ["gatepass.example.com"]
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    assert any(parsed.ca_file.startswith(path.rstrip("/") + "/") or parsed.ca_file == path for path in mounted)
+
+
 def test_enabled_without_a_host_is_refused(helm):
     result = render(helm, "ui.enabled=true")
     assert result.returncode != 0
