@@ -1,10 +1,10 @@
 """Gatepass as users install it: the chart's pods on a real node, proven with real users.
 
 The tests run in file order, as one story: Helm install, the walkthrough,
-refusals, a leader lost mid-grant, an upgrade during live grants, an upgrade
-to other names and an existing ServiceAccount, failing
-closed with no pods, uninstall, a second install from kustomize, and a clean
-teardown.
+refusals, the Web UI behind a token-forwarding proxy, a leader lost mid-grant,
+an upgrade during live grants, an upgrade to other names and an existing
+ServiceAccount, failing closed with no pods, uninstall, a second install from
+kustomize, and a clean teardown.
 """
 
 from __future__ import annotations
@@ -121,6 +121,54 @@ def test_forged_identities_and_unpermitted_requests_are_refused(incluster):
     assert "carol may not request role \"dba\"" in refused(result)
     incluster.kubectl("delete", "accessrequest", name, user="bob")
 
+
+
+def ui_get(pod_ip: str, path: str, headers: dict) -> tuple[int, str]:
+    import http.client
+
+    connection = http.client.HTTPConnection(pod_ip, 8080, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Host": "ui.test", **headers})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_the_chart_s_web_ui_serves_each_bearer_token_as_its_own_user(incluster):
+    """ui.enabled on the node: the pod runs from the image with no token of its own and serves whoever the
+    forwarded bearer token says, seeing what that user's RBAC lets them see."""
+    account = unique("ui-user")
+    binding = f"{account}-requester"
+    chart.install_chart(incluster.helm, incluster.sandbox.plane, incluster.sandbox.kubectl,
+                        "ui.enabled=true", "ui.allowedHosts={ui.test}")
+    try:
+        rollout(incluster, "gatepass-ui")
+        [pod] = [p for p in pods(incluster) if p["metadata"]["labels"].get("app.kubernetes.io/component") == "ui"]
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        assert not [v for v in pod["spec"].get("volumes", ()) if "projected" in v or "secret" in v]
+        incluster.kubectl("create", "serviceaccount", account, "-n", "default")
+        incluster.kubectl("create", "clusterrolebinding", binding, "--clusterrole=gatepass-requester",
+                          f"--serviceaccount=default:{account}")
+        token = incluster.kubectl("create", "token", account, "-n", "default", "--duration=10m").stdout.strip()
+        ip = pod["status"]["podIP"]
+
+        status, body = ui_get(ip, "/", {"X-Forwarded-User": "alice"})
+        assert status == 401 and body.count("\n") == 1
+        status, body = ui_get(ip, "/", {"Authorization": f"Bearer {token}", "X-Forwarded-User": "alice"})
+        assert status == 200, body
+        assert f'Signed in as <strong class="user" hx-disable>system:serviceaccount:default:{account}</strong>' in body
+        assert "alice" not in body.split("<main>")[0]
+        status, _ = ui_get(ip, "/static/vendor/htmx.min.js", {})
+        assert status == 200  # the vendored files ship in the image
+        assert ui_get(ip, "/healthz", {"Host": pod["status"]["podIP"]})[0] == 200
+    finally:
+        incluster.kubectl("delete", "clusterrolebinding", binding, check=False)
+        incluster.kubectl("delete", "serviceaccount", account, "-n", "default", check=False)
+        chart.install_chart(incluster.helm, incluster.sandbox.plane, incluster.sandbox.kubectl)
+        wait_for(lambda: not [p for p in pods(incluster)
+                              if p["metadata"]["labels"].get("app.kubernetes.io/component") == "ui"],
+                 timeout=120, what="the UI's pod to go")
 
 def test_the_leader_pod_deleted_mid_grant(incluster):
     name = unique("leader")
