@@ -9,6 +9,7 @@ request with any Host header, for what a browser would never send.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import select
@@ -118,3 +119,30 @@ def drop_as(kubeconfig: Path, user: str, name: str) -> None:
     subprocess.run([sys.executable, "-c", LAUNCH, "request", "drop", name, f"--kubeconfig={kubeconfig}",
                     f"--context={user}", "--reason=end of the UI test"],
                    env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+
+def reviewers_of(gatepass, name: str) -> list[str]:
+    """Who the AccessReviews of request ``name`` record as reviewers (spec.reviewer.username, as admission
+    stamped it), read by the admin."""
+    listed = json.loads(gatepass.kubectl("get", "accessreviews", "-o", "json").stdout)
+    return sorted(item["spec"]["reviewer"]["username"] for item in listed["items"]
+                  if item["spec"]["request"] == name)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page of the UI carries in its forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found[1]
+
+
+def live_region(response) -> bool:
+    return "/fragments/" in response.url
+
+
+def goto_live(page, url: str):
+    """Open a page of the UI and wait until its live region has fetched itself again, as each does once its
+    event stream is open (so that nothing typed afterwards is swapped away)."""
+    with page.expect_response(live_region):
+        answer = page.goto(url)
+    return answer
