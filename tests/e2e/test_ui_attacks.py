@@ -8,6 +8,7 @@ Approve that lands would be an AccessReview by alice, so "refused" also means no
 
 from __future__ import annotations
 
+import contextlib
 import html
 import threading
 from collections.abc import Iterator
@@ -74,7 +75,9 @@ def attacker() -> Iterator[Attacker]:
         site.close()
 
 
+@contextlib.contextmanager
 def bobs_request(gatepass, name: str, **kwargs) -> Iterator[str]:
+    """bob's pending request for dba in payments, which alice may review; dropped afterwards."""
     create_request(gatepass, name, user="bob", **kwargs)
     try:
         yield name
@@ -84,8 +87,8 @@ def bobs_request(gatepass, name: str, **kwargs) -> Iterator[str]:
 
 @pytest.fixture
 def target(gatepass) -> Iterator[str]:
-    """bob's pending request for dba in payments, which alice may review."""
-    yield from bobs_request(gatepass, unique("ui-target"))
+    with bobs_request(gatepass, unique("ui-target")) as name:
+        yield name
 
 
 @pytest.fixture
@@ -154,10 +157,12 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(gatepass, alice, t
         route.fulfill(response=response, body=response.text().replace(f'value="{token}"', 'value="wrong"'))
 
     page = signed_in.new_page()
+    watched = watch(page)
     page.route(page_url, wrong_token)
     page.route(alice.url(f"/fragments/requests/{target}"), wrong_token)  # the live region, fetched again
     goto_live(page, page_url)
     expect(page.locator('input[name="csrf"]').first).to_have_value("wrong")
+    watched.assert_clean()
     page.get_by_label("Reason").fill("with a wrong token")
     with page.expect_response(review) as answered:
         page.get_by_role("button", name="Approve").click()
@@ -191,7 +196,7 @@ def test_a_reason_with_html_and_htmx_attributes_is_shown_to_the_reviewer_as_text
     reason = ('<img src=x onerror="document.title=\'pwned\'">'
               '<div hx-get="/grants?attack=get" hx-trigger="load">get</div>'
               f'<form hx-post="/requests/{name}/drop?attack=post" hx-trigger="load"><button>post</button></form>')
-    for _ in bobs_request(gatepass, name, reason=reason):
+    with bobs_request(gatepass, name, reason=reason):
         page = signed_in.new_page()
         watched = watch(page)
         requested: list[str] = []
