@@ -112,6 +112,12 @@ def test_bob_asks_alice_and_ivan_approve_live_and_bob_drops_it(gatepass, uis, ne
         bob.on("load", lambda: loads.append(bob.url))
         bob.on("framenavigated", lambda frame: frame == bob.main_frame and loads.append(frame.url))
 
+        # ivan opens it and starts writing his reason before alice has approved.
+        ivan, ivan_watch = signed_in_page(new_context, uis["ivan"])
+        goto_live(ivan, uis["ivan"].url(f"/requests/{name}"))
+        expect(ivan.get_by_text("Signed in as ivan")).to_be_visible()
+        ivan.get_by_label("Reason").fill("fine by me")
+
         # alice: her list, the "Needs my review" tab, the request, Approve with a reason.
         alice, alice_watch = signed_in_page(new_context, uis["alice"])
         alice.goto(uis["alice"].url("/"))
@@ -141,11 +147,10 @@ def test_bob_asks_alice_and_ivan_approve_live_and_bob_drops_it(gatepass, uis, ne
         expect(bob.locator("#request .countdown").first).to_have_text(re.compile(r"^in \d+m"))  # request TTL
         shoot(bob, "request-pending")
 
-        # ivan approves; bob's page shows Approved with its countdown, and kubectl agrees.
-        ivan, ivan_watch = signed_in_page(new_context, uis["ivan"])
-        goto_live(ivan, uis["ivan"].url(f"/requests/{name}"))
-        expect(ivan.get_by_text("Signed in as ivan")).to_be_visible()
-        ivan.get_by_label("Reason").fill("fine by me")
+        # ivan's page has followed too, keeping what he typed; he approves. bob's page shows Approved with
+        # its countdown, and kubectl agrees.
+        expect(ivan.locator("#request .progress")).to_contain_text("two-leads: 1 of 2 — alice", timeout=LIVE)
+        expect(ivan.get_by_label("Reason")).to_have_value("fine by me")
         ivan.get_by_role("button", name="Approve").click()
         ivan.wait_for_url(uis["ivan"].url(f"/requests/{name}"))
         expect(ivan.get_by_role("alert")).to_have_count(0)
