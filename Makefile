@@ -92,6 +92,10 @@ test: venv k8s-bins browser lint ## the whole suite, end-to-end tests included, 
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; exit 1; fi; exit $$rc
 
+.PHONY: screenshots
+screenshots: venv k8s-bins browser ## run the Web UI's browser tests and keep their screenshots in docs/images/ui
+	GATEPASS_SCREENSHOTS=$(CURDIR)/docs/images/ui $(PY) -m pytest tests/e2e/test_ui_browser.py -q $(PYTEST_ARGS)
+
 .PHONY: test-unit
 test-unit: venv ## only the fast unit tests
 	$(PY) -m pytest tests/unit -q

@@ -10,29 +10,21 @@ one bound to gatepass-requester, one bound to nothing. Nothing is faked.
 from __future__ import annotations
 
 import http.client
-import os
 import queue
 import re
-import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from .helpers import approve, request_manifest, unique
+from .ui import OPEN, UI, call
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-#: Runs `kubectl access` from this tree.
-LAUNCH = "import sys; from gatepass.cli.main import main; sys.exit(main(sys.argv[1:]))"
-OPEN = re.compile(r"^Open http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+)\n$")
 SERVING = re.compile(r'^ui: serving in-cluster address=127\.0\.0\.1:(\d+) ')
 IN_TIME = 1.0  # seconds from a change to its event
 
@@ -40,51 +32,6 @@ IN_TIME = 1.0  # seconds from a change to its event
 def signed_in_as(user: str) -> str:
     """The page header naming the signed-in user."""
     return f'Signed in as <strong class="user" hx-disable>{user}</strong>'
-
-
-class UI:
-    """One `kubectl access ui` process."""
-
-    def __init__(self, *argv: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCH, "ui", "--no-browser", *argv],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                        stdin=subprocess.DEVNULL)
-        self.err: list[str] = []
-
-    def line(self, stream, timeout: float = 60) -> str:
-        ready, _, _ = select.select([stream], [], [], timeout)
-        assert ready, f"no output in {timeout}s; stderr: {self.err}"
-        return stream.readline()
-
-    def err_line(self, pattern: re.Pattern) -> re.Match:
-        while True:
-            line = self.line(self.process.stderr)
-            assert line, f"exited {self.process.wait()}: {self.err}"
-            self.err.append(line)
-            if found := pattern.search(line):
-                return found
-
-    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str, str]:
-        self.process.send_signal(signum)
-        out, err = self.process.communicate(timeout=20)
-        self.err.append(err)
-        return self.process.returncode, out, "".join(self.err)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
-
-
-def call(port: int, method: str, path: str, *, host: str, headers: dict | None = None, body: str | None = None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers={"Host": host, **(headers or {})})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read().decode()
-    finally:
-        connection.close()
 
 
 class Events:

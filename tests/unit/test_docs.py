@@ -315,7 +315,7 @@ def programs_flags() -> set[str]:
         help_text(plugin, "--help"),
         *(help_text(plugin, *verb, "--help") for verb in (
             ("request", "create"), ("request", "ls"), ("request", "show"), ("request", "drop"), ("review",),
-            ("exec",))),
+            ("exec",), ("ui",))),
     ]
     return {flag for text in texts for flag in FLAG.findall(text)}
 

@@ -9,6 +9,7 @@ import functools
 import json
 import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -104,6 +105,37 @@ async def test_a_heartbeat_timeout_does_not_lose_the_subscription():
     kube.push("after")
     assert await asyncio.wait_for(changes.__anext__(), 5) == "after"
     changes.close()
+
+
+class SlowList(FakeKube):
+    """A client whose list waits for ``gate``."""
+
+    def __init__(self) -> None:
+        super().__init__("bob")
+        self.gate = threading.Event()
+
+    def list_requests_with_version(self) -> tuple[list[dict], str]:
+        self.gate.wait(5)
+        return super().list_requests_with_version()
+
+
+@aio
+async def test_a_subscription_is_ready_once_the_watch_has_listed_so_no_later_change_is_missed():
+    kube = SlowList()
+    registry = local(kube)
+    changes = registry._session.changes()
+    ready = asyncio.ensure_future(changes.ready())
+    await asyncio.sleep(0.1)
+    assert not ready.done()  # a change now would be in neither the list nor the watch
+    kube.gate.set()
+    await asyncio.wait_for(ready, 5)
+    kube.push("after")
+    assert await asyncio.wait_for(changes.__anext__(), 5) == "after"
+    another = registry._session.changes()  # the watch runs: ready at once
+    await asyncio.wait_for(another.ready(), 1)
+    another.close()
+    changes.close()
+    await asyncio.wait_for(changes.ready(), 1)  # no watch runs: nothing to wait for
 
 
 @aio

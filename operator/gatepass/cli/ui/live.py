@@ -9,6 +9,10 @@ at its next event or renewal (it is a daemon: it never holds up the process's ex
 refuses the watch (an expired token, a revoked permission), every subscription ends, so that the browser
 reconnects with fresh credentials instead of waiting on a dead stream.
 
+``Subscription.ready()`` returns once the watch thread has listed, so that every change after that moment
+reaches the subscriber: a page that fetches its content again after its stream opened (the templates do,
+on htmx's ``htmx:sseOpen``) misses nothing that changed between its first rendering and its subscription.
+
 It may touch: the user's ``Kube`` (its watch and list calls), one thread, the event loop it is given.
 """
 
@@ -29,6 +33,7 @@ RENEW_AFTER = 30
 BACKLOG = 1000
 
 _END = None  # queued for a subscriber when its stream ends
+_LISTED = object()  # handed to the event loop once the thread has listed; never queued for a subscriber
 
 
 class Subscription:
@@ -54,6 +59,10 @@ class Subscription:
             self.close()
             raise StopAsyncIteration
         return name
+
+    async def ready(self) -> None:
+        """Wait until the watch has listed: every change after this returns is queued for this subscriber."""
+        await self._watch.ready()
 
     def put(self, name: str | None) -> None:
         if self._queue.full():
@@ -81,6 +90,7 @@ class Watch:
         self._renew_after = renew_after
         self._subscribers: set[Subscription] = set()
         self._stop: threading.Event | None = None
+        self._listed = asyncio.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -93,10 +103,15 @@ class Watch:
         self._subscribers.add(subscription)
         if self._stop is None:
             self._stop = threading.Event()
+            self._listed = asyncio.Event()
             self._thread = threading.Thread(target=self._run, args=(self._stop,), daemon=True,
                                             name=f"gatepass-ui-watch {self._user}")
             self._thread.start()
         return subscription
+
+    async def ready(self) -> None:
+        """Wait until the running thread has listed (at once when it has, or when no thread runs)."""
+        await self._listed.wait()
 
     def leave(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
@@ -108,25 +123,30 @@ class Watch:
         if self._stop is not None:
             self._stop.set()
             self._stop = None
+        self._listed.set()  # nothing to wait for any more
         for subscription in list(self._subscribers):
             subscription.put(_END)
         self._subscribers.clear()
 
     # -- in the event loop -----------------------------------------------------------
 
-    def _publish(self, name: str | None, stop: threading.Event) -> None:
+    def _publish(self, name: str | None | object, stop: threading.Event) -> None:
         if stop.is_set():
+            return
+        if name is _LISTED:
+            self._listed.set()
             return
         for subscription in list(self._subscribers):
             subscription.put(name)
         if name is _END:
+            self._listed.set()
             self._subscribers.clear()
             if self._stop is stop:
                 self._stop = None
 
     # -- in the watch thread ------------------------------------------------------------
 
-    def _send(self, name: str | None, stop: threading.Event) -> None:
+    def _send(self, name: str | None | object, stop: threading.Event) -> None:
         try:
             self._loop.call_soon_threadsafe(self._publish, name, stop)
         except RuntimeError:  # the loop is closed: the process is stopping
@@ -141,6 +161,7 @@ class Watch:
                     for name in (str((obj.get("metadata") or {}).get("name") or "") for obj in items):
                         if relisting and name:
                             self._send(name, stop)  # events may have been missed while the version expired
+                    self._send(_LISTED, stop)
                 try:
                     for _kind, obj in self._kube.watch_requests(version, timeout=self._renew_after):
                         metadata = obj.get("metadata") or {}

@@ -24,7 +24,10 @@ HEADERS: Mapping[str, str] = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": under it a browser sends `Origin: null` with every form POST, even from the UI's own
+    # pages, and the Origin check refuses them all. "same-origin" keeps the Origin of our own pages and sends
+    # neither a referrer nor an origin anywhere else.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Server": "gatepass",

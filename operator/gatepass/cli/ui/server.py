@@ -22,6 +22,7 @@ header, a cookie or a form.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -217,6 +218,11 @@ async def _events(request: web.Request) -> web.StreamResponse:
     subscription = request[SESSION].changes()
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     try:
+        # Open the stream (the browser's `htmx:sseOpen`, on which the pages fetch their content again) only
+        # once the watch has listed: a change between the page's rendering and now is then in that content,
+        # and every later one comes as an event.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscription.ready(), config.heartbeat)
         await response.prepare(request)
         await response.write(b": watching\n\n")
         while True:
