@@ -57,6 +57,8 @@ PLUGIN = str(Path(sys.executable).with_name("kubectl-access"))
 CHROMIUM = "/usr/bin/chromium"
 OPEN = re.compile(r"^Open (http://127\.0\.0\.1:(\d+)/)\?token=([A-Za-z0-9_-]+)$")
 ROWS = "table.requests tbody tr"
+#: Quiet before each timed list load (ms).
+IDLE_MS = 1500
 #: htmx waits this long after a server-sent event before it fetches the fragment (hx-trigger's delay).
 HTMX_DELAY_MS = 300
 
@@ -392,6 +394,9 @@ class UIBench:
         readings = []
         page = context.new_page()  # one tab, loading the page again and again (static files are no-store)
         for i in range(self.runs + 1):
+            # Each load starts from an idle server: the previous page's event stream started bob's watch,
+            # whose first list (every request, for a resourceVersion) would otherwise overlap this GET.
+            page.wait_for_timeout(IDLE_MS)
             page.goto(f"{base}?tab=all", wait_until="load")
             page.locator(ROWS).nth(self.rows - 1).wait_for(state="attached")
             page.wait_for_timeout(100)  # the frame after the last row
