@@ -88,9 +88,12 @@ READ_TIMING = """() => {
   return {fcp: paint ? paint.startTime : null, ttfb: nav.responseStart, response_end: nav.responseEnd,
           dom_interactive: nav.domInteractive, dom_content_loaded: nav.domContentLoadedEventEnd,
           load: nav.loadEventEnd, rows: probe.rows ?? null, rows_frame: probe.rowsFrame ?? null,
-          transfer_bytes: nav.transferSize, first_paint: (performance.getEntriesByName("first-paint")[0] || {}).startTime ?? null,
+          transfer_bytes: nav.transferSize,
+          first_paint: (performance.getEntriesByName("first-paint")[0] || {}).startTime ?? null,
           resources: Object.fromEntries(performance.getEntriesByType("resource")
-            .filter(e => e.name.includes("/static/")).map(e => [new URL(e.name).pathname, [e.startTime, e.responseEnd]])), rows_in_dom: document.querySelectorAll(%s).length};
+            .filter(e => e.name.includes("/static/"))
+            .map(e => [new URL(e.name).pathname, [e.startTime, e.responseEnd]])),
+          rows_in_dom: document.querySelectorAll(%s).length};
 }"""
 
 #: Added once to bob's request page: the wall time (Date.now, ms) of htmx's events and of the first DOM
@@ -449,7 +452,8 @@ class UIBench:
                     raise RuntimeError(f"{name}'s page showed {text!r} before the review")
                 self.review(kube, name, "Approve", reviewer)
                 sent_at = time.time() * 1000
-                (page.get_by_role("heading", name=text) if text.startswith("State") else page.get_by_text(text)).first.wait_for(timeout=30_000)
+                shown = page.get_by_role("heading", name=text) if text.startswith("State") else page.get_by_text(text)
+                shown.first.wait_for(timeout=30_000)  # coarse (playwright polls); the probe has the time
                 page.wait_for_timeout(50)  # the frame after
                 probe = page.evaluate("() => window.__gatepassBench")
                 if i:
