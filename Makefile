@@ -107,15 +107,20 @@ test-kind: venv ## the end-to-end suite against a kind cluster (needs Docker and
 	rc=$$?; kind delete cluster --name gatepass-e2e; exit $$rc
 
 .PHONY: bench
-bench: venv k8s-bins ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json), then bench-notify, bench-admission and bench-plugin
+bench: venv k8s-bins browser ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json), then bench-notify, bench-admission, bench-plugin and bench-ui
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.notify $(NOTIFY_ARGS)
 	$(PY) -m bench.admission $(ADMISSION_ARGS)
 	$(PY) -m bench.plugin $(PLUGIN_ARGS)
+	$(PY) -m bench.ui $(UI_ARGS)
 
 .PHONY: bench-plugin
 bench-plugin: venv k8s-bins ## wall time of each kubectl access command and --help, warm, median and p95 (bench/plugin-results.json)
 	$(PY) -m bench.plugin $(PLUGIN_ARGS)
+
+.PHONY: bench-ui
+bench-ui: venv k8s-bins browser ## the Web UI in Chromium: list page first paint at 1,000 requests, approval to the requester's page (bench/ui-results.json)
+	$(PY) -m bench.ui $(UI_ARGS)
 
 .PHONY: bench-admission
 bench-admission: venv ## CPU time of reading one AccessRequest, AccessReview and AccessPolicy into core values (bench/admission-results.json)
