@@ -14,6 +14,7 @@ The calls are plain HTTPS over the standard library's ``http.client`` and
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.client
 import json
@@ -65,6 +66,7 @@ class Transport:
             self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         self.proxy = endpoint.proxy_url or _env_proxy(parts.scheme, self.hostname)
         self._connection: http.client.HTTPConnection | None = None
+        self._streaming: socket.socket | None = None  # the socket of the latest stream
 
     def _tls(self, credentials: kubeconfig.Credentials) -> ssl.SSLContext:
         endpoint = self.endpoint
@@ -119,6 +121,8 @@ class Transport:
             try:
                 connection.timeout = timeout
                 connection.request(method, url, body=payload, headers=headers)
+                if stream:
+                    self._streaming = connection.sock  # kept: the connection lets go of it on a closing answer
                 response = connection.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 connection.close()
@@ -134,6 +138,13 @@ class Transport:
                 self._connection = connection
             return response
         raise AssertionError("unreachable")
+
+    def interrupt(self) -> None:
+        """End the latest stream now (from another thread): its reader gets an error, or the end of it."""
+        sock = self._streaming
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the TCP stream, under any TLS
 
 
 class _HTTPSConnection(http.client.HTTPSConnection):
@@ -341,9 +352,14 @@ class Kube:
         of its own: one ``Kube`` is not safe to share between threads)."""
         transport = copy.copy(self.transport)
         transport._connection = None
+        transport._streaming = None
         twin = type(self)(transport)
         twin._identity = self._identity
         return twin
+
+    def interrupt(self) -> None:
+        """End this client's watch in progress (from another thread), as ``Transport.interrupt``."""
+        self.transport.interrupt()
 
     # -- RBAC ---------------------------------------------------------------------
 
