@@ -57,9 +57,16 @@ class FakeSession:
         self.kube = kube
         self.me = kube.me
         self.csrf = csrf
+        self.seen: list[dict] = []
 
     async def call(self, fn):
         return fn(self.kube)
+
+    async def requests(self):
+        return self.kube.list_requests()
+
+    def saw(self, obj: dict) -> None:
+        self.seen.append(obj)
 
     async def changes(self):  # pragma: no cover - the pages never read the stream themselves
         if False:
@@ -215,6 +222,19 @@ def test_the_filters_keep_their_values_and_narrow_the_rows():
     assert 'href="/requests/bob-old"' in html and 'href="/requests/bob-dba-x7k2q"' not in html
     assert '<option value="Expired" selected>' in html
     assert 'hx-get="/fragments/requests?tab=all&amp;state=Expired&amp;requester=bob"' in html
+
+
+def test_a_request_made_or_dropped_here_goes_into_the_users_view():
+    kube = UIKube(me=BOB, requests=[pending()])
+    session = FakeSession(kube)
+
+    async def go():
+        async with TestClient(TestServer(app_for(session))) as client:
+            await client.post("/requests/new", data={**FORM, "action": "preview"}, allow_redirects=False)
+            await client.post("/requests/new", data={**FORM, "action": "create"}, allow_redirects=False)
+            await client.post("/requests/bob-dba-x7k2q/drop", data={"csrf": "tok-123"}, allow_redirects=False)
+    asyncio.run(go())
+    assert [obj["metadata"]["name"] for obj in session.seen] == ["bob-dba-abcde", "bob-dba-x7k2q"]  # no dry run
 
 
 def test_the_fragment_is_only_the_region():

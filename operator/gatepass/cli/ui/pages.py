@@ -1,7 +1,8 @@
 """The pages: the request list, a request, the new-request form, reviews, drops and the active grants.
 
 Each handler reads the signed-in user's ``Session`` (``request[SESSION]``), makes its API calls through
-``session.call`` (the user's own client, never another), turns what came back into a screen with the pure
+``session.call`` (the user's own client, never another) and reads the user's requests from
+``session.requests()`` (their own watch's view; a write's answer goes into it with ``session.saw``), turns what came back into a screen with the pure
 ``screens`` and ``forms`` and renders it with jinja2 (autoescaped). A POST answers 303 to the page that shows
 its result, so every action works as a plain form; the server's middleware has checked Origin and the CSRF
 token before a handler runs. An API failure is shown as the API server's one line, never as a traceback.
@@ -99,7 +100,7 @@ async def _policies(session: Session) -> list:
 
 async def _list_screen(request: web.Request) -> screens.ListScreen:
     session = _session(request)
-    objs = await session.call(lambda kube: kube.list_requests())
+    objs = await session.requests()
     policies = await _policies(session)
     tab = screens.tab_of(request.query.get("tab"))
     return screens.list_screen(objs, session.me, policies, tab, screens.Filters.of(request.query), _now(request))
@@ -178,11 +179,11 @@ async def drop(request: web.Request) -> web.Response:
     form = await request.post()
     back = "/grants" if form.get("back") == "grants" else f"/requests/{quote(name)}"
 
-    def dropping(kube) -> None:
-        kube.annotate_request(name, drop_annotations(kube.get_request(name), DROP_REASON))
+    def dropping(kube) -> dict:
+        return kube.annotate_request(name, drop_annotations(kube.get_request(name), DROP_REASON))
 
     try:
-        await session.call(dropping)
+        session.saw(await session.call(dropping))
     except CliError as error:
         if _not_found(error):
             return error_page(request, error.message, status=404)
@@ -215,6 +216,7 @@ async def new_request_submit(request: web.Request) -> web.Response:
         preview = forms.preview(answer, policies, _now(request))
         screen = forms.new_screen(policies, session.me, draft, preview=preview)
         return render(request, "new.html", section="new", screen=screen)
+    session.saw(answer)
     raise web.HTTPSeeOther(f"/requests/{quote(answer['metadata']['name'])}")
 
 
@@ -223,7 +225,7 @@ async def new_request_submit(request: web.Request) -> web.Response:
 
 async def _grants(request: web.Request) -> tuple:
     session = _session(request)
-    return screens.grants(await session.call(lambda kube: kube.list_requests()), session.me, _now(request))
+    return screens.grants(await session.requests(), session.me, _now(request))
 
 
 async def grants_page(request: web.Request) -> web.Response:

@@ -2,8 +2,8 @@
 
 The server (``server``) makes one ``Session`` per signed-in browser and stores it on each aiohttp request
 under ``SESSION``. Handlers never build a client themselves: ``call`` runs one of the plugin's blocking
-``Kube`` methods with this user's credentials in a worker thread, and ``changes`` yields the names of
-requests this user can see as they change (from this user's own watch).
+``Kube`` methods with this user's credentials in a worker thread, ``requests`` gives the requests this user
+can see (kept by this user's own watch), and ``changes`` yields their names as they change.
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ class Session(Protocol):
 
     async def call(self, fn: Callable[[Kube], T]) -> T:
         """``fn(kube)`` with this user's client, in a worker thread; ``CliError`` on an API failure."""
+        ...
+
+    async def requests(self) -> list[dict]:
+        """Every AccessRequest this user may see, from this user's own watch once it has listed, else from a
+        list call; ``CliError`` when the API server refuses that list."""
+        ...
+
+    def saw(self, obj: dict) -> None:
+        """Record the API server's answer to this user's own write (a created or patched request), so that the
+        next page shows it even before the watch's event for it arrives."""
         ...
 
     def changes(self) -> Changes:

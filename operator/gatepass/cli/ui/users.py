@@ -11,6 +11,11 @@ own CSRF token (an HMAC of the token's digest) and its own watch. Nothing is sha
 map is bounded: sessions idle for ``idle_after`` seconds, and the least recently used beyond
 ``max_sessions``, are dropped (their watch stopped). Tokens are kept by their SHA-256 only.
 
+Each session's watch (``live.Watch``) starts when the session is made (local mode: at sign-in; in the
+cluster: at the token's first request) and runs until the session is dropped or the server stops. The pages
+read the user's requests from it (``requests()``), and ``saw()`` puts the answer of the user's own write
+into it.
+
 It may touch: the ``Kube`` clients it makes (in worker threads), ``live.Watch``; no aiohttp request.
 """
 
@@ -34,6 +39,9 @@ from . import live, security
 __all__ = ["COOKIE", "ClusterUsers", "LocalUsers", "Unauthenticated", "UserSession", "cluster_kube"]
 
 T = TypeVar("T")
+
+#: Seconds a page waits for the user's watch to have listed before it lists for itself.
+VIEW_WAIT = 2.0
 
 #: The cookie that names a browser's session in local mode (a random id, never the sign-in token).
 COOKIE = "gatepass_session"
@@ -70,6 +78,18 @@ class UserSession:
     def changes(self) -> live.Subscription:
         return self.watch.subscribe()
 
+    async def requests(self) -> list[dict]:
+        """The requests this user may see: the watch's view once it has listed (waiting at most VIEW_WAIT
+        seconds), else a list through the user's client (whose refusal, as a ``CliError``, is the page's)."""
+        found = await self.watch.view(VIEW_WAIT)
+        if found is None:
+            return await self.call(lambda kube: kube.list_requests())
+        return found
+
+    def saw(self, obj: dict) -> None:
+        """The answer of this user's own write, for the next page to show before its watch event arrives."""
+        self.watch.apply(obj)
+
     def close(self) -> None:
         self.watch.stop()
 
@@ -96,6 +116,7 @@ class LocalUsers:
         self.token = ""  # used: it works once
         session_id = secrets.token_urlsafe(32)
         self._ids.add(session_id)
+        self._session.watch.start()
         return session_id
 
     async def session(self, *, cookie: str | None, authorization: str | None) -> UserSession:
@@ -159,6 +180,7 @@ class ClusterUsers:
         except CliError as error:
             raise Unauthenticated(error.message) from None
         session = _session(kube, me, security.csrf_for_token(self._secret, digest), self._log)
+        session.watch.start()
         session.last_used = self._clock()
         self._sessions[digest] = session
         while len(self._sessions) > self.max_sessions:
