@@ -46,7 +46,7 @@ class Session(Protocol):
     def changes(self) -> Changes:
         """The names of the AccessRequests this user can see, each time one is added, changed or deleted.
 
-        Close it when done (``contextlib.aclosing``): the user's watch runs while any of these is open."""
+        Close it when done (``contextlib.aclosing``): it is an attachment to the user's running watch."""
         ...
 
 
