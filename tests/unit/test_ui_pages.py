@@ -224,6 +224,36 @@ def test_the_filters_keep_their_values_and_narrow_the_rows():
     assert 'hx-get="/fragments/requests?tab=all&amp;state=Expired&amp;requester=bob"' in html
 
 
+def many(count: int) -> list[dict]:
+    found = []
+    for i in range(count):
+        obj = pending(name=f"bob-{i:03d}")
+        obj["metadata"]["creationTimestamp"] = f"2026-11-24T{8 + i // 60:02d}:{i % 60:02d}:00Z"
+        found.append(obj)
+    return found
+
+
+def test_the_list_shows_a_page_of_the_newest_with_links_that_keep_tab_and_filters():
+    kube = UIKube(me=BOB, requests=many(250))
+    _, html, _ = fetch(kube, "GET", "/?tab=all&state=Pending")
+    page = Page(html)
+    rows = [a["href"] for t, a in page.tags if t == "a" and a.get("href", "").startswith("/requests/bob-")]
+    assert rows[0] == "/requests/bob-249" and rows[-1] == "/requests/bob-150" and len(rows) == 100
+    links = {a.get("rel"): a["href"] for t, a in page.tags if t == "a" and a.get("rel") in ("prev", "next")}
+    assert links == {"next": "/?tab=all&state=Pending&page=2"}
+    assert '<span class="count">250</span>' in html  # every request, not the page
+    assert "1–100 of 250" in page.text
+    _, second, _ = fetch(kube, "GET", "/?tab=all&state=Pending&page=2")
+    links = {a.get("rel"): a["href"] for t, a in Page(second).tags if t == "a" and a.get("rel") in ("prev", "next")}
+    assert links == {"prev": "/?tab=all&state=Pending", "next": "/?tab=all&state=Pending&page=3"}
+    region = next(a for t, a in Page(second).tags if a.get("id") == "requests")
+    assert region["hx-get"] == "/fragments/requests?tab=all&state=Pending&page=2"  # the live region keeps it
+    tab = next(a["href"] for t, a in Page(second).tags if t == "a" and a.get("href", "").startswith("/?tab=mine"))
+    assert tab == "/?tab=mine&state=Pending"  # another tab starts at its newest
+    _, fragment, _ = fetch(kube, "GET", "/fragments/requests?tab=all&page=3")
+    assert "201–250 of 250" in Page(fragment).text and 'href="/requests/bob-000"' in fragment
+
+
 def test_a_request_made_or_dropped_here_goes_into_the_users_view():
     kube = UIKube(me=BOB, requests=[pending()])
     session = FakeSession(kube)

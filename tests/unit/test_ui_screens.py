@@ -327,3 +327,44 @@ def test_preview_reads_the_dry_run_answer_against_the_policies():
     assert (shown.denials, shown.request_ttl, shown.waits_until) == (2, "30m", "2026-11-24 10:10:00 UTC")
     assert forms.preview(answer, [], NOW).policy == ""  # allowed by a policy the user cannot read
 
+
+
+# -- paging ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("total, page, expected", [
+    (0, 1, (1, 1, 0, 0, None, None)),
+    (250, 1, (1, 3, 1, 100, None, 2)),
+    (250, 2, (2, 3, 101, 200, 1, 3)),
+    (250, 3, (3, 3, 201, 250, 2, None)),
+    (250, 9, (3, 3, 201, 250, 2, None)),  # beyond the last: the last
+    (100, 1, (1, 1, 1, 100, None, None)),
+    (101, 2, (2, 2, 101, 101, 1, None)),
+])
+def test_paging(total, page, expected):
+    shown = screens.paging(total, page)
+    assert (shown.page, shown.pages, shown.first, shown.last, shown.newer, shown.older) == expected
+    assert shown.total == total
+
+
+@pytest.mark.parametrize("value, page", [(None, 1), ("", 1), ("2", 2), (" 3 ", 3), ("0", 1), ("-4", 1),
+                                         ("x", 1), ("1e3", 1)])
+def test_page_of_a_query(value, page):
+    assert screens.page_of(value) == page
+
+
+def test_the_list_is_paged_newest_first_with_counts_over_every_request():
+    many = []
+    for i in range(7):
+        obj = request_obj(f"bob-{i}", "Pending" if i % 2 else "Denied")
+        obj["metadata"]["creationTimestamp"] = f"2026-11-24T09:3{i}:00Z"
+        many.append(obj)
+    first = screens.list_screen(many, BOB, POLICIES, "all", screens.Filters(), NOW, size=3)
+    assert [r.name for r in first.rows] == ["bob-6", "bob-5", "bob-4"]
+    assert first.counts == {"mine": 7, "review": 0, "all": 7}
+    last = screens.list_screen(many, BOB, POLICIES, "all", screens.Filters(), NOW, page=3, size=3)
+    assert [r.name for r in last.rows] == ["bob-0"] and last.paging.older is None and last.paging.newer == 2
+    pending = screens.list_screen(many, BOB, POLICIES, "all", screens.Filters(state="Pending"), NOW, page=2,
+                                  size=2)
+    assert [r.name for r in pending.rows] == ["bob-1"] and pending.paging.total == 3
+    assert pending.counts["all"] == 7  # the filters narrow the rows, not the counts
+    assert screens.PAGE_SIZE == 100

@@ -103,14 +103,18 @@ async def _list_screen(request: web.Request) -> screens.ListScreen:
     objs = await session.requests()
     policies = await _policies(session)
     tab = screens.tab_of(request.query.get("tab"))
-    return screens.list_screen(objs, session.me, policies, tab, screens.Filters.of(request.query), _now(request))
+    return screens.list_screen(objs, session.me, policies, tab, screens.Filters.of(request.query), _now(request),
+                               page=screens.page_of(request.query.get("page")))
 
 
 def _list_context(screen: screens.ListScreen) -> dict:
     def tab_query(tab: str) -> str:
         return urlencode({"tab": tab, **screen.filters.query()})
+
+    def page_query(page: int) -> str:
+        return urlencode({"tab": screen.tab, **screen.filters.query(), **({"page": page} if page > 1 else {})})
     return {"screen": screen, "tabs": screens.TABS, "states": screens.STATES, "tab_query": tab_query,
-            "query": tab_query(screen.tab)}
+            "page_query": page_query, "query": page_query(screen.paging.page)}
 
 
 async def request_list(request: web.Request) -> web.Response:

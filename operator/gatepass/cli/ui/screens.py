@@ -25,6 +25,8 @@ from ..commands import by_creation, governing_policy, requester_of, reviewable
 TABS: tuple[tuple[str, str], ...] = (("mine", "Mine"), ("review", "Needs my review"), ("all", "All"))
 TAB_NAMES = tuple(name for name, _ in TABS)
 STATES: tuple[str, ...] = tuple(state.value for state in State)
+#: Rows on one page of the list (newest first; "Newer" and "Older" lead to the others).
+PAGE_SIZE = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -108,10 +110,51 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Paging:
+    """Which page of a tab's matching requests is shown: ``page`` of ``pages`` (1-based), rows ``first`` to
+    ``last`` of ``total`` (1-based; 0 and 0 when none match)."""
+
+    page: int
+    pages: int
+    total: int
+    first: int
+    last: int
+
+    @property
+    def newer(self) -> int | None:
+        """The page of newer requests, if any."""
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def older(self) -> int | None:
+        """The page of older requests, if any."""
+        return self.page + 1 if self.page < self.pages else None
+
+
+def page_of(value: str | None) -> int:
+    """The page a query asks for: a positive integer, else 1."""
+    try:
+        page = int((value or "").strip())
+    except ValueError:
+        return 1
+    return page if page > 0 else 1
+
+
+def paging(total: int, page: int, size: int = PAGE_SIZE) -> Paging:
+    """Page ``page`` of ``total`` rows, ``size`` to a page; a page beyond the last is the last."""
+    pages = max(1, -(-total // size))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * size
+    last = min(first + size, total)
+    return Paging(page=page, pages=pages, total=total, first=first + 1 if total else 0, last=last)
+
+
+@dataclass(frozen=True)
 class ListScreen:
     tab: str
     filters: Filters
     rows: tuple[Row, ...]
+    paging: Paging
     #: How many requests each tab holds before the filters, by tab name.
     counts: Mapping[str, int]
     roles: tuple[str, ...]  # every role named by a request the user sees, for the filter's suggestions
@@ -156,16 +199,18 @@ def row(obj: Mapping, may_review: bool, now: datetime) -> Row:
 
 
 def list_screen(objs: Iterable[Mapping], me: Identity, policies: Sequence[Policy], tab: str,
-                filters: Filters, now: datetime) -> ListScreen:
-    """The requests of ``tab`` that pass ``filters``, newest first."""
+                filters: Filters, now: datetime, *, page: int = 1, size: int = PAGE_SIZE) -> ListScreen:
+    """Page ``page`` (``size`` rows) of the requests of ``tab`` that pass ``filters``, newest first; the
+    tab counts and the filters' suggestions are over every request."""
     marked = [(obj, reviewable(obj, me, policies)) for obj in by_creation(objs)]
     objs = [obj for obj, _ in marked]
     counts = {name: sum(1 for obj, may in marked if in_tab(name, obj, me, may)) for name in TAB_NAMES}
-    chosen = [(obj, may) for obj, may in marked if in_tab(tab, obj, me, may) and filters.matches(obj)]
+    chosen = [(obj, may) for obj, may in reversed(marked) if in_tab(tab, obj, me, may) and filters.matches(obj)]
+    shown = paging(len(chosen), page, size)
     specs = [obj.get("spec") or {} for obj in objs]
     return ListScreen(
-        tab=tab, filters=filters, counts=counts,
-        rows=tuple(row(obj, may, now) for obj, may in reversed(chosen)),
+        tab=tab, filters=filters, counts=counts, paging=shown,
+        rows=tuple(row(obj, may, now) for obj, may in chosen[max(shown.first - 1, 0):shown.last]),
         roles=tuple(sorted({role for spec in specs for role in spec.get("roles") or ()})),
         namespaces=tuple(sorted({ns for spec in specs for ns in spec.get("namespaces") or ()})),
         requesters=tuple(sorted({requester_of(obj) for obj in objs} - {""})),
