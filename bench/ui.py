@@ -9,7 +9,8 @@ Chromium (driven by playwright) signs in once with the printed link.
 - **The list page.** ``/?tab=all`` is loaded in a fresh page ``--runs`` times after one warm-up. The browser
   reports first-contentful-paint and the navigation timing (Performance API); a script added to the page
   by the browser's DevTools protocol (not by the page, so the page's CSP still applies to everything
-  else) records when the table holds all its rows, and the next animation frame after that. Next to it,
+  else) records when the table holds all its rows (a page of the list: the newest ``PAGE_SIZE``), and the
+  next animation frame after that; the All tab's count must say every request. Next to it,
   the same GET timed with an HTTP client (the server's own time), the fragment htmx re-fetches, and bob's
   list call to the API server (what the server waits for).
 - **Approval to the requester's page.** For each of ``--approvals`` fresh requests, bob's request page is
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from gatepass.cli.commands import request_body, review_body
 from gatepass.cli.kube import Kube
+from gatepass.cli.ui.screens import PAGE_SIZE
 from gatepass.devcluster import install
 from gatepass.devcluster.binaries import ensure_binaries
 from gatepass.devcluster.controlplane import ControlPlane
@@ -93,7 +95,8 @@ READ_TIMING = """() => {
           resources: Object.fromEntries(performance.getEntriesByType("resource")
             .filter(e => e.name.includes("/static/"))
             .map(e => [new URL(e.name).pathname, [e.startTime, e.responseEnd]])),
-          rows_in_dom: document.querySelectorAll(%s).length};
+          rows_in_dom: document.querySelectorAll(%s).length,
+          all_count: (document.querySelector('nav.tabs a[href^="/?tab=all"] .count') || {}).textContent ?? null};
 }"""
 
 #: Added once to bob's request page: the wall time (Date.now, ms) of htmx's events and of the first DOM
@@ -187,13 +190,15 @@ def verdicts(list_page: Mapping, approvals: Mapping) -> dict:
 
 
 def assemble(*, requests: int, runs: int, load: Mapping, list_page: Mapping, server: Mapping,
-             approvals: Mapping, notes: list[str], when: str | None = None, host: Mapping | None = None) -> dict:
+             approvals: Mapping, notes: list[str], when: str | None = None, host: Mapping | None = None,
+             rows_shown: int | None = None) -> dict:
     return {
         "benchmark": "ui",
         "when": when or utc_now(),
         "machine": dict(host or machine()),
         "load_average_1m": dict(load),
         "requests": requests,
+        "rows_shown": requests if rows_shown is None else rows_shown,
         "runs": runs,
         "targets_ms": {"first_paint_p95": FIRST_PAINT_TARGET_MS, "approval_to_page_p95": APPROVAL_TARGET_MS},
         "targets_met": verdicts(list_page, approvals),
@@ -213,11 +218,13 @@ def table(result: Mapping) -> str:
 
     page, server, approvals = result["list_page"], result["server"], result["approval_to_page"]
     n = result["requests"]
+    shown = result.get("rows_shown", n)
+    complete = f"{n} rows" if shown == n else f"{shown} of {n} rows"
     rows = [("measure", "median ms", "p95 ms", "max ms")]
     rows += [row(f"list /?tab=all ({n}): {label}", page[key]) for key, label in (
         ("first_contentful_paint", "first contentful paint"), ("ttfb", "first byte"),
         ("response_end", "last byte"), ("dom_content_loaded", "DOMContentLoaded"),
-        ("rows_frame", f"table complete ({n} rows, next frame)"))]
+        ("rows_frame", f"table complete ({complete}, next frame)"))]
     rows += [row(f"server: {label}", figure) for label, figure in server.items()]
     rows.append(row("approval -> page: 1 of 2 — alice", approvals["first"]["frame"]))
     rows.append(row("approval -> page: State: Approved", approvals["second"]["frame"]))
@@ -386,6 +393,7 @@ class UIBench:
         while len(bob.list_requests()) > len(names) and time.monotonic() < deadline:
             time.sleep(0.5)  # the deleted probes
         self.rows = len(bob.list_requests())
+        self.shown = min(self.rows, PAGE_SIZE)
         say(f"{len(names)} requests seeded ({len(approved)} approved, {len(denied)} denied) "
             f"in {time.monotonic() - started:.0f} s")
 
@@ -393,19 +401,21 @@ class UIBench:
 
     def list_page(self, context, base: str) -> dict:
         """``--runs`` fresh loads of /?tab=all, after one warm-up, read through the Performance API."""
-        context.add_init_script(ROWS_PROBE % (self.rows, json.dumps(ROWS)))
+        context.add_init_script(ROWS_PROBE % (self.shown, json.dumps(ROWS)))
         readings = []
         page = context.new_page()  # one tab, loading the page again and again (static files are no-store)
         for i in range(self.runs + 1):
-            # Each load starts from an idle server: the previous page's event stream started bob's watch,
-            # whose first list (every request, for a resourceVersion) would otherwise overlap this GET.
+            # Each load starts from an idle server: the previous page's event stream and its fragment
+            # fetch are done.
             page.wait_for_timeout(IDLE_MS)
             page.goto(f"{base}?tab=all", wait_until="load")
-            page.locator(ROWS).nth(self.rows - 1).wait_for(state="attached")
+            page.locator(ROWS).nth(self.shown - 1).wait_for(state="attached")
             page.wait_for_timeout(100)  # the frame after the last row
             reading = page.evaluate(READ_TIMING % json.dumps(ROWS))
-            if reading["rows_in_dom"] != self.rows:
-                raise RuntimeError(f"the list showed {reading['rows_in_dom']} rows, not {self.rows}")
+            if reading["rows_in_dom"] != self.shown:
+                raise RuntimeError(f"the list showed {reading['rows_in_dom']} rows, not {self.shown}")
+            if reading["all_count"] != str(self.rows):
+                raise RuntimeError(f"the All tab counted {reading['all_count']} requests, not {self.rows}")
             if i:
                 readings.append(reading)
         page.close()
@@ -423,6 +433,7 @@ class UIBench:
         return {
             "GET /?tab=all (HTTP client)": timed_get(port, "/?tab=all", cookie, self.runs),
             "GET /fragments/requests?tab=all": timed_get(port, "/fragments/requests?tab=all", cookie, self.runs),
+            "GET /?tab=all&page=10 (the oldest)": timed_get(port, "/?tab=all&page=10", cookie, self.runs),
             "API: list AccessRequests as bob": timed_call(bob.list_requests, self.runs),
             "API: list AccessPolicies as bob": timed_call(bob.list_policies, self.runs),
         }
@@ -477,7 +488,7 @@ class UIBench:
                 page.close()
                 cookie = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
                 load_start = round(os.getloadavg()[0], 2)
-                say(f"list page: {self.runs} timed loads of /?tab=all with {self.rows} rows "
+                say(f"list page: {self.runs} timed loads of /?tab=all with {self.shown} of {self.rows} rows "
                     f"(load average {load_start})")
                 list_page = self.list_page(context, ui.url)
                 say(f"  first contentful paint median {list_page['first_contentful_paint']['median_ms']} ms, "
@@ -493,7 +504,8 @@ class UIBench:
         self.notes.append("Performance API entries are read with playwright's page.evaluate and the probes are "
                           "added with add_init_script/evaluate over the DevTools protocol; the page's strict "
                           "CSP applies to its own scripts, no bypass_csp was needed.")
-        return assemble(requests=self.rows, runs=self.runs, list_page=list_page, server=server,
+        return assemble(requests=self.rows, rows_shown=self.shown, runs=self.runs, list_page=list_page,
+                        server=server,
                         approvals=approvals, notes=self.notes,
                         load={"start": load_start, "end": round(os.getloadavg()[0], 2)})
 

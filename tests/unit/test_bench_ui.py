@@ -120,6 +120,13 @@ def test_the_table_shows_each_figure_and_the_verdicts():
     assert "1.0 / 1.5 on 2 CPUs; 20 runs" in text
 
 
+def test_a_paged_list_says_how_many_of_the_requests_the_table_held():
+    result = assembled(rows_shown=100)
+    assert result["rows_shown"] == 100 and result["requests"] == 1000
+    assert "table complete (100 of 1000 rows, next frame)" in ui.table(result)
+    assert ui.PAGE_SIZE == 100
+
+
 def test_a_missing_reading_prints_as_a_dash():
     page = list_page(100.0, 100.0)
     page["ttfb"] = figure(None, None)
