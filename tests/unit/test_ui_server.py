@@ -165,10 +165,16 @@ async def test_a_refused_watch_ends_every_stream_so_the_browser_reconnects_with_
 
 
 @aio
-async def test_the_watch_uses_a_client_of_its_own():
+async def test_the_watch_uses_a_client_of_its_own_for_each_run():
     kube = FakeKube("bob")
-    local(kube)
+    registry = local(kube)
+    assert kube.twins == 0  # nothing runs before sign-in
+    registry.login(registry.token)
     assert kube.twins == 1
+    registry._session.watch.stop()
+    registry._session.changes().close()  # a new run, while the last may still be ending
+    assert kube.twins == 2
+    registry.close()
 
 
 # -- calls through the user's client -----------------------------------------------------------------

@@ -48,6 +48,9 @@ class FakeKube:
         self.twins += 1
         return self
 
+    def interrupt(self) -> None:
+        pass  # its watch ends by itself every 0.05 s
+
     def list_requests_with_version(self) -> tuple[list[dict], str]:
         return [{"metadata": {"name": "listed"}}], "10"
 

@@ -1,7 +1,8 @@
 """One user's watch of AccessRequests: that user's view of the requests, and the changes for their open pages.
 
-A ``Watch`` belongs to one user session and uses that user's own client (a ``Kube.twin()``, so the watch
-thread never shares a connection with the page handlers); nothing in it is shared with another user. It runs
+A ``Watch`` belongs to one user session and uses that user's own client (a ``Kube.twin()`` for each run of
+its thread, so the thread never shares a connection with the page handlers or with a thread that is still
+ending); nothing in it is shared with another user. It runs
 one thread from ``start()`` (the session is made) until ``stop()`` (the session is dropped, or the server
 stops): list once, then ``Kube.watch_requests`` from the list's resourceVersion, renewed when it times out
 and relisted when the version has expired (410). ``stop()`` interrupts a watch call in progress, so no
@@ -133,6 +134,7 @@ class Watch:
         self._listed = False
         self._ended_at: float | None = None
         self._objects: dict[str, dict] = {}
+        self._running: Kube | None = None  # the client of the running thread
         self.thread: threading.Thread | None = None
 
     @property
@@ -152,7 +154,8 @@ class Watch:
         self._settled = asyncio.Event()
         self._listed = False
         self._objects = {}
-        self.thread = threading.Thread(target=self._run, args=(self._stop,), daemon=True,
+        self._running = self._kube.twin()
+        self.thread = threading.Thread(target=self._run, args=(self._running, self._stop), daemon=True,
                                        name=f"gatepass-ui-watch {self._user}")
         self.thread.start()
 
@@ -194,9 +197,9 @@ class Watch:
         if self._stop is not None:
             self._stop.set()
             self._stop = None
-            interrupt = getattr(self._kube, "interrupt", None)
-            if interrupt is not None:
-                interrupt()
+            if self._running is not None:
+                self._running.interrupt()
+                self._running = None
         self._listed = False
         self._objects = {}
         self._settled.set()  # nothing to wait for any more
@@ -236,7 +239,7 @@ class Watch:
     def _ended(self, stop: threading.Event) -> None:
         if stop is not self._stop:
             return
-        self._stop = None
+        self._stop, self._running = None, None  # the thread is ending by itself
         self._ended_at = self._clock()
         self.stop()
 
@@ -248,16 +251,16 @@ class Watch:
         except RuntimeError:  # the loop is closed: the process is stopping
             stop.set()
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, kube: Kube, stop: threading.Event) -> None:
         try:
             version, relisting = "", False
             while not stop.is_set():
                 if not version:
-                    items, version = self._kube.list_requests_with_version()
+                    items, version = kube.list_requests_with_version()
                     items = [_lean(obj) for obj in items if (obj.get("metadata") or {}).get("name")]
                     self._send(stop, self._listed_all, items, relisting)
                 try:
-                    for kind, obj in self._kube.watch_requests(version, timeout=self._renew_after):
+                    for kind, obj in kube.watch_requests(version, timeout=self._renew_after):
                         if stop.is_set():
                             return
                         version = _version(obj) or version

@@ -95,7 +95,7 @@ class UserSession:
 
 
 def _session(kube: Kube, me: Identity, csrf: str, log: Callable[[str], None]) -> UserSession:
-    watch = live.Watch(kube.twin(), asyncio.get_running_loop(), log=log, user=me.username)
+    watch = live.Watch(kube, asyncio.get_running_loop(), log=log, user=me.username)
     return UserSession(kube, me, csrf, watch)
 
 
