@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -110,6 +111,21 @@ def change_as_bob_then_alice(gatepass, events: Events) -> None:
     assert events.arrival(name, timeout=10) - approved < IN_TIME
 
 
+def created_then_listed(port: int, host: str, signed_in: dict) -> None:
+    """A request bob makes in the UI is in his next list at once (the list reads his session's watch, and the
+    create's answer goes into it)."""
+    _, _, form = call(port, "GET", "/requests/new", host=host, headers=signed_in)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]
+    posting = {**signed_in, "Origin": f"http://{host}", "Content-Type": "application/x-www-form-urlencoded"}
+    fields = {"csrf": csrf, "roles": "dba", "namespaces": "payments", "duration": "1h", "start": "",
+              "reason": "ticket #123", "reviewers": "alice, ivan", "action": "create"}
+    status, headers, body = call(port, "POST", "/requests/new", host=host, headers=posting, body=urlencode(fields))
+    assert status == 303, body
+    name = headers["Location"].rsplit("/", 1)[1]
+    listed = call(port, "GET", "/?tab=mine", host=host, headers=signed_in)[2]
+    assert f'href="/requests/{name}"' in listed
+
+
 @pytest.fixture
 def local_ui(gatepass):
     ui = UI(f"--kubeconfig={gatepass.cluster.kubeconfig}", "--context=bob")
@@ -142,6 +158,8 @@ def test_local_ui_signs_in_once_serves_bob_and_streams_his_changes(gatepass, loc
     assert call(port, "GET", "/", host=f"evil.example:{port}", headers=signed_in)[0] == 421
     assert call(port, "POST", "/requests/new", host=host, headers=signed_in, body="csrf=x")[0] == 403
     assert call(port, "GET", "/healthz", host=host)[:3:2] == (200, "ok\n")
+
+    created_then_listed(port, host, signed_in)
 
     events = Events(port, host=host, headers=signed_in)
     try:
