@@ -16,7 +16,7 @@ import pytest
 from gatepass.cli import kubeconfig
 from gatepass.cli.errors import CliError
 from gatepass.cli.kube import Expired, Kube, Transport
-from gatepass.cli.ui import live, users
+from gatepass.cli.ui import users
 from gatepass.core.types import Identity
 
 from .test_ui_server import aio

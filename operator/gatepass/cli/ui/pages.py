@@ -2,8 +2,9 @@
 
 Each handler reads the signed-in user's ``Session`` (``request[SESSION]``), makes its API calls through
 ``session.call`` (the user's own client, never another) and reads the user's requests from
-``session.requests()`` (their own watch's view; a write's answer goes into it with ``session.saw``), turns what came back into a screen with the pure
-``screens`` and ``forms`` and renders it with jinja2 (autoescaped). A POST answers 303 to the page that shows
+``session.requests()`` (their own watch's view; a write's answer goes into it with ``session.saw``), turns
+what came back into a screen with the pure ``screens`` and ``forms`` and renders it with jinja2
+(autoescaped). A POST answers 303 to the page that shows
 its result, so every action works as a plain form; the server's middleware has checked Origin and the CSRF
 token before a handler runs. An API failure is shown as the API server's one line, never as a traceback.
 
