@@ -125,7 +125,7 @@ class Reconciler:
         if wanted != current:
             updated = await self.kube.patch_status(POLICIES, name, current, wanted)
             if updated is not None:
-                self.store.put_policy(updated, deleted=False)
+                self.store.put_written_policy(updated)
 
     async def request(self, name: str) -> None:
         """Reconciles one request, in the core's order of writes (gatepass.core.reconcile.Plan)."""
@@ -193,7 +193,7 @@ class Reconciler:
         updated = await self.kube.patch_status(REQUESTS, facts.name, facts.status, plan.status)
         if updated is None:
             return False
-        self.store.put_request(updated, deleted=False)
+        self.store.put_written_request(updated)
         return True
 
     def _audit(self, body: dict, plan: Plan, now: datetime) -> None:

@@ -81,6 +81,26 @@ class Store:
         bindings = self.bindings.setdefault(request, {})
         return request if self._take(bindings, _key(body), body, deleted) else None
 
+    # The answer to a status write the operator made itself. It is kept (so that the next reconcile sees
+    # the status just written) only if it differs from the store's copy in its status alone. When it
+    # holds a change someone else made meanwhile (a review annotation, a revocation, a policy's new
+    # spec), the store keeps its older copy: that change must arrive as news from the watch and queue a
+    # reconcile. Taken here instead, it would make the watch's event of it old news, and the reconcile
+    # that wrote the status had decided without it; nothing would ever decide with it.
+    def put_written_request(self, body: dict) -> None:
+        self._take_written(self.requests, body)
+
+    def put_written_policy(self, body: dict) -> None:
+        self._take_written(self.policies, body)
+
+    def _take_written(self, objects: dict, body: dict) -> None:
+        body = slim(body)
+        name = body["metadata"]["name"]
+        current = objects.get(name)
+        if current is not None and _apart_from_status(current) != _apart_from_status(body):
+            return
+        self._take(objects, name, body, deleted=False)
+
     def binding_deleted(self, request: str, key: tuple[str, str, str]) -> None:
         """The operator deleted the binding ``key`` of ``request``: it is gone, whatever older news say."""
         body = self.bindings.get(request, {}).pop(key, None)
@@ -128,6 +148,13 @@ def owning_request(binding: dict) -> str | None:
         if owner.get("kind") == "AccessRequest" and owner.get("apiVersion", "").startswith("gatepass.dev/"):
             return owner.get("name")
     return None
+
+
+def _apart_from_status(body: dict) -> tuple:
+    """What others may change of an object: all but its status and its version."""
+    meta = body.get("metadata") or {}
+    return (body.get("spec"), meta.get("uid"), meta.get("generation"), meta.get("annotations"), meta.get("labels"),
+            meta.get("finalizers"), meta.get("deletionTimestamp"), meta.get("ownerReferences"))
 
 
 def _uid(body: dict) -> str | None:

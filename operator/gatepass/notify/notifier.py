@@ -399,7 +399,7 @@ class Notifier:
                 failures = 0
                 if updated is None:
                     return  # gone, or another request of that name now
-                self.store.put_request(updated, deleted=False)
+                self.store.put_written_request(updated)
                 if not record.dirty:
                     return
         except asyncio.CancelledError:
