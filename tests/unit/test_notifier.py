@@ -418,12 +418,18 @@ def test_past_the_bounds_of_status_the_record_is_complete_with_what_status_can_h
 
 
 def test_kube_sets_status_only_on_the_object_with_the_uid():
-    class Custom:
+    class Http:
+        """The API server's answers to a status patch and a read (as gatepass.kube.http.ApiHttp gives them)."""
+
         def __init__(self) -> None:
             self.calls = []
 
-        def patch_cluster_custom_object_status(self, group, version, plural, name, body, _content_type=None):
-            self.calls.append((plural, name, body, _content_type))
+        async def request(self, method, path, body=None, *, content_type=None, query=None):
+            name = path.split("/")[5]
+            if method == "GET":
+                self.calls.append((path, name, None, "get"))
+                return {"metadata": {"name": name, "uid": "uid-1"}}
+            self.calls.append((path, name, body, content_type))
             if name == "gone":
                 raise ApiException(status=404, reason="Not Found")
             if name == "invalid" or body[0]["value"] != "uid-1":  # the API server says no more than this
@@ -431,12 +437,7 @@ def test_kube_sets_status_only_on_the_object_with_the_uid():
                     {"message": "the server rejected our request due to an error in our request", "code": 422}))
             return {"metadata": {"name": name, "uid": "uid-1"}, "status": {"notifications": body[1]["value"]}}
 
-        def get_cluster_custom_object(self, group, version, plural, name):
-            self.calls.append((plural, name, None, "get"))
-            return {"metadata": {"name": name, "uid": "uid-1"}}
-
-    kube = Kube(kubernetes.client.ApiClient(), threads=1)
-    kube.custom = Custom()
+    kube = Kube(kubernetes.client.ApiClient(), http=Http())
     value = {"sent": ["Created"], "slack": []}
 
     async def main():
@@ -448,9 +449,10 @@ def test_kube_sets_status_only_on_the_object_with_the_uid():
             await kube.patch_status_of("accessrequests", "invalid", "uid-1", {"notifications": value})
 
     asyncio.run(main())
-    plural, name, patch, content_type = kube.custom.calls[0]
-    assert content_type == "application/json-patch+json"
-    assert [(call[1], call[3]) for call in kube.custom.calls[1:]] == [  # a 422 is told apart by a read
+    path, name, patch, content_type = kube.http.calls[0]
+    assert (path, content_type) == ("/apis/gatepass.dev/v1alpha1/accessrequests/r/status",
+                                    "application/json-patch+json")
+    assert [(call[1], call[3]) for call in kube.http.calls[1:]] == [  # a 422 is told apart by a read
         ("r", "application/json-patch+json"), ("r", "get"), ("gone", "application/json-patch+json"),
         ("invalid", "application/json-patch+json"), ("invalid", "get")]
     assert patch == [{"op": "test", "path": "/metadata/uid", "value": "uid-1"},

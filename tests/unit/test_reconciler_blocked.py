@@ -243,35 +243,35 @@ def test_details_kind_reads_the_status_of_an_api_error():
 
 
 class FakeEventsApi:
+    """The API server's Events, as the REST requests of gatepass.controller.kubeio reach them."""
+
     def __init__(self, existing: dict[str, int] | None = None) -> None:
         self.stored = dict(existing or {})  # name -> count
         self.calls: list[str] = []
 
-    def create_namespaced_event(self, namespace, event):
-        self.calls.append("create")
-        name = event["metadata"]["name"]
-        if name in self.stored:
-            raise ApiException(status=409, reason="AlreadyExists")
-        self.stored[name] = event["count"]
-
-    def read_namespaced_event(self, name, namespace):
-        self.calls.append("read")
-        return type("Event", (), {"count": self.stored[name]})()
-
-    def patch_namespaced_event(self, name, namespace, patch, _content_type=None):
+    async def request(self, method, path, body=None, *, content_type=None, query=None):
+        assert path.startswith("/api/v1/namespaces/default/events")
+        if method == "POST":
+            self.calls.append("create")
+            name = body["metadata"]["name"]
+            if name in self.stored:
+                raise ApiException(status=409, reason="AlreadyExists")
+            self.stored[name] = body["count"]
+            return body
+        name = path.rsplit("/", 1)[1]
+        if method == "GET":
+            self.calls.append("read")
+            return {"metadata": {"name": name}, "count": self.stored[name]}
         self.calls.append("patch")
-        assert _content_type == "application/merge-patch+json"
+        assert method == "PATCH" and content_type == "application/merge-patch+json"
         if name not in self.stored:
             raise ApiException(status=404, reason="Not Found")
-        self.stored[name] = patch["count"]
+        self.stored[name] = body["count"]
+        return {"metadata": {"name": name}, "count": body["count"]}
 
 
 def counted_kube(api: FakeEventsApi) -> Kube:
-    kube = Kube.__new__(Kube)  # only the Events half: no client needed
-    kube.core, kube.component, kube._series = api, "gatepass-operator", {}
-    from concurrent.futures import ThreadPoolExecutor
-    kube._executor = ThreadPoolExecutor(max_workers=1)
-    return kube
+    return Kube(None, http=api)  # only the Events half: no client needed
 
 
 def test_a_counted_event_is_one_object_whose_count_rises():

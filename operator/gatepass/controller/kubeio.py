@@ -1,7 +1,9 @@
 """Every write the operator makes to the Kubernetes API, and the few reads it can't get from watches.
 
-The official client is synchronous; each call runs in a worker thread so the
-event loop (watches, admission, deadlines) never blocks on the network.
+Each call is one REST request, sent by the asynchronous client the process makes beside the Kubernetes
+client (gatepass.kube.http: from the event loop, over keep-alive connections), or, for a client without
+one, by the Kubernetes client in a worker thread; the event loop (watches, admission, deadlines) never
+blocks on the network either way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from urllib.parse import quote
 
 import kubernetes
 from kubernetes.client import ApiException
@@ -28,6 +31,7 @@ from gatepass.kube.errors import status_message
 from .store import Store
 
 EVENTS_NAMESPACE = "default"  # where kubectl looks for a cluster-scoped object's events
+EVENTS = f"/api/v1/namespaces/{EVENTS_NAMESPACE}/events"
 
 logger = logging.getLogger("gatepass.kube")
 
@@ -144,64 +148,126 @@ class Explained:
         return call
 
 
+RBAC = f"/apis/{RBAC_GROUP}/v1"
+CUSTOM = f"/apis/{GROUP}/{VERSION}"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class Threaded:
+    """Requests (as gatepass.kube.http.ApiHttp makes them) sent with the Kubernetes client, each in a thread:
+    for a client that has no asynchronous one beside it."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, threads: int = 32) -> None:
+        self.api_client = api_client
+        # Its own threads: the default executor is small (cores + 4) and shared with kopf.
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
+
+    async def request(self, method: str, path: str, body=None, *, content_type: str | None = None,
+                      query: Mapping[str, str] | None = None):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(
+            self._request, method, path, body, content_type, query))
+
+    def _request(self, method: str, path: str, body, content_type: str | None, query):
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
+            auth_settings=["BearerToken"])
+        response = self.api_client.call_api(method, url, header_params=headers, body=body)
+        response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=response.data.decode(errors="replace"),
+                                             data=None)
+        return json.loads(response.data) if response.data else None
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False)
+
+
 class Kube:
+    """The operator's calls, sent as REST requests by ``http``: the asynchronous client the process made beside
+    ``api_client`` (its ``async_http``, gatepass.kube.http) when there is one, else the Kubernetes client in
+    threads. Every error is a KubeApiError naming the call."""
+
     def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator",
-                 threads: int = 32) -> None:
-        self.rbac = Explained(kubernetes.client.RbacAuthorizationV1Api(api_client))
-        self.custom = Explained(kubernetes.client.CustomObjectsApi(api_client))
-        self.core = Explained(kubernetes.client.CoreV1Api(api_client))
-        self.authz = Explained(kubernetes.client.AuthorizationV1Api(api_client))
-        self.authn = Explained(kubernetes.client.AuthenticationV1Api(api_client))
+                 threads: int = 32, http=None) -> None:
+        self.http = http or getattr(api_client, "async_http", None) or Threaded(api_client, threads)
         self.component = component
         self._me: str | None = None
         self.answers = Answers()
         self._series: dict[str, int] = {}  # aggregated Event name -> its count, as last written
-        # Its own threads: the default executor is small (cores + 4) and shared with kopf.
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
 
-    def _call(self, fn, /, *args, **kwargs):
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+    async def _request(self, call: str, args: tuple, method: str, path: str, body=None, *,
+                       content_type: str | None = None, query: Mapping[str, str] | None = None):
+        """``method path`` (its JSON answer); an error is a KubeApiError saying what was asked, named from
+        the Kubernetes client's method ``call`` and its ``args`` (see ``action``)."""
+        try:
+            return await self.http.request(method, path, body, content_type=content_type, query=query)
+        except KubeApiError:
+            raise
+        except ApiException as error:
+            raise KubeApiError(error, action(call, args, {})) from None
+
+    async def close(self) -> None:
+        await self.http.close()
 
     # ------------------------------------------------------------- bindings
     async def apply_binding(self, manifest: Mapping) -> dict:
         """Creates the binding, or makes an existing one what it should be; returns it as stored."""
-        stored = await self._call(self._apply_binding, dict(manifest))
-        return {**self.rbac.api_client.sanitize_for_serialization(stored), "kind": manifest["kind"]}
+        stored = await self._apply_binding(dict(manifest))
+        return {**stored, "kind": manifest["kind"]}
 
-    def _apply_binding(self, manifest: dict):
+    @staticmethod
+    def _binding_path(kind: str, namespace: str, name: str = "") -> str:
+        base = f"{RBAC}/namespaces/{quote(namespace, safe='')}/rolebindings" if kind == "RoleBinding" \
+            else f"{RBAC}/clusterrolebindings"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+    async def _apply_binding(self, manifest: dict) -> dict:
         kind, meta = manifest["kind"], manifest["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        namespaced = kind == "RoleBinding"
         try:
-            if kind == "RoleBinding":
-                return self.rbac.create_namespaced_role_binding(meta["namespace"], manifest)
-            return self.rbac.create_cluster_role_binding(manifest)
+            if namespaced:
+                return await self._request("create_namespaced_role_binding", (namespace, manifest), "POST",
+                                           self._binding_path(kind, namespace), manifest)
+            return await self._request("create_cluster_role_binding", (manifest,), "POST",
+                                       self._binding_path(kind, ""), manifest)
         except ApiException as error:
             if error.status != 409:
                 raise
         # It exists: make it what it should be (it may have been edited by hand).
         # roleRef is immutable, so a binding with another roleRef is replaced whole.
-        if kind == "RoleBinding":
-            current = self.rbac.read_namespaced_role_binding(meta["name"], meta["namespace"])
+        path = self._binding_path(kind, namespace, name)
+        if namespaced:
+            current = await self._request("read_namespaced_role_binding", (name, namespace), "GET", path)
         else:
-            current = self.rbac.read_cluster_role_binding(meta["name"])
-        current_ref = current.role_ref
-        if (current_ref.kind, current_ref.name) != (manifest["roleRef"]["kind"], manifest["roleRef"]["name"]):
-            self._delete_binding(kind, meta.get("namespace", ""), meta["name"])
-            return self._apply_binding(manifest)
-        manifest = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
-        if kind == "RoleBinding":
-            return self.rbac.replace_namespaced_role_binding(meta["name"], meta["namespace"], manifest)
-        return self.rbac.replace_cluster_role_binding(meta["name"], manifest)
+            current = await self._request("read_cluster_role_binding", (name,), "GET", path)
+        current_ref = current.get("roleRef") or {}
+        if (current_ref.get("kind"), current_ref.get("name")) != (manifest["roleRef"]["kind"],
+                                                                   manifest["roleRef"]["name"]):
+            await self._delete_binding(kind, namespace, name)
+            return await self._apply_binding(manifest)
+        version = (current.get("metadata") or {}).get("resourceVersion")
+        manifest = {**manifest, "metadata": {**meta, "resourceVersion": version}}
+        if namespaced:
+            return await self._request("replace_namespaced_role_binding", (name, namespace, manifest), "PUT",
+                                       path, manifest)
+        return await self._request("replace_cluster_role_binding", (name, manifest), "PUT", path, manifest)
 
     async def delete_binding(self, kind: str, namespace: str, name: str) -> None:
-        await self._call(self._delete_binding, kind, namespace, name)
+        await self._delete_binding(kind, namespace, name)
 
-    def _delete_binding(self, kind: str, namespace: str, name: str) -> None:
+    async def _delete_binding(self, kind: str, namespace: str, name: str) -> None:
+        path = self._binding_path(kind, namespace, name)
         try:
             if kind == "RoleBinding":
-                self.rbac.delete_namespaced_role_binding(name, namespace)
+                await self._request("delete_namespaced_role_binding", (name, namespace), "DELETE", path)
             else:
-                self.rbac.delete_cluster_role_binding(name)
+                await self._request("delete_cluster_role_binding", (name,), "DELETE", path)
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -217,24 +283,28 @@ class Kube:
         }}}
 
         async def ask() -> bool:
-            result = await self._call(self.authz.create_self_subject_access_review, review)
-            return bool(result.status.allowed)
+            result = await self._request("create_self_subject_access_review", (review,), "POST",
+                                         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+            return bool((result.get("status") or {}).get("allowed"))
 
         return await self.answers.get(("bind", target), ask)
 
     async def role_exists(self, target: BindTarget) -> bool:
         if target.role_kind == "Role":
+            path = f"{RBAC}/namespaces/{quote(target.namespace, safe='')}/roles/{quote(target.role_name, safe='')}"
             return await self.answers.get(("role", target.role_name, target.namespace), lambda: self._exists(
-                self.rbac.read_namespaced_role, target.role_name, target.namespace))
+                "read_namespaced_role", (target.role_name, target.namespace), path))
+        path = f"{RBAC}/clusterroles/{quote(target.role_name, safe='')}"
         return await self.answers.get(("clusterrole", target.role_name), lambda: self._exists(
-            self.rbac.read_cluster_role, target.role_name))
+            "read_cluster_role", (target.role_name,), path))
 
     async def namespace_exists(self, name: str) -> bool:
-        return await self.answers.get(("namespace", name), lambda: self._exists(self.core.read_namespace, name))
+        return await self.answers.get(("namespace", name), lambda: self._exists(
+            "read_namespace", (name,), f"/api/v1/namespaces/{quote(name, safe='')}"))
 
-    async def _exists(self, read, *args) -> bool:
+    async def _exists(self, call: str, args: tuple, path: str) -> bool:
         try:
-            await self._call(read, *args)
+            await self._request(call, args, "GET", path)
         except ApiException as error:
             if error.status == 404:
                 return False
@@ -242,6 +312,11 @@ class Kube:
         return True
 
     # --------------------------------------------------------------- status
+    @staticmethod
+    def _custom_path(plural: str, name: str = "", status: bool = False) -> str:
+        path = f"{CUSTOM}/{plural}/{quote(name, safe='')}" if name else f"{CUSTOM}/{plural}"
+        return path + "/status" if status else path
+
     async def patch_status(self, plural: str, name: str, old: Mapping, new: Mapping) -> dict | None:
         """Merge-patches status from ``old`` to ``new``: only the keys that differ are sent (keys only in ``old``
         are removed), so a key another writer keeps (``notifications``) is never put back to what was read.
@@ -249,9 +324,9 @@ class Kube:
         patch = {key: value for key, value in new.items() if old.get(key) != value}
         patch.update({key: None for key in old if key not in new})
         try:
-            return await self._call(
-                self.custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, {"status": patch}
-            )
+            return await self._request(
+                "patch_cluster_custom_object_status", (GROUP, VERSION, plural, name), "PATCH",
+                self._custom_path(plural, name, status=True), {"status": patch}, content_type=MERGE_PATCH)
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -265,23 +340,27 @@ class Kube:
         patch += [{"op": "add", "path": "/status/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
                   for key, value in fields.items()]
         try:
-            return await self._call(
-                self.custom.patch_cluster_custom_object_status, GROUP, VERSION, plural, name, patch,
-                _content_type="application/json-patch+json",
-            )
+            return await self._request(
+                "patch_cluster_custom_object_status", (GROUP, VERSION, plural, name), "PATCH",
+                self._custom_path(plural, name, status=True), patch, content_type=JSON_PATCH)
         except ApiException as error:
             # A failed test and an invalid status are both a bare 422: the object's uid now tells which.
             if error.status == 404 or (error.status == 422 and await self._uid_of(plural, name) != uid):
                 return None
             raise
 
-    async def _uid_of(self, plural: str, name: str) -> str | None:
+    async def _get_custom(self, plural: str, name: str) -> dict | None:
+        """The object, or None if there is none of that name."""
         try:
-            current = await self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, plural, name)
+            return await self._request("get_cluster_custom_object", (GROUP, VERSION, plural, name), "GET",
+                                       self._custom_path(plural, name))
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
+
+    async def _uid_of(self, plural: str, name: str) -> str | None:
+        current = await self._get_custom(plural, name)
         return ((current or {}).get("metadata") or {}).get("uid")
 
     # --------------------------------------------------------------- events
@@ -297,6 +376,7 @@ class Kube:
             name = f"{meta['name'][:200]}.{hashlib.sha256(seed).hexdigest()[:16]}"
         else:
             name = f"{meta['name']}.{uuid.uuid4().hex[:12]}"
+        stamp = format_time(now)
         event = {
             "metadata": {"name": name, "namespace": EVENTS_NAMESPACE},
             "involvedObject": {
@@ -309,45 +389,47 @@ class Kube:
             "message": message[:1024],
             "type": "Warning" if warning else "Normal",
             "source": {"component": self.component},
-            "firstTimestamp": format_time(now),
-            "lastTimestamp": format_time(now),
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
             "count": 1,
         }
         try:
-            await self._call(self._count_event if series else self._create_event, event)
+            await (self._count_event(event) if series else self._create_event(event))
         except ApiException as error:  # an audit Event is best effort; the JSON log line is not
             if once and error.status == 409:
                 return False
             logger.warning("Could not post Event %s for %s: %s", reason, meta["name"], error.reason)
         return True
 
-    def _create_event(self, event: dict) -> None:
-        self.core.create_namespaced_event(EVENTS_NAMESPACE, event)
+    async def _create_event(self, event: dict) -> None:
+        await self._request("create_namespaced_event", (EVENTS_NAMESPACE, event), "POST", EVENTS, event)
 
-    def _count_event(self, event: dict) -> None:
+    async def _count_event(self, event: dict) -> None:
         """Counts the Event named like ``event`` up by one (message and lastTimestamp from ``event``), or
         creates it. The count is remembered, so each further occurrence is one patch; the queue works on
-        one request at a time, so two threads never count the same Event."""
+        one request at a time, so two reconciles never count the same Event."""
         name = event["metadata"]["name"]
+        path = f"{EVENTS}/{quote(name, safe='')}"
         count = self._series.get(name)
         if count is None:
             try:
-                self.core.create_namespaced_event(EVENTS_NAMESPACE, event)
+                await self._create_event(event)
                 self._remember(name, 1)
                 return
             except ApiException as error:
                 if error.status != 409:
                     raise
-            count = self.core.read_namespaced_event(name, EVENTS_NAMESPACE).count or 1  # after a restart
+            stored = await self._request("read_namespaced_event", (name, EVENTS_NAMESPACE), "GET", path)
+            count = stored.get("count") or 1  # after a restart
         patch = {"count": count + 1, "lastTimestamp": event["lastTimestamp"], "message": event["message"]}
         try:
-            self.core.patch_namespaced_event(name, EVENTS_NAMESPACE, patch,
-                                             _content_type="application/merge-patch+json")
+            await self._request("patch_namespaced_event", (name, EVENTS_NAMESPACE, patch), "PATCH", path, patch,
+                                content_type=MERGE_PATCH)
         except ApiException as error:
             if error.status != 404:
                 raise
             self._series.pop(name, None)  # deleted meanwhile (Events expire): start again
-            return self._count_event(event)
+            return await self._count_event(event)
         self._remember(name, count + 1)
 
     def _remember(self, name: str, count: int) -> None:
@@ -360,54 +442,44 @@ class Kube:
         """The AccessPolicy ``name``: the watched copy in ``store`` if there is one, else read."""
         if store is not None and name in store.policies:
             return store.policies[name]
-        try:
-            return await self._call(self.custom.get_cluster_custom_object, GROUP, VERSION, "accesspolicies", name)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        return await self._get_custom("accesspolicies", name)
 
     async def get_request(self, name: str) -> dict | None:
-        try:
-            return await self._call(
-                self.custom.get_cluster_custom_object, GROUP, VERSION, "accessrequests", name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        return await self._get_custom("accessrequests", name)
 
     async def delete_request(self, name: str) -> None:
         try:
-            await self._call(
-                self.custom.delete_cluster_custom_object, GROUP, VERSION, "accessrequests", name
-            )
+            await self._request("delete_cluster_custom_object", (GROUP, VERSION, "accessrequests", name),
+                                "DELETE", self._custom_path("accessrequests", name))
         except ApiException as error:
             if error.status != 404:
                 raise
 
     async def create_review(self, body: Mapping) -> dict:
         """Creates an AccessReview (as the operator: a rule's or a Slack click's); admission may refuse it."""
-        return await self._call(
-            self.custom.create_cluster_custom_object, GROUP, VERSION, "accessreviews", dict(body)
-        )
+        body = dict(body)
+        return await self._request("create_cluster_custom_object", (GROUP, VERSION, "accessreviews", body),
+                                   "POST", self._custom_path("accessreviews"), body)
+
+    async def _list_custom(self, plural: str, query: Mapping[str, str] | None = None) -> list[dict]:
+        result = await self._request("list_cluster_custom_object", (GROUP, VERSION, plural), "GET",
+                                     self._custom_path(plural), query=query)
+        return result.get("items") or []
 
     async def list_policies(self) -> list[dict]:
-        result = await self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies")
-        return result.get("items", [])
+        return await self._list_custom("accesspolicies")
 
     async def list_reviews(self, request: str) -> list[dict]:
-        result = await self._call(
-            self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews",
-            field_selector=f"spec.request={request}",  # a label value can't hold every request name
-        )
-        return result.get("items", [])
+        # A field selector: a label value can't hold every request name.
+        return await self._list_custom("accessreviews", {"fieldSelector": f"spec.request={request}"})
 
     async def whoami(self) -> str:
         """The operator's own username, as the API server authenticates it (asked once)."""
         if self._me is None:
-            review = await self._call(self.authn.create_self_subject_review, {"metadata": {}})
-            self._me = review.status.user_info.username
+            body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}
+            review = await self._request("create_self_subject_review", (body,), "POST",
+                                         "/apis/authentication.k8s.io/v1/selfsubjectreviews", body)
+            self._me = review["status"]["userInfo"]["username"]
         return self._me
 
     async def allowed(self, user: Mapping, verb: str, resource: str, name: str = "") -> bool:
@@ -421,54 +493,54 @@ class Kube:
                 "resourceAttributes": {"group": GROUP, "resource": resource, "verb": verb, "name": name},
             }
         }
-        result = await self._call(self.authz.create_subject_access_review, review)
-        return bool(result.status.allowed)
+        result = await self._request("create_subject_access_review", (review,), "POST",
+                                     "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+        return bool((result.get("status") or {}).get("allowed"))
 
     # ---------------------------------------------- what a policy names exists
     # Read at policy admission only (an administrator's write, rarely made), so nothing is cached or watched.
     async def namespace_names(self) -> frozenset[str]:
         """The names of every namespace (one list call)."""
-        result = await self._call(self.core.list_namespace)
-        return frozenset(item.metadata.name for item in result.items)
+        result = await self._request("list_namespace", (), "GET", "/api/v1/namespaces")
+        return frozenset(item["metadata"]["name"] for item in result.get("items") or ())
 
     async def existing_cluster_roles(self, names: frozenset[str]) -> frozenset[str]:
         """Those of ``names`` that are ClusterRoles (one get each, at once)."""
         ordered = sorted(names)
-        found = await asyncio.gather(*(self._exists(self.rbac.read_cluster_role, name) for name in ordered))
+        found = await asyncio.gather(*(
+            self._exists("read_cluster_role", (name,), f"{RBAC}/clusterroles/{quote(name, safe='')}")
+            for name in ordered))
         return frozenset(name for name, exists in zip(ordered, found) if exists)
 
     async def role_namespaces(self, names: frozenset[str]) -> dict[str, frozenset[str]]:
         """For each of ``names``, the namespaces a Role of that name exists in (one list each, at once)."""
         ordered = sorted(names)
         results = await asyncio.gather(*(
-            self._call(self.rbac.list_role_for_all_namespaces, field_selector=f"metadata.name={name}")
+            self._request("list_role_for_all_namespaces", (), "GET", f"{RBAC}/roles",
+                          query={"fieldSelector": f"metadata.name={name}"})
             for name in ordered
         ))
-        return {name: frozenset(item.metadata.namespace for item in result.items)
+        return {name: frozenset(item["metadata"]["namespace"] for item in result.get("items") or ())
                 for name, result in zip(ordered, results)}
 
     # ------------------------------------------------------- initial listing
     async def list_all(self) -> dict[str, list[dict]]:
         """Everything the reconciler needs, listed once at start-up before any decision is made."""
-        selector = "gatepass.dev/managed=true"
-
-        def items(result) -> list[dict]:
-            return result.get("items", [])
+        managed = {"labelSelector": "gatepass.dev/managed=true"}
 
         def bindings(kind: str, result) -> list[dict]:
-            raw = self.rbac.api_client.sanitize_for_serialization(result)
-            return [{**item, "kind": kind} for item in raw.get("items", [])]
+            return [{**item, "kind": kind} for item in result.get("items") or ()]
 
         policies, requests, reviews, rolebindings, clusterrolebindings = await asyncio.gather(
-            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accesspolicies"),
-            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessrequests"),
-            self._call(self.custom.list_cluster_custom_object, GROUP, VERSION, "accessreviews"),
-            self._call(self.rbac.list_role_binding_for_all_namespaces, label_selector=selector),
-            self._call(self.rbac.list_cluster_role_binding, label_selector=selector),
+            self._list_custom("accesspolicies"),
+            self._list_custom("accessrequests"),
+            self._list_custom("accessreviews"),
+            self._request("list_role_binding_for_all_namespaces", (), "GET", f"{RBAC}/rolebindings", query=managed),
+            self._request("list_cluster_role_binding", (), "GET", f"{RBAC}/clusterrolebindings", query=managed),
         )
         return {
-            "policies": items(policies),
-            "requests": items(requests),
-            "reviews": items(reviews),
+            "policies": policies,
+            "requests": requests,
+            "reviews": reviews,
             "bindings": bindings("RoleBinding", rolebindings) + bindings("ClusterRoleBinding", clusterrolebindings),
         }

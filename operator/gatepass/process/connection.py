@@ -6,14 +6,25 @@ import kopf
 import kubernetes
 
 from gatepass.kube.connection import configuration
+from gatepass.kube.http import ApiHttp
 
 
-def api_client(kubeconfig: str | None, context: str | None, workers: int) -> kubernetes.client.ApiClient:
+class ApiClient(kubernetes.client.ApiClient):
+    """The Kubernetes client, with beside it (``async_http``) an asynchronous one on the same configuration
+    (gatepass.kube.http): gatepass.controller.kubeio sends the operator's calls with it, from the event loop."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration, connections: int) -> None:
+        super().__init__(configuration)
+        self.async_http = ApiHttp(configuration, connections=connections, user_agent="gatepass-operator")
+
+
+def api_client(kubeconfig: str | None, context: str | None, workers: int) -> ApiClient:
     """A client from ``kubeconfig`` and ``context``, or the pod's own in a cluster (gatepass.kube.connection);
-    its connection pool fits ``workers`` reconciles at once."""
+    its connection pools fit ``workers`` reconciles at once, and as many admission reviews beside them."""
     config = configuration(kubeconfig, context)
-    config.connection_pool_maxsize = max(workers * 2, 16)
-    return kubernetes.client.ApiClient(config)
+    connections = max(workers * 2, 16)
+    config.connection_pool_maxsize = connections
+    return ApiClient(config, connections)
 
 
 def connection_info(client: kubernetes.client.ApiClient) -> kopf.ConnectionInfo:

@@ -1,0 +1,232 @@
+"""The operator's asynchronous API client (gatepass.kube.http) against a small local server: what it sends,
+how it reads answers and errors, and the TLS it takes from the Kubernetes client's configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from datetime import datetime, timezone
+
+import kubernetes
+import pytest
+from aiohttp import web
+from kubernetes.client import ApiException
+
+from gatepass.controller.kubeio import Kube, KubeApiError
+from gatepass.kube.http import ApiHttp, ssl_context
+
+MESSAGE = 'rolebindings.rbac.authorization.k8s.io "gp-1" already exists'
+
+
+def config(host: str, token: str | None = "t0ken") -> kubernetes.client.Configuration:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = host
+    if token:
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return configuration
+
+
+async def serving(handler):
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def test_a_request_sends_json_with_the_credentials_and_reads_json():
+    seen = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.method, request.raw_path, request.headers.get("Authorization"),
+                     request.headers.get("Content-Type"), await request.read()))
+        return web.json_response({"metadata": {"name": "r"}, "status": {"state": "Active"}})
+
+    async def main():
+        runner, host = await serving(handler)
+        client = ApiHttp(config(host), connections=2)
+        try:
+            answer = await client.request("PATCH", "/apis/gatepass.dev/v1alpha1/accessrequests/r/status",
+                                          {"status": {"state": "Active"}},
+                                          content_type="application/merge-patch+json")
+            listed = await client.request("GET", "/apis/gatepass.dev/v1alpha1/accessreviews",
+                                          query={"fieldSelector": "spec.request=r"})
+            return answer, listed
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    answer, listed = asyncio.run(main())
+    assert answer == listed == {"metadata": {"name": "r"}, "status": {"state": "Active"}}
+    (method, path, auth, kind, body), (_, query_path, _, no_kind, no_body) = seen
+    assert (method, path, auth, kind) == ("PATCH", "/apis/gatepass.dev/v1alpha1/accessrequests/r/status",
+                                          "Bearer t0ken", "application/merge-patch+json")
+    assert json.loads(body) == {"status": {"state": "Active"}}
+    assert query_path == "/apis/gatepass.dev/v1alpha1/accessreviews?fieldSelector=spec.request%3Dr"
+    assert (no_kind, no_body) == (None, b"")
+
+
+def test_a_refreshed_token_is_used_for_the_next_request():
+    tokens = []
+
+    async def handler(request: web.Request) -> web.Response:
+        tokens.append(request.headers.get("Authorization"))
+        return web.json_response({})
+
+    async def main():
+        runner, host = await serving(handler)
+        configuration = config(host, token="old")
+        fresh = iter(["Bearer new-1", "Bearer new-2"])
+
+        def refresh(c):  # what load_incluster_config's hook does when the token file was rotated
+            c.api_key["authorization"] = next(fresh)
+
+        configuration.refresh_api_key_hook = refresh
+        client = ApiHttp(configuration)
+        try:
+            await client.request("GET", "/api/v1/namespaces/a")
+            await client.request("GET", "/api/v1/namespaces/b")
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert tokens == ["Bearer new-1", "Bearer new-2"]
+
+
+@pytest.mark.parametrize("status, reason", [(404, "Not Found"), (409, "Conflict"), (422, "Unprocessable Entity"),
+                                            (500, "Internal Server Error")])
+def test_an_error_is_an_api_exception_with_its_status_reason_body_and_headers(status, reason):
+    status_body = {"kind": "Status", "status": "Failure", "message": MESSAGE, "reason": reason, "code": status,
+                   "details": {"name": "gp-1", "kind": "rolebindings"}}
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(status_body, status=status, reason=reason, headers={"X-Audit": "a"})
+
+    async def main():
+        runner, host = await serving(handler)
+        kube = Kube(None, http=ApiHttp(config(host)))
+        try:
+            with pytest.raises(ApiException) as raised:
+                await kube.create_review({"metadata": {"name": "bob-dba.alice"}, "spec": {}})
+            return raised.value
+        finally:
+            await kube.close()
+            await runner.cleanup()
+
+    error = asyncio.run(main())
+    assert isinstance(error, KubeApiError) and (error.status, error.reason) == (status, reason)
+    assert json.loads(error.body) == status_body and error.headers["X-Audit"] == "a"
+    assert str(error) == f"create accessreviews/bob-dba.alice: {status} {reason}: {MESSAGE}"
+
+
+def test_the_kube_answers_404_and_409_as_before():
+    """A missing object reads as None, a second once-only Event as "there already", a gone binding as deleted."""
+    async def handler(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            return web.json_response({"kind": "Status", "code": 409}, status=409)
+        return web.json_response({"kind": "Status", "code": 404}, status=404)
+
+    async def main():
+        runner, host = await serving(handler)
+        kube = Kube(None, http=ApiHttp(config(host)))
+        body = {"metadata": {"name": "r", "uid": "u"}}
+        try:
+            return (await kube.get_request("r"), await kube.patch_status("accessrequests", "r", {}, {"a": 1}),
+                    await kube.event(body, "Granted", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), once="x"),
+                    await kube.delete_binding("RoleBinding", "payments", "gp-1"),
+                    await kube.namespace_exists("payments"))
+        finally:
+            await kube.close()
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == (None, None, False, None, False)
+
+
+def test_a_name_is_quoted_in_the_path():
+    paths = []
+
+    async def handler(request: web.Request) -> web.Response:
+        paths.append(request.raw_path)
+        return web.json_response({})
+
+    async def main():
+        runner, host = await serving(handler)
+        kube = Kube(None, http=ApiHttp(config(host)))
+        try:
+            await kube.get_request("a/b c")
+        finally:
+            await kube.close()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert paths == ["/apis/gatepass.dev/v1alpha1/accessrequests/a%2Fb%20c"]
+
+
+def test_the_connections_are_kept_and_bounded():
+    peers = set()
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername"))
+        await asyncio.sleep(0.01)
+        return web.json_response({})
+
+    async def main():
+        runner, host = await serving(handler)
+        client = ApiHttp(config(host), connections=3)
+        try:
+            for _ in range(3):
+                await asyncio.gather(*(client.request("GET", "/api/v1/namespaces") for _ in range(10)))
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert 1 <= len(peers) <= 3
+
+
+def test_a_session_left_open_is_closed_when_its_loop_ends():
+    async def main():
+        async def handler(request: web.Request) -> web.Response:
+            return web.json_response({})
+
+        runner, host = await serving(handler)
+        client = ApiHttp(config(host))
+        await client.request("GET", "/version")
+        await runner.cleanup()
+        return client
+
+    client = asyncio.run(main())
+    assert client._session.closed
+
+
+def test_the_tls_is_the_configuration_s(tmp_path):
+    plain = config("http://127.0.0.1:1")
+    assert ssl_context(plain) is False  # plain HTTP: no TLS at all
+
+    verified = config("https://10.0.0.1:6443")
+    context = ssl_context(verified)
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+    insecure = config("https://10.0.0.1:6443")
+    insecure.verify_ssl = False
+    context = ssl_context(insecure)
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+
+    unnamed = config("https://10.0.0.1:6443")
+    unnamed.assert_hostname = False
+    assert not ssl_context(unnamed).check_hostname
+
+    named = config("https://10.0.0.1:6443")
+    named.tls_server_name = "kubernetes.default.svc"
+    assert ApiHttp(named)._server_name == "kubernetes.default.svc"
+
+    missing = config("https://10.0.0.1:6443")
+    missing.ssl_ca_cert = str(tmp_path / "no-ca.crt")
+    with pytest.raises(OSError):  # a CA that cannot be read is an error at once, not an unverified connection
+        ssl_context(missing)
