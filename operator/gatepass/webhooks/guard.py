@@ -15,7 +15,9 @@ that it is not reached by malformed objects. Decorating also demotes kopf's
 own log line about a refusal ("Webhook ... failed permanently: <reason>") to
 INFO: a refusal is an answer, not an operator error.
 
-``WebhookServer`` is kopf's, with one more refusal: an object nested deeper
+``WebhookServer`` is kopf's server; it answers each review of a Gatepass hook
+itself (gatepass.webhooks.serving: the hook's one handler, without kopf's
+per-review machinery), and has one more refusal: an object nested deeper
 than Python can read (the API server passes on thousands of levels) is
 refused in one line instead of failing inside kopf with a traceback.
 """
@@ -23,6 +25,7 @@ refused in one line instead of failing inside kopf with a traceback.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import traceback
@@ -36,6 +39,7 @@ from gatepass.api import InvalidObject, parse_object
 from gatepass.api.base import CustomResource
 
 from .config import Hook
+from . import serving
 from .metrics import refused
 
 R = TypeVar("R", bound=CustomResource)
@@ -142,13 +146,25 @@ def _quiet_refusals() -> None:
 
 
 class WebhookServer(kopf.WebhookServer):
-    """kopf's webhook server; an admission review too deeply nested for Python to read is refused in one line
-    (kopf would fail with a RecursionError and the API server would see an HTTP 500)."""
+    """kopf's webhook server. A review for a hook that gatepass.webhooks.registration added is answered by
+    gatepass.webhooks.serving (any other as kopf answers it); an admission review too deeply nested for
+    Python to read is refused in one line (kopf would fail with a RecursionError and the API server would
+    see an HTTP 500)."""
 
     @staticmethod
     async def _serve(fn, request):
         try:
-            return await kopf.WebhookServer._serve(fn, request)
+            found = serving.route(getattr(fn, "keywords", {}).get("registry"), request.match_info.get("id"))
+            if found is None:
+                return await kopf.WebhookServer._serve(fn, request)
+            try:
+                review = json.loads(await request.read())
+                answered = await serving.answer(*found, review, headers=dict(request.headers),
+                                                sslpeer=request.transport.get_extra_info("peercert")
+                                                if request.transport else None)
+            except (ValueError, AttributeError) as error:  # not an AdmissionReview
+                raise aiohttp.web.HTTPBadRequest(reason=" ".join(str(error).split())[:200] or None) from None
+            return aiohttp.web.Response(body=json.dumps(answered).encode(), content_type="application/json")
         except RecursionError:
             text = await request.text()
             refused(request.match_info.get("id") or "", "", INVALID)

@@ -13,7 +13,7 @@ import kopf
 
 from gatepass.core.names import GROUP, VERSION
 
-from . import config
+from . import config, serving
 from .cluster import Cluster
 from .guard import guarded
 from .metrics import counted
@@ -41,5 +41,6 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, *,
     ``on_error``: called for each answer that is an internal error (the operator's gatepass_errors)."""
     for hook, handler in handlers(cluster).items():
         on = kopf.on.mutate if hook.mutating else kopf.on.validate
-        on(GROUP, VERSION, hook.resource, id=hook.id, operations=list(hook.operations), registry=registry)(
-            guarded(hook)(counted(hook.id, on_error)(handler)))
+        wrapped = guarded(hook)(counted(hook.id, on_error)(handler))
+        on(GROUP, VERSION, hook.resource, id=hook.id, operations=list(hook.operations), registry=registry)(wrapped)
+        serving.add_route(registry, hook, wrapped)
