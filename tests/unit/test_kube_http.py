@@ -230,3 +230,41 @@ def test_the_tls_is_the_configuration_s(tmp_path):
     missing.ssl_ca_cert = str(tmp_path / "no-ca.crt")
     with pytest.raises(OSError):  # a CA that cannot be read is an error at once, not an unverified connection
         ssl_context(missing)
+
+
+def test_an_answer_saying_when_to_ask_again_is_waited_out():
+    answers = [(429, {"Retry-After": "0"}), (503, {"Retry-After": "0"}), (200, {})]
+    seen = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        status, headers = answers.pop(0) if answers else (200, {})
+        return web.json_response({"code": status}, status=status, headers=headers)
+
+    async def main():
+        runner, host = await serving(handler)
+        client = ApiHttp(config(host))
+        try:
+            listed = await client.request("GET", "/apis/gatepass.dev/v1alpha1/accessreviews")
+            answers[:] = [(503, {"Retry-After": "0"})]  # a write may have been made: not sent again
+            with pytest.raises(ApiException) as raised:
+                await client.request("POST", "/api/v1/namespaces/default/events", {"metadata": {}})
+            answers[:] = [(429, {})]  # no Retry-After: the error at once
+            with pytest.raises(ApiException) as busy:
+                await client.request("GET", "/api/v1/namespaces")
+            return listed, raised.value.status, busy.value.status
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == ({"code": 200}, 503, 429)
+    assert seen == ["GET", "GET", "GET", "POST", "GET"]
+
+
+@pytest.mark.parametrize("status, header, method, wait", [
+    (429, "1", "POST", 1.0), (429, "3600", "GET", 10.0), (429, None, "GET", None), (429, "1.5", "GET", None),
+    (503, "2", "GET", 2.0), (503, "2", "PATCH", None), (404, "1", "GET", None),
+])
+def test_when_to_ask_again(status, header, method, wait):
+    from gatepass.kube.http import retry_after
+    assert retry_after(status, header, method) == wait

@@ -274,6 +274,15 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
     Below MAX_DEPTH a dict or list is copied empty: no schema goes that deep, so whatever is there is wrong
     already at a shallower field, which is the one reported (and nothing recurses without bound)."""
+    kind = type(value)  # JSON's own types first: what admission parses (the ABC checks cost more)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return {}
+        return {k if type(k) is str else str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v, depth + 1) for v in value] if depth < MAX_DEPTH else []
     if isinstance(value, Mapping):
         return {str(k): _plain(v, depth + 1) for k, v in value.items()} if depth < MAX_DEPTH else {}
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):

@@ -33,6 +33,17 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 _RETRIED = (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
+MAX_RETRIES = 10  # answers with a Retry-After waited out, as client-go waits them out
+MAX_WAIT = 10.0  # seconds, at most, of one Retry-After
+
+
+def retry_after(status: int, header: str | None, method: str) -> float | None:
+    """How long to wait before asking again, when the API server said so (client-go's rule): a 429 (not
+    processed, whatever the verb) or, for a read, a 5xx, with a Retry-After of whole seconds; else None."""
+    if not (status == 429 or (status >= 500 and method in ("GET", "HEAD"))):
+        return None
+    value = (header or "").strip()
+    return min(float(value), MAX_WAIT) if value.isdigit() else None
 
 
 def path_of(*parts: str) -> str:
@@ -101,7 +112,8 @@ class ApiHttp:
     async def request(self, method: str, path: str, body: Any = None, *, content_type: str | None = None,
                       query: Mapping[str, str] | None = None) -> Any:
         """The decoded JSON answer to ``method path`` (None for an empty one); raises ApiException for a
-        status other than 2xx. A connection the server closed while idle is retried once on a new one."""
+        status other than 2xx. A connection the server closed while idle is retried once on a new one; an
+        answer saying when to ask again (``retry_after``) is waited out, up to MAX_RETRIES times."""
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = self._headers(content_type or (JSON if data is not None else None))
         options: dict[str, Any] = {}
@@ -109,16 +121,23 @@ class ApiHttp:
             options["server_hostname"] = self._server_name
         if self.config.proxy:
             options["proxy"] = self.config.proxy
-        for attempt in (1, 2):
+        waits = 0
+        for attempt in range(1, MAX_RETRIES + 2):
             try:
                 async with self.session().request(method, self.base + path, data=data, headers=headers,
                                                   params=query, **options) as response:
                     raw = await response.read()
                     status, reason, answered = response.status, response.reason, response.headers
-                break
             except _RETRIED:
-                if attempt == 2:
+                if attempt > 1:
                     raise
+                continue
+            wait = retry_after(status, answered.get("Retry-After"), method)
+            if wait is None or waits >= MAX_RETRIES:
+                break
+            waits += 1
+            await asyncio.sleep(wait)
+            headers = self._headers(content_type or (JSON if data is not None else None))
         if not 200 <= status < 300:
             error = ApiException(status=status, reason=reason)
             error.body, error.headers = raw.decode(errors="replace"), answered
