@@ -6,7 +6,7 @@ ones. This client sends the same requests from the loop itself over one pool of 
 connections, with the server, CA, client certificate and credentials of the client's
 ``Configuration`` (kubeconfig or in-cluster, as gatepass.kube.connection builds it; a refreshed
 in-cluster or exec token is asked for on each request, as the client does). Bodies are JSON,
-encoded and decoded once.
+encoded and decoded once, by pydantic-core's JSON (several times quicker than the standard library's).
 
 An answer other than 2xx raises the Kubernetes client's ``ApiException`` with the same status,
 reason, body (text) and headers, so callers catch and read it as they would the client's.
@@ -15,7 +15,6 @@ reason, body (text) and headers, so callers catch and read it as they would the 
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from urllib.parse import quote
 
 import aiohttp
 from kubernetes.client import ApiException
+from pydantic_core import from_json, to_json
 
 if TYPE_CHECKING:
     import kubernetes
@@ -114,7 +114,7 @@ class ApiHttp:
         """The decoded JSON answer to ``method path`` (None for an empty one); raises ApiException for a
         status other than 2xx. A connection the server closed while idle is retried once on a new one; an
         answer saying when to ask again (``retry_after``) is waited out, up to MAX_RETRIES times."""
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else to_json(body)
         headers = self._headers(content_type or (JSON if data is not None else None))
         options: dict[str, Any] = {}
         if self._server_name:
@@ -142,7 +142,7 @@ class ApiHttp:
             error = ApiException(status=status, reason=reason)
             error.body, error.headers = raw.decode(errors="replace"), answered
             raise error
-        return json.loads(raw) if raw else None
+        return from_json(raw) if raw else None
 
     async def close(self) -> None:
         if self._session is not None:

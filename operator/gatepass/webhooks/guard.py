@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import aiohttp.web
 import kopf
+from pydantic_core import to_json
 
 from gatepass.api import InvalidObject, parse_object
 from gatepass.api.base import CustomResource
@@ -164,7 +165,7 @@ class WebhookServer(kopf.WebhookServer):
                                                 if request.transport else None)
             except (ValueError, AttributeError) as error:  # not an AdmissionReview
                 raise aiohttp.web.HTTPBadRequest(reason=" ".join(str(error).split())[:200] or None) from None
-            return aiohttp.web.Response(body=json.dumps(answered).encode(), content_type="application/json")
+            return aiohttp.web.Response(body=to_json(answered), content_type="application/json")
         except RecursionError:
             text = await request.text()
             refused(request.match_info.get("id") or "", "", INVALID)
