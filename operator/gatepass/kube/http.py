@@ -75,11 +75,12 @@ class ApiHttp:
     """
 
     def __init__(self, config: "kubernetes.client.Configuration", *, connections: int = 16,
-                 timeout: float = 60.0, user_agent: str = "gatepass") -> None:
+                 read_timeout: float = 300.0, user_agent: str = "gatepass") -> None:
         self.config, self.user_agent = config, user_agent
         self.base = (config.host or "").rstrip("/")
         self.connections = connections
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        # No bound on a whole answer (a start-up list of every request may be long), only on silence.
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=15.0, sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: asyncio.Task | None = None
