@@ -176,3 +176,26 @@ def test_an_operation_a_hook_is_not_for_is_allowed_without_its_handler():
     answer = json.loads(served(registry, admission_review(None, "DELETE", MALLORY, old=review_body()),
                                config.VALIDATE_REVIEW.id).body)
     assert answer["response"] == {"uid": "705ab4f5-6393-11e8", "allowed": True} and not where.calls
+
+
+def test_a_policy_is_read_once_per_resource_version(monkeypatch):
+    from gatepass.api import values
+    from gatepass.webhooks import common
+
+    reads = []
+    real = values.policy
+    monkeypatch.setattr(values, "policy", lambda body: reads.append(body["metadata"]["resourceVersion"])
+                        or real(body))
+    monkeypatch.setattr(common, "_READ_POLICIES", {})
+    body = policy_body()
+    body["metadata"]["resourceVersion"] = "7"
+    where = cluster()
+    where.policies = {"demo-dba": body}
+    first = asyncio.run(common.policies(where))
+    assert asyncio.run(common.policies(where)) == first and reads == ["7"]
+    changed = copy.deepcopy(body)
+    changed["metadata"]["resourceVersion"] = "8"
+    changed["spec"]["requireReason"] = True
+    where.policies = {"demo-dba": changed}
+    [read] = asyncio.run(common.policies(where))
+    assert read.require_reason and reads == ["7", "8"]

@@ -89,15 +89,31 @@ def state(request_body: dict) -> State:
     return state_of(request_body.get("status")) or State.Pending
 
 
+#: Policies read into core values, by (name, uid, resourceVersion): a stored object's content is the same
+#: for as long as its resourceVersion is (the reconciler keeps its own the same way).
+_READ_POLICIES: dict[tuple[str, str, str], Policy] = {}
+_MAX_READ_POLICIES = 1024
+
+
 async def policies(cluster: Cluster) -> list[Policy]:
     """The policies, as the reconciler takes them: one that cannot be read as a policy (stored under an older
     schema) governs nothing, here as there."""
     found = []
     for body in await cluster.list_policies():
-        try:
-            found.append(values.policy(body))
-        except (ValueError, KeyError, TypeError) as error:
-            logger.debug("Ignored AccessPolicy %s: %s", metadata_of(body).get("name"), error)
+        meta = metadata_of(body)
+        key = (meta.get("name") or "", meta.get("uid") or "", meta.get("resourceVersion") or "")
+        read = _READ_POLICIES.get(key) if key[2] else None
+        if read is None:
+            try:
+                read = values.policy(body)
+            except (ValueError, KeyError, TypeError) as error:
+                logger.debug("Ignored AccessPolicy %s: %s", meta.get("name"), error)
+                continue
+            if key[2]:
+                if len(_READ_POLICIES) >= _MAX_READ_POLICIES:
+                    _READ_POLICIES.clear()
+                _READ_POLICIES[key] = read
+        found.append(read)
     return found
 
 
