@@ -125,29 +125,6 @@ def action(method: str, args: tuple, kwargs: Mapping) -> str:
     return f"{verb} {what}{' status' if status else ''}"
 
 
-class Explained:
-    """A Kubernetes client API object whose calls raise KubeApiError (one line) instead of ApiException."""
-
-    def __init__(self, api) -> None:
-        self._api = api
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._api, name)
-        if name.startswith("_") or not callable(attribute):
-            return attribute
-
-        @functools.wraps(attribute)
-        def call(*args, **kwargs):
-            try:
-                return attribute(*args, **kwargs)
-            except KubeApiError:
-                raise
-            except ApiException as error:
-                raise KubeApiError(error, action(name, args, kwargs)) from None
-
-        return call
-
-
 RBAC = f"/apis/{RBAC_GROUP}/v1"
 CUSTOM = f"/apis/{GROUP}/{VERSION}"
 MERGE_PATCH = "application/merge-patch+json"
