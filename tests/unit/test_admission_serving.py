@@ -199,3 +199,15 @@ def test_a_policy_is_read_once_per_resource_version(monkeypatch):
     where.policies = {"demo-dba": changed}
     [read] = asyncio.run(common.policies(where))
     assert read.require_reason and reads == ["7", "8"]
+
+
+def test_the_operator_s_kopf_hands_the_server_its_registry():
+    """kopf's webhook function is a partial holding the registry, which is how the server finds the hooks;
+    were it not, the reviews would still be answered (by kopf's engine), only slower."""
+    import inspect
+
+    from kopf._core.reactor import running
+
+    source = inspect.getsource(running)
+    assert "functools.partial(admission.serve_admission_request" in source
+    assert "registry=registry" in source[source.index("functools.partial(admission.serve_admission_request"):][:300]

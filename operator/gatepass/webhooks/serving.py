@@ -24,7 +24,7 @@ from typing import Any
 
 import kopf
 
-from .config import Hook
+from .config import HOOKS, Hook
 
 logger = logging.getLogger("kopf.objects")
 
@@ -32,6 +32,8 @@ _INTERNAL_CODE = 500
 
 #: Each kopf registry's Gatepass hooks and their handlers, by webhook id (gatepass.webhooks.registration).
 _ROUTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_HOOK_IDS = frozenset(hook.id for hook in HOOKS)
+_told: list[str] = []
 
 
 class NotAReview(ValueError):
@@ -46,9 +48,14 @@ def add_route(registry: kopf.OperatorRegistry, hook: Hook, handler: Callable) ->
 def route(registry: object, webhook: str | None) -> tuple[Hook, Callable] | None:
     """The hook ``webhook`` names among ``registry``'s and its handler; None if ``add_route`` added none."""
     try:
-        return _ROUTES.get(registry, {}).get(webhook or "")
+        found = _ROUTES.get(registry, {}).get(webhook or "")
     except TypeError:  # not a registry at all (nothing weakly referable)
-        return None
+        found = None
+    if found is None and webhook in _HOOK_IDS and not _told:
+        _told.append(webhook)  # kopf no longer hands its registry to the server as it did: say so, once
+        logging.getLogger(__name__).warning("Admission reviews are answered by kopf's engine (slower): "
+                                            "the webhook server was not handed the registry of %s", webhook)
+    return found
 
 
 def json_patch(body: Mapping[str, Any] | None, merge: Mapping[str, Any]) -> list[dict]:
