@@ -105,7 +105,8 @@ class ApiHttp:
         if self._session is None or self._session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(limit=self.connections, ssl=self._ssl, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
-                                                  skip_auto_headers=("User-Agent",))
+                                                  skip_auto_headers=("User-Agent",),
+                                                  cookie_jar=aiohttp.DummyCookieJar())  # the API sets none
             self._loop = loop
             self._closer = loop.create_task(_close_at_end(self._session), name="gatepass-api-session")
         return self._session
