@@ -8,6 +8,7 @@ import json
 import ssl
 from datetime import datetime, timezone
 
+import aiohttp
 import kubernetes
 import pytest
 from aiohttp import web
@@ -268,3 +269,29 @@ def test_an_answer_saying_when_to_ask_again_is_waited_out():
 def test_when_to_ask_again(status, header, method, wait):
     from gatepass.kube.http import retry_after
     assert retry_after(status, header, method) == wait
+
+
+def test_a_closed_connection_is_asked_again_except_for_a_create():
+    seen = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.method)
+        if len(seen) in (1, 3):  # the server drops the connection without answering
+            request.transport.close()
+            await asyncio.sleep(0.05)
+        return web.json_response({"ok": True})
+
+    async def main():
+        runner, host = await serving(handler)
+        client = ApiHttp(config(host))
+        try:
+            read = await client.request("PATCH", "/apis/gatepass.dev/v1alpha1/accessrequests/r/status", {})
+            with pytest.raises(aiohttp.ClientError):
+                await client.request("POST", "/api/v1/namespaces/default/events", {"metadata": {}})
+            return read
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == {"ok": True}
+    assert seen == ["PATCH", "PATCH", "POST"]

@@ -114,8 +114,8 @@ class ApiHttp:
     async def request(self, method: str, path: str, body: Any = None, *, content_type: str | None = None,
                       query: Mapping[str, str] | None = None) -> Any:
         """The decoded JSON answer to ``method path`` (None for an empty one); raises ApiException for a
-        status other than 2xx. A connection the server closed while idle is retried once on a new one; an
-        answer saying when to ask again (``retry_after``) is waited out, up to MAX_RETRIES times."""
+        status other than 2xx. A request other than a create whose connection the server closed (one kept
+        idle too long) is sent once more on a new one; an answer saying when to ask again (``retry_after``) is waited out, up to MAX_RETRIES times."""
         data = None if body is None else to_json(body)
         headers = self._headers(content_type or (JSON if data is not None else None))
         options: dict[str, Any] = {}
@@ -123,16 +123,17 @@ class ApiHttp:
             options["server_hostname"] = self._server_name
         if self.config.proxy:
             options["proxy"] = self.config.proxy
-        waits = 0
-        for attempt in range(1, MAX_RETRIES + 2):
+        waits, reconnected = 0, method == "POST"  # a create the server may have made is not sent again
+        while True:
             try:
                 async with self.session().request(method, self.base + path, data=data, headers=headers,
                                                   params=query, **options) as response:
                     raw = await response.read()
                     status, reason, answered = response.status, response.reason, response.headers
             except _RETRIED:
-                if attempt > 1:
+                if reconnected:
                     raise
+                reconnected = True
                 continue
             wait = retry_after(status, answered.get("Retry-After"), method)
             if wait is None or waits >= MAX_RETRIES:
