@@ -107,7 +107,7 @@ test-kind: venv ## the end-to-end suite against a kind cluster (needs Docker and
 	rc=$$?; kind delete cluster --name gatepass-e2e; exit $$rc
 
 .PHONY: bench
-bench: venv k8s-bins browser ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000, and the targets of issue 15 with CPU per grant per phase (bench/results.json; BENCH_ARGS, see python -m bench.run --help), then bench-notify, bench-admission, bench-plugin and bench-ui
+bench: venv k8s-bins browser ## latency, expiry, throughput, cost and restart figures at N=100, 1000, 10000 (bench/results.json), then bench-notify, bench-admission, bench-plugin and bench-ui
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.notify $(NOTIFY_ARGS)
 	$(PY) -m bench.admission $(ADMISSION_ARGS)

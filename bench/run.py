@@ -439,6 +439,10 @@ async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep:
             figures = await Targets(targets, Path(folder) / "targets", bins, keep).run_all()
     report = {"when": utc_now(), "machine": machine(), "seconds": time.monotonic() - started,
               "results": results, **figures}
+    if not sizes and out.exists():  # only the targets ran: the latency sizes' figures stay, dated
+        previous = json.loads(out.read_text())
+        report["results"] = previous.get("results", [])
+        report["results_when"] = previous.get("results_when", previous.get("when"))
     out.write_text(json.dumps(report, indent=2))
     print()
     if results:

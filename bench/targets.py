@@ -520,8 +520,10 @@ class Targets(Bench):
         self.figures["rss_mib"]["peak"] = peak_rss_mib(self.operator.pid)
         if live == 10000:
             self.figures["rss_mib"]["live_10000_retained_100000"] = extrapolated
+        counts = await self.states()
         self.figures["retained"] = {
-            "requests": total, "seconds": time.monotonic() - started, "points_mib": points,
+            "requests": total, "live_grants": int(counts.get("Approved", 0)),
+            "ended_in_store": int(sum(v for k, v in counts.items() if k not in ("Approved", "Pending"))), "seconds": time.monotonic() - started, "points_mib": points,
             "rss_kib_per_retained": per, "extrapolated_to_100000": total < 100000,
             "rss_mib_at_100000": extrapolated,
         }
