@@ -165,3 +165,17 @@ def test_the_tracemalloc_site_writes_the_largest_allocation_sites_on_sigusr2(tmp
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_profile_report_renders_a_targets_run():
+    from bench import profile_report
+
+    text = "\n".join([stack(KOPF, ("validate", f"{GP}/webhooks/requests.py"), count=3), stack(KOPF, count=1)])
+    report = {"when": "2026-12-01T00:00:00Z", "cpu_ms_per_grant": 40.0, "lifecycle": {
+        "grants": 10, "approvals_per_grant": 2, "final_approvals_per_s": 20.0, "operator_cpu_s": 0.4,
+        "seconds": 30.0, "idle_cpu_per_s": 0.01, "idle_cpu_ms_per_grant": 30.0, "profiler": "Samples: 4",
+        "profile": phases.report(text, 0.4, 10), "rss_mib_all_live": 100.0, "peak_rss_mib_all_live": 101.0,
+        "api_calls_per_grant": [{"verb": "POST", "resource": "events", "total": 30, "per_grant": 3.0}],
+        "webhook_calls_per_grant": [{"webhook": "requests.gatepass.dev", "operation": "CREATE", "per_grant": 1.0}]}}
+    page = profile_report.markdown(report)
+    assert "| admission | 30.00 | 75.0% |" in page and "| POST | events | 3.00 |" in page
