@@ -436,7 +436,9 @@ async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep:
         if targets is not None:
             from .targets import Targets
 
-            figures = await Targets(targets, Path(folder) / "targets", bins, keep).run_all()
+            partial = out.with_name(out.stem + ".partial.json")
+            figures = await Targets(targets, Path(folder) / "targets", bins, keep, partial).run_all()
+            partial.unlink(missing_ok=True)
     report = {"when": utc_now(), "machine": machine(), "seconds": time.monotonic() - started,
               "results": results, **figures}
     if not sizes and out.exists():  # only the targets ran: the latency sizes' figures stay, dated
@@ -504,7 +506,7 @@ def main() -> int:
     targets.add_argument("--tracemalloc", action="store_true",
                          help="trace the operator's allocations and report the largest sites at the end "
                               "(slows it: use with small sizes and --phases=live,retained)")
-    targets.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    targets.add_argument("--profile-rate", type=int, default=40, help="py-spy samples per second")
     args = parser.parse_args()
     random.seed(1)
     rates = {int(size): float(rate) for size, rate in (pair.split(":") for pair in args.rates.split(","))}

@@ -83,7 +83,7 @@ class Config:
     flood_seconds: float = 60.0
     retained: int = 100000
     restart_deadlines: int = 200
-    profile_rate: int = 100  # py-spy samples per second
+    profile_rate: int = 40  # py-spy samples per second (at 100 it falls behind on 2 cores)
     workers: int = 16
     phases: tuple[str, ...] = ("lifecycle", "live", "throughput", "flood", "retained", "restart")
     tracemalloc: bool = False  # trace the operator's allocations (slow: for a short run, not for figures)
@@ -152,9 +152,9 @@ def slope_kib(points: list[tuple[int, float]]) -> float | None:
 
 
 class Targets(Bench):
-    def __init__(self, config: Config, workdir: Path, bins: Path, keep: Path | None):
+    def __init__(self, config: Config, workdir: Path, bins: Path, keep: Path | None, partial: Path | None = None):
         super().__init__(config.live, config.final_rate, workdir, bins, prefix="t")
-        self.config, self.keep = config, keep
+        self.config, self.keep, self.partial = config, keep, partial
         self.figures: dict = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                                          for k, v in config.__dict__.items()}}
         self.granted: dict[str, float] = {}
@@ -330,7 +330,7 @@ class Targets(Bench):
     # ---------------------------------------------------------------- phases
     def start_profile(self, path: Path) -> subprocess.Popen:
         command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.operator.pid),
-                   "--format", "raw", "--full-filenames", "--rate", str(self.config.profile_rate), "-o", str(path)]
+                   "--format", "raw", "--full-filenames", "--nonblocking", "--rate", str(self.config.profile_rate), "-o", str(path)]
         self.spy_log = path.with_suffix(".log")
         with self.spy_log.open("wb") as log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -507,7 +507,7 @@ class Targets(Bench):
         for upto in chunks:
             names = [f"ret-{i}" for i in range(done, upto)]
             await self.create(names, [LONG] * len(names), f"ret{upto}", deny=True)
-            await self.wait_state("Denied", denied0 + upto, f"{upto} denied", timeout=1800)
+            await self.wait_state("Denied", denied0 + upto, f"{upto} denied", timeout=max(60.0, len(names) / 20))
             done = upto
             points.append((done, rss_now_mib(self.operator.pid)))
             say(f"  {done} retained: RSS {points[-1][1]:.0f} MiB")
@@ -521,7 +521,9 @@ class Targets(Bench):
         if live == 10000:
             self.figures["rss_mib"]["live_10000_retained_100000"] = extrapolated
         counts = await self.states()
+        denied = int(counts.get("Denied", 0) - denied0)
         self.figures["retained"] = {
+            "denials_never_seen": total - denied,  # denied by review, still Pending in the operator's store
             "requests": total, "live_grants": int(counts.get("Approved", 0)),
             "ended_in_store": int(sum(v for k, v in counts.items() if k not in ("Approved", "Pending"))), "seconds": time.monotonic() - started, "points_mib": points,
             "rss_kib_per_retained": per, "extrapolated_to_100000": total < 100000,
@@ -587,6 +589,8 @@ class Targets(Bench):
                     self.errors.append(f"{name}: {type(error).__name__}: {error}")
                     say(f"  {name} failed: {type(error).__name__}: {error}")
                 self.figures.setdefault("phase_seconds", {})[name] = time.monotonic() - t0
+                if self.partial:  # what is measured so far survives an interrupted run
+                    self.partial.write_text(json.dumps({**self.figures, "errors": self.errors}, indent=2))
             if config.tracemalloc:
                 await self.allocations()
             self.figures["operator_peak_rss_mib"] = peak_rss_mib(self.operator.pid)

@@ -179,3 +179,28 @@ def test_the_profile_report_renders_a_targets_run():
         "webhook_calls_per_grant": [{"webhook": "requests.gatepass.dev", "operation": "CREATE", "per_grant": 1.0}]}}
     page = profile_report.markdown(report)
     assert "| admission | 30.00 | 75.0% |" in page and "| POST | events | 3.00 |" in page
+
+
+LOOP = [("main", f"{GP}/process/main.py"), ("BaseEventLoop._run_once", "/py/lib/python3.11/asyncio/base_events.py"),
+        ("Handle._run", "/py/lib/python3.11/asyncio/events.py")]
+
+
+def test_the_event_loop_and_entry_point_under_every_task_do_not_decide_the_phase():
+    assert phases.phase_of(phases.parse(stack(*LOOP, KOPF))[0][0]) == "kopf (watches, machinery)"
+    assert phases.phase_of(phases.parse(stack(*LOOP[:2], ("EpollSelector.select", "/py/lib/python3.11/selectors.py")))[0][0]) \
+        == "asyncio / aiohttp"  # no task running: the loop itself, not the entry point under it
+
+
+def test_a_client_call_on_a_kube_thread_is_named_by_its_api_method():
+    call = ("Explained.__getattr__.<locals>.call", f"{GP}/controller/kubeio.py")
+    status = ("CustomObjectsApi.patch_cluster_custom_object_status_with_http_info",
+              f"{SITE}/kubernetes/client/api/custom_objects_api.py")
+    event = ("CoreV1Api.create_namespaced_event", f"{SITE}/kubernetes/client/api/core_v1_api.py")
+    assert phases.phase_of(phases.parse(stack(THREAD, call, status, CLIENT))[0][0]) == "status"
+    assert phases.phase_of(phases.parse(stack(THREAD, call, event, CLIENT))[0][0]) == "events"
+
+
+def test_waits_are_not_counted_as_work():
+    text = "\n".join([stack(THREAD, count=90), stack(KOPF, count=10)])
+    report = phases.report(text, cpu_seconds=1.0, grants=1)
+    assert report["samples"] == 10 and report["idle_samples"] == 90
