@@ -204,3 +204,21 @@ def test_waits_are_not_counted_as_work():
     text = "\n".join([stack(THREAD, count=90), stack(KOPF, count=10)])
     report = phases.report(text, cpu_seconds=1.0, grants=1)
     assert report["samples"] == 10 and report["idle_samples"] == 90
+
+
+def test_polling_backs_off_as_the_wait_grows():
+    import asyncio
+    import time
+
+    class Api:
+        calls = 0
+
+        async def allowed(self, user, namespace):
+            self.calls += 1
+            return self.calls > 5
+
+    api = Api()
+    since = time.time() - 3.0  # waited 3 s already: polls every 60 ms, not every 5 ms
+    started = time.monotonic()
+    asyncio.run(targets.poll(api, "u", True, since))
+    assert api.calls == 6 and time.monotonic() - started >= 5 * 0.055
