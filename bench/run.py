@@ -427,6 +427,7 @@ async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep:
     bins = ensure_binaries()
     results, figures = [], {}
     started = time.monotonic()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gatepass-bench-") as temporary:
         folder = keep or temporary
         for size in sizes:
@@ -440,6 +441,7 @@ async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep:
             figures = await Targets(targets, Path(folder) / "targets", bins, keep, partial).run_all()
             partial.unlink(missing_ok=True)
     report = {"when": utc_now(), "machine": machine(), "seconds": time.monotonic() - started,
+              "load_average": {"before": load_before, "after": os.getloadavg()},  # the machine is shared
               "results": results, **figures}
     if not sizes and out.exists():  # only the targets ran: the latency sizes' figures stay, dated
         previous = json.loads(out.read_text())
