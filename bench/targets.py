@@ -81,7 +81,7 @@ class Config:
     step_seconds: float = 20.0
     flood_rate: float = 100.0
     flood_seconds: float = 60.0
-    retained: int = 100000
+    retained: int = 10000  # the RSS at 100,000 is extrapolated along the measured slope
     restart_deadlines: int = 200
     profile_rate: int = 40  # py-spy samples per second (at 100 it falls behind on 2 cores)
     workers: int = 16
