@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
 from multidict import CIMultiDict
+
+from .apicalls import bench_key
 
 GP = "/apis/gatepass.dev/v1alpha1"
 
@@ -29,6 +32,7 @@ class Api:
         context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         context.load_cert_chain(pki / "user-admin.crt", pki / "user-admin.key")
         self.server = server
+        self.calls: Counter = Counter()  # (verb, resource) -> the benchmark's own requests, see apicalls
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=limit))
 
     async def close(self) -> None:
@@ -42,6 +46,7 @@ class Api:
             for group in groups:
                 headers.add("Impersonate-Group", group)
         data = None if body is None else json.dumps(body)
+        self.calls[bench_key(method, path)] += 1
         async with self.session.request(method, self.server + path, data=data, headers=headers) as response:
             text = await response.text()
             if response.status >= 300:

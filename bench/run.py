@@ -384,7 +384,15 @@ def utc_now() -> str:
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    found = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            found["cpu"] = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+        with open("/proc/meminfo") as handle:
+            found["memory_gib"] = round(int(handle.readline().split()[1]) / 2**20)
+    except (OSError, StopIteration):
+        pass
+    return found
 
 
 def ms(value: float | None) -> str:
@@ -414,35 +422,100 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep: Path | None = None) -> int:
+async def main_async(sizes: list[int], rates: dict[int, float], out: Path, keep: Path | None = None,
+                     targets=None) -> int:
     bins = ensure_binaries()
-    results = []
+    results, figures = [], {}
+    started = time.monotonic()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="gatepass-bench-") as temporary:
         folder = keep or temporary
         for size in sizes:
             bench = Bench(size, rates.get(size, 20.0), Path(folder) / str(size), bins)
             results.append(await bench.run())
             say(f"N={size} done")
-    report = {"when": utc_now(), "machine": machine(), "results": results}
+        if targets is not None:
+            from .targets import Targets
+
+            partial = out.with_name(out.stem + ".partial.json")
+            figures = await Targets(targets, Path(folder) / "targets", bins, keep, partial).run_all()
+            partial.unlink(missing_ok=True)
+    report = {"when": utc_now(), "machine": machine(), "seconds": time.monotonic() - started,
+              "load_average": {"before": load_before, "after": os.getloadavg()},  # the machine is shared
+              "results": results, **figures}
+    if not sizes and out.exists():  # only the targets ran: the latency sizes' figures stay, dated
+        previous = json.loads(out.read_text())
+        report["results"] = previous.get("results", [])
+        report["results_when"] = previous.get("results_when", previous.get("when"))
     out.write_text(json.dumps(report, indent=2))
     print()
-    print(table(results))
-    print(f"\nwritten to {out}")
-    return 0 if all(r["errors"] == 0 for r in results) else 1
+    if results:
+        print(table(results))
+    if figures:
+        from .targets import phase_table, target_table
+
+        print()
+        if "lifecycle" in figures:
+            print(phase_table(figures["lifecycle"]["profile"], figures["cpu_ms_per_grant"]))
+            print()
+        print(f"targets, on {describe(report['machine'])}:")
+        print(target_table(figures["targets"]))
+    print(f"\nwritten to {out} in {report['seconds'] / 60:.1f} min")
+    errors = [r["errors"] for r in results] + [figures.get("errors", 0)]
+    return 0 if not any(errors) else 1
+
+
+def describe(machine: dict) -> str:
+    return f"{machine['cpus']} cores ({machine.get('cpu', '?')}), {machine.get('memory_gib', '?')} GiB, " \
+           f"Python {machine['python']}"
+
+
+def targets_config(args) -> "object | None":
+    if not args.targets:
+        return None
+    from .targets import Config
+
+    return Config(lifecycle=args.lifecycle, live=args.live, final_rate=args.final_rate,
+                  steps=tuple(float(s) for s in args.steps.split(",")), step_seconds=args.step_seconds,
+                  flood_rate=args.flood_rate, flood_seconds=args.flood_seconds, retained=args.retained,
+                  restart_deadlines=args.restart_deadlines, profile_rate=args.profile_rate,
+                  phases=tuple(p for p in args.phases.split(",") if p), tracemalloc=args.tracemalloc)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--sizes", default="100,1000,10000", help="sizes of the latency runs (empty: none)")
     parser.add_argument("--rates", default="100:20,1000:20,10000:20",
                         help="approvals per second for each size, the load the latencies are measured under "
                              "(size:rate pairs)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
-    parser.add_argument("--keep", type=Path, help="keep the operator's and control plane's logs in this folder")
+    parser.add_argument("--keep", type=Path, help="keep the operator's and control plane's logs, and the "
+                        "profile (collapsed stacks), in this folder")
+    targets = parser.add_argument_group("the targets of issue 15 (bench/targets.py)")
+    targets.add_argument("--targets", action=argparse.BooleanOptionalAction, default=True)
+    targets.add_argument("--lifecycle", type=int, default=1000, help="grants whose CPU is measured and profiled")
+    targets.add_argument("--final-rate", type=float, default=20.0, help="their final approvals per second")
+    targets.add_argument("--live", type=int, default=10000, help="live grants during throughput, flood, restart")
+    targets.add_argument("--steps", default="25,50,100,150", help="throughput steps, approvals per second")
+    targets.add_argument("--step-seconds", type=float, default=20.0)
+    targets.add_argument("--flood-rate", type=float, default=100.0)
+    targets.add_argument("--flood-seconds", type=float, default=60.0)
+    targets.add_argument("--retained", type=int, default=10000,
+                         help="ended (denied) requests kept; RSS at 100,000 is extrapolated along the slope "
+                              "when fewer (creating 100,000 through admission takes about 1h45 here)")
+    targets.add_argument("--restart-deadlines", type=int, default=200,
+                         help="short grants whose deadlines fall around the restart")
+    targets.add_argument("--phases", default="lifecycle,live,throughput,flood,retained,restart",
+                         help="which of the targets' phases to run, in this order")
+    targets.add_argument("--tracemalloc", action="store_true",
+                         help="trace the operator's allocations and report the largest sites at the end "
+                              "(slows it: use with small sizes and --phases=live,retained)")
+    targets.add_argument("--profile-rate", type=int, default=40, help="py-spy samples per second")
     args = parser.parse_args()
     random.seed(1)
     rates = {int(size): float(rate) for size, rate in (pair.split(":") for pair in args.rates.split(","))}
-    return asyncio.run(main_async([int(s) for s in args.sizes.split(",")], rates, args.out, args.keep))
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    return asyncio.run(main_async(sizes, rates, args.out, args.keep, targets_config(args)))
 
 
 if __name__ == "__main__":

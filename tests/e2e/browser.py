@@ -3,7 +3,7 @@
 The browser is /usr/bin/chromium (`make browser` installs it); playwright never downloads one
 (`playwright install` is not used). Fixtures, registered in tests/e2e/conftest.py:
 
-- ``browser`` (session): a headless chromium, ``--no-sandbox`` when running as root. With CI=true a
+- ``browser`` (per test module): a headless chromium, ``--no-sandbox`` when running as root. With CI=true a
   browser that cannot start stops the run (``browser unavailable: <why>``); elsewhere the tests that
   need it are skipped with that reason.
 - ``new_context`` (per test): ``new_context(**options) -> BrowserContext``, a fresh context each call,
@@ -52,7 +52,9 @@ def _unavailable(why: object) -> None:
     pytest.skip(f"browser unavailable: {line}")
 
 
-@pytest.fixture(scope="session")
+# One browser per test module, not per run: playwright's sync API keeps an asyncio loop running in the main
+# thread while it is started, and every later test that runs its own loop (asyncio.run) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (make browser)")
