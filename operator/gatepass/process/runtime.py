@@ -12,9 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import kopf
-import kubernetes
+from typing import TYPE_CHECKING
 
 from gatepass.controller import handlers, metrics
 from gatepass.controller.kubeio import Kube
@@ -22,10 +20,14 @@ from gatepass.controller.queue import WorkQueue
 from gatepass.controller.reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from gatepass.controller.store import Store
 from gatepass.core.startup import catch_up_order, deadlines
-from gatepass.notify.config import NotifyConfig
-from gatepass.notify.notifier import Notifier
-
 from .cluster import WatchedCluster
+
+if TYPE_CHECKING:
+    import kopf
+    import kubernetes
+
+    from gatepass.notify.config import NotifyConfig
+    from gatepass.notify.notifier import Notifier  # imported with --notifications only
 
 logger = logging.getLogger("gatepass.runtime")
 
@@ -52,7 +54,10 @@ class Runtime:
         """``notifications``: the receivers to notify, or None for no notifications."""
         kube, store = Kube(client), Store()
         queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
-        notifier = Notifier(notifications, kube, store) if notifications is not None else None
+        notifier = None
+        if notifications is not None:
+            from gatepass.notify.notifier import Notifier
+            notifier = Notifier(notifications, kube, store)
         reconciler = Reconciler(kube, store, queue, retention=retention, notifier=notifier)
         metrics.watch_store(store, queue)
         return cls(kube, store, queue, reconciler, notifier)
