@@ -203,3 +203,23 @@ def test_help_imports_neither_kopf_nor_the_kubernetes_client():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "operator")})
     assert result.stdout.strip() == "[]"
+
+
+def test_an_admission_refusal_is_still_logged_at_info_with_kopfs_successes_left_out():
+    from gatepass.webhooks import guard
+
+    kopf_logger = logging.getLogger(KOPF_HANDLER_LOGGER)
+    before, records = kopf_logger.level, []
+    handler = logging.Handler()
+    handler.emit = records.append
+    kopf_logger.addHandler(handler)
+    try:
+        quiet_handler_successes("info")
+        guard._quiet_refusals()
+        kopf_logger.info("Handler 'request_event' succeeded.")
+        kopf_logger.error("Webhook 'validate' failed permanently: no policy allows it")
+    finally:
+        kopf_logger.removeHandler(handler)
+        kopf_logger.setLevel(before)
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        ("INFO", "Webhook 'validate' failed permanently: no policy allows it")]
