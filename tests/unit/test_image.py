@@ -111,7 +111,9 @@ def test_the_build_context_leaves_the_development_harness_out():
 
 def test_nothing_the_operator_process_imports_reaches_the_harness():
     """What the image runs (gatepass.process.main, and python -m gatepass) works without devcluster."""
-    code = ("import sys, gatepass.process.main, gatepass.webhooks.registration; "
+    code = ("import sys, gatepass.process.main, gatepass.process.runtime, gatepass.process.connection, "
+            "gatepass.process.leadership, gatepass.process.certificates, gatepass.process.endpoints, "
+            "gatepass.webhooks.registration, gatepass.notify.notifier, gatepass.notify.slack_actions; "
             "print(sorted(m for m in sys.modules if m.startswith('gatepass.devcluster')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "operator")})

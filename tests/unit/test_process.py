@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import logging
 import inspect
 
 import kopf
 import kubernetes
 import pytest
+from pathlib import Path
 
 from gatepass.controller.store import Store
 from gatepass.process.args import parse_args
 from gatepass.process.cluster import WatchedCluster
-from gatepass.process.main import Operator, UsageError, certificates, main, retention
+from gatepass.process.main import (KOPF_HANDLER_LOGGER, Operator, UsageError, certificates, main,
+                                   quiet_handler_successes, retention)
 from gatepass.process.runtime import Runtime
 from gatepass.webhooks import config
 from gatepass.webhooks.cluster import Cluster
@@ -152,6 +157,9 @@ def test_metrics_are_served_without_created_samples():
     from prometheus_client.parser import text_string_to_metric_families
 
     from gatepass.process import endpoints
+    from gatepass.process.leadership import LEADER  # gatepass_leader: Operator.create imports it
+
+    LEADER.set(0)
 
     async def scrape() -> str:
         async def ready():
@@ -172,3 +180,46 @@ def test_metrics_are_served_without_created_samples():
             "gatepass_reconcile_duration_seconds_count"} <= names
     assert not [name for name in names if name.endswith("_created")]
     assert "_created" not in text
+
+
+@pytest.mark.parametrize("level, successes", [("info", False), ("warning", False), ("debug", True)])
+def test_kopf_logs_each_handlers_failure_but_its_successes_only_at_debug(level, successes):
+    kopf_logger = logging.getLogger(KOPF_HANDLER_LOGGER)
+    before = kopf_logger.level
+    try:
+        quiet_handler_successes(level)
+        assert (kopf_logger.level == logging.WARNING) is not successes  # "Handler 'request_event' succeeded."
+        assert kopf_logger.isEnabledFor(logging.ERROR)  # "... failed permanently: ..." (a refusal: then INFO)
+    finally:
+        kopf_logger.setLevel(before)
+
+
+def test_help_imports_neither_kopf_nor_the_kubernetes_client():
+    code = ("import sys, contextlib, io\n"
+            "from gatepass.process.main import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['--help'])\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'kopf', 'kubernetes', 'aiohttp', 'pydantic', "
+            "'celpy', 'slack_sdk', 'prometheus_client', 'pykube'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "operator")})
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_admission_refusal_is_still_logged_at_info_with_kopfs_successes_left_out():
+    from gatepass.webhooks import guard
+
+    kopf_logger = logging.getLogger(KOPF_HANDLER_LOGGER)
+    before, records = kopf_logger.level, []
+    handler = logging.Handler()
+    handler.emit = records.append
+    kopf_logger.addHandler(handler)
+    try:
+        quiet_handler_successes("info")
+        guard._quiet_refusals()
+        kopf_logger.info("Handler 'request_event' succeeded.")
+        kopf_logger.error("Webhook 'validate' failed permanently: no policy allows it")
+    finally:
+        kopf_logger.removeHandler(handler)
+        kopf_logger.setLevel(before)
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        ("INFO", "Webhook 'validate' failed permanently: no policy allows it")]

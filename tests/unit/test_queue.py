@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gatepass.controller.queue import BASE_BACKOFF, WorkQueue
+import itertools
+
+from gatepass.controller.queue import BASE_BACKOFF, WorkQueue, default_deadline_workers
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -50,10 +52,10 @@ class Recorder:
         self.finished.append(key)
 
 
-async def working_on(worker: Recorder, key: str, concurrency: int) -> WorkQueue:
+async def working_on(worker: Recorder, key: str, concurrency: int, deadline_workers: int | None = None) -> WorkQueue:
     """A started queue whose worker has taken ``key`` (held, if the test holds it)."""
     worker.held[key] = asyncio.Event()
-    queue = WorkQueue(worker, concurrency=concurrency, clock=clock)
+    queue = WorkQueue(worker, concurrency=concurrency, deadline_workers=deadline_workers, clock=clock)
     queue.start()
     queue.add(key)
     await until(lambda: worker.runs == [key])
@@ -177,8 +179,8 @@ def test_an_armed_deadline_queues_its_key_when_it_comes():
         queue = WorkQueue(worker, concurrency=1, clock=clock)
         queue.start()
         queue.arm("soon", NOW + timedelta(milliseconds=10))
-        queue.arm("past", NOW - timedelta(hours=1))  # already due: at once
-        assert queue.armed == 2
+        queue.arm("past", NOW - timedelta(hours=1))  # already due: queued at once, in the deadline lane
+        assert (queue.armed, queue.waiting) == (1, (1, 0))
         await until(lambda: worker.runs == ["past"])
         await until(lambda: worker.runs == ["past", "soon"])
         assert queue.armed == 0
@@ -263,3 +265,173 @@ def test_stopping_gives_the_work_in_progress_its_grace_and_no_more(grace, finish
     run(scenario)
     assert ("slow" in worker.finished) is finished
     assert worker.finished.count("next") == 1
+
+
+# ------------------------------------------------------------------ the deadline lane
+def past(minutes: int) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def test_deadline_work_goes_first_soonest_deadline_first_then_ordinary_work_in_its_order():
+    worker = Recorder()
+
+    async def scenario():
+        queue = await working_on(worker, "busy", concurrency=1, deadline_workers=0)
+        queue.add("a")
+        queue.arm("late", past(1))
+        queue.add("b")
+        queue.arm("early", past(60))
+        worker.held.pop("busy").set()
+        await until(lambda: len(worker.finished) == 5)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["busy", "early", "late", "a", "b"]
+
+
+def test_a_key_waiting_as_ordinary_work_moves_to_the_deadline_lane_when_its_deadline_comes_and_runs_once():
+    worker = Recorder()
+
+    async def scenario():
+        queue = await working_on(worker, "busy", concurrency=1, deadline_workers=0)
+        queue.add("x")
+        queue.add("y")
+        queue.arm("y", past(1))
+        assert queue.waiting == (1, 1)
+        queue.add("y")  # news of it meanwhile: it stays where it is
+        worker.held.pop("busy").set()
+        await until(lambda: len(worker.finished) == 3)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["busy", "y", "x"]
+
+
+def test_a_flood_of_ordinary_work_on_every_worker_leaves_a_worker_for_a_deadline():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=2, deadline_workers=1, clock=clock)
+        queue.start()
+        for key in ("f1", "f2"):
+            worker.held[key] = asyncio.Event()
+        for key in ("f1", "f2", "f3", "f4"):
+            queue.add(key)
+        await until(lambda: sorted(worker.runs) == ["f1", "f2"])
+        queue.arm("expiry", past(0))
+        await until(lambda: "expiry" in worker.finished)
+        assert sorted(worker.runs) == ["expiry", "f1", "f2"], "the deadline worker took ordinary work"
+        for event in worker.held.values():
+            event.set()
+        await until(lambda: len(worker.finished) == 5)
+        await queue.stop()
+
+    run(scenario)
+
+
+def test_a_timer_that_comes_queues_its_key_ahead_of_ordinary_work():
+    worker = Recorder()
+
+    async def scenario():
+        queue = await working_on(worker, "busy", concurrency=1, deadline_workers=0)
+        queue.add("ordinary")
+        queue.arm("timer", NOW + timedelta(milliseconds=1))
+        await until(lambda: queue.armed == 0)  # it came: waiting in the deadline lane
+        assert queue.waiting == (1, 1)
+        worker.held.pop("busy").set()
+        await until(lambda: len(worker.finished) == 3)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["busy", "timer", "ordinary"]
+
+
+def test_a_deadline_that_comes_while_its_key_is_worked_on_runs_it_again_ahead_of_ordinary_work():
+    worker = Recorder()
+
+    async def scenario():
+        queue = await working_on(worker, "k", concurrency=1, deadline_workers=0)
+        queue.add("o")
+        queue.add("k")  # ordinary news first ...
+        queue.arm("k", past(0))  # ... then its deadline: the run again is deadline work
+        worker.held.pop("k").set()
+        await until(lambda: len(worker.finished) == 3)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["k", "k", "o"]
+
+
+def test_a_retry_is_ordinary_work():
+    async def scenario():
+        queue = WorkQueue(Recorder(), concurrency=1, clock=clock)
+        queue.arm("due", past(1))
+        queue._fire_retry("retried")  # its backoff is over
+        assert queue.waiting == (1, 1)
+        assert [queue._take(deadline_only=False), queue._take(deadline_only=False)] == ["due", "retried"]
+
+    run(scenario)
+
+
+def test_what_is_queued_when_stopped_is_worked_after_the_next_start_deadlines_first():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, clock=clock)
+        queue.add("ordinary")
+        queue.arm("due", past(5))
+        queue.start()
+        await queue.stop()
+        queue.start()
+        await until(lambda: len(worker.finished) == 2)
+        await queue.stop()
+
+    run(scenario)
+    assert worker.runs == ["due", "ordinary"]
+
+
+def test_deadline_workers_default_to_a_quarter_of_the_others_and_at_least_one():
+    assert [default_deadline_workers(n) for n in (1, 4, 8, 16)] == [1, 1, 2, 4]
+
+
+# Every sequence of these operations on two keys, against a model of the two lanes: a key waits once, in the
+# most urgent place it was asked for (a deadline before none, an earlier deadline before a later one, the
+# first asking among equals); the deadline lane goes first, soonest first; the ordinary lane in order.
+OPERATIONS = [("add", key, None) for key in "ab"] + [("arm", key, minutes) for key in "ab" for minutes in (1, 5)]
+
+
+def model_order(operations) -> list[str]:
+    place: dict[str, tuple] = {}
+    for step, (_, key, minutes) in enumerate(operations):
+        wanted = (1, 0, step) if minutes is None else (0, -minutes, step)  # rank, deadline, who asked first
+        if key not in place or wanted[:2] < place[key][:2]:
+            place[key] = wanted
+    return sorted(place, key=lambda key: place[key])
+
+
+@pytest.mark.parametrize("operations", [ops for n in range(1, 5) for ops in itertools.product(OPERATIONS, repeat=n)],
+                         ids=lambda ops: ",".join(f"{op}:{key}{'' if m is None else -m}" for op, key, m in ops))
+def test_the_order_of_waiting_work_follows_the_lanes(operations):
+    order: list[str] = []
+
+    async def scenario():
+        queue = WorkQueue(Recorder(), concurrency=1, clock=clock)  # not started: what it would take, in order
+        for operation, key, minutes in operations:
+            queue.add(key) if operation == "add" else queue.arm(key, past(minutes))
+        while (key := queue._take(deadline_only=False)) is not None:
+            order.append(key)
+
+    run(scenario)
+    assert order == model_order(operations)
+
+
+def test_a_worker_kept_for_deadlines_takes_no_ordinary_work():
+    async def scenario():
+        queue = WorkQueue(Recorder(), concurrency=1, clock=clock)
+        queue.add("ordinary")
+        queue.arm("due", past(1))
+        assert queue._take(deadline_only=True) == "due"
+        assert queue._take(deadline_only=True) is None
+        assert queue._take(deadline_only=False) == "ordinary"
+
+    run(scenario)

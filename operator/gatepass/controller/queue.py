@@ -9,13 +9,24 @@ per key: a key worked on again meanwhile does not start a second chain.
 Stopping lets the work in progress finish first, for a while: a reconcile cut
 off between its status write and its audit Events would lose them for good,
 since whoever reconciles next finds the status written.
+
+Two lanes. Work due to a deadline (a timer that came, or one armed in the
+past) goes into the deadline lane, soonest deadline first; everything else
+(watch events, the catch-up, retries) into the ordinary lane, first come first
+served. A worker always takes from the deadline lane first, and some workers
+(``deadline_workers``) take from nothing else: however much ordinary work
+floods in, an expiry never waits for a worker. A key waiting in the ordinary
+lane whose deadline comes moves to the deadline lane (it is still worked once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
@@ -31,18 +42,33 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def default_deadline_workers(concurrency: int) -> int:
+    """Workers kept for deadline work alone, beside ``concurrency`` others: a quarter, at least one."""
+    return max(1, concurrency // 4)
+
+
 class WorkQueue:
-    def __init__(self, worker: Worker, *, concurrency: int = 8, max_backoff: float = 30.0,
-                 base_backoff: float = BASE_BACKOFF, clock: Callable[[], datetime] = utcnow) -> None:
-        """``clock``: the wall clock deadlines (``arm``) are measured against."""
+    def __init__(self, worker: Worker, *, concurrency: int = 8, deadline_workers: int | None = None,
+                 max_backoff: float = 30.0, base_backoff: float = BASE_BACKOFF,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        """``concurrency``: workers that take any work (deadline work first); ``deadline_workers``: workers
+        beside them that take deadline work only (default: a quarter of ``concurrency``, at least one).
+        ``clock``: the wall clock deadlines (``arm``) are measured against."""
         self._worker = worker
-        self._concurrency = concurrency
+        self._concurrency = max(1, concurrency)
+        self._deadline_workers = default_deadline_workers(concurrency) if deadline_workers is None \
+            else max(0, deadline_workers)
         self._max_backoff, self._base_backoff = max_backoff, base_backoff
         self._clock = clock
-        self._pending: asyncio.Queue[str] = asyncio.Queue()
-        self._waiting: set[str] = set()
+        # key -> (its deadline, or None in the ordinary lane; the token of its entry in that lane)
+        self._waiting: dict[str, tuple[datetime | None, int]] = {}
+        self._deadlines: list[tuple[datetime, int, str]] = []  # heap: (deadline, token, key)
+        self._ordinary: deque[tuple[int, str]] = deque()  # (token, key); an entry whose token is stale is skipped
+        self._tokens = itertools.count()
+        self._idle_any: deque[asyncio.Future] = deque()  # idle workers that take any work
+        self._idle_deadline: deque[asyncio.Future] = deque()  # idle workers that take deadline work only
         self._running: set[str] = set()
-        self._again: set[str] = set()
+        self._again: dict[str, datetime | None] = {}  # worked on meanwhile: run again, in this lane
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._failures: dict[str, int] = {}  # consecutive failures or backoffs, per key
         self._retries: dict[str, asyncio.TimerHandle] = {}
@@ -59,7 +85,12 @@ class WorkQueue:
         """Starts the workers; the first time the queue drains, says how long catching up took."""
         self._started, self._done, self._caught_up = time.monotonic(), 0, False
         self._stopping = False
-        self._tasks = [asyncio.create_task(self._run(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)]
+        self._idle_any.clear()
+        self._idle_deadline.clear()
+        self._tasks = [asyncio.create_task(self._run(deadline_only=False), name=f"gatepass-worker-{i}")
+                       for i in range(self._concurrency)]
+        self._tasks += [asyncio.create_task(self._run(deadline_only=True), name=f"gatepass-deadline-worker-{i}")
+                        for i in range(self._deadline_workers)]
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stops the timers and the workers. Workers busy with an item get up to ``grace`` seconds to
@@ -85,22 +116,23 @@ class WorkQueue:
 
     # ---------------------------------------------------------------- input
     def add(self, key: str) -> None:
-        if key in self._running:
-            self._again.add(key)
-        elif key not in self._waiting:
-            self._waiting.add(key)
-            self._pending.put_nowait(key)
+        """Queue ``key`` in the ordinary lane (a key already waiting stays where it is)."""
+        self._put(key, None)
 
     def arm(self, key: str, when: datetime | None) -> None:
-        """Enqueue ``key`` at wall-clock time ``when`` (None disarms)."""
+        """Enqueue ``key`` in the deadline lane at wall-clock time ``when`` (None disarms); a time already
+        come queues it now, in the order of its deadline."""
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
         if when is None:
             return
         delay = (when - self._clock()).total_seconds()
+        if delay <= 0:
+            self._put(key, when)
+            return
         loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_at(loop.time() + max(delay, 0.0), self._fire, key)
+        self._timers[key] = loop.call_at(loop.time() + delay, self._fire, key, when)
 
     def forget(self, key: str) -> None:
         self.arm(key, None)
@@ -130,9 +162,62 @@ class WorkQueue:
         self._retries.pop(key, None)
         self.add(key)
 
-    def _fire(self, key: str) -> None:
+    def _fire(self, key: str, when: datetime) -> None:
         self._timers.pop(key, None)
-        self.add(key)
+        self._put(key, when)
+
+    def _put(self, key: str, due: datetime | None) -> None:
+        """Queue ``key``: in the deadline lane at ``due``, or in the ordinary lane (None). A key being worked on
+        runs once more afterwards, in the more urgent of the lanes asked for; a waiting one moves only to a
+        sooner place (the deadline lane, or an earlier deadline)."""
+        if key in self._running:
+            if key not in self._again:
+                self._again[key] = due
+            else:
+                self._again[key] = _sooner(self._again[key], due)
+            return
+        waiting = self._waiting.get(key)
+        if waiting is not None and _sooner(waiting[0], due) == waiting[0]:
+            return  # already as soon or sooner
+        token = next(self._tokens)
+        self._waiting[key] = (due, token)
+        if due is None:
+            self._ordinary.append((token, key))
+        else:
+            heapq.heappush(self._deadlines, (due, token, key))
+        self._wake(deadline=due is not None)
+
+    def _wake(self, deadline: bool) -> None:
+        """Wakes an idle worker that may take the work just queued (one kept for deadlines first)."""
+        for idle in (self._idle_deadline, self._idle_any) if deadline else (self._idle_any,):
+            while idle:
+                waiter = idle.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+
+    def _take(self, deadline_only: bool) -> str | None:
+        """The next key for a worker: the soonest deadline's, else (unless ``deadline_only``) the oldest
+        ordinary one's; None when there is none. The key moves from waiting to running."""
+        while self._deadlines:
+            _, token, key = heapq.heappop(self._deadlines)
+            if self._claim(key, token):
+                return key
+        if deadline_only:
+            return None
+        while self._ordinary:
+            token, key = self._ordinary.popleft()
+            if self._claim(key, token):
+                return key
+        return None
+
+    def _claim(self, key: str, token: int) -> bool:
+        waiting = self._waiting.get(key)
+        if waiting is None or waiting[1] != token:
+            return False  # a stale entry: the key moved, or was worked on already
+        del self._waiting[key]
+        self._running.add(key)
+        return True
 
     @property
     def armed(self) -> int:
@@ -143,13 +228,24 @@ class WorkQueue:
         """Keys waiting for a retry (one timer each)."""
         return len(self._retries)
 
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """Keys waiting: (in the deadline lane, in the ordinary lane)."""
+        due = sum(1 for when, _ in self._waiting.values() if when is not None)
+        return due, len(self._waiting) - due
+
     # --------------------------------------------------------------- worker
-    async def _run(self) -> None:
+    async def _run(self, deadline_only: bool) -> None:
         me = asyncio.current_task()
+        idle = self._idle_deadline if deadline_only else self._idle_any
+        loop = asyncio.get_running_loop()
         while not self._stopping:
-            key = await self._pending.get()
-            self._waiting.discard(key)
-            self._running.add(key)
+            key = self._take(deadline_only)
+            if key is None:
+                waiter = loop.create_future()
+                idle.append(waiter)
+                await waiter
+                continue
             self._busy.add(me)
             started = time.monotonic()
             try:
@@ -168,10 +264,18 @@ class WorkQueue:
                 self._running.discard(key)
                 logger.debug("Worked on %s in %.1f ms", key, (time.monotonic() - started) * 1000)
                 if key in self._again:
-                    self._again.discard(key)
-                    self.add(key)
+                    self._put(key, self._again.pop(key))
                 self._done += 1
                 if not self._caught_up and not self._waiting and not self._running:
                     self._caught_up = True
                     logger.info("Caught up after start-up: worked %d items, %d deadlines armed, in %.2fs",
                                 self._done, len(self._timers), time.monotonic() - self._started)
+
+
+def _sooner(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The more urgent of two places in the queue: a deadline before none, the earlier of two."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

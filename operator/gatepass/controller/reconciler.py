@@ -33,7 +33,7 @@ from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.names import POLICIES, REQUESTS
 from gatepass.core.policy import governing_policy
 from gatepass.core.reconcile import Plan, decide
-from gatepass.core.retention import removal_time
+from gatepass.core.retention import removal_time, wake_time
 from gatepass.core.types import Policy, Request, Review, Revocation
 
 from . import audit, metrics
@@ -217,8 +217,7 @@ class Reconciler:
     def _schedule(self, name: str, plan: Plan) -> None:
         """Arms the next deadline (an ended request's: its removal); a blocked grant is tried again sooner,
         with the queue's backoff."""
-        wake_at = removal_time(plan.status, self.retention) if plan.state in TERMINAL else plan.wake_at
-        self.queue.arm(name, wake_at)
+        self.queue.arm(name, wake_time(plan.state, plan.status, plan.wake_at, self.retention))
         if plan.blocked:
             delay = self.queue.back_off(name)
             logger.debug("Request %s is not bound (%s): trying again in %.2fs", name,

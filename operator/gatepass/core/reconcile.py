@@ -164,6 +164,13 @@ def bounded(history: Sequence[Mapping[str, Any]], omitted: int,
     return [entries[0], *entries[cut + 1:]], omitted + cut
 
 
+def grant_deadline(granted_at: datetime, expires_at: datetime, now: datetime) -> datetime:
+    """When an approved grant is looked at again, at `now`: its start while that is ahead, else its end (a
+    grant whose end has come is ended by the same look). The one rule for it: decide() wakes by it, and a
+    starting operator arms every grant's deadline by it from the listed statuses (gatepass.core.startup)."""
+    return granted_at if now < granted_at else expires_at
+
+
 def decide(
     request: Request,
     policy: Policy | None,
@@ -360,6 +367,7 @@ class _Decision:
         if now >= granted_at:
             blocks = tuple(self.blocked[b.ref] for b in self.desired if b.ref in self.blocked)
             if blocks:
+                self.wake_at = grant_deadline(granted_at, expires_at, now)
                 return self.hold(blocks, expires_at)
             self.live = True
             if not self.was_granted:
@@ -368,10 +376,9 @@ class _Decision:
             self.condition(GRANTED, True, "Granted",
                            f"Bound {audit.access(self.request)} to {self.user} "
                            f"until {format_time(expires_at)}")
-            self.wake_at = expires_at
         else:
             self.condition(GRANTED, False, "WaitingForStart", f"Access starts at {format_time(granted_at)}")
-            self.wake_at = granted_at
+        self.wake_at = grant_deadline(granted_at, expires_at, now)
 
     def hold(self, blocks: tuple[BindBlock, ...], expires_at: datetime) -> None:
         """The grant's time has come, but some of its bindings cannot be made: none is (strays go)."""
@@ -384,7 +391,6 @@ class _Decision:
         why = "; ".join(dict.fromkeys(block.message for block in sorted(blocks, key=lambda b: b != first)))
         self.condition(GRANTED, False, first.reason,
                        f"Not bound: {why}. Retrying until it can be, or until {format_time(expires_at)}")
-        self.wake_at = expires_at
 
     def withdraw(self, why: str) -> None:
         """The grant's policy no longer allows it (`why`): it ends now, or never starts."""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .conditions import DENIED, EXPIRED, REVOKED
+from .lifecycle import TERMINAL, State
 from .timestamps import parse_optional_time
 
 FINAL_CONDITIONS = (DENIED, EXPIRED, REVOKED)
@@ -29,3 +30,10 @@ def removal_time(status: Mapping[str, Any], retention: timedelta | None) -> date
     if end is None or retention is None:
         return None
     return end + retention
+
+
+def wake_time(state: State | None, status: Mapping[str, Any], deadline: datetime | None,
+              retention: timedelta | None) -> datetime | None:
+    """When a request in `state` is looked at again: an ended one's removal, else its `deadline` (the
+    decision's wake_at)."""
+    return removal_time(status, retention) if state in TERMINAL else deadline

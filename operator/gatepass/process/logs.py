@@ -32,8 +32,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from kubernetes.client import ApiException
-
 from gatepass.kube.errors import status_message
 
 FORMATS = ("text", "json")
@@ -60,10 +58,18 @@ def structured(record: logging.LogRecord, fields: Mapping[str, Any]) -> str:
     return dumps({"level": record.levelname, "logger": record.name, **fields})
 
 
+def _api_exception() -> type | None:
+    """The Kubernetes client's ApiException, once the client is imported (none can be raised before; the
+    process logs its first lines without importing it)."""
+    module = sys.modules.get("kubernetes.client.exceptions")
+    return getattr(module, "ApiException", None)
+
+
 def one_line(value: object) -> object:
     """An ApiException whose text is the client's (headers and body on many lines) as
     ``<status> <reason>: <message>``; anything else as it is."""
-    if isinstance(value, ApiException) and type(value).__str__ is ApiException.__str__:
+    ApiException = _api_exception()
+    if ApiException is not None and isinstance(value, ApiException) and type(value).__str__ is ApiException.__str__:
         return f"{value.status} {value.reason}: {status_message(value.body, '(no message)')}"
     return value
 
@@ -72,7 +78,9 @@ class OneLineApiErrors(logging.Filter):
     """Writes the API errors among a record's arguments on one line (see ``one_line``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(arg, ApiException) for arg in record.args):
+        ApiException = _api_exception()
+        if ApiException is not None and isinstance(record.args, tuple) \
+                and any(isinstance(arg, ApiException) for arg in record.args):
             record.args = tuple(one_line(arg) for arg in record.args)
         return True
 

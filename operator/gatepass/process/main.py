@@ -20,31 +20,32 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import kopf
-import kubernetes
-
-from gatepass.controller.metrics import ERRORS
 from gatepass.core.durations import checked_duration
 from gatepass.core.leases import Timing, handover_margin
-from gatepass.notify.config import ConfigError, NotifyConfig, load
-from gatepass.notify.slack_actions import PATH as SLACK_ACTIONS_PATH
-from gatepass.notify.slack_actions import SlackActions
-from gatepass.webhooks import registration
-from gatepass.webhooks.guard import WebhookServer
 
-from . import endpoints, logs
+from . import logs
 from .args import parse_args
-from .certificates import WebhookCertificates, service_hosts
-from .connection import api_client, connection_info
-from gatepass.kube.connection import ConfigError as KubeConfigError
 
-from .leadership import LEADER, LeaderElection
-from .runtime import Runtime
+if TYPE_CHECKING:  # imported where they are used: --help, and the first log line, need none of them
+    import kopf
+    import kubernetes
+
+    from gatepass.notify.config import NotifyConfig
+
+    from . import endpoints
+    from .certificates import WebhookCertificates
+    from .leadership import LeaderElection
+    from .runtime import Runtime
+    from gatepass.webhooks.guard import WebhookServer
 
 logger = logging.getLogger("gatepass")
 
 CERTIFICATE_CHECK_INTERVAL = 60.0  # seconds between checks of the caBundles and the certificate's expiry
+#: kopf logs every handler call's success here at INFO ("Handler 'request_event' succeeded."), for every
+#: watch event and admission review; above debug, only its warnings and errors are kept.
+KOPF_HANDLER_LOGGER = "kopf.objects"
 
 
 class UsageError(Exception):
@@ -54,6 +55,8 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure(args.log_format, args.log_level)
+    quiet_handler_successes(args.log_level)
+    logger.info("Starting gatepass-operator (pid %d)", os.getpid())  # before the heavy imports: kopf, the client
     try:
         operator = Operator.create(args)
     except UsageError as error:
@@ -64,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.run(operator.run())
     logger.info("Stopped.")
     return 0
+
+
+def quiet_handler_successes(level: str) -> None:
+    """kopf's line per successful handler call is left out, unless logging at debug; its failures stay
+    (an admission refusal, which guard logs at INFO, passes: kopf logs it as an error first)."""
+    debug = logs.level_of(level) <= logging.DEBUG
+    logging.getLogger(KOPF_HANDLER_LOGGER).setLevel(logging.NOTSET if debug else logging.WARNING)
 
 
 # ------------------------------------------------------------------ the flags, read
@@ -78,6 +88,7 @@ def retention(args: argparse.Namespace) -> timedelta | None:
 def notifications(args: argparse.Namespace) -> NotifyConfig | None:
     if not args.notifications:
         return None
+    from gatepass.notify.config import ConfigError, load
     try:
         config = load(args.notifications)
     except ConfigError as error:
@@ -96,6 +107,7 @@ def election(args: argparse.Namespace, client: kubernetes.client.ApiClient, runt
     for a standby to take over."""
     if not args.leader_elect:
         return None
+    from .leadership import LeaderElection
     timing = Timing(args.lease_duration, args.lease_renew_deadline, args.lease_retry_period)
     runtime.stop_grace = min(runtime.stop_grace, handover_margin(timing))
     return LeaderElection(client, args.namespace, args.lease_name, identity(args), timing,
@@ -106,6 +118,7 @@ def certificates(args: argparse.Namespace, client: kubernetes.client.ApiClient) 
     """The self-kept serving certificate (--webhook-secret), unless one is given (--webhook-cert/--webhook-key)."""
     if (args.webhook_cert and args.webhook_key) or not args.webhook_secret:
         return None
+    from .certificates import WebhookCertificates, service_hosts
     hosts = (service_hosts(args.webhook_service, args.namespace) if args.webhook_service else []) + args.webhook_host
     if not hosts:
         raise UsageError("--webhook-secret needs --webhook-service or --webhook-host: whom is the certificate for?")
@@ -119,6 +132,8 @@ def slack_buttons(config: NotifyConfig | None, runtime: Runtime) -> list[tuple[s
     receivers = [r for r in (config.slack_receivers() if config else ()) if r.signing_secret]
     if not receivers:
         return []
+    from gatepass.notify.slack_actions import PATH as SLACK_ACTIONS_PATH
+    from gatepass.notify.slack_actions import SlackActions
     return [(SLACK_ACTIONS_PATH, SlackActions(receivers, runtime.kube, runtime.cluster().get_policy).handle)]
 
 
@@ -136,10 +151,18 @@ class Operator:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     stop_flag: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: dict[str, asyncio.Task] = field(default_factory=dict)  # background work that must not end
+    prepared: asyncio.Future | None = None  # the CEL parser, built in a thread after the start-up
 
     @classmethod
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
+        from gatepass.kube.connection import ConfigError as KubeConfigError
+
+        from .connection import api_client
+        from .leadership import LEADER
+        from .runtime import Runtime
+
+        LEADER.set(0)  # gatepass_leader is served from the start, elected or not
         kept, config = retention(args), notifications(args)
         try:
             client = api_client(args.kubeconfig, args.context, args.workers)
@@ -151,6 +174,11 @@ class Operator:
 
     def registry(self) -> kopf.OperatorRegistry:
         """Every handler kopf runs: the process's own, the controller's watches and the admission webhooks."""
+        import kopf
+
+        from gatepass.controller.metrics import ERRORS
+        from gatepass.webhooks import registration
+
         registry = kopf.OperatorRegistry()
         kopf.on.login(registry=registry)(self.login)
         kopf.on.startup(registry=registry)(self.configure)
@@ -162,6 +190,8 @@ class Operator:
     async def run(self) -> None:
         """Serves the endpoints and runs kopf until SIGTERM or SIGINT (or a renewed certificate), then stops
         the background work: the election steps down and hands the lease back."""
+        import kopf
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_flag.set)
@@ -178,6 +208,7 @@ class Operator:
 
     # ------------------------------------------------------------ kopf's handlers
     def login(self, **_) -> kopf.ConnectionInfo:
+        from .connection import connection_info
         return connection_info(self.client)
 
     async def configure(self, settings: kopf.OperatorSettings, **_) -> None:
@@ -190,10 +221,13 @@ class Operator:
         settings.admission.managed = None  # the configurations ship with the manifests, failing closed
         if self.election is None:
             await self.runtime.start()
+            from .leadership import LEADER
             LEADER.set(1)  # it reconciles: what gatepass_leader says, and the alert on no leader reads
         else:
             self.tasks["leadership"] = asyncio.create_task(self.election.run(), name="gatepass-leadership")
         self.started.set()
+        from gatepass.rules.expressions import prepare
+        self.prepared = asyncio.get_running_loop().run_in_executor(None, prepare)  # the CEL parser, meanwhile
 
     async def cleanup(self, **_) -> None:
         await self.runtime.stop()
@@ -201,6 +235,8 @@ class Operator:
     async def webhook_server(self) -> WebhookServer | None:
         """kopf's webhook server (refusing what is too deeply nested to read) with the given certificate,
         or with the self-kept one, made sure of and then kept up; None without either."""
+        from gatepass.webhooks.guard import WebhookServer
+
         certfile, keyfile = self.args.webhook_cert, self.args.webhook_key
         if self.certificates is not None:
             certfile, keyfile = await self.certificates.ensure()
@@ -215,6 +251,7 @@ class Operator:
 
     # ------------------------------------------------------------ the HTTP endpoints
     async def serve(self):
+        from . import endpoints
         return await endpoints.serve(self.args.http_addr, self.args.http_port, alive=self.alive, ready=self.ready,
                                      posts=slack_buttons(self.notifications, self.runtime))
 

@@ -9,22 +9,25 @@ starts them working (``start``), and stops them when it stops leading
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from datetime import timedelta
-
-import kopf
-import kubernetes
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gatepass.controller import handlers, metrics
 from gatepass.controller.kubeio import Kube
 from gatepass.controller.queue import WorkQueue
 from gatepass.controller.reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from gatepass.controller.store import Store
-from gatepass.core.startup import catch_up_order
-from gatepass.notify.config import NotifyConfig
-from gatepass.notify.notifier import Notifier
-
+from gatepass.core.startup import catch_up_order, deadlines
 from .cluster import WatchedCluster
+
+if TYPE_CHECKING:
+    import kopf
+    import kubernetes
+
+    from gatepass.notify.config import NotifyConfig
+    from gatepass.notify.notifier import Notifier  # imported with --notifications only
 
 logger = logging.getLogger("gatepass.runtime")
 
@@ -51,7 +54,10 @@ class Runtime:
         """``notifications``: the receivers to notify, or None for no notifications."""
         kube, store = Kube(client), Store()
         queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
-        notifier = Notifier(notifications, kube, store) if notifications is not None else None
+        notifier = None
+        if notifications is not None:
+            from gatepass.notify.notifier import Notifier
+            notifier = Notifier(notifications, kube, store)
         reconciler = Reconciler(kube, store, queue, retention=retention, notifier=notifier)
         metrics.watch_store(store, queue)
         return cls(kube, store, queue, reconciler, notifier)
@@ -69,7 +75,9 @@ class Runtime:
         Called again after a lost leadership is regained: the fresh list catches up on anything."""
         listed = await self.kube.list_all()
         self._load(listed)
-        self._queue_catch_up(listed["requests"])
+        now = self.reconciler.clock()
+        self._arm_deadlines(listed["requests"], now)
+        self._queue_catch_up(listed["requests"], now)
         logger.info(
             "Started with %d policies, %d requests, %d reviews and %d managed bindings",
             len(listed["policies"]), len(listed["requests"]), len(listed["reviews"]), len(listed["bindings"]),
@@ -91,10 +99,24 @@ class Runtime:
         for body in listed["requests"]:
             self.store.put_request(body, deleted=False)
 
-    def _queue_catch_up(self, requests: list[dict]) -> None:
+    def _arm_deadlines(self, requests: list[dict], now: datetime) -> None:
+        """Every deadline the listed statuses record, armed before any reconcile: one already past is queued
+        in the deadline lane at once (soonest first), ahead of the catch-up; the reconcile of each arms it
+        again from its decision."""
+        started = time.monotonic()
+        armed = deadlines(((b["metadata"]["name"], b.get("status") or {}) for b in requests), now,
+                          self.reconciler.retention)
+        due = 0
+        for name, when in armed:
+            due += when <= now
+            self.queue.arm(name, when)
+        logger.info("Armed %d deadlines from the listing (%d already due) in %.3fs",
+                    len(armed), due, time.monotonic() - started)
+
+    def _queue_catch_up(self, requests: list[dict], now: datetime) -> None:
         """Every request, nearest deadline first (so a grant that ended while nobody was leading goes
-        first), then the bindings whose request is gone."""
-        for name in catch_up_order((b["metadata"]["name"], b.get("status") or {}) for b in requests):
+        first), then the bindings whose request is gone. Behind the deadline lane."""
+        for name in catch_up_order(((b["metadata"]["name"], b.get("status") or {}) for b in requests), now):
             self.queue.add(name)
         for name in list(self.store.bindings):
             if name not in self.store.requests:

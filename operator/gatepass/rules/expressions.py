@@ -64,7 +64,19 @@ _BINDING_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _FUNCTIONS = frozenset(name for name in celpy.base_functions if name.isidentifier()) | _BINDING_MACROS | {
     "has", "dyn"}
 
-_ENVIRONMENT = celpy.Environment()
+
+@functools.cache
+def _environment() -> celpy.Environment:
+    """The CEL environment, made when the first expression is compiled (its parser takes a quarter of a
+    second to build: the operator's start-up does not wait for it)."""
+    return celpy.Environment()
+
+
+def prepare() -> None:
+    """Builds the CEL parser now, off the start-up's path (the operator does so in a thread once it has
+    started), so that the first policy checked does not spend its webhook's time on it."""
+    _environment()
+
 
 BUDGET = 1.0  # seconds one evaluation may take; one that takes longer counts as failing
 MAX_LITERAL = 64  # elements of a list or map literal (a comprehension over one runs its body that often)
@@ -100,7 +112,8 @@ def activation(request: Request, decision: Decision = "Approve") -> dict[str, An
 @functools.lru_cache(maxsize=1024)
 def _program(expression: str) -> celpy.Runner:
     """The compiled expression (raises celpy.CELParseError); the same text is compiled once."""
-    return _ENVIRONMENT.program(_ENVIRONMENT.compile(expression))
+    environment = _environment()
+    return environment.program(environment.compile(expression))
 
 
 def evaluate(expression: str, variables: Mapping[str, Any], *, budget: float = BUDGET) -> bool | str:
