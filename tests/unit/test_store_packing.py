@@ -159,3 +159,11 @@ def test_slim_drops_managed_fields_and_keeps_everything_else():
     other = slim(json.loads(json.dumps(body)))
     assert other["status"]["conditions"][0]["reason"] is kept["status"]["conditions"][0]["reason"]  # shared
     assert "managedFields" in body["metadata"]  # the given body is left as it is
+
+
+def test_a_body_that_is_not_plain_json_is_kept_as_it_is():
+    requests = Requests(unpacked=0)
+    odd = request(state="Denied")
+    odd["status"]["odd"] = {1, 2}
+    requests["bob-dba"] = odd
+    assert requests["bob-dba"] is odd

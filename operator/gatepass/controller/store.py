@@ -137,6 +137,13 @@ class Requests(MutableMapping):
             oldest, _ = self._recent.popitem(last=False)
             self._items[oldest] = self._pack(self._items[oldest])
 
+    def _pack(self, body: dict) -> dict | Packed:
+        """``body`` packed; as it is if it is not plain JSON (nothing the API server sends)."""
+        try:
+            return self._packed(body)
+        except (TypeError, ValueError):
+            return body
+
     def __delitem__(self, name: str) -> None:
         del self._items[name]
         self._recent.pop(name, None)
@@ -168,7 +175,7 @@ class Requests(MutableMapping):
         for item in list(self._items.values()):
             yield item.summary if isinstance(item, Packed) else summary(item)
 
-    def _pack(self, body: dict) -> Packed:
+    def _packed(self, body: dict) -> Packed:
         meta = body.get("metadata") or {}
         data = json.dumps(body, separators=(",", ":")).encode()
         found = summary(body)
