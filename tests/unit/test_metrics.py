@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from gatepass.controller import metrics
+from gatepass.controller.store import Requests
 from gatepass.core.audit import AuditEvent
 from gatepass.core.lifecycle import Event, State
 from gatepass.core.reconcile import Plan
@@ -108,7 +109,7 @@ def test_timed_counts_results_and_lets_errors_through():
 
 class FakeStore:
     def __init__(self, requests, policies=()):
-        self.requests = {f"r{i}": body for i, body in enumerate(requests)}
+        self.requests = Requests({f"r{i}": body for i, body in enumerate(requests)})
         self.policies = {name: {} for name in policies}
 
 

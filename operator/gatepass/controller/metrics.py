@@ -146,13 +146,10 @@ class StoreCollector(Collector):
         states: Tally[str] = Tally()
         live = overdue = 0
         now = self.clock()
-        for body in list(self.store.requests.values()):
-            status = body.get("status") or {}
-            states[(state_of(status) or State.Pending).value] += 1
-            granted = any(c.get("type") == "Granted" and c.get("status") == "True"
-                          for c in status.get("conditions") or ())
-            expires = parse_optional_time(status.get("expiresAt")) if granted else None
-            live += granted
+        for found in self.store.requests.summaries():  # read without unpacking a packed request
+            states[(state_of({"state": found.state}) or State.Pending).value] += 1
+            expires = parse_optional_time(found.expires_at) if found.granted else None
+            live += found.granted
             overdue += expires is not None and expires <= now
         requests = GaugeMetricFamily("gatepass_requests", "AccessRequests by state.", labels=["state"])
         for state in STATES:

@@ -16,21 +16,180 @@ next reconcile deleted it again as a stray, with a second audit Event.
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+import zlib
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from gatepass.core.lifecycle import is_final
 
 # Deleted objects (by UID) the store remembers, the oldest forgotten first. Late news trail the
 # deletion by the time one listing takes; this many deletions do not happen in that time.
 GONE_REMEMBERED = 10_000
 
 
+# Strings up to this length are interned when an object is kept: keys, and the short values without a digit,
+# which repeat from one object to the next (kinds, states, reasons, condition types, role and namespace
+# names; a digit marks what is one object's own, a resourceVersion, a numbered name, which interning would
+# only add to Python's table of interned strings). Others up to SHARED_LENGTH are kept once per object (a
+# condition's time and message repeat in the others).
+INTERNED_LENGTH = 16
+SHARED_LENGTH = 512
+
+
 def slim(body: dict) -> dict:
-    """The object without metadata.managedFields, which the operator never reads
-    and which would otherwise be most of what it keeps in memory."""
+    """The object as the store keeps it: without metadata.managedFields, which the operator never reads
+    and which would otherwise be most of what it keeps in memory, and with its keys and short strings
+    interned (each parsed object has its own copies of them: shared, they are kept once). An ended
+    request is left as it is: the store packs it (see ``Packed``)."""
     meta = body.get("metadata")
-    if not meta or "managedFields" not in meta:
+    if meta and "managedFields" in meta:
+        body = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    if body.get("kind") == "AccessRequest" and is_final(body.get("status")):
         return body
-    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return _interned(body, {})
+
+
+_digit = re.compile(r"[0-9]").search
+
+
+def _interned(value: Any, seen: dict[str, str]) -> Any:
+    """``value`` rebuilt with its dict keys and short strings interned, and each longer string kept once
+    (``seen``): the same types, the same contents."""
+    if type(value) is str:
+        if len(value) <= INTERNED_LENGTH and not _digit(value):
+            return sys.intern(value)
+        return seen.setdefault(value, value) if len(value) <= SHARED_LENGTH else value
+    if isinstance(value, dict):
+        return {(sys.intern(k) if type(k) is str else k): _interned(v, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v, seen) for v in value]
+    return value
+
+
+class Summary(NamedTuple):
+    """What the gauges read of a request (gatepass.controller.metrics), kept beside a packed one."""
+
+    state: str | None  # status.state as recorded (None before one is)
+    granted: bool  # its Granted condition is True: its bindings are in place
+    expires_at: str | None  # status.expiresAt, while granted
+
+
+def summary(body: Mapping[str, Any]) -> Summary:
+    status = body.get("status")
+    status = status if isinstance(status, Mapping) else {}
+    granted = any(isinstance(c, Mapping) and c.get("type") == "Granted" and c.get("status") == "True"
+                  for c in status.get("conditions") or ())
+    return Summary(status.get("state"), granted, status.get("expiresAt") if granted else None)
+
+
+class Packed:
+    """A request kept small: its UID and resourceVersion as they are (the store's ordering reads them), its
+    summary, and the whole object as compressed JSON, read back when someone asks for it (a reconcile,
+    the notifier)."""
+
+    __slots__ = ("uid", "version", "summary", "data")
+
+    def __init__(self, uid: str | None, version: str | None, summary: Summary, data: bytes) -> None:
+        self.uid, self.version, self.summary, self.data = uid, version, summary, data
+
+
+# Live requests kept unpacked, the last put first: those being reviewed, granted or ended now, read by the
+# reconciles of the moment. The others (a grant waiting for its end, an ended request kept for the
+# retention) are packed; reading one back costs a few tens of microseconds.
+UNPACKED = 1024
+
+
+class Requests(MutableMapping):
+    """The requests by name, each read as its whole body (a dict). Ended ones (a final state) are packed at
+    once, the live ones once ``unpacked`` later puts have followed theirs (see ``Packed``). Reading a packed
+    one gives a new dict each time, which its reader may change without changing the store; ``summaries``
+    gives what the gauges read without unpacking any."""
+
+    def __init__(self, items: Mapping[str, dict] | None = None, unpacked: int = UNPACKED) -> None:
+        self._items: dict[str, dict | Packed] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()  # the names whose body is kept unpacked
+        self._unpacked = unpacked
+        # zlib's preset dictionaries, by state: the JSON of the first request packed in it. Requests in one
+        # state are mostly alike (the same keys, conditions, reasons and messages), so each one packs to
+        # what differs from that one.
+        self._zdicts: dict[str | None, bytes] = {}
+        for name, body in (items or {}).items():
+            self[name] = body
+
+    def __getitem__(self, name: str) -> dict:
+        item = self._items[name]
+        return self._unpack(item) if isinstance(item, Packed) else item
+
+    def __setitem__(self, name: str, body: dict) -> None:
+        if is_final(body.get("status")):
+            self._recent.pop(name, None)
+            self._items[name] = self._pack(body)
+            return
+        self._items[name] = body
+        self._recent[name] = None
+        self._recent.move_to_end(name)
+        while len(self._recent) > self._unpacked:
+            oldest, _ = self._recent.popitem(last=False)
+            self._items[oldest] = self._pack(self._items[oldest])
+
+    def _pack(self, body: dict) -> dict | Packed:
+        """``body`` packed; as it is if it is not plain JSON (nothing the API server sends)."""
+        try:
+            return self._packed(body)
+        except (TypeError, ValueError):
+            return body
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+        self._recent.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Requests({len(self._items)})"
+
+    def head(self, name: str) -> tuple[str | None, str | None] | None:
+        """The UID and resourceVersion of the request ``name`` (None if there is none), without unpacking it."""
+        item = self._items.get(name)
+        if item is None:
+            return None
+        if isinstance(item, Packed):
+            return item.uid, item.version
+        meta = item.get("metadata") or {}
+        return meta.get("uid"), meta.get("resourceVersion")
+
+    def summaries(self) -> Iterator[Summary]:
+        """What the gauges read of each request, none unpacked."""
+        for item in list(self._items.values()):
+            yield item.summary if isinstance(item, Packed) else summary(item)
+
+    def _packed(self, body: dict) -> Packed:
+        meta = body.get("metadata") or {}
+        data = json.dumps(body, separators=(",", ":")).encode()
+        found = summary(body)
+        found = Summary(_shared(found.state), found.granted, found.expires_at)
+        zdict = self._zdicts.setdefault(found.state, data[-32768:])
+        packer = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+        return Packed(meta.get("uid"), meta.get("resourceVersion"), found, packer.compress(data) + packer.flush())
+
+    def _unpack(self, item: Packed) -> dict:
+        return json.loads(zlib.decompressobj(-15, self._zdicts[item.summary.state]).decompress(item.data))
+
+
+def _shared(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str else value
 
 
 def _key(body: dict) -> tuple[str, str, str]:
@@ -41,7 +200,7 @@ def _key(body: dict) -> tuple[str, str, str]:
 @dataclass
 class Store:
     policies: dict[str, dict] = field(default_factory=dict)
-    requests: dict[str, dict] = field(default_factory=dict)
+    requests: Requests = field(default_factory=Requests)  # read as a dict of bodies (see Requests)
     reviews: dict[str, dict[str, dict]] = field(default_factory=lambda: defaultdict(dict))
     bindings: dict[str, dict[tuple[str, str, str], dict]] = field(default_factory=lambda: defaultdict(dict))
     gone: OrderedDict[str, None] = field(default_factory=OrderedDict)  # UIDs of deleted objects
@@ -114,12 +273,12 @@ class Store:
             self.bindings.pop(name, None)
 
     # ------------------------------------------------------------ ordering
-    def _take(self, objects: dict, key, body: dict, deleted: bool) -> bool:
+    def _take(self, objects: MutableMapping, key, body: dict, deleted: bool) -> bool:
         """Puts ``body`` into ``objects`` (or removes it) if that is news; True if the store changed."""
-        current = objects.get(key)
+        current = _head(objects, key)
         if deleted:
             self._bury(body)
-            if current is None or _uid(current) != _uid(body):  # a later object of that name stays
+            if current is None or current[0] != _uid(body):  # a later object of that name stays
                 return False
             del objects[key]
             return True
@@ -128,7 +287,8 @@ class Store:
         order = _order(body, current)
         if order < 0:
             return False
-        objects[key] = body
+        if order > 0 or not isinstance(objects, Requests):
+            objects[key] = body  # (the same version of a request is not put again: an ended one is not packed again)
         return order > 0  # the same version again (the echo of the operator's own write) is no news
 
     def _bury(self, body: dict) -> None:
@@ -161,7 +321,18 @@ def _uid(body: dict) -> str | None:
     return (body.get("metadata") or {}).get("uid")
 
 
-def _order(candidate: dict, current: dict | None) -> int:
+def _head(objects: Mapping, key) -> tuple[str | None, str | None] | None:
+    """The UID and resourceVersion of the object ``key`` in ``objects``, or None if there is none."""
+    if isinstance(objects, Requests):
+        return objects.head(key)
+    current = objects.get(key)
+    if current is None:
+        return None
+    meta = current.get("metadata") or {}
+    return meta.get("uid"), meta.get("resourceVersion")
+
+
+def _order(candidate: dict, current: tuple[str | None, str | None] | None) -> int:
     """1 if ``candidate`` is a later version than ``current`` (or there is none), 0 if the same, -1 if
     older. resourceVersions are opaque, but etcd's are increasing integers, one sequence for every
     object (a later object of the same name has a larger one too); without comparable ones, the
@@ -169,7 +340,7 @@ def _order(candidate: dict, current: dict | None) -> int:
     if current is None:
         return 1
     try:
-        ours, theirs = int(candidate["metadata"]["resourceVersion"]), int(current["metadata"]["resourceVersion"])
+        ours, theirs = int(candidate["metadata"]["resourceVersion"]), int(current[1])
     except (KeyError, ValueError, TypeError):
         return 1
     return (ours > theirs) - (ours < theirs)
