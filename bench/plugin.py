@@ -28,11 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gatepass.devcluster import install
 from gatepass.devcluster.binaries import ensure_binaries
-from gatepass.devcluster.controlplane import ControlPlane
-from gatepass.devcluster.operator import OperatorProcess
 
+from .demo import DemoCluster
 from .run import ROOT, machine, say, utc_now
 from .stats import percentile
 
@@ -63,22 +61,10 @@ def timed(argv: list[str], runs: int, env: dict[str, str] | None = None) -> dict
             "cpu_median_ms": round(statistics.median(cpu), 1) if cpu else None, "stdout_lines": lines}
 
 
-class PluginBench:
+class PluginBench(DemoCluster):
     def __init__(self, workdir: Path, bins: Path, requests: int, runs: int) -> None:
-        self.workdir, self.bins, self.requests, self.runs = workdir, bins, requests, runs
-
-    def setup(self) -> None:
-        self.plane = ControlPlane(self.workdir / "plane", self.bins, log=say, keep_workdir=True).start()
-        self.kubectl = install.kubectl_for(self.plane)
-        install.install_crds(self.kubectl)
-        install.install_operator_rbac(self.kubectl)
-        install.add_operator_context(self.plane, self.kubectl)
-        self.operator = OperatorProcess(self.plane, self.kubectl, self.workdir / "operator").start()
-        install.install_demo(self.kubectl)
-
-    def teardown(self) -> None:
-        self.operator.stop()
-        self.plane.stop()
+        super().__init__(workdir, bins)
+        self.requests, self.runs = requests, runs
 
     def access(self, user: str, *argv: str) -> list[str]:
         return [PLUGIN, f"--kubeconfig={self.plane.kubeconfig}", f"--context={user}", *argv]

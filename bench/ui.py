@@ -45,11 +45,9 @@ from pathlib import Path
 from gatepass.cli.commands import request_body, review_body
 from gatepass.cli.kube import Kube
 from gatepass.cli.ui.screens import PAGE_SIZE
-from gatepass.devcluster import install
 from gatepass.devcluster.binaries import ensure_binaries
-from gatepass.devcluster.controlplane import ControlPlane
-from gatepass.devcluster.operator import OperatorProcess
 
+from .demo import DemoCluster
 from .run import ROOT, machine, say, utc_now
 from .stats import percentile
 
@@ -299,24 +297,11 @@ def timed_call(call: Callable[[], object], runs: int) -> dict:
     return figures(times)
 
 
-class UIBench:
+class UIBench(DemoCluster):
     def __init__(self, workdir: Path, bins: Path, requests: int, runs: int, approvals: int) -> None:
-        self.workdir, self.bins = workdir, bins
+        super().__init__(workdir, bins)
         self.requests, self.runs, self.approvals = requests, runs, approvals
         self.notes: list[str] = []
-
-    def setup(self) -> None:
-        self.plane = ControlPlane(self.workdir / "plane", self.bins, log=say, keep_workdir=True).start()
-        self.kubectl = install.kubectl_for(self.plane)
-        install.install_crds(self.kubectl)
-        install.install_operator_rbac(self.kubectl)
-        install.add_operator_context(self.plane, self.kubectl)
-        self.operator = OperatorProcess(self.plane, self.kubectl, self.workdir / "operator").start()
-        install.install_demo(self.kubectl)
-
-    def teardown(self) -> None:
-        self.operator.stop()
-        self.plane.stop()
 
     def kube(self, user: str) -> Kube:
         return Kube.connect(str(self.plane.kubeconfig), user)
