@@ -192,13 +192,15 @@ class Operator:
         the background work: the election steps down and hands the lease back."""
         import kopf
 
+        from gatepass.controller.memories import Forgetful
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_flag.set)
         server = await self.serve() if self.args.http_port else None
         try:
             await kopf.operator(registry=self.registry(), clusterwide=True, standalone=True,
-                                stop_flag=self.stop_flag)
+                                stop_flag=self.stop_flag, memories=Forgetful())
         finally:
             for task in self.tasks.values():
                 task.cancel()
