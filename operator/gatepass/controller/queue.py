@@ -2,7 +2,10 @@
 
 Enqueuing a key that is already waiting does nothing; enqueuing one that is
 being worked on runs it once more afterwards. A deadline enqueues its key when
-it comes (one timer per key; arming again moves it). Failed work is retried
+it comes; arming again moves it. The deadlines armed wait in one heap, with
+one loop timer for the soonest (``DeadlineTimers``), not a timer each: every
+ended request is armed too (its removal, days away), and a timer per key was
+some 400 bytes of it. Failed work is retried
 with a capped backoff, and so is work that asks for it (``back_off``: it is
 done for now but waits on something outside the operator). One retry timer
 per key: a key worked on again meanwhile does not start a second chain.
@@ -69,7 +72,7 @@ class WorkQueue:
         self._idle_deadline: deque[asyncio.Future] = deque()  # idle workers that take deadline work only
         self._running: set[str] = set()
         self._again: dict[str, datetime | None] = {}  # worked on meanwhile: run again, in this lane
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers = DeadlineTimers(self._put, clock)
         self._failures: dict[str, int] = {}  # consecutive failures or backoffs, per key
         self._retries: dict[str, asyncio.TimerHandle] = {}
         self._backing_off: set[str] = set()  # asked for a backoff in the run going on
@@ -97,9 +100,9 @@ class WorkQueue:
         finish it (and start no other); idle ones stop at once. What is still queued stays queued
         for the next ``start``."""
         self._stopping = True
-        for timer in [*self._timers.values(), *self._retries.values()]:
-            timer.cancel()
         self._timers.clear()
+        for timer in self._retries.values():
+            timer.cancel()
         self._retries.clear()
         busy = [task for task in self._tasks if task in self._busy]
         for task in self._tasks:
@@ -122,17 +125,8 @@ class WorkQueue:
     def arm(self, key: str, when: datetime | None) -> None:
         """Enqueue ``key`` in the deadline lane at wall-clock time ``when`` (None disarms); a time already
         come queues it now, in the order of its deadline."""
-        timer = self._timers.pop(key, None)
-        if timer:
-            timer.cancel()
-        if when is None:
-            return
-        delay = (when - self._clock()).total_seconds()
-        if delay <= 0:
+        if not self._timers.arm(key, when) and when is not None:
             self._put(key, when)
-            return
-        loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_at(loop.time() + delay, self._fire, key, when)
 
     def forget(self, key: str) -> None:
         self.arm(key, None)
@@ -161,10 +155,6 @@ class WorkQueue:
     def _fire_retry(self, key: str) -> None:
         self._retries.pop(key, None)
         self.add(key)
-
-    def _fire(self, key: str, when: datetime) -> None:
-        self._timers.pop(key, None)
-        self._put(key, when)
 
     def _put(self, key: str, due: datetime | None) -> None:
         """Queue ``key``: in the deadline lane at ``due``, or in the ordinary lane (None). A key being worked on
@@ -270,6 +260,83 @@ class WorkQueue:
                     self._caught_up = True
                     logger.info("Caught up after start-up: worked %d items, %d deadlines armed, in %.2fs",
                                 self._done, len(self._timers), time.monotonic() - self._started)
+
+
+class DeadlineTimers:
+    """Keys armed for a wall-clock time, each handed to ``due(key, when)`` when its time comes, soonest first.
+
+    One heap of (when, seq, key) and a dict key -> when; a key armed again, or disarmed, leaves its old
+    entry in the heap, skipped when it comes up (it no longer says the key's time), and the heap is rebuilt
+    from the dict when stale entries outnumber the live ones. One loop timer, for the soonest entry, is
+    moved when an earlier one is armed. When it fires, every entry at or before the time it was set for
+    (or the clock, if later) is due: a clock that reads a little behind the loop's timer delays nothing.
+    ``len`` is the number of keys armed."""
+
+    def __init__(self, due: Callable[[str, datetime], None], clock: Callable[[], datetime]) -> None:
+        self._due, self._clock = due, clock
+        self._when: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: datetime | None = None  # the deadline the loop timer is set for
+
+    def __len__(self) -> int:
+        return len(self._when)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._when
+
+    def arm(self, key: str, when: datetime | None) -> bool:
+        """Arms ``key`` for ``when`` (None disarms it). False when ``when`` is None or already come: the key is
+        disarmed then, and the caller queues it itself if it is due."""
+        if when is None or when <= self._clock():
+            if self._when.pop(key, None) is not None and not self._when:
+                self.clear()  # nothing armed: no stale entries, no timer
+            return False
+        if self._when.get(key) == when:
+            return True  # armed for that time already (a reconcile arms again what it decided before)
+        self._when[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+        if len(self._heap) > 2 * len(self._when) + 64:
+            self._compact()
+        if self._timer_at is None or when < self._timer_at:
+            self._set_timer(when, self._clock())
+        return True
+
+    def clear(self) -> None:
+        """Disarms every key."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
+        self._when.clear()
+        self._heap.clear()
+
+    def _compact(self) -> None:
+        self._heap = [(when, next(self._seq), key) for key, when in self._when.items()]
+        heapq.heapify(self._heap)
+
+    def _set_timer(self, when: datetime, now: datetime) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (when - now).total_seconds())
+        self._timer, self._timer_at = loop.call_at(loop.time() + delay, self._fire, when), when
+
+    def _fire(self, target: datetime) -> None:
+        """The loop timer, set for ``target``: hands over every key due by then, then sets the timer for the
+        next; the wait for it is measured from ``target`` or the clock, whichever is later."""
+        self._timer, self._timer_at = None, None
+        now = max(target, self._clock())
+        heap, armed = self._heap, self._when
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            if armed.get(key) == when:
+                del armed[key]
+                self._due(key, when)
+        while heap and armed.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # stale: the key was armed again, or disarmed
+        if heap:
+            self._set_timer(heap[0][0], now)
 
 
 def _sooner(a: datetime | None, b: datetime | None) -> datetime | None:
