@@ -156,6 +156,7 @@ class Operator:
     @classmethod
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
+        from gatepass.controller.queue import default_deadline_workers
         from gatepass.kube.connection import ConfigError as KubeConfigError
 
         from .connection import api_client
@@ -165,7 +166,8 @@ class Operator:
         LEADER.set(0)  # gatepass_leader is served from the start, elected or not
         kept, config = retention(args), notifications(args)
         try:
-            client = api_client(args.kubeconfig, args.context, args.workers)
+            # its pool sized for every worker, those kept for deadlines included (gatepass.controller.connections)
+            client = api_client(args.kubeconfig, args.context, args.workers + default_deadline_workers(args.workers))
         except KubeConfigError as error:
             raise UsageError(f"cannot connect: {error}") from None
         runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config)
