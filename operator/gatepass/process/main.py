@@ -46,6 +46,8 @@ CERTIFICATE_CHECK_INTERVAL = 60.0  # seconds between checks of the caBundles and
 #: kopf logs every handler call's success here at INFO ("Handler 'request_event' succeeded."), for every
 #: watch event and admission review; above debug, only its warnings and errors are kept.
 KOPF_HANDLER_LOGGER = "kopf.objects"
+#: The process's first log line, before the heavy imports (what says where a process's own lines begin).
+STARTING = "Starting gatepass-operator (pid %d)"
 
 
 class UsageError(Exception):
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure(args.log_format, args.log_level)
     quiet_handler_successes(args.log_level)
-    logger.info("Starting gatepass-operator (pid %d)", os.getpid())  # before the heavy imports: kopf, the client
+    logger.info(STARTING, os.getpid())  # before the heavy imports: kopf, the client
     try:
         operator = Operator.create(args)
     except UsageError as error:

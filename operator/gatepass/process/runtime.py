@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gatepass.runtime")
 
 DEFAULT_STOP_GRACE = 5.0
+#: The line that says every deadline of the listing is armed (what bench reads as the re-arm's end).
+ARMED = "Armed %d deadlines from the listing (%d already due) in %.3fs"
 
 
 @dataclass
@@ -116,8 +118,7 @@ class Runtime:
         for name, when in armed:
             due += when <= now
             self.queue.arm(name, when)
-        logger.info("Armed %d deadlines from the listing (%d already due) in %.3fs",
-                    len(armed), due, time.monotonic() - started)
+        logger.info(ARMED, len(armed), due, time.monotonic() - started)
 
     def _queue_catch_up(self, requests: list[dict], now: datetime) -> None:
         """Every request, nearest deadline first (so a grant that ended while nobody was leading goes
