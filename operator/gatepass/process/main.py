@@ -220,7 +220,10 @@ class Operator:
     async def configure(self, settings: kopf.OperatorSettings, **_) -> None:
         """At kopf's start-up: the settings, the webhook server and its certificate, then the work
         (at once, or when this replica becomes the leader)."""
+        from gatepass.controller.diffbase import NoDiffBase
+
         settings.posting.enabled = False  # Gatepass posts its own audit Events
+        settings.persistence.diffbase_storage = NoDiffBase()  # no changing handlers: no essence per event
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
         settings.admission.server = await self.webhook_server()
