@@ -1,20 +1,31 @@
 """The operator's start-up: when its log lines were written, and what its imports cost.
 
 The operator's text log stamps each line with ``%(asctime)s`` (local time, milliseconds), so
-the time from process start to its first line, and to "Caught up after start-up" (every
-deadline armed), can be read afterwards without polling. ``python -X importtime`` prints one
-line per module imported, ``import time: self [us] | cumulative | package``.
+the time from process start (``process_started_at``, the kernel's own figure) to its first
+line, to "Armed N deadlines from the listing" (every deadline of the listing armed: the
+re-arm) and to "Caught up after start-up" (every request reconciled once), can be read
+afterwards without polling. ``python -X importtime`` prints one line per module imported,
+``import time: self [us] | cumulative | package``.
+
+The log of a restarted operator is appended to: read only what the new process wrote
+(``own_lines``, from its "Starting gatepass-operator (pid N)"), or the old one's last lines
+("Stopped reconciling", written while it shut down, before the new one started) are taken
+for the new one's first, and its first line comes out before its start.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from gatepass.process.main import STARTING
+
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+ARMED = re.compile(r"Armed (\d+) deadlines from the listing \((\d+) already due\) in ([\d.]+)s")
 CAUGHT_UP = re.compile(r"Caught up after start-up: worked (\d+) items, (\d+) deadlines armed, in ([\d.]+)s")
 IMPORT = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
@@ -27,12 +38,40 @@ def stamp(line: str) -> float | None:
     return datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
+def own_lines(log: str, pid: int) -> str:
+    """What process ``pid`` wrote to ``log``: from its first line on ("" before it wrote it)."""
+    at = log.find(STARTING % pid)
+    return "" if at < 0 else log[log.rfind("\n", 0, at) + 1:]
+
+
 def first_line_at(log: str) -> float | None:
     for line in log.splitlines():
         at = stamp(line)
         if at is not None:
             return at
     return None
+
+
+def armed(log: str) -> dict | None:
+    """The first "Armed N deadlines from the listing" line: when, deadlines armed and due, the seconds it took."""
+    for line in log.splitlines():
+        match = ARMED.search(line)
+        if match:
+            return {"at": stamp(line), "deadlines_armed": int(match[1]), "already_due": int(match[2]),
+                    "arming_s": float(match[3])}
+    return None
+
+
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started, as a Unix timestamp (the kernel's: boot time + start ticks), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        with open("/proc/stat", encoding="ascii") as machine:
+            boot = next(int(line.split()[1]) for line in machine if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime; fields[0] is field 3
 
 
 def caught_up(log: str) -> dict | None:

@@ -15,7 +15,7 @@
    grant is short, so that its deadline falls inside the flood.
 5. Retained: ``--retained`` requests created and denied (ended), RSS at checkpoints.
 6. Restart: short grants whose deadlines fall in the restart window, then the operator is
-   stopped and started; re-arm from process start to "Caught up after start-up".
+   stopped and started; re-arm from process start to "Armed N deadlines from the listing".
 """
 
 from __future__ import annotations
@@ -553,20 +553,23 @@ class Targets(Bench):
         expires = await self.expires_of("restart")
         live = int((await self.states()).get("Approved", 0))
         cpu_before = cpu_seconds(self.operator.pid)
-        log_before = len(self.operator.log())
         await asyncio.to_thread(self.operator.stop)
-        started = now()
+        log_before = len(self.operator.log())  # once the old process is gone: its last lines are not the new one's
+        asked = now()
         await asyncio.to_thread(self.operator.start, 600.0, False)
+        started = startup.process_started_at(self.operator.pid) or asked
         ready = now() - started
-        caught = None
+        rearmed = caught = None
+        log = ""
         while now() - started < 900:
-            caught = startup.caught_up(self.operator.log()[log_before:])
-            if caught:
+            log = startup.own_lines(self.operator.log()[log_before:], self.operator.pid)
+            rearmed, caught = startup.armed(log), startup.caught_up(log)
+            if rearmed and caught:
                 break
             await asyncio.sleep(0.2)
-        first = startup.first_line_at(self.operator.log()[log_before:])
+        first = startup.first_line_at(log)
         await self.wait_watch(names, self.watch.deleted, "restart-window expiries", timeout=900)
-        rearmed_at = caught["at"] if caught else None
+        rearmed_at = rearmed["at"] if rearmed else None
         after_start = {n: t for n, t in expires.items() if t >= started}
         inside = {n: t for n, t in after_start.items() if rearmed_at is None or t <= rearmed_at}
         late = [x for x in self.overshoots(inside) if x > 1.0]
@@ -575,6 +578,8 @@ class Targets(Bench):
             "rearm_s": (rearmed_at - started) if rearmed_at else None,
             "first_log_line_s": (first - started) if first else None,
             "process_ready_s": ready,
+            "armed": rearmed,
+            "caught_up_s": (caught["at"] - started) if caught else None,
             "caught_up": caught,
             "deadlines": k, "deadlines_after_start": len(after_start), "deadlines_inside_rearm": len(inside),
             "expiry_overshoot_inside_rearm": summary(self.overshoots(inside)),

@@ -3,9 +3,13 @@ start-up log reading, and the verdicts under the issue's stable keys."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 
 from bench import apicalls, phases, startup, targets
+from gatepass.process.main import STARTING
+from gatepass.process.runtime import ARMED
 
 GP = "/work/x/operator/gatepass"
 SITE = "/venv/lib/python3.11/site-packages"
@@ -99,6 +103,39 @@ def test_start_up_times_are_read_from_the_log_stamps():
     caught = startup.caught_up(LOG)
     assert caught["worked"] == 12 and caught["deadlines_armed"] == 10 and caught["caught_up_s"] == 2.1
     assert abs(caught["at"] - first - 3.5) < 1e-6
+
+
+RESTARTED = """2026-12-01 18:45:52,185 INFO gatepass.runtime: Stopped reconciling
+2026-12-01 18:45:57,195 INFO gatepass: Stopped.
+2026-12-01 18:45:58,070 INFO gatepass: Starting gatepass-operator (pid 20464)
+2026-12-01 18:46:04,021 INFO gatepass.runtime: %s
+2026-12-01 18:46:04,610 INFO gatepass.queue: Caught up after start-up: worked 3102 items, 3100 deadlines armed, in 0.58s
+""" % (ARMED % (3100, 2, 0.034))
+
+
+def test_the_re_arm_is_read_from_the_line_the_operator_writes_when_every_deadline_is_armed():
+    found = startup.armed(RESTARTED)
+    assert {k: v for k, v in found.items() if k != "at"} == {"deadlines_armed": 3100, "already_due": 2,
+                                                             "arming_s": 0.034}
+    assert abs(found["at"] - startup.stamp(RESTARTED.splitlines()[3])) < 1e-9
+    assert startup.caught_up(RESTARTED)["at"] > found["at"]
+
+
+def test_a_restarted_operators_lines_are_its_own_not_the_old_ones_last():
+    log = STARTING % 1 + "\n" + RESTARTED
+    own = startup.own_lines(log, 20464)
+    assert own.startswith("2026-12-01 18:45:58,070 INFO gatepass: " + STARTING % 20464)
+    assert startup.first_line_at(own) == startup.stamp(RESTARTED.splitlines()[2])
+    assert startup.first_line_at(log) < startup.first_line_at(own), "the old process's last lines come first"
+    assert startup.own_lines(log, 4) == "", "not started yet"
+
+
+def test_a_process_start_time_is_the_kernels():
+    started = startup.process_started_at(os.getpid())
+    with open("/proc/stat", encoding="ascii") as machine:
+        boot = next(int(line.split()[1]) for line in machine if line.startswith("btime "))
+    assert started is not None and boot <= started <= time.time()
+    assert startup.process_started_at(2 ** 30) is None  # no such process
 
 
 def test_import_time_reports_the_total_and_the_top_level_packages():

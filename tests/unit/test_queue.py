@@ -14,7 +14,7 @@ import pytest
 
 import itertools
 
-from gatepass.controller.queue import BASE_BACKOFF, WorkQueue, default_deadline_workers
+from gatepass.controller.queue import BASE_BACKOFF, DeadlineTimers, WorkQueue, default_deadline_workers
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -433,5 +433,165 @@ def test_a_worker_kept_for_deadlines_takes_no_ordinary_work():
         assert queue._take(deadline_only=True) == "due"
         assert queue._take(deadline_only=True) is None
         assert queue._take(deadline_only=False) == "ordinary"
+
+    run(scenario)
+
+
+# ------------------------------------------------------------------ the deadline timers: one heap, one loop timer
+class Due:
+    """Records what DeadlineTimers hands over: (key, when), in order."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, datetime]] = []
+
+    def __call__(self, key: str, when: datetime) -> None:
+        self.got.append((key, when))
+
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.got]
+
+
+def ms(n: float) -> datetime:
+    return NOW + timedelta(milliseconds=n)
+
+
+def test_timers_rearmed_earlier_fire_once_at_the_earlier_time():
+    due = Due()
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        assert timers.arm("k", NOW + timedelta(hours=1))
+        assert timers.arm("k", ms(5))
+        assert len(timers) == 1
+        await until(lambda: due.got)
+        await asyncio.sleep(0.02)
+        assert len(timers) == 0 and timers._heap == [] and timers._timer is None
+
+    run(scenario)
+    assert due.got == [("k", ms(5))]
+
+
+def test_timers_rearmed_later_wait_for_the_later_time():
+    due = Due()
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        timers.arm("later", ms(5))
+        timers.arm("later", NOW + timedelta(hours=1))
+        timers.arm("marker", ms(15))
+        await until(lambda: due.got)
+        assert due.keys() == ["marker"]
+        assert len(timers) == 1 and "later" in timers
+        assert timers._timer_at == NOW + timedelta(hours=1), "the timer follows the soonest key still armed"
+        timers.clear()
+
+    run(scenario)
+
+
+def test_disarmed_timers_hand_over_nothing_and_the_last_one_stops_the_loop_timer():
+    due = Due()
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        timers.arm("gone", ms(5))
+        timers.arm("kept", ms(10))
+        assert timers.arm("gone", None) is False
+        assert len(timers) == 1
+        await until(lambda: due.got)
+        await asyncio.sleep(0.01)
+        assert due.keys() == ["kept"]
+        timers.arm("alone", ms(5))
+        timers.arm("alone", None)
+        assert (len(timers), timers._heap, timers._timer) == (0, [], None)
+
+    run(scenario)
+
+
+def test_many_timers_fire_each_once_soonest_first():
+    due = Due()
+    keys = [f"k{i}" for i in range(2000)]
+    whens = {key: ms((i * 7919) % 2000 / 100) for i, key in enumerate(keys)}  # 0..20 ms, shuffled
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        for key in keys:
+            assert timers.arm(key, whens[key]) or whens[key] <= NOW
+        await until(lambda: len(due.got) == sum(1 for w in whens.values() if w > NOW))
+        assert len(timers) == 0 and timers._heap == []
+
+    run(scenario)
+    assert sorted(due.keys()) == sorted(k for k, w in whens.items() if w > NOW), "each exactly once"
+    assert [when for _, when in due.got] == sorted(when for _, when in due.got)
+    assert all(when == whens[key] for key, when in due.got)
+
+
+def test_stale_entries_are_skipped_and_do_not_pile_up():
+    due = Due()
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        for round_ in range(50):  # every key moved again and again: each move leaves a stale entry
+            for i in range(100):
+                timers.arm(f"k{i}", ms(10 + (round_ + i) % 7))
+            assert len(timers) == 100
+            assert len(timers._heap) <= 2 * 100 + 64
+        timers.arm("k0", ms(10 + (49 + 0) % 7))  # the same time again: no new entry
+        await until(lambda: len(due.got) == 100)
+        await asyncio.sleep(0.01)
+
+    run(scenario)
+    assert sorted(due.keys()) == sorted(f"k{i}" for i in range(100))
+    assert all(when == ms(10 + (49 + int(key[1:])) % 7) for key, when in due.got), "at the last time armed"
+
+
+def test_timers_at_one_time_are_handed_over_in_the_order_they_were_armed():
+    due = Due()
+
+    async def scenario():
+        timers = DeadlineTimers(due, clock)
+        for key in ("c", "a", "b"):
+            timers.arm(key, ms(5))
+        timers.arm("first", ms(3))
+        await until(lambda: len(due.got) == 4)
+
+    run(scenario)
+    assert due.keys() == ["first", "c", "a", "b"]
+
+
+def test_what_the_clock_says_is_due_is_handed_over_at_once_when_the_timer_fires():
+    due = Due()
+    now = [NOW]
+
+    async def scenario():
+        timers = DeadlineTimers(due, lambda: now[0])
+        assert timers.arm("past", NOW - timedelta(seconds=1)) is False  # already come: the caller queues it
+        assert timers.arm("now", NOW) is False
+        timers.arm("a", ms(5))
+        timers.arm("b", NOW + timedelta(minutes=30))
+        timers.arm("c", NOW + timedelta(hours=2))
+        now[0] = NOW + timedelta(hours=1)  # the wall clock moved on before a's timer came
+        await until(lambda: due.got)
+        assert due.keys() == ["a", "b"] and len(timers) == 1
+        timers.clear()
+
+    run(scenario)
+
+
+def test_the_queue_counts_armed_keys_not_timers():
+    worker = Recorder()
+
+    async def scenario():
+        queue = WorkQueue(worker, concurrency=1, clock=clock)
+        for i in range(3):
+            queue.arm("a", NOW + timedelta(hours=1 + i))
+            queue.arm("b", NOW + timedelta(hours=1))
+        queue.arm("c", NOW + timedelta(hours=1))
+        queue.arm("c", None)
+        queue.arm("d", NOW - timedelta(minutes=1))  # due: queued, not armed
+        assert queue.armed == 2 and queue.waiting == (1, 0)
+        queue.forget("a")
+        assert queue.armed == 1
+        await queue.stop()
+        assert queue.armed == 0
 
     run(scenario)

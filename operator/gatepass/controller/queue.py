@@ -2,7 +2,10 @@
 
 Enqueuing a key that is already waiting does nothing; enqueuing one that is
 being worked on runs it once more afterwards. A deadline enqueues its key when
-it comes (one timer per key; arming again moves it). Failed work is retried
+it comes; arming again moves it. The deadlines armed wait in one heap, with
+one loop timer for the soonest (``DeadlineTimers``), not a timer each: every
+ended request is armed too (its removal, days away), and a timer per key was
+some 400 bytes of it. Failed work is retried
 with a capped backoff, and so is work that asks for it (``back_off``: it is
 done for now but waits on something outside the operator). One retry timer
 per key: a key worked on again meanwhile does not start a second chain.
@@ -17,6 +20,9 @@ served. A worker always takes from the deadline lane first, and some workers
 (``deadline_workers``) take from nothing else: however much ordinary work
 floods in, an expiry never waits for a worker. A key waiting in the ordinary
 lane whose deadline comes moves to the deadline lane (it is still worked once).
+While a worker works on deadline work, ``DEADLINE_WORK`` is true in its context
+(and in the tasks it starts): the API calls it makes take the connections kept
+for deadlines (gatepass.controller.connections).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from gatepass.core.backoff import ceiling
@@ -36,6 +43,8 @@ logger = logging.getLogger("gatepass.queue")
 
 Worker = Callable[[str], Awaitable[None]]
 BASE_BACKOFF = 0.25  # seconds before the first retry; each consecutive one doubles it, up to max_backoff
+#: True in the context of work taken from the deadline lane.
+DEADLINE_WORK: ContextVar[bool] = ContextVar("gatepass_deadline_work", default=False)
 
 
 def utcnow() -> datetime:
@@ -69,7 +78,7 @@ class WorkQueue:
         self._idle_deadline: deque[asyncio.Future] = deque()  # idle workers that take deadline work only
         self._running: set[str] = set()
         self._again: dict[str, datetime | None] = {}  # worked on meanwhile: run again, in this lane
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers = DeadlineTimers(self._put, clock)
         self._failures: dict[str, int] = {}  # consecutive failures or backoffs, per key
         self._retries: dict[str, asyncio.TimerHandle] = {}
         self._backing_off: set[str] = set()  # asked for a backoff in the run going on
@@ -97,9 +106,9 @@ class WorkQueue:
         finish it (and start no other); idle ones stop at once. What is still queued stays queued
         for the next ``start``."""
         self._stopping = True
-        for timer in [*self._timers.values(), *self._retries.values()]:
-            timer.cancel()
         self._timers.clear()
+        for timer in self._retries.values():
+            timer.cancel()
         self._retries.clear()
         busy = [task for task in self._tasks if task in self._busy]
         for task in self._tasks:
@@ -122,17 +131,8 @@ class WorkQueue:
     def arm(self, key: str, when: datetime | None) -> None:
         """Enqueue ``key`` in the deadline lane at wall-clock time ``when`` (None disarms); a time already
         come queues it now, in the order of its deadline."""
-        timer = self._timers.pop(key, None)
-        if timer:
-            timer.cancel()
-        if when is None:
-            return
-        delay = (when - self._clock()).total_seconds()
-        if delay <= 0:
+        if not self._timers.arm(key, when) and when is not None:
             self._put(key, when)
-            return
-        loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_at(loop.time() + delay, self._fire, key, when)
 
     def forget(self, key: str) -> None:
         self.arm(key, None)
@@ -161,10 +161,6 @@ class WorkQueue:
     def _fire_retry(self, key: str) -> None:
         self._retries.pop(key, None)
         self.add(key)
-
-    def _fire(self, key: str, when: datetime) -> None:
-        self._timers.pop(key, None)
-        self._put(key, when)
 
     def _put(self, key: str, due: datetime | None) -> None:
         """Queue ``key``: in the deadline lane at ``due``, or in the ordinary lane (None). A key being worked on
@@ -199,16 +195,21 @@ class WorkQueue:
     def _take(self, deadline_only: bool) -> str | None:
         """The next key for a worker: the soonest deadline's, else (unless ``deadline_only``) the oldest
         ordinary one's; None when there is none. The key moves from waiting to running."""
+        taken = self._take_from_lane(deadline_only)
+        return taken[0] if taken else None
+
+    def _take_from_lane(self, deadline_only: bool) -> tuple[str, bool] | None:
+        """``_take``'s key, and whether it came from the deadline lane."""
         while self._deadlines:
             _, token, key = heapq.heappop(self._deadlines)
             if self._claim(key, token):
-                return key
+                return key, True
         if deadline_only:
             return None
         while self._ordinary:
             token, key = self._ordinary.popleft()
             if self._claim(key, token):
-                return key
+                return key, False
         return None
 
     def _claim(self, key: str, token: int) -> bool:
@@ -240,14 +241,16 @@ class WorkQueue:
         idle = self._idle_deadline if deadline_only else self._idle_any
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            key = self._take(deadline_only)
-            if key is None:
+            taken = self._take_from_lane(deadline_only)
+            if taken is None:
                 waiter = loop.create_future()
                 idle.append(waiter)
                 await waiter
                 continue
+            key, deadline = taken
             self._busy.add(me)
             started = time.monotonic()
+            lane = DEADLINE_WORK.set(deadline)
             try:
                 await self._worker(key)
                 if key not in self._backing_off:
@@ -259,6 +262,7 @@ class WorkQueue:
                 logger.warning("Reconciling %s failed (attempt %d, retrying in %.2fs): %s",
                                key, self._failures[key], delay, error)
             finally:
+                DEADLINE_WORK.reset(lane)
                 self._backing_off.discard(key)
                 self._busy.discard(me)
                 self._running.discard(key)
@@ -270,6 +274,83 @@ class WorkQueue:
                     self._caught_up = True
                     logger.info("Caught up after start-up: worked %d items, %d deadlines armed, in %.2fs",
                                 self._done, len(self._timers), time.monotonic() - self._started)
+
+
+class DeadlineTimers:
+    """Keys armed for a wall-clock time, each handed to ``due(key, when)`` when its time comes, soonest first.
+
+    One heap of (when, seq, key) and a dict key -> when; a key armed again, or disarmed, leaves its old
+    entry in the heap, skipped when it comes up (it no longer says the key's time), and the heap is rebuilt
+    from the dict when stale entries outnumber the live ones. One loop timer, for the soonest entry, is
+    moved when an earlier one is armed. When it fires, every entry at or before the time it was set for
+    (or the clock, if later) is due: a clock that reads a little behind the loop's timer delays nothing.
+    ``len`` is the number of keys armed."""
+
+    def __init__(self, due: Callable[[str, datetime], None], clock: Callable[[], datetime]) -> None:
+        self._due, self._clock = due, clock
+        self._when: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: datetime | None = None  # the deadline the loop timer is set for
+
+    def __len__(self) -> int:
+        return len(self._when)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._when
+
+    def arm(self, key: str, when: datetime | None) -> bool:
+        """Arms ``key`` for ``when`` (None disarms it). False when ``when`` is None or already come: the key is
+        disarmed then, and the caller queues it itself if it is due."""
+        if when is None or when <= self._clock():
+            if self._when.pop(key, None) is not None and not self._when:
+                self.clear()  # nothing armed: no stale entries, no timer
+            return False
+        if self._when.get(key) == when:
+            return True  # armed for that time already (a reconcile arms again what it decided before)
+        self._when[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+        if len(self._heap) > 2 * len(self._when) + 64:
+            self._compact()
+        if self._timer_at is None or when < self._timer_at:
+            self._set_timer(when, self._clock())
+        return True
+
+    def clear(self) -> None:
+        """Disarms every key."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
+        self._when.clear()
+        self._heap.clear()
+
+    def _compact(self) -> None:
+        self._heap = [(when, next(self._seq), key) for key, when in self._when.items()]
+        heapq.heapify(self._heap)
+
+    def _set_timer(self, when: datetime, now: datetime) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (when - now).total_seconds())
+        self._timer, self._timer_at = loop.call_at(loop.time() + delay, self._fire, when), when
+
+    def _fire(self, target: datetime) -> None:
+        """The loop timer, set for ``target``: hands over every key due by then, then sets the timer for the
+        next; the wait for it is measured from ``target`` or the clock, whichever is later."""
+        self._timer, self._timer_at = None, None
+        now = max(target, self._clock())
+        heap, armed = self._heap, self._when
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            if armed.get(key) == when:
+                del armed[key]
+                self._due(key, when)
+        while heap and armed.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # stale: the key was armed again, or disarmed
+        if heap:
+            self._set_timer(heap[0][0], now)
 
 
 def _sooner(a: datetime | None, b: datetime | None) -> datetime | None:

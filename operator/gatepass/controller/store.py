@@ -209,14 +209,12 @@ class Store:
     # returns the request name(s) whose reconciliation this affects: none when it told the store nothing new
     # (the echo of the operator's own write, or news older than what the store has).
     def put_policy(self, body: dict, deleted: bool) -> list[str]:
-        body = slim(body)
         name = body["metadata"]["name"]
         if not self._take(self.policies, name, body, deleted):
             return []
         return list(self.requests)
 
     def put_request(self, body: dict, deleted: bool) -> str | None:
-        body = slim(body)
         name = body["metadata"]["name"]
         if self._take(self.requests, name, body, deleted):
             return name
@@ -225,7 +223,6 @@ class Store:
         return None
 
     def put_review(self, body: dict, deleted: bool) -> str | None:
-        body = slim(body)
         request = (body.get("spec") or {}).get("request")
         if not request:
             return None
@@ -233,7 +230,6 @@ class Store:
         return request if self._take(reviews, body["metadata"]["name"], body, deleted) else None
 
     def put_binding(self, body: dict, deleted: bool) -> str | None:
-        body = slim(body)
         request = owning_request(body)
         if not request:
             return None
@@ -253,7 +249,6 @@ class Store:
         self._take_written(self.policies, body)
 
     def _take_written(self, objects: dict, body: dict) -> None:
-        body = slim(body)
         name = body["metadata"]["name"]
         current = objects.get(name)
         if current is not None and _apart_from_status(current) != _apart_from_status(body):
@@ -274,7 +269,8 @@ class Store:
 
     # ------------------------------------------------------------ ordering
     def _take(self, objects: MutableMapping, key, body: dict, deleted: bool) -> bool:
-        """Puts ``body`` into ``objects`` (or removes it) if that is news; True if the store changed."""
+        """Puts ``body`` into ``objects`` (or removes it) if that is news; True if the store changed. It is
+        slimmed only when kept: most news that is none (the echo of a write) is dropped without the cost."""
         current = _head(objects, key)
         if deleted:
             self._bury(body)
@@ -288,7 +284,7 @@ class Store:
         if order < 0:
             return False
         if order > 0 or not isinstance(objects, Requests):
-            objects[key] = body  # (the same version of a request is not put again: an ended one is not packed again)
+            objects[key] = slim(body)  # (the same version of a request is not put again: an ended one is not packed again)
         return order > 0  # the same version again (the echo of the operator's own write) is no news
 
     def _bury(self, body: dict) -> None:

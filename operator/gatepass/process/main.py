@@ -46,6 +46,8 @@ CERTIFICATE_CHECK_INTERVAL = 60.0  # seconds between checks of the caBundles and
 #: kopf logs every handler call's success here at INFO ("Handler 'request_event' succeeded."), for every
 #: watch event and admission review; above debug, only its warnings and errors are kept.
 KOPF_HANDLER_LOGGER = "kopf.objects"
+#: The process's first log line, before the heavy imports (what says where a process's own lines begin).
+STARTING = "Starting gatepass-operator (pid %d)"
 
 
 class UsageError(Exception):
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logs.configure(args.log_format, args.log_level)
     quiet_handler_successes(args.log_level)
-    logger.info("Starting gatepass-operator (pid %d)", os.getpid())  # before the heavy imports: kopf, the client
+    logger.info(STARTING, os.getpid())  # before the heavy imports: kopf, the client
     try:
         operator = Operator.create(args)
     except UsageError as error:
@@ -156,6 +158,7 @@ class Operator:
     @classmethod
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
+        from gatepass.controller.queue import default_deadline_workers
         from gatepass.kube.connection import ConfigError as KubeConfigError
 
         from .connection import api_client
@@ -165,7 +168,8 @@ class Operator:
         LEADER.set(0)  # gatepass_leader is served from the start, elected or not
         kept, config = retention(args), notifications(args)
         try:
-            client = api_client(args.kubeconfig, args.context, args.workers)
+            # its pool sized for every worker, those kept for deadlines included (gatepass.controller.connections)
+            client = api_client(args.kubeconfig, args.context, args.workers + default_deadline_workers(args.workers))
         except KubeConfigError as error:
             raise UsageError(f"cannot connect: {error}") from None
         runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config)
@@ -192,13 +196,15 @@ class Operator:
         the background work: the election steps down and hands the lease back."""
         import kopf
 
+        from gatepass.controller.memories import Forgetful
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_flag.set)
         server = await self.serve() if self.args.http_port else None
         try:
             await kopf.operator(registry=self.registry(), clusterwide=True, standalone=True,
-                                stop_flag=self.stop_flag)
+                                stop_flag=self.stop_flag, memories=Forgetful())
         finally:
             for task in self.tasks.values():
                 task.cancel()
@@ -214,7 +220,10 @@ class Operator:
     async def configure(self, settings: kopf.OperatorSettings, **_) -> None:
         """At kopf's start-up: the settings, the webhook server and its certificate, then the work
         (at once, or when this replica becomes the leader)."""
+        from gatepass.controller.diffbase import NoDiffBase
+
         settings.posting.enabled = False  # Gatepass posts its own audit Events
+        settings.persistence.diffbase_storage = NoDiffBase()  # no changing handlers: no essence per event
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
         settings.admission.server = await self.webhook_server()

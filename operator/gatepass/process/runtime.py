@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gatepass.controller import handlers, metrics
+from gatepass.controller.connections import DeadlineShare, reserved
 from gatepass.controller.kubeio import Kube
-from gatepass.controller.queue import WorkQueue
+from gatepass.controller.queue import WorkQueue, default_deadline_workers
 from gatepass.controller.reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from gatepass.controller.store import Store
 from gatepass.core.startup import catch_up_order, deadlines
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gatepass.runtime")
 
 DEFAULT_STOP_GRACE = 5.0
+#: The line that says every deadline of the listing is armed (what bench reads as the re-arm's end).
+ARMED = "Armed %d deadlines from the listing (%d already due) in %.3fs"
 
 
 @dataclass
@@ -53,7 +56,12 @@ class Runtime:
                ) -> "Runtime":
         """``notifications``: the receivers to notify, or None for no notifications."""
         kube, store = Kube(client), Store()
-        queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
+        deadline_workers = default_deadline_workers(workers)
+        connections = getattr(kube.http, "connections", None)  # the asynchronous client's pool (none in threads)
+        if connections:  # deadline work never waits for a connection behind ordinary calls
+            kube.http = DeadlineShare(kube.http, connections, reserved(connections, workers, deadline_workers))
+        queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers,
+                          deadline_workers=deadline_workers)
         notifier = None
         if notifications is not None:
             from gatepass.notify.notifier import Notifier
@@ -110,8 +118,7 @@ class Runtime:
         for name, when in armed:
             due += when <= now
             self.queue.arm(name, when)
-        logger.info("Armed %d deadlines from the listing (%d already due) in %.3fs",
-                    len(armed), due, time.monotonic() - started)
+        logger.info(ARMED, len(armed), due, time.monotonic() - started)
 
     def _queue_catch_up(self, requests: list[dict], now: datetime) -> None:
         """Every request, nearest deadline first (so a grant that ended while nobody was leading goes
