@@ -156,7 +156,7 @@ class Operator:
     @classmethod
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
-        from gatepass.kube.connection import ConfigError as KubeConfigError
+        from gatepass.kube.locations import ConfigError as KubeConfigError
 
         from .connection import api_client
         from .leadership import LEADER
