@@ -79,10 +79,10 @@ def connect(kubeconfig_file: str | None = None, context: str | None = None, *,
                       proxy=endpoint.proxy_url, refresh_due=refresh_due)
 
 
-def in_cluster(root: str = SERVICE_ACCOUNT, environ: Any = None) -> Connection:
+def in_cluster(root: str | None = None, environ: Any = None) -> Connection:
     """The pod's ServiceAccount: ``KUBERNETES_SERVICE_HOST``/``_PORT``, ``root``/token (read again when it
     changes) and ``root``/ca.crt."""
-    environ = os.environ if environ is None else environ
+    environ, root = (os.environ if environ is None else environ), root or SERVICE_ACCOUNT
     host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
     if not host or not port:
         raise ConfigError("cannot use the in-cluster configuration: KUBERNETES_SERVICE_HOST and "
