@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 
 OPERATOR = str(Path(__file__).resolve().parents[2] / "operator")
@@ -38,6 +39,11 @@ def test_importing_every_module_of_the_operator_process_loads_no_client_library(
 
 
 def test_a_running_operator_loads_no_client_library(tmp_path):
+    from gatepass.process.certificates import generate
+
+    bundle = generate(["localhost"], datetime.now(timezone.utc))
+    (tmp_path / "tls.crt").write_bytes(bundle.cert)
+    (tmp_path / "tls.key").write_bytes(bundle.key)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -77,5 +83,6 @@ def test_a_running_operator_loads_no_client_library(tmp_path):
         threading.Thread(target=report, daemon=True).start()
         from gatepass.process.main import main
         main(sys.argv[1:])
-    """, "--kubeconfig", str(kubeconfig), "--leader-elect", "--http-port=0", "--log-level=error")
+    """, "--kubeconfig", str(kubeconfig), "--leader-elect", "--http-port=0", "--log-level=error",
+                f"--webhook-cert={tmp_path / 'tls.crt'}", f"--webhook-key={tmp_path / 'tls.key'}", "--webhook-port=0")
     assert found == {"seen": ["lease", "login"], "loaded": []}
