@@ -8,7 +8,6 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 
-import kubernetes
 import pytest
 from gatepass.kube.errors import ApiException
 from urllib3.exceptions import MaxRetryError, ProtocolError
