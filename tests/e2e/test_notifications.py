@@ -268,12 +268,13 @@ def test_a_request_deleted_while_pending_has_its_messages_say_so(gatepass, fakes
 def test_the_notifications_write_lands_only_on_the_request_with_its_uid(gatepass, policy):
     """The operator's JSON patch that tests metadata.uid, against the real API server, as the operator."""
     from gatepass.controller.kubeio import Kube
+    from gatepass.kube.http import ApiHttp
 
     role = policy([])
     name = unique("uid-tested")
     create_request(gatepass, name, roles=[role])
     uid = get(gatepass, "accessrequest", name)["metadata"]["uid"]
-    kube = Kube(gatepass.cluster.api("operator"), threads=1)
+    kube = Kube(http=ApiHttp(gatepass.cluster.api("operator").configuration))
     value = {"sent": ["Created"], "slack": []}
 
     def write(to_uid: str):

@@ -1,31 +1,29 @@
 """The operator's asynchronous API client (gatepass.kube.http) against a small local server: what it sends,
-how it reads answers and errors, and the TLS it takes from the Kubernetes client's configuration."""
+how it reads answers and errors, and the TLS it takes from its connection (gatepass.kube.credentials)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import ssl
 from datetime import datetime, timezone
 
 import aiohttp
-import kubernetes
 import pytest
 from aiohttp import web
-from kubernetes.client import ApiException
 
 from gatepass.controller.kubeio import Kube, KubeApiError
+from gatepass.kube.credentials import Connection, Credentials
+from gatepass.kube.errors import ApiException
 from gatepass.kube.http import ApiHttp, ssl_context
 
 MESSAGE = 'rolebindings.rbac.authorization.k8s.io "gp-1" already exists'
 
 
-def config(host: str, token: str | None = "t0ken") -> kubernetes.client.Configuration:
-    configuration = kubernetes.client.Configuration()
-    configuration.host = host
-    if token:
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-    return configuration
+def config(host: str, token: str | None = "t0ken") -> Connection:
+    return Connection(host, lambda: Credentials(token=token or ""))
 
 
 async def serving(handler):
@@ -71,32 +69,34 @@ def test_a_request_sends_json_with_the_credentials_and_reads_json():
     assert (no_kind, no_body) == (None, b"")
 
 
-def test_a_refreshed_token_is_used_for_the_next_request():
+def test_a_rotated_token_file_is_read_again_for_the_next_request(tmp_path):
+    from gatepass.kube.credentials import TokenFile
+
     tokens = []
 
     async def handler(request: web.Request) -> web.Response:
         tokens.append(request.headers.get("Authorization"))
         return web.json_response({})
 
+    token = tmp_path / "token"
+    token.write_text("old\n")
+
     async def main():
         runner, host = await serving(handler)
-        configuration = config(host, token="old")
-        fresh = iter(["Bearer new-1", "Bearer new-2"])
-
-        def refresh(c):  # what load_incluster_config's hook does when the token file was rotated
-            c.api_key["authorization"] = next(fresh)
-
-        configuration.refresh_api_key_hook = refresh
-        client = ApiHttp(configuration)
+        client = ApiHttp(Connection(host, TokenFile(str(token)).credentials))
         try:
             await client.request("GET", "/api/v1/namespaces/a")
             await client.request("GET", "/api/v1/namespaces/b")
+            rotated = tmp_path / "token.new"  # the kubelet replaces the file whole
+            rotated.write_text("new-1")
+            os.replace(rotated, token)
+            await client.request("GET", "/api/v1/namespaces/c")
         finally:
             await client.close()
             await runner.cleanup()
 
     asyncio.run(main())
-    assert tokens == ["Bearer new-1", "Bearer new-2"]
+    assert tokens == ["Bearer old", "Bearer old", "Bearer new-1"]
 
 
 @pytest.mark.parametrize("status, reason", [(404, "Not Found"), (409, "Conflict"), (422, "Unprocessable Entity"),
@@ -205,7 +205,7 @@ def test_a_session_left_open_is_closed_when_its_loop_ends():
     assert client._session.closed
 
 
-def test_the_tls_is_the_configuration_s(tmp_path):
+def test_the_tls_is_the_connection_s(tmp_path):
     plain = config("http://127.0.0.1:1")
     assert ssl_context(plain) is False  # plain HTTP: no TLS at all
 
@@ -214,21 +214,15 @@ def test_the_tls_is_the_configuration_s(tmp_path):
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
-    insecure = config("https://10.0.0.1:6443")
-    insecure.verify_ssl = False
-    context = ssl_context(insecure)
+    context = ssl_context(dataclasses.replace(verified, insecure=True))
     assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
 
-    unnamed = config("https://10.0.0.1:6443")
-    unnamed.assert_hostname = False
-    assert not ssl_context(unnamed).check_hostname
+    assert not ssl_context(dataclasses.replace(verified, check_hostname=False)).check_hostname
 
-    named = config("https://10.0.0.1:6443")
-    named.tls_server_name = "kubernetes.default.svc"
+    named = dataclasses.replace(verified, tls_server_name="kubernetes.default.svc")
     assert ApiHttp(named)._server_name == "kubernetes.default.svc"
 
-    missing = config("https://10.0.0.1:6443")
-    missing.ssl_ca_cert = str(tmp_path / "no-ca.crt")
+    missing = dataclasses.replace(verified, ca_file=str(tmp_path / "no-ca.crt"))
     with pytest.raises(OSError):  # a CA that cannot be read is an error at once, not an unverified connection
         ssl_context(missing)
 

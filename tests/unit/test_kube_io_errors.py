@@ -10,11 +10,12 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import kubernetes
 import pytest
-from kubernetes.client import ApiException
 
 from gatepass.controller.kubeio import Kube, KubeApiError, action
+from gatepass.kube.credentials import Connection, Credentials
+from gatepass.kube.errors import ApiException
+from gatepass.kube.http import ApiHttp
 from gatepass.controller.queue import WorkQueue
 from gatepass.process import logs
 
@@ -46,9 +47,8 @@ def kube():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    configuration = kubernetes.client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    yield Kube(kubernetes.client.ApiClient(configuration), threads=2)
+    connection = Connection(f"http://127.0.0.1:{server.server_address[1]}", Credentials)
+    yield Kube(http=ApiHttp(connection))
     server.shutdown()
 
 

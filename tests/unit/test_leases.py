@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -93,19 +94,19 @@ class FakeLeaseApi:
         self.down: set[str] = set()  # identities whose calls fail, as if partitioned
 
     def _check(self, caller):
-        from kubernetes.client import ApiException
+        from gatepass.kube.errors import ApiException
         if caller in self.down:
             raise ApiException(status=503, reason="unreachable")
 
     def read(self, caller):
-        from kubernetes.client import ApiException
+        from gatepass.kube.errors import ApiException
         self._check(caller)
         if self.body is None:
             raise ApiException(status=404, reason="NotFound")
         return json.dumps(self.body)
 
     def write(self, caller, body, create):
-        from kubernetes.client import ApiException
+        from gatepass.kube.errors import ApiException
         self._check(caller)
         if create and self.body is not None:
             raise ApiException(status=409, reason="AlreadyExists")
@@ -115,23 +116,21 @@ class FakeLeaseApi:
         self.body = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
 
 
-class _Response:
-    def __init__(self, data):
-        self.data = data
+class CallerHttp:
+    """The Lease requests of one elector (as gatepass.kube.http.ApiHttp takes them), against the fake."""
 
-
-class CallerApi:
     def __init__(self, fake: FakeLeaseApi, caller: str):
         self.fake, self.caller = fake, caller
+        self.paths: set[tuple[str, str]] = set()
 
-    def read_namespaced_lease(self, name, namespace, **_):
-        return _Response(self.fake.read(self.caller))
-
-    def create_namespaced_lease(self, namespace, body, **_):
-        self.fake.write(self.caller, body, create=True)
-
-    def replace_namespaced_lease(self, name, namespace, body, **_):
-        self.fake.write(self.caller, body, create=False)
+    async def request(self, method, path, body=None, *, timeout=None, **_):
+        assert timeout is not None  # every Lease call is bounded
+        self.paths.add((method, path))
+        if method == "GET":
+            return json.loads(self.fake.read(self.caller))
+        assert method in ("POST", "PUT"), method
+        self.fake.write(self.caller, body, create=method == "POST")
+        return body
 
 
 def elector(fake, identity, log):
@@ -143,11 +142,10 @@ def elector(fake, identity, log):
     async def stopped():
         log.append(("stop", identity))
 
-    election = LeaderElection(None, "gatepass-system", "gatepass-operator", identity,
-                              Timing(lease_duration=2, renew_deadline=1.0, retry_period=0.1),
-                              on_started=started, on_stopped=stopped)
-    election.api = CallerApi(fake, identity)
-    return election
+    client = types.SimpleNamespace(async_http=CallerHttp(fake, identity))
+    return LeaderElection(client, "gatepass-system", "gatepass-operator", identity,
+                          Timing(lease_duration=2, renew_deadline=1.0, retry_period=0.1),
+                          on_started=started, on_stopped=stopped)
 
 
 async def until(predicate, timeout=20.0):
@@ -195,5 +193,8 @@ def test_one_leads_a_released_lease_passes_at_once_and_a_partitioned_leader_step
             task.cancel()
         await asyncio.gather(task_a, task_b, return_exceptions=True)
         assert leaders(log) == set()
+        leases_path = "/apis/coordination.k8s.io/v1/namespaces/gatepass-system/leases"
+        assert a.http.paths == {("POST", leases_path), ("GET", leases_path + "/gatepass-operator"),
+                                ("PUT", leases_path + "/gatepass-operator")}
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=60))

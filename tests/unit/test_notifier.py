@@ -8,9 +8,8 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 
-import kubernetes
 import pytest
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 from urllib3.exceptions import MaxRetryError, ProtocolError
 
 from gatepass.controller.kubeio import Kube
@@ -437,7 +436,7 @@ def test_kube_sets_status_only_on_the_object_with_the_uid():
                     {"message": "the server rejected our request due to an error in our request", "code": 422}))
             return {"metadata": {"name": name, "uid": "uid-1"}, "status": {"notifications": body[1]["value"]}}
 
-    kube = Kube(kubernetes.client.ApiClient(), http=Http())
+    kube = Kube(http=Http())
     value = {"sent": ["Created"], "slack": []}
 
     async def main():

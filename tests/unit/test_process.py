@@ -10,11 +10,13 @@ import logging
 import inspect
 
 import kopf
-import kubernetes
 import pytest
 from pathlib import Path
 
 from gatepass.controller.store import Store
+from gatepass.kube.credentials import Connection, Credentials
+from gatepass.kube.http import ApiHttp
+from gatepass.process.connection import ApiClient
 from gatepass.process.args import parse_args
 from gatepass.process.cluster import WatchedCluster
 from gatepass.process.main import (KOPF_HANDLER_LOGGER, Operator, UsageError, certificates, main,
@@ -24,8 +26,13 @@ from gatepass.webhooks import config
 from gatepass.webhooks.cluster import Cluster
 
 
+def api_client() -> ApiClient:
+    connection = Connection("https://127.0.0.1:1", Credentials)
+    return ApiClient(connection, ApiHttp(connection))
+
+
 def operator(*argv: str) -> Operator:
-    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
+    client = api_client()
     return Operator(parse_args(list(argv)), client, Runtime.create(client))
 
 
@@ -87,8 +94,7 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
 
 
 def test_the_process_s_cluster_has_every_method_of_the_webhooks_protocol():
-    client = kubernetes.client.ApiClient(kubernetes.client.Configuration())
-    cluster = Runtime.create(client).cluster()
+    cluster = Runtime.create(api_client()).cluster()
     wanted = {name for name, value in vars(Cluster).items() if inspect.iscoroutinefunction(value)}
     for name in wanted:
         method = getattr(cluster, name)

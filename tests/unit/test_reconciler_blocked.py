@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 
 from gatepass.controller.kubeio import Answers, Kube, details_kind
 from gatepass.controller.queue import WorkQueue

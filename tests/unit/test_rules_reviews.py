@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 from urllib3.exceptions import MaxRetryError
 
 from gatepass import rules

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 from slack_sdk.signature import SignatureVerifier
 
 from gatepass.notify.config import SlackReceiver

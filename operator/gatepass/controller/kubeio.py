@@ -1,32 +1,27 @@
 """Every write the operator makes to the Kubernetes API, and the few reads it can't get from watches.
 
-Each call is one REST request, sent by the asynchronous client the process makes beside the Kubernetes
-client (gatepass.kube.http: from the event loop, over keep-alive connections), or, for a client without
-one, by the Kubernetes client in a worker thread; the event loop (watches, admission, deadlines) never
-blocks on the network either way.
+Each call is one REST request, sent by the operator's asynchronous client (gatepass.kube.http: from the
+event loop, over keep-alive connections); the event loop (watches, admission, deadlines) never blocks on
+the network. Answers are the API server's JSON as sent: no client object model.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
-
-import kubernetes
-from kubernetes.client import ApiException
 
 from gatepass.core.grants import RBAC_GROUP, BindTarget
 from gatepass.core.names import GROUP, VERSION
 from gatepass.core.timestamps import format_time
-from gatepass.kube.errors import status_message
+from gatepass.kube.errors import ApiException, status_message
 
 from .store import Store
 
@@ -131,47 +126,13 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-class Threaded:
-    """Requests (as gatepass.kube.http.ApiHttp makes them) sent with the Kubernetes client, each in a thread:
-    for a client that has no asynchronous one beside it."""
-
-    def __init__(self, api_client: kubernetes.client.ApiClient, threads: int = 32) -> None:
-        self.api_client = api_client
-        # Its own threads: the default executor is small (cores + 4) and shared with kopf.
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gatepass-api")
-
-    async def request(self, method: str, path: str, body=None, *, content_type: str | None = None,
-                      query: Mapping[str, str] | None = None):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(
-            self._request, method, path, body, content_type, query))
-
-    def _request(self, method: str, path: str, body, content_type: str | None, query):
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
-        method, url, headers, body, _ = self.api_client.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
-            auth_settings=["BearerToken"])
-        response = self.api_client.call_api(method, url, header_params=headers, body=body)
-        response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=response.data.decode(errors="replace"),
-                                             data=None)
-        return json.loads(response.data) if response.data else None
-
-    async def close(self) -> None:
-        self._executor.shutdown(wait=False)
-
-
 class Kube:
-    """The operator's calls, sent as REST requests by ``http``: the asynchronous client the process made beside
-    ``api_client`` (its ``async_http``, gatepass.kube.http) when there is one, else the Kubernetes client in
-    threads. Every error is a KubeApiError naming the call."""
+    """The operator's calls, sent as REST requests by ``http`` (else ``api_client.async_http``): the process's
+    asynchronous client (gatepass.kube.http.ApiHttp, or anything with its ``request`` and ``close``).
+    Every error is a KubeApiError naming the call."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, component: str = "gatepass-operator",
-                 threads: int = 32, http=None) -> None:
-        self.http = http or getattr(api_client, "async_http", None) or Threaded(api_client, threads)
+    def __init__(self, api_client: Any = None, *, component: str = "gatepass-operator", http=None) -> None:
+        self.http = http or api_client.async_http
         self.component = component
         self._me: str | None = None
         self.answers = Answers()
@@ -180,7 +141,7 @@ class Kube:
     async def _request(self, call: str, args: tuple, method: str, path: str, body=None, *,
                        content_type: str | None = None, query: Mapping[str, str] | None = None):
         """``method path`` (its JSON answer); an error is a KubeApiError saying what was asked, named from
-        the Kubernetes client's method ``call`` and its ``args`` (see ``action``)."""
+        the Kubernetes API's operation ``call`` and its ``args`` (see ``action``)."""
         try:
             return await self.http.request(method, path, body, content_type=content_type, query=query)
         except KubeApiError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_object
 from gatepass.api import values

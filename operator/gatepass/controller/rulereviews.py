@@ -25,7 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 
 from gatepass import rules
 from gatepass.api import values

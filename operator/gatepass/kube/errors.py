@@ -33,3 +33,26 @@ def status_message(body: object, fallback: str = "") -> str:
     if not message:
         message = (body.strip() if isinstance(body, str) else "") or fallback
     return refusal_line(message)
+
+
+class ApiException(Exception):
+    """An answer of the API server other than 2xx, as the operator's client (gatepass.kube.http) raises it.
+
+    It has what callers read of the Kubernetes client's exception of that name, with the same meaning:
+    ``status`` (the HTTP status), ``reason`` (its phrase), ``body`` (the answer, as text: usually a Status),
+    ``headers``, and ``data`` (None); the operator never imports that client to catch its errors.
+    """
+
+    def __init__(self, status: int | None = None, reason: str | None = None, *, body: str | None = None,
+                 headers: object = None) -> None:
+        super().__init__(status, reason)
+        self.status, self.reason, self.body, self.headers = status, reason, body, headers
+        self.data = None
+
+    def __str__(self) -> str:
+        text = f"({self.status})\nReason: {self.reason}\n"
+        if self.headers:
+            text += f"HTTP response headers: {self.headers}\n"
+        if self.body:
+            text += f"HTTP response body: {self.body}\n"
+        return text

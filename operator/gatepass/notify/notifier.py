@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 
 from gatepass.core.backoff import jittered
 from gatepass.core.lifecycle import is_final, state_of

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 from prometheus_client import Counter
 from slack_sdk.signature import SignatureVerifier
 

@@ -23,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import kubernetes
+from typing import Any
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from kubernetes.client import ApiException
 
 from gatepass.controller.metrics import ERRORS
+from gatepass.kube.errors import ApiException
+from gatepass.kube.http import path_of
 from gatepass.webhooks import config
 
 from . import pki
@@ -167,23 +169,27 @@ def _utcnow() -> datetime.datetime:
 class WebhookCertificates:
     """Keeps the shared Secret, the local certificate files and the caBundles in step."""
 
-    def __init__(self, client: kubernetes.client.ApiClient, namespace: str, secret: str, hosts: list[str],
+    def __init__(self, client: Any, namespace: str, secret: str, hosts: list[str],
                  folder: Path, configuration: str = config.NAME, clock: Callable[[], datetime.datetime] = _utcnow):
-        self.core = kubernetes.client.CoreV1Api(client)
-        self.admission = kubernetes.client.AdmissionregistrationV1Api(client)
+        """``client``: the process's (gatepass.process.connection), whose ``async_http`` sends the calls."""
+        self.http = client.async_http
         self.namespace, self.secret, self.hosts, self.folder = namespace, secret, hosts, folder
         self.configuration, self.clock = configuration, clock
         self.bundle: Bundle | None = None
 
     async def ensure(self) -> tuple[Path, Path]:
         """Makes sure the Secret holds a usable pair, writes it to files and returns (cert, key)."""
-        self.bundle = await asyncio.to_thread(self._ensure_secret)
+        self.bundle = await self._ensure_secret()
         return self.bundle.write(self.folder)
 
-    def _ensure_secret(self) -> Bundle:
+    def _secrets(self, name: str = "") -> str:
+        path = path_of("api", "v1", "namespaces", self.namespace, "secrets")
+        return path + path_of(name) if name else path
+
+    async def _ensure_secret(self) -> Bundle:
         for _ in range(5):
-            secret = self._read_secret()
-            bundle = Bundle.from_secret_data(secret.data if secret is not None else None)
+            secret = await self._read_secret()
+            bundle = Bundle.from_secret_data(secret.get("data") if secret is not None else None)
             found = problems(bundle, self.hosts, self.clock())
             if not found:
                 return bundle
@@ -194,12 +200,13 @@ class WebhookCertificates:
                     "data": fresh.to_secret_data()}
             try:
                 if secret is None:
-                    self.core.create_namespaced_secret(self.namespace, body)
+                    await self.http.request("POST", self._secrets(), body)
                 else:
-                    body["metadata"] = {**body["metadata"], "resourceVersion": secret.metadata.resource_version,
-                                        "labels": secret.metadata.labels or {},
-                                        "annotations": secret.metadata.annotations or {}}
-                    self.core.replace_namespaced_secret(self.secret, self.namespace, body)
+                    meta = secret.get("metadata") or {}
+                    body["metadata"] = {**body["metadata"], "resourceVersion": meta.get("resourceVersion"),
+                                        "labels": meta.get("labels") or {},
+                                        "annotations": meta.get("annotations") or {}}
+                    await self.http.request("PUT", self._secrets(self.secret), body)
             except ApiException as error:
                 if error.status in (409, 422):  # another replica wrote it first: use theirs
                     continue
@@ -209,9 +216,9 @@ class WebhookCertificates:
             return fresh
         raise RuntimeError(f"could not settle the webhook certificate in Secret {self.namespace}/{self.secret}")
 
-    def _read_secret(self):
+    async def _read_secret(self) -> dict | None:
         try:
-            return self.core.read_namespaced_secret(self.secret, self.namespace)
+            return await self.http.request("GET", self._secrets(self.secret))
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -221,27 +228,25 @@ class WebhookCertificates:
         """Puts the CA into every webhook of both configurations; returns how many were changed."""
         if self.bundle is None:
             return 0
-        return await asyncio.to_thread(self._inject, self.bundle.ca_bundle)
+        return await self._inject(self.bundle.ca_bundle)
 
-    def _inject(self, ca_bundle: str) -> int:
+    async def _inject(self, ca_bundle: str) -> int:
         changed = 0
-        for read, patch in (
-            (self.admission.read_mutating_webhook_configuration, self.admission.patch_mutating_webhook_configuration),
-            (self.admission.read_validating_webhook_configuration,
-             self.admission.patch_validating_webhook_configuration),
-        ):
+        for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+            path = path_of("apis", "admissionregistration.k8s.io", "v1", plural, self.configuration)
             try:
-                current = read(self.configuration)
+                current = await self.http.request("GET", path)
             except ApiException as error:
                 if error.status == 404:
                     continue
                 raise
-            stale = [hook.name for hook in current.webhooks or () if hook.client_config.ca_bundle != ca_bundle]
+            stale = [hook["name"] for hook in current.get("webhooks") or ()
+                     if (hook.get("clientConfig") or {}).get("caBundle") != ca_bundle]
             if not stale:
                 continue
             body = {"webhooks": [{"name": name, "clientConfig": {"caBundle": ca_bundle}} for name in stale]}
-            patch(self.configuration, body, _content_type="application/strategic-merge-patch+json")
-            logger.info("Set the caBundle of %s %s (%s)", current.kind or "webhook configuration",
+            await self.http.request("PATCH", path, body, content_type="application/strategic-merge-patch+json")
+            logger.info("Set the caBundle of %s %s (%s)", current.get("kind") or "webhook configuration",
                         self.configuration, ", ".join(stale))
             changed += len(stale)
         return changed

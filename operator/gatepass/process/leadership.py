@@ -12,20 +12,21 @@ over at once instead of waiting for it to expire).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
-import kubernetes
-from kubernetes.client import ApiException
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 from gatepass.core import leases
 from gatepass.core.leases import LeaseRecord, Observation, Timing, Verdict
 from gatepass.controller.metrics import ERRORS
+from gatepass.kube.errors import ApiException
+from gatepass.kube.http import path_of
 
 logger = logging.getLogger("gatepass.leadership")
 
@@ -40,10 +41,11 @@ def utcnow() -> datetime:
 
 
 class LeaderElection:
-    def __init__(self, client: kubernetes.client.ApiClient, namespace: str, name: str, identity: str,
+    def __init__(self, client: Any, namespace: str, name: str, identity: str,
                  timing: Timing, *, on_started: Callback, on_stopped: Callback,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utcnow) -> None:
-        self.api = kubernetes.client.CoordinationV1Api(client)
+        """``client``: the process's (gatepass.process.connection), whose ``async_http`` sends the calls."""
+        self.http = client.async_http
         self.namespace, self.name, self.identity, self.timing = namespace, name, identity, timing
         self.on_started, self.on_stopped = on_started, on_stopped
         self.monotonic, self.wall = monotonic, wall
@@ -122,7 +124,7 @@ class LeaderElection:
     async def _try(self) -> bool:
         """One read and, if the rules allow, one write; True if this replica holds the Lease now."""
         try:
-            return await asyncio.wait_for(asyncio.to_thread(self._round), timeout=self.timing.renew_deadline)
+            return await asyncio.wait_for(self._round(), timeout=self.timing.renew_deadline)
         except asyncio.TimeoutError:
             logger.warning("Reading or writing the lease %s timed out", self.lease)
         except ApiException as error:
@@ -134,8 +136,8 @@ class LeaderElection:
             logger.warning("Lease %s: %s", self.lease, error)
         return False
 
-    def _round(self) -> bool:
-        current = self._read()
+    async def _round(self) -> bool:
+        current = await self._read()
         now = self.monotonic()
         self._observation = leases.observe(self._observation, current, now)
         verdict = leases.decide(self.identity, self._observation, now)
@@ -143,26 +145,26 @@ class LeaderElection:
             return False
         wanted = leases.claim(self.identity, current, self.timing.lease_duration, self.wall())
         if verdict is Verdict.CREATE:
-            self.api.create_namespaced_lease(self.namespace, self._body(wanted, ""), _request_timeout=self._timeout)
+            await self.http.request("POST", self._path(), self._body(wanted, ""), timeout=self._timeout)
         else:
             if verdict is Verdict.ACQUIRE and current is not None:
                 logger.info("Taking over the lease %s from %s", self.lease, current.holder or "nobody")
-            self._write(wanted)
+            await self._write(wanted)
         self._observation = Observation(wanted, self.monotonic())
         return True
 
     async def _release(self) -> None:
-        def release() -> None:
-            current = self._read()
+        async def release() -> None:
+            current = await self._read()
             if current is None:
                 return
             released = leases.release(current, self.identity, self.wall())
             if released is not None:
-                self._write(released)
+                await self._write(released)
                 logger.info("Released the lease %s", self.lease)
 
         try:
-            await asyncio.wait_for(asyncio.to_thread(release), timeout=self.timing.renew_deadline)
+            await asyncio.wait_for(release(), timeout=self.timing.renew_deadline)
         except Exception as error:  # it will expire on its own
             logger.warning("Could not release the lease %s: %s", self.lease, error)
 
@@ -171,22 +173,24 @@ class LeaderElection:
     def _timeout(self) -> float:
         return max(1.0, self.timing.renew_deadline / 2)
 
-    def _read(self) -> LeaseRecord | None:
+    def _path(self, name: str = "") -> str:
+        path = path_of("apis", "coordination.k8s.io", "v1", "namespaces", self.namespace, "leases")
+        return path + path_of(name) if name else path
+
+    async def _read(self) -> LeaseRecord | None:
         try:
-            response = self.api.read_namespaced_lease(self.name, self.namespace, _preload_content=False,
-                                                      _request_timeout=self._timeout)
+            body = await self.http.request("GET", self._path(self.name), timeout=self._timeout)
         except ApiException as error:
             if error.status == 404:
                 self._version = ""
                 return None
             raise
-        body = json.loads(response.data)
         self._version = body["metadata"].get("resourceVersion", "")
         return leases.from_spec(body.get("spec"))
 
-    def _write(self, record: LeaseRecord) -> None:
-        self.api.replace_namespaced_lease(self.name, self.namespace, self._body(record, self._version),
-                                          _request_timeout=self._timeout)
+    async def _write(self, record: LeaseRecord) -> None:
+        await self.http.request("PUT", self._path(self.name), self._body(record, self._version),
+                                timeout=self._timeout)
 
     def _body(self, record: LeaseRecord, version: str) -> dict:
         metadata = {"name": self.name, "namespace": self.namespace,

@@ -159,7 +159,7 @@ class Operator:
     def create(cls, args: argparse.Namespace) -> "Operator":
         """Reads the flags and wires the parts; raises UsageError for a flag it cannot start with."""
         from gatepass.controller.queue import default_deadline_workers
-        from gatepass.kube.connection import ConfigError as KubeConfigError
+        from gatepass.kube.locations import ConfigError as KubeConfigError
 
         from .connection import api_client
         from .leadership import LEADER

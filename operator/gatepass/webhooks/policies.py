@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kubernetes.client import ApiException
+from gatepass.kube.errors import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicySpec
 from gatepass.api import values
