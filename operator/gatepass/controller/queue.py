@@ -20,9 +20,6 @@ served. A worker always takes from the deadline lane first, and some workers
 (``deadline_workers``) take from nothing else: however much ordinary work
 floods in, an expiry never waits for a worker. A key waiting in the ordinary
 lane whose deadline comes moves to the deadline lane (it is still worked once).
-While a worker works on deadline work, ``DEADLINE_WORK`` is true in its context
-(and in the tasks it starts): the API calls it makes take the connections kept
-for deadlines (gatepass.controller.connections).
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from gatepass.core.backoff import ceiling
@@ -43,8 +39,6 @@ logger = logging.getLogger("gatepass.queue")
 
 Worker = Callable[[str], Awaitable[None]]
 BASE_BACKOFF = 0.25  # seconds before the first retry; each consecutive one doubles it, up to max_backoff
-#: True in the context of work taken from the deadline lane.
-DEADLINE_WORK: ContextVar[bool] = ContextVar("gatepass_deadline_work", default=False)
 
 
 def utcnow() -> datetime:
@@ -195,21 +189,16 @@ class WorkQueue:
     def _take(self, deadline_only: bool) -> str | None:
         """The next key for a worker: the soonest deadline's, else (unless ``deadline_only``) the oldest
         ordinary one's; None when there is none. The key moves from waiting to running."""
-        taken = self._take_from_lane(deadline_only)
-        return taken[0] if taken else None
-
-    def _take_from_lane(self, deadline_only: bool) -> tuple[str, bool] | None:
-        """``_take``'s key, and whether it came from the deadline lane."""
         while self._deadlines:
             _, token, key = heapq.heappop(self._deadlines)
             if self._claim(key, token):
-                return key, True
+                return key
         if deadline_only:
             return None
         while self._ordinary:
             token, key = self._ordinary.popleft()
             if self._claim(key, token):
-                return key, False
+                return key
         return None
 
     def _claim(self, key: str, token: int) -> bool:
@@ -241,16 +230,14 @@ class WorkQueue:
         idle = self._idle_deadline if deadline_only else self._idle_any
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            taken = self._take_from_lane(deadline_only)
-            if taken is None:
+            key = self._take(deadline_only)
+            if key is None:
                 waiter = loop.create_future()
                 idle.append(waiter)
                 await waiter
                 continue
-            key, deadline = taken
             self._busy.add(me)
             started = time.monotonic()
-            lane = DEADLINE_WORK.set(deadline)
             try:
                 await self._worker(key)
                 if key not in self._backing_off:
@@ -262,7 +249,6 @@ class WorkQueue:
                 logger.warning("Reconciling %s failed (attempt %d, retrying in %.2fs): %s",
                                key, self._failures[key], delay, error)
             finally:
-                DEADLINE_WORK.reset(lane)
                 self._backing_off.discard(key)
                 self._busy.discard(me)
                 self._running.discard(key)

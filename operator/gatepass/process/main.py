@@ -168,8 +168,7 @@ class Operator:
         LEADER.set(0)  # gatepass_leader is served from the start, elected or not
         kept, config = retention(args), notifications(args)
         try:
-            # its pool sized for every worker, those kept for deadlines included (gatepass.controller.connections)
-            client = api_client(args.kubeconfig, args.context, args.workers + default_deadline_workers(args.workers))
+            client = api_client(args.kubeconfig, args.context, args.workers)
         except KubeConfigError as error:
             raise UsageError(f"cannot connect: {error}") from None
         runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config)

@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gatepass.controller import handlers, metrics
-from gatepass.controller.connections import DeadlineShare, reserved
 from gatepass.controller.kubeio import Kube
-from gatepass.controller.queue import WorkQueue, default_deadline_workers
+from gatepass.controller.queue import WorkQueue
 from gatepass.controller.reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from gatepass.controller.store import Store
 from gatepass.core.startup import catch_up_order, deadlines
@@ -56,12 +55,7 @@ class Runtime:
                ) -> "Runtime":
         """``notifications``: the receivers to notify, or None for no notifications."""
         kube, store = Kube(client), Store()
-        deadline_workers = default_deadline_workers(workers)
-        connections = getattr(kube.http, "connections", None)  # the asynchronous client's pool (none in threads)
-        if connections:  # deadline work never waits for a connection behind ordinary calls
-            kube.http = DeadlineShare(kube.http, connections, reserved(connections, workers, deadline_workers))
-        queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers,
-                          deadline_workers=deadline_workers)
+        queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
         notifier = None
         if notifications is not None:
             from gatepass.notify.notifier import Notifier
