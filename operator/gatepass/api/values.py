@@ -100,6 +100,7 @@ def policy(body: Mapping[str, Any]) -> Policy:
         trusted_submitters=_subjects(spec.trusted_submitters),
         rules=tuple(Rule(name=rule.name, decision=rule.decision.value, expression=rule.expression,
                          reason=rule.reason) for rule in spec.rules),
+        credentials=spec.credentials,
     )
 
 
