@@ -65,9 +65,10 @@ CREDENTIAL_LABEL = f"{KEY_PREFIX}credential-for"
 TOKEN_KEY = "token"
 TOKEN_EXPIRY_KEY = "expirationTimestamp"
 
-#: Where a token-mode grant's ServiceAccount and Secret are made unless the operator is told otherwise
-#: (AccessRequests are cluster-scoped; this is the operator's own namespace as installed).
-DEFAULT_CREDENTIALS_NAMESPACE = "gatepass-system"
+#: Where token-mode grants' ServiceAccounts and Secrets are made unless the operator is told otherwise
+#: (AccessRequests are cluster-scoped). A namespace of their own: the operator's rights on Secrets there
+#: reach no other Secret.
+DEFAULT_CREDENTIALS_NAMESPACE = "gatepass-credentials"
 
 _NAME_PREFIX = "gatepass-grant-"
 _HASH_LEN = 10
