@@ -133,6 +133,12 @@ def test_the_slack_is_allowed_and_no_more() -> None:
     assert (too_long.approve, too_long.reason) == (False, cr.TOO_LONG)
 
 
+def test_the_slack_never_passes_the_longest_credential() -> None:
+    grant = _grant(expires_at=at(hours=48))
+    assert cr.csr_verdict(_csr(expiration_seconds=cr.MAX_LIFETIME_SECONDS), grant, NOW).approve
+    assert cr.csr_verdict(_csr(expiration_seconds=cr.MAX_LIFETIME_SECONDS + 1), grant, NOW).reason == cr.TOO_LONG
+
+
 def test_a_short_grant_may_have_the_minimum() -> None:
     grant = _grant(expires_at=at(120))
     assert cr.csr_verdict(_csr(expiration_seconds=600), grant, NOW).approve
