@@ -91,6 +91,15 @@ def test_a_live_grant_keeps_its_recorded_mode_when_the_policy_changes() -> None:
     assert again.status["credential"] == plan.status["credential"]
 
 
+def test_a_grant_whose_status_lost_its_record_is_bound_as_at_approval() -> None:
+    plan = _granted("certificate")
+    lost = {key: value for key, value in plan.status.items() if key not in ("bindings", "credential")}
+    again = decide(dba_request(), dba_policy(credentials="certificate"), [approve("alice", at(1))], None, lost,
+                   [], at(5))
+    assert again.status["credential"] == plan.status["credential"]
+    assert [m["subjects"] for m in again.bindings_to_apply] == [m["subjects"] for m in plan.bindings_to_apply]
+
+
 def test_an_ended_grant_deletes_its_group_bindings() -> None:
     plan = _granted("certificate")
     bound = list(plan.bindings_to_apply)
