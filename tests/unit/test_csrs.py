@@ -210,6 +210,20 @@ def test_an_ended_token_grant_deletes_the_account_first_and_only_once() -> None:
     assert again.deleted == []
 
 
+def test_a_token_that_cannot_be_made_is_said_and_does_not_stop_the_reconcile(caplog) -> None:
+    from kubernetes.client import ApiException
+
+    class Refusing(FakeKube):
+        async def create_namespaced(self, manifest):
+            raise ApiException(status=403, reason="Forbidden")
+
+    request, granted, _ = token_plans()
+    assert asyncio.run(tokens.sync(Refusing(), request, {}, granted, at(2))) is False
+    [line] = [r.getMessage() for r in caplog.records if r.name == "gatepass.tokens"]
+    assert line.startswith(f"Could not make the token of request {request.name} in namespace gp: ")
+    assert asyncio.run(tokens.sync(FakeKube(), request, {}, granted, at(2))) is True
+
+
 def test_user_and_certificate_grants_make_no_token_objects() -> None:
     for mode in ("user", "certificate"):
         plan = decide(dba_request(), dba_policy(credentials=mode), [approve("alice", at(1))], None, None, [], at(2))
