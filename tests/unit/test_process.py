@@ -42,7 +42,7 @@ def test_every_handler_is_in_the_registry_the_process_made():
     assert set(activities) == {"authentication", "startup", "cleanup"}
     watched = sorted(h.selector.any_name for h in registry._watching.get_all_handlers())
     assert watched == sorted(["accesspolicies", "accessrequests", "accessreviews", "rolebindings",
-                              "clusterrolebindings"])
+                              "clusterrolebindings", "certificatesigningrequests"])
     webhooks = {h.id: (h.selector.any_name, tuple(h.operations)) for h in registry._webhooks.get_all_handlers()}
     assert webhooks == {hook.id: (hook.resource, hook.operations) for hook in config.HOOKS}
 
@@ -77,7 +77,7 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
         async def get_policy(self, name, store=None):
             return store.policies.get(name) if store is not None else None
 
-        get_request = list_reviews = whoami = allowed = may_bind = None
+        get_request = list_reviews = whoami = allowed = may_bind = holds = None
         namespace_names = existing_cluster_roles = role_namespaces = None
 
     kube, store = Kube(), Store()

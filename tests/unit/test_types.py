@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from gatepass.core.credentials import CredentialMode
 from gatepass.core.types import DEFAULT_THRESHOLD, RequestableRole, Review, Rule, Subjects, Threshold
 
 from .core_factories import T0, dba_policy, dba_request, person
@@ -49,7 +50,7 @@ def test_policy_defaults_follow_the_spec():
     assert defaults == {"thresholds": (), "denials": 1, "max_duration": timedelta(hours=1),
                         "request_ttl": timedelta(hours=1), "max_start_delay": timedelta(hours=168),
                         "require_reason": True,
-                        "trusted_submitters": Subjects(), "rules": ()}
+                        "trusted_submitters": Subjects(), "rules": (), "credentials": CredentialMode.USER}
 
 
 def test_only_cluster_roles_marked_cluster_wide_bind_cluster_wide():

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from gatepass.core.credentials import DEFAULT_MODE, MIN_LIFETIME_SECONDS, CredentialMode
 from gatepass.core.durations import format_duration
 from gatepass.core.types import DEFAULT_DURATION, DEFAULT_MAX_START_DELAY
 
@@ -279,6 +280,16 @@ class AccessPolicySpec(ApiModel):
     notify: list[NotificationRoute] = listed(
         "Where notifications about requests under this policy are sent.",
         atomic_list(), max_length=MAX_ROUTES,
+    )
+    credentials: CredentialMode = Field(
+        DEFAULT_MODE,
+        description="What a grant's bindings name, and so which credential carries the access. "
+        "user (the default): the requester; access ends when the operator deletes the bindings at expiresAt. "
+        "certificate: only the group gatepass:grant:<request uid>; the requester gets a client certificate "
+        "with that group (kubectl access login), which expires on its own at the later of expiresAt and "
+        f"{MIN_LIFETIME_SECONDS // 60} minutes after it was issued, so access ends even while the operator is "
+        "down (needs the kubernetes.io/kube-apiserver-client signer). token: a ServiceAccount made for the "
+        "grant, whose token expires on its own likewise; for clusters without that signer.",
     )
     slack_users: list[SlackUser] = listed(
         "Slack users whose Approve/Deny button clicks review requests under this policy, mapped to "

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from gatepass.core import conditions
+from gatepass.core.credentials import CredentialMode
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
 from gatepass.core.reconcile import HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT, LISTING_LIMIT
@@ -244,6 +245,35 @@ class HistoryEntry(ApiModel):
     )
 
 
+class GrantCredentialMode(StrEnum):
+    """The credential modes that record a credential (user mode records none)."""
+
+    CERTIFICATE = CredentialMode.CERTIFICATE.value
+    TOKEN = CredentialMode.TOKEN.value
+
+
+class GrantCredential(ApiModel):
+    """The credential that carries a grant made under a policy with credentials certificate or token."""
+
+    mode: GrantCredentialMode = Field(description="certificate or token: the policy's credentials at approval.")
+    group: GroupName | None = Field(
+        None,
+        description="certificate: the group gatepass:grant:<request uid> the bindings name; a client "
+        "certificate for the requester with exactly this group as its O is approved while access lasts.",
+    )
+    namespace: NamespaceName | None = Field(
+        None, description="token: the namespace of the ServiceAccount and the Secret (the operator's)."
+    )
+    service_account: ObjectName | None = Field(
+        None, description="token: the ServiceAccount made for the grant, which the bindings name."
+    )
+    secret: ObjectName | None = Field(
+        None,
+        description="token: the Secret holding the ServiceAccount's token (keys token and expirationTimestamp), "
+        "which only the requester may read.",
+    )
+
+
 class AccessRequestStatus(ApiModel):
     """Observed state of an AccessRequest, kept by the operator."""
 
@@ -284,6 +314,11 @@ class AccessRequestStatus(ApiModel):
     bindings: list[BindingRef] = listed(
         "The bindings that grant the access while it lasts.",
         atomic_list(),
+    )
+    credential: GrantCredential | None = Field(
+        None,
+        description="The credential that carries the access, set at approval when the policy's credentials "
+        "is certificate or token (absent: the bindings name the requester).",
     )
     revoked_by: str | None = Field(None, description="Username of whoever revoked the access.")
     revoke_reason: Reason | None = Field(None, description="Why the access was revoked.")

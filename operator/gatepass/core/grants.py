@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from .names import API_VERSION, KEY_PREFIX
 from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
+from .credentials import Subject
 from .types import Policy, Request, RequestableRole
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -58,7 +59,7 @@ class BindingRef:
 
 @dataclass(frozen=True)
 class Binding:
-    """One binding of `role_kind/role_name` to `user`."""
+    """One binding of `role_kind/role_name` to `user` (or, with a credential mode, to `subject`)."""
 
     kind: str  # RoleBinding | ClusterRoleBinding
     namespace: str  # "" for a ClusterRoleBinding
@@ -66,6 +67,12 @@ class Binding:
     role_kind: str  # ClusterRole | Role
     role_name: str
     user: str
+    # The binding's one subject when it is not the user `user` (gatepass.core.credentials.grant_subject).
+    subject: Subject | None = None
+
+    @property
+    def bound_to(self) -> Subject:
+        return self.subject or Subject("User", self.user)
 
     @property
     def ref(self) -> BindingRef:
@@ -94,8 +101,9 @@ def request_label(request_name: str) -> str:
     return f"{stem}-{digest}" if stem else digest
 
 
-def desired_bindings(request: Request, policy: Policy) -> list[Binding]:
-    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide).
+def desired_bindings(request: Request, policy: Policy, subject: Subject | None = None) -> list[Binding]:
+    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide), to the
+    requester or to `subject` (a grant's group or ServiceAccount).
 
     Assumes `policy` allows the request (see policy.request_errors); a role the
     policy does not offer is a programming error and raises ValueError.
@@ -108,11 +116,11 @@ def desired_bindings(request: Request, policy: Policy) -> list[Binding]:
             raise ValueError(f'AccessPolicy {policy.name} does not offer role "{name}"')
         if request.cluster_wide:
             bindings.append(Binding("ClusterRoleBinding", "", binding_name(request, name, ""),
-                                    role.kind, role.role_name, user))
+                                    role.kind, role.role_name, user, subject))
             continue
         for namespace in dict.fromkeys(request.namespaces):
             bindings.append(Binding("RoleBinding", namespace, binding_name(request, name, namespace),
-                                    role.kind, role.role_name, user))
+                                    role.kind, role.role_name, user, subject))
     return bindings
 
 
@@ -137,7 +145,7 @@ def render_binding(binding: Binding, request_name: str, request_uid: str) -> dic
         "kind": binding.kind,
         "metadata": metadata,
         "roleRef": {"apiGroup": RBAC_GROUP, "kind": binding.role_kind, "name": binding.role_name},
-        "subjects": [{"kind": "User", "apiGroup": RBAC_GROUP, "name": binding.user}],
+        "subjects": [binding.bound_to.manifest(RBAC_GROUP)],
     }
 
 
@@ -151,7 +159,7 @@ def binding_record(binding: Binding) -> dict[str, Any]:
     return record
 
 
-def binding_from_record(record: Mapping[str, Any], user: str) -> Binding | None:
+def binding_from_record(record: Mapping[str, Any], user: str, subject: Subject | None = None) -> Binding | None:
     """The Binding a status.bindings entry describes, or None when the entry is unusable."""
     role = record.get("role") or {}
     kind = record.get("kind")
@@ -160,7 +168,7 @@ def binding_from_record(record: Mapping[str, Any], user: str) -> Binding | None:
             or role.get("kind") not in ("ClusterRole", "Role")
             or (kind == "RoleBinding") != bool(namespace)):
         return None
-    return Binding(kind, namespace, record["name"], role["kind"], role["name"], user)
+    return Binding(kind, namespace, record["name"], role["kind"], role["name"], user, subject)
 
 
 def manifest_ref(manifest: Mapping[str, Any]) -> BindingRef:

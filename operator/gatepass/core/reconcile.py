@@ -55,6 +55,7 @@ from . import audit
 from .audit import AuditEvent
 from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition,
                          summary)
+from .credentials import DEFAULT_CREDENTIALS_NAMESPACE, Subject, credential_record, grant_subject
 from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
                      desired_bindings, drift, first_block, manifest_ref, render_binding)
 from .lifecycle import TERMINAL, Event, State, transition
@@ -66,7 +67,7 @@ from .types import Policy, Request, Review, Revocation
 STATUS_KEYS = (
     "state", "policy", "roles", "namespaces", "conditions", "reviews", "approvals", "denials",
     "requestExpiresAt", "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "history",
-    "historyOmitted", "observedGeneration",
+    "historyOmitted", "observedGeneration", "credential",
     "notifications",  # kept by the notifier; decide() carries it over untouched
 )
 
@@ -180,15 +181,17 @@ def decide(
     existing_bindings: Sequence[Mapping[str, Any]],
     now: datetime,
     blocked: Mapping[BindingRef, BindBlock] | None = None,
+    credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE,
 ) -> Plan:
     """The Plan for `request` at `now`.
 
     `existing_bindings` are the binding manifests found for the request, as the
     API server returns them (camelCase JSON). `blocked`: the bindings the
-    operator found it cannot make now, and why.
+    operator found it cannot make now, and why. `credentials_namespace`: where
+    a token-mode grant's ServiceAccount and Secret are made.
     """
     return _Decision(request, policy, tuple(reviews), revocation, current_status or {},
-                     existing_bindings, require_aware(now, "now"), blocked or {}).run()
+                     existing_bindings, require_aware(now, "now"), blocked or {}, credentials_namespace).run()
 
 
 def _read_state(value: object) -> State:
@@ -202,7 +205,7 @@ class _Decision:
     def __init__(self, request: Request, policy: Policy | None, reviews: tuple[Review, ...],
                  revocation: Revocation | None, old: Mapping[str, Any],
                  existing: Sequence[Mapping[str, Any]], now: datetime,
-                 blocked: Mapping[BindingRef, BindBlock]) -> None:
+                 blocked: Mapping[BindingRef, BindBlock], credentials_namespace: str) -> None:
         self.request = request
         self.policy = policy
         self.reviews = reviews
@@ -224,6 +227,12 @@ class _Decision:
         self.blocked = blocked
         self.blocks: tuple[BindBlock, ...] = ()  # what keeps this grant out, when its time has come
         self.causes: tuple[AuditEvent, ...] = ()
+        self.credentials_namespace = credentials_namespace
+
+    @property
+    def subject(self) -> Subject:
+        """Who the grant's bindings name: from its status.credential (fixed at approval)."""
+        return grant_subject(self.status.get("credential"), self.user)
 
     # -- steps ---------------------------------------------------------------
 
@@ -314,7 +323,11 @@ class _Decision:
         self.fire(Event.Approve)
         self.events.append(audit.approved(self.request, counted))
         self.schedule(policy)
-        bindings = desired_bindings(self.request, policy)
+        record = credential_record(policy.credentials, self.request.uid or self.request.name,
+                                   self.credentials_namespace)
+        if record is not None:  # the grant's credential is fixed at approval, as its bindings are
+            self.status["credential"] = record
+        bindings = desired_bindings(self.request, policy, self.subject)
         self.status["bindings"] = [binding_record(b) for b in bindings]
         self.condition(APPROVED, True, "Approved", f"Approved by {', '.join(counted.approvers)}")
         self.condition(DENIED, False, "Approved", f"Approved with {counted.denials_summary()}")
@@ -374,7 +387,7 @@ class _Decision:
                 self.fire(Event.Start)
                 self.events.append(audit.granted(self.request, expires_at))
             self.condition(GRANTED, True, "Granted",
-                           f"Bound {audit.access(self.request)} to {self.user} "
+                           f"Bound {audit.access(self.request)} to {self.subject} "
                            f"until {format_time(expires_at)}")
         else:
             self.condition(GRANTED, False, "WaitingForStart", f"Access starts at {format_time(granted_at)}")
@@ -407,13 +420,18 @@ class _Decision:
     def granted_bindings(self) -> list[Binding]:
         """The bindings fixed at approval; derived again only if status lost them."""
         records = [r for r in self.status.get("bindings") or () if isinstance(r, Mapping)]
-        recorded = [b for b in (binding_from_record(r, self.user) for r in records) if b is not None]
+        recorded = [b for b in (binding_from_record(r, self.user, self.subject) for r in records) if b is not None]
         if recorded:
             return recorded
         policy = self.policy
         if policy is None or not all(policy.role(name) for name in self.request.roles):
             return []
-        bindings = desired_bindings(self.request, policy)
+        if "credential" not in self.status:  # lost with the bindings: as at approval
+            record = credential_record(policy.credentials, self.request.uid or self.request.name,
+                                       self.credentials_namespace)
+            if record is not None:
+                self.status["credential"] = record
+        bindings = desired_bindings(self.request, policy, self.subject)
         self.status["bindings"] = [binding_record(b) for b in bindings]
         return bindings
 
@@ -468,7 +486,7 @@ class _Decision:
             # Also delete what status recorded, in case a binding lost its labels
             # and was not found by them. Emptying the record keeps this one-off.
             for record in self.old.get("bindings") or ():
-                binding = binding_from_record(record, self.user) if isinstance(record, Mapping) else None
+                binding = binding_from_record(record, self.user, self.subject) if isinstance(record, Mapping) else None
                 if binding is not None and binding.ref not in existing and binding.ref not in to_delete:
                     to_delete.append(binding.ref)
             self.status["bindings"] = []

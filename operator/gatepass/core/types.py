@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Literal
 
+from .credentials import DEFAULT_MODE, CredentialMode
+
 RoleKind = Literal["ClusterRole", "Role"]
 Decision = Literal["Approve", "Deny"]
 DECISIONS: tuple[Decision, ...] = ("Approve", "Deny")
@@ -137,8 +139,11 @@ class Policy:
     trusted_submitters: Subjects = Subjects()
     # Automatic reviews by gatepass:rules, in the policy's order (Deny rules are applied first).
     rules: tuple[Rule, ...] = ()
+    # What the bindings of a grant name, and so which credential carries the access (gatepass.core.credentials).
+    credentials: CredentialMode = DEFAULT_MODE
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "credentials", CredentialMode(self.credentials))
         if self.denials < 1:
             raise ValueError(f"policy {self.name!r}: denials must be at least 1")
 

@@ -3,7 +3,7 @@
   * manifests/webhook/webhooks.yaml and charts/gatepass/templates/webhooks.yaml
     from the hooks in gatepass.webhooks.config (the operator serves those paths);
   * charts/gatepass/templates/crds/ from crds/ (themselves generated from the models);
-  * charts/gatepass/templates/rbac/ from manifests/rbac/, the RBAC the end-to-end
+  * charts/gatepass/templates/rbac/ from manifests/rbac/ and manifests/credentials/, the RBAC the end-to-end
     tests run the operator with (in the chart, the operator's gatepass-* names follow
     gatepass.fullname, and its ServiceAccount serviceAccount.create/.name);
   * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
@@ -27,6 +27,7 @@ import yaml
 
 from gatepass.api.crdgen import stale_files, write_files
 from gatepass.core import durations
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
 from gatepass.webhooks import config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,6 +44,7 @@ RBAC_FOR_OPERATOR_CERTIFICATES = ("webhook_role.yaml",)
 RBAC_NAMED_FOR_PEOPLE = ("user_roles.yaml", "aggregate_roles.yaml")
 
 _NS = "__RELEASE_NAMESPACE__"
+_CREDENTIALS_NS = "__CREDENTIALS_NAMESPACE__"
 _LABELS = "__CHART_LABELS__"
 _ANNOTATIONS = "__WEBHOOK_ANNOTATIONS__"
 _FULLNAME = "__FULLNAME__"
@@ -111,6 +113,7 @@ def _helmify(text: str) -> str:
                         "  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\n")
     text = text.replace(_FULLNAME, '{{ include "gatepass.fullname" . }}')
     text = text.replace(_SERVICE_ACCOUNT, '{{ include "gatepass.serviceAccountName" . }}')
+    text = text.replace(_CREDENTIALS_NS, "{{ .Values.credentials.namespace }}")
     return text.replace(_NS, "{{ .Release.Namespace }}")
 
 
@@ -133,12 +136,14 @@ def helm_crd(text: str, source: str) -> str:
 
 
 def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False,
-              fixed_names: bool = False) -> str:
+              fixed_names: bool = False, only_with_tokens: bool = False) -> str:
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
     service_account = False
     for doc in docs:
         meta = doc["metadata"]
-        if "namespace" in meta:
+        if meta.get("namespace") == DEFAULT_CREDENTIALS_NAMESPACE:
+            meta["namespace"] = _CREDENTIALS_NS
+        elif "namespace" in meta:
             meta["namespace"] = _NS
         meta["labels"] = _chart_labels(meta.get("labels") or {})
         if doc["kind"] == "ServiceAccount":
@@ -149,6 +154,8 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
             meta["name"] = _chart_name(meta["name"])
         if "roleRef" in doc:
             doc["roleRef"]["name"] = _chart_name(doc["roleRef"]["name"])
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] = _chart_name(doc["spec"]["policyName"])
         for subject in doc.get("subjects") or ():
             if subject.get("kind") == "ServiceAccount":
                 assert subject["name"] == SERVICE_ACCOUNT, f"{source}: binds {subject['name']}"
@@ -159,8 +166,11 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
                 rule["resourceNames"] = [_chart_name(name) for name in rule["resourceNames"]]
         if "aggregationRule" in doc:
             doc.pop("rules", None)  # the controller manager fills them in; an upgrade must not empty them
-    body = _helmify(_dump(docs))
+    # A ValidatingAdmissionPolicy names the operator's ServiceAccount by the end of its username.
+    body = _helmify(_dump(docs).replace(f"':{SERVICE_ACCOUNT}'", f"':{_SERVICE_ACCOUNT}'"))
     head = _helm_header(source)
+    if only_with_tokens:
+        return head + "{{- if .Values.credentials.tokens }}\n" + body + "{{- end }}\n"
     if only_with_operator_certificates:
         return head + '{{- if eq .Values.webhook.certificates "operator" }}\n' + body + "{{- end }}\n"
     if service_account:
@@ -281,6 +291,10 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
         files[CHART / "templates" / "rbac" / source.name] = helm_rbac(
             source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES,
             source.name in RBAC_NAMED_FOR_PEOPLE)
+    # Token mode's rights, a kustomization of their own (manifests/credentials/); the chart's credentials.tokens.
+    tokens = repo / "manifests" / "credentials" / "tokens.yaml"
+    files[CHART / "templates" / "rbac" / "credentials_tokens.yaml"] = helm_rbac(
+        tokens.read_text(), "manifests/credentials/tokens.yaml", only_with_tokens=True)
     return files
 
 
