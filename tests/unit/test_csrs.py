@@ -211,7 +211,7 @@ def test_an_ended_token_grant_deletes_the_account_first_and_only_once() -> None:
 
 
 def test_a_token_that_cannot_be_made_is_said_and_does_not_stop_the_reconcile(caplog) -> None:
-    from kubernetes.client import ApiException
+    from gatepass.kube.errors import ApiException
 
     class Refusing(FakeKube):
         async def create_namespaced(self, manifest):
