@@ -8,39 +8,47 @@
    wait for it; else take a reason from ``--reason`` or ask for it on the
    terminal and create the request. Wait with a status line until the access
    is in place.
-4. Once the API server's RBAC sees the new binding, run the command again and
+4. When the policy gives the grant its own credential (``credentials: certificate`` or ``token``), log in
+   (``login``: the grant's context ``<user>@<request>``) and run the command again with that context as
+   the current one (``KUBECONFIG`` names a file that says so, then the user's own files).
+5. Once the API server's RBAC sees the new binding, run the command again and
    leave with its exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO, TextIO
 
 from gatepass.api import values
+from gatepass.core.credentials import CredentialMode, mode_of
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
 from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
 from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
 
-from . import denials, output
+from . import contexts, denials, output
 from .commands import Context, follow, readable_policies, request_body
 from .errors import INTERRUPTED, NOT_EXECUTABLE, NOT_FOUND, CliError
+from .kube import Kube
 
 #: How long to wait for the API server's RBAC to see a new binding before running the command again.
 RBAC_SETTLE_SECONDS = 30.0
 
 
-def run(command: Sequence[str], err: TextIO | None = None) -> tuple[int, str]:
+def run(command: Sequence[str], err: TextIO | None = None,
+        env: Mapping[str, str] | None = None) -> tuple[int, str]:
     """Run ``command`` with stdin and stdout passed through; copy stderr to ``err`` and return it too."""
     err = err or sys.stderr
     sink: BinaryIO | None = getattr(err, "buffer", None)  # bytes pass through undecoded when possible
     sys.stdout.flush()
     try:
-        process = subprocess.Popen(list(command), stderr=subprocess.PIPE)
+        process = subprocess.Popen(list(command), stderr=subprocess.PIPE, env=None if env is None else dict(env))
     except FileNotFoundError:
         raise CliError(f"{command[0]}: command not found", NOT_FOUND) from None
     except PermissionError:
@@ -125,10 +133,10 @@ def ask_reason(ctx: Context, policy: Policy | None) -> str:
     return reason
 
 
-def settle(ctx: Context, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_SECONDS) -> None:
+def settle(kube: Kube, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_SECONDS) -> None:
     """Until the API server's RBAC (an informer cache) allows what was refused, or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
-    while not all(ctx.kube.allowed(access) for access in accesses):
+    while not all(kube.allowed(access) for access in accesses):
         if time.monotonic() >= deadline:
             return
         time.sleep(0.2)
@@ -172,12 +180,29 @@ def execute(ctx: Context) -> int:
         name = obj["metadata"]["name"]
         ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
 
-    follow(ctx, name, "granted")
-    settle(ctx, accesses)
-    ctx.say("Running the command again.")
-    code, errors = run(command, ctx.err)
+    obj = follow(ctx, name, "granted")
+    with _as_granted(ctx, obj) as (kube, env, target):
+        settle(kube, accesses)
+        ctx.say(f"Running the command again as context {target}." if target else "Running the command again.")
+        code, errors = run(command, ctx.err, env)
     still = [d.access for d in denials.parse(errors)] if code != 0 else []
     if still:
         ctx.say(f"Still refused: {me.username} may not {describe(still)}; "
                 f"{ctx.command('exec', '--', '...')} asks for that too.")
     return code
+
+
+@contextlib.contextmanager
+def _as_granted(ctx: Context, obj: Mapping) -> Iterator[tuple[Kube, Mapping[str, str] | None, str]]:
+    """Who the command runs as once ``obj`` is granted: the user (their own context, the environment as it
+    is), or, when the grant has its own credential, the grant's context (``login``) made the current one."""
+    credential = (obj.get("status") or {}).get("credential") or {}
+    if mode_of(credential.get("mode")) is CredentialMode.USER:
+        yield ctx.kube, None, ""
+        return
+    from .login import DEFAULT_TIMEOUT, log_in
+
+    target = log_in(ctx, obj["metadata"]["name"], timeout=DEFAULT_TIMEOUT)
+    kubeconfig = contexts.absolute_path(ctx.args.kubeconfig)
+    with contexts.current(kubeconfig, target) as env_kubeconfig:
+        yield Kube.connect(kubeconfig, target), {**os.environ, "KUBECONFIG": env_kubeconfig}, target
