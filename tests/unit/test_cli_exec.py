@@ -195,3 +195,20 @@ def test_which_request_is_taken_as_already_asking(other, reused):
     assert found == ("a" if reused else None)
     other = {**other, "spec": {**other["spec"], "roles": ["view"]}}
     assert justintime.pending_for([other], "bob", "dba", ["payments"]) is None
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["kubectl", "get", "secrets"], ["kubectl", "get", "secrets"]),
+    (["kubectl", "--context=bob", "get", "secrets"], ["kubectl", "--context=bob@r", "get", "secrets"]),
+    (["/usr/bin/kubectl", "get", "--context", "bob", "secrets"],
+     ["/usr/bin/kubectl", "get", "--context=bob@r", "secrets"]),
+    (["kubectl", "exec", "pod", "--", "tool", "--context=x"], ["kubectl", "exec", "pod", "--", "tool", "--context=x"]),
+    (["helm", "--kube-context=bob", "ls"], ["helm", "--kube-context=bob", "ls"]),
+])
+def test_a_kubectl_command_runs_again_in_the_grants_context(command, expected):
+    assert justintime.in_context(command, "bob@r") == expected
+
+
+def test_without_a_grant_context_the_command_is_left_alone():
+    assert justintime.in_context(["kubectl", "--context=bob", "get", "pods"], "") == \
+        ["kubectl", "--context=bob", "get", "pods"]

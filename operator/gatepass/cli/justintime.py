@@ -184,12 +184,33 @@ def execute(ctx: Context) -> int:
     with _as_granted(ctx, obj) as (kube, env, target):
         settle(kube, accesses)
         ctx.say(f"Running the command again as context {target}." if target else "Running the command again.")
-        code, errors = run(command, ctx.err, env)
+        code, errors = run(in_context(command, target), ctx.err, env)
     still = [d.access for d in denials.parse(errors)] if code != 0 else []
     if still:
         ctx.say(f"Still refused: {me.username} may not {describe(still)}; "
                 f"{ctx.command('exec', '--', '...')} asks for that too.")
     return code
+
+
+def in_context(command: Sequence[str], context: str) -> list[str]:
+    """``command`` to run in ``context``: a kubectl command's own ``--context`` is replaced (``KUBECONFIG``
+    makes it the current context for every other client); anything else is left as it is."""
+    if not context or os.path.basename(command[0]) != "kubectl":
+        return list(command)
+    out, skip = [command[0]], False
+    for index, word in enumerate(command[1:], start=1):
+        if skip:
+            skip = False
+        elif word == "--":
+            return [*out, *command[index:]]
+        elif word == "--context":
+            out.append(f"--context={context}")
+            skip = True
+        elif word.startswith("--context="):
+            out.append(f"--context={context}")
+        else:
+            out.append(word)
+    return out
 
 
 @contextlib.contextmanager
