@@ -23,17 +23,17 @@ import base64
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, TextIO
 
-from gatepass.core.credentials import TOKEN_EXPIRY_KEY, TOKEN_KEY, CredentialMode, lifetime_seconds, mode_of
 from gatepass.core.conditions import GRANTED, is_true
-from gatepass.core.lifecycle import State
+from gatepass.core.credentials import TOKEN_EXPIRY_KEY, TOKEN_KEY, CredentialMode, lifetime_seconds, mode_of
+from gatepass.core.lifecycle import State, state_of
 from gatepass.core.timestamps import parse_optional_time
 
-from . import contexts, kubeconfig
-from .commands import Context
+from . import contexts
 from .credentials import (
     Files,
     cached,
@@ -50,9 +50,10 @@ from .credentials import (
     write_private,
 )
 from .errors import INTERRUPTED, NOT_GRANTED, OK, CliError
-from .kube import Expired, Kube
-from .output import state, utc_z
-from .waiting import StatusLine
+
+if TYPE_CHECKING:  # kubectl runs `credential` for each command: it loads the client only when it calls the cluster
+    from .commands import Context
+    from .kube import Kube
 
 #: How long login (and credential) wait for the CSR to be approved and signed, unless --timeout says.
 DEFAULT_TIMEOUT = 60.0
@@ -80,7 +81,7 @@ def grant_of(obj: Mapping, username: str) -> Grant:
         raise CliError(f"AccessRequest {name} is {requester or 'nobody'}'s, not {username}'s: only its requester "
                        "may log in with it")
     status = obj.get("status") or {}
-    current = state(obj)
+    current = state_of(status) or State.Pending
     if current is not State.Approved or not is_true(status.get("conditions"), GRANTED):
         said = "ended" if current in (State.Denied, State.Expired, State.Revoked) else "not granted yet"
         raise CliError(f"AccessRequest {name} is {current}, {said}: there is no access to log in with", NOT_GRANTED)
@@ -99,6 +100,10 @@ def grant_of(obj: Mapping, username: str) -> Grant:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def utc_z(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # -- waiting for the certificate -----------------------------------------------------------------
@@ -123,6 +128,9 @@ def issue(kube: Kube, grant: Grant, username: str, files: Files, *, timeout: flo
 
 def wait_for_certificate(kube: Kube, obj: Mapping, *, timeout: float, err) -> bytes:
     """The CSR's certificate once issued, following it with a watch; CliError if denied, failed, or slow."""
+    from .kube import Expired
+    from .waiting import StatusLine
+
     name = obj["metadata"]["name"]
     deadline = time.monotonic() + timeout
     try:
@@ -189,6 +197,8 @@ class Origin:
 
 
 def origin_of(args: argparse.Namespace) -> Origin:
+    from . import kubeconfig
+
     try:
         entry = kubeconfig.context_entry(args.kubeconfig, args.context)
     except kubeconfig.ConfigError as error:
@@ -228,7 +238,8 @@ def login(ctx: Context) -> int:
     return OK
 
 
-def credential(args: argparse.Namespace, out=None, err=None, connect=Kube.connect) -> int:
+def credential(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None,
+               connect: Callable[[str | None, str | None], Kube] | None = None) -> int:
     """The exec credential plugin: print the grant's ExecCredential for kubectl.
 
     A kept certificate that is still valid is answered without calling the cluster; otherwise the request
@@ -237,13 +248,20 @@ def credential(args: argparse.Namespace, out=None, err=None, connect=Kube.connec
     """
     out, err = out or sys.stdout, err or sys.stderr
     version = exec_version(os.environ.get("KUBERNETES_EXEC_INFO"))
-    origin = origin_of(args)
-    files = files_for(origin.file, origin.context, args.name)
+    if not args.context:
+        raise CliError("name your own context with --context (the context login wrote does)")
+    files = files_for(contexts.file_of(contexts.absolute_path(args.kubeconfig), args.context), args.context,
+                      args.name)
     kept = cached(files, now())
     if kept is not None:
         key, certificate, until = kept
         answer = exec_credential(version, until, certificate=certificate, key=key)
     else:
+        origin = origin_of(args)  # not a grant's context: that would run this plugin again
+        if connect is None:
+            from .kube import Kube
+
+            connect = Kube.connect
         kube = connect(args.kubeconfig, origin.context)
         me = kube.whoami()
         grant = grant_of(kube.get_request(args.name), me.username)
