@@ -14,6 +14,7 @@ import yaml
 
 from gatepass.devcluster import installgen
 from gatepass.core import durations
+from gatepass.core.credentials import CLIENT_SIGNER, DEFAULT_CREDENTIALS_NAMESPACE, MAX_LIFETIME_SECONDS
 from gatepass.api import parse_any
 from gatepass.process.args import parse_args
 from gatepass.notify import slack_actions
@@ -38,10 +39,14 @@ def container() -> dict:
     return operator
 
 
-def rbac_rules() -> list[tuple[str, dict]]:
+def rbac_rules(credentials: bool = False) -> list[tuple[str, dict]]:
+    """(role name, rule) of every role in manifests/rbac; those of the token-mode grants' namespace (which
+    holds their ServiceAccounts and Secrets only) when ``credentials``, else the others."""
     rules = []
     for path in sorted((MANIFESTS / "rbac").glob("*.yaml")):
         for doc in load(path):
+            if ((doc.get("metadata") or {}).get("namespace") == DEFAULT_CREDENTIALS_NAMESPACE) != credentials:
+                continue
             for rule in doc.get("rules") or ():
                 rules.append((doc["metadata"]["name"], rule))
     return rules
@@ -254,6 +259,32 @@ def test_rbac_is_least_privilege():
                         and "secrets" in rule["resources"]]
     assert operator_secrets == [{"apiGroups": [""], "resources": ["secrets"],
                                  "resourceNames": ["gatepass-webhook-tls"], "verbs": ["get", "update"]}]
+
+
+def test_the_operator_reads_any_secret_only_in_the_credentials_namespace():
+    """Token-mode grants' Secrets have per-grant names, so the operator may get, create and delete any Secret
+    there (and make the Roles that let each requester read theirs); that namespace holds nothing else."""
+    rules = rbac_rules(credentials=True)
+    assert {role for role, _ in rules} == {"gatepass-operator-tokens"}
+    assert rules == [
+        ("gatepass-operator-tokens", {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"],
+                                      "verbs": ["get", "create", "delete"]}),
+        ("gatepass-operator-tokens", {"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                                      "verbs": ["create"]}),
+        ("gatepass-operator-tokens", {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+                                      "verbs": ["create", "delete"]}),
+    ]
+    assert not {"escalate", "impersonate", "bind", "*"} & {verb for _, rule in rules for verb in rule["verbs"]}
+
+
+def test_the_approvals_policy_allows_no_more_than_the_core_hands_out():
+    [policy, binding] = load(MANIFESTS / "rbac" / "credentials_policy.yaml")
+    expressions = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    assert f"<= {MAX_LIFETIME_SECONDS}" in expressions and f"'{CLIENT_SIGNER}'" in expressions
+    assert "startsWith('system:')" in expressions
+    [by] = [c["expression"] for c in policy["spec"]["matchConditions"] if c["name"] == "by-the-operator"]
+    assert by == "request.userInfo.username == 'system:serviceaccount:gatepass-system:gatepass-operator'"
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
 
 
 @pytest.mark.parametrize("path", sorted((MANIFESTS / "samples").glob("access*.yaml")), ids=lambda p: p.name)

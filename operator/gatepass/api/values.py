@@ -18,7 +18,11 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from gatepass.core.conditions import GRANTED, is_true
+from gatepass.core.credentials import GrantFacts, mode_of
 from gatepass.core.grants import REQUEST_UID_LABEL
+from gatepass.core.lifecycle import TERMINAL, State
+from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold, Via
 
 if TYPE_CHECKING:
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from .common import Subjects as SubjectsModel
     from .common import UserInfo
 
-__all__ = ["identity", "policy", "policy_name", "request", "review"]
+__all__ = ["grant", "identity", "policy", "policy_name", "request", "review"]
 
 #: A request read before the API server stored it has no creation time yet.
 _NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -125,6 +129,30 @@ def review(body: Mapping[str, Any], request_uid: str = "") -> Review | None:
         via=Via.RULE if spec.rule else Via.SLACK if spec.slack_user else Via.ACCESS_REVIEW,
         review=meta.name,
         submitter=spec.submitter.username if spec.submitter is not None else "",
+    )
+
+
+def grant(body: Mapping[str, Any]) -> GrantFacts:
+    """What a certificate's approval needs to know of an AccessRequest: who asked, and whether (and how, and
+    until when) its grant is live, from the status the operator wrote."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    requester = spec.get("requester") or {}
+    credential = status.get("credential") or {}
+    try:
+        state = State(status.get("state"))
+    except ValueError:
+        state = State.Pending
+    return GrantFacts(
+        name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
+        requester=str(requester.get("username") or "") if isinstance(requester, Mapping) else "",
+        mode=mode_of(credential.get("mode") if isinstance(credential, Mapping) else None),
+        granted=state is State.Approved and is_true(status.get("conditions"), GRANTED),
+        ended=state.value if state in TERMINAL else "",
+        granted_at=parse_optional_time(status.get("grantedAt")),
+        expires_at=parse_optional_time(status.get("expiresAt")),
     )
 
 

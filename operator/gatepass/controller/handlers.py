@@ -21,6 +21,7 @@ import kopf
 from gatepass.core.grants import MANAGED_LABEL
 from gatepass.core.names import GROUP, POLICIES, REQUESTS, REVIEWS, VERSION
 
+from .csrs import CSR_KEY, pending
 from .reconciler import POLICY_KEY
 from .store import Store
 
@@ -63,6 +64,16 @@ async def clusterrolebinding_event(event: Mapping, body: dict, store: Store, que
     _queue(queue, store.put_binding({**body, "kind": "ClusterRoleBinding"}, _deleted(event)))
 
 
+async def csr_event(event: Mapping, body: dict, store: Store, queue: Queue) -> None:
+    """A client-signer CSR still to be decided is kept and queued; any other is forgotten."""
+    name = body["metadata"]["name"]
+    if _deleted(event) or not pending(body):
+        store.csrs.pop(name, None)
+        return
+    store.csrs[name] = body
+    queue.add(CSR_KEY + name)
+
+
 def _queue(queue: Queue, name: str | None) -> None:
     if name:
         queue.add(name)
@@ -75,6 +86,7 @@ WATCHES: tuple[tuple[Handler, str, str, str, dict[str, str] | None], ...] = (
     (review_event, GROUP, VERSION, REVIEWS, None),
     (rolebinding_event, *RBAC, "rolebindings", {MANAGED_LABEL: "true"}),
     (clusterrolebinding_event, *RBAC, "clusterrolebindings", {MANAGED_LABEL: "true"}),
+    (csr_event, "certificates.k8s.io", "v1", "certificatesigningrequests", None),
 )
 
 

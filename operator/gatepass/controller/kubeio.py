@@ -521,3 +521,79 @@ class Kube:
             "reviews": reviews,
             "bindings": bindings("RoleBinding", rolebindings) + bindings("ClusterRoleBinding", clusterrolebindings),
         }
+
+    # ------------------------------------------------- grants' credentials
+    async def answer_csr(self, name: str, body: Mapping, approve: bool, reason: str, message: str,
+                         now: datetime) -> dict | None:
+        """Approves or denies the CertificateSigningRequest ``name`` (as read: ``body``) through its approval
+        subresource; None if it is gone or was decided meanwhile. A conflict is read again once."""
+        path = f"/apis/certificates.k8s.io/v1/certificatesigningrequests/{quote(name, safe='')}"
+        condition = {"type": "Approved" if approve else "Denied", "status": "True", "reason": reason,
+                     "message": message, "lastUpdateTime": format_time(now)}
+        current = dict(body)
+        for attempt in range(2):
+            conditions = list((current.get("status") or {}).get("conditions") or ())
+            if any(c.get("type") in ("Approved", "Denied") for c in conditions):
+                return None
+            update = {**current, "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                      "status": {**(current.get("status") or {}), "conditions": [*conditions, condition]}}
+            try:
+                return await self._request("replace_certificate_signing_request_approval", (name, update), "PUT",
+                                           f"{path}/approval", update)
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                if error.status != 409 or attempt:
+                    raise
+            try:
+                current = await self._request("read_certificate_signing_request", (name,), "GET", path)
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+        return None
+
+    @staticmethod
+    def _core_path(kind: str, namespace: str, name: str = "") -> str:
+        group = "/api/v1" if kind in ("ServiceAccount", "Secret") else RBAC
+        plural = {"ServiceAccount": "serviceaccounts", "Secret": "secrets", "Role": "roles",
+                  "RoleBinding": "rolebindings"}[kind]
+        base = f"{group}/namespaces/{quote(namespace, safe='')}/{plural}"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+    async def create_namespaced(self, manifest: Mapping) -> bool:
+        """Creates a ServiceAccount, Secret, Role or RoleBinding; False if one of that name exists."""
+        kind, meta = manifest["kind"], manifest["metadata"]
+        try:
+            await self._request(f"create_namespaced_{kind.lower()}", (meta["namespace"], dict(manifest)), "POST",
+                                self._core_path(kind, meta["namespace"]), dict(manifest))
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            return False
+        return True
+
+    async def delete_namespaced(self, kind: str, namespace: str, name: str) -> None:
+        """Deletes a ServiceAccount, Secret, Role or RoleBinding; one already gone counts as deleted."""
+        try:
+            await self._request(f"delete_namespaced_{kind.lower()}", (name, namespace), "DELETE",
+                                self._core_path(kind, namespace, name))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def read_secret(self, namespace: str, name: str) -> dict | None:
+        try:
+            return await self._request("read_namespaced_secret", (name, namespace), "GET",
+                                       self._core_path("Secret", namespace, name))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def request_token(self, namespace: str, service_account: str, body: Mapping) -> dict:
+        """A TokenRequest for the ServiceAccount; its status (token, expirationTimestamp)."""
+        path = f"{self._core_path('ServiceAccount', namespace, service_account)}/token"
+        result = await self._request("create_namespaced_service_account_token", (service_account, namespace),
+                                     "POST", path, dict(body))
+        return result.get("status") or {}

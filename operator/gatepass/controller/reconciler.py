@@ -28,6 +28,7 @@ from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_
 from gatepass.api import values
 from gatepass.core import ledger
 from gatepass.core.conditions import BLOCKED_REASONS
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
 from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.names import POLICIES, REQUESTS
@@ -36,7 +37,8 @@ from gatepass.core.reconcile import Plan, decide
 from gatepass.core.retention import removal_time, wake_time
 from gatepass.core.types import Policy, Request, Review, Revocation
 
-from . import audit, metrics
+from . import audit, metrics, tokens
+from .csrs import CSR_KEY, CsrApprover
 from .kubeio import Kube, details_kind
 from .queue import WorkQueue
 from .rulereviews import RuleReviews
@@ -77,14 +79,18 @@ class Facts:
 
 class Reconciler:
     def __init__(self, kube: Kube, store: Store, queue: WorkQueue, clock: Callable[[], datetime] = utcnow,
-                 retention: timedelta | None = DEFAULT_RETENTION, notifier: Observer | None = None):
+                 retention: timedelta | None = DEFAULT_RETENTION, notifier: Observer | None = None,
+                 credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE):
         """``retention``: how long ended requests are kept (None: forever); ``notifier``: told about
-        each request reconciled (None: nobody is)."""
+        each request reconciled (None: nobody is); ``credentials_namespace``: where token-mode grants'
+        ServiceAccounts and Secrets are made."""
         self.kube, self.store, self.queue, self.clock = kube, store, queue, clock
         self.retention = retention
         self.notifier = notifier
         self.rules = RuleReviews(kube, store)
         self._policies: dict[str, tuple[str, Policy]] = {}
+        self.credentials_namespace = credentials_namespace
+        self.csrs = CsrApprover(kube, store, clock)
 
     def policies(self) -> list[Policy]:
         """The store's policies as core values, converted once per resourceVersion."""
@@ -107,6 +113,8 @@ class Reconciler:
     async def __call__(self, key: str) -> None:
         if key.startswith(POLICY_KEY):
             await self.policy_status(key[len(POLICY_KEY):])
+        elif key.startswith(CSR_KEY):
+            await self.csrs(key[len(CSR_KEY):])
         else:
             await self.request(key)
 
@@ -135,6 +143,7 @@ class Reconciler:
             return
         facts = await self._gather(name, body)
         plan = await self._bind(facts)
+        await tokens.sync(self.kube, facts.request, facts.status, plan, facts.now)
         await self._post_events(body, plan, facts.now)
         if not await self._write_status(facts, plan):
             return  # deleted meanwhile; its DELETED event cleans up
@@ -170,7 +179,7 @@ class Reconciler:
         """The core's decision, with the bindings the store holds now and the bindings known not to be makeable."""
         existing = list(self.store.bindings.get(facts.name, {}).values())
         return decide(facts.request, facts.policy, facts.reviews, facts.revocation, facts.status, existing,
-                      facts.now, blocked=blocks)
+                      facts.now, blocked=blocks, credentials_namespace=self.credentials_namespace)
 
     async def _bind(self, facts: Facts) -> Plan:
         """Decides, checks that the bindings can be made, deletes and applies them; decides again with

@@ -204,6 +204,7 @@ class Store:
     reviews: dict[str, dict[str, dict]] = field(default_factory=lambda: defaultdict(dict))
     bindings: dict[str, dict[tuple[str, str, str], dict]] = field(default_factory=lambda: defaultdict(dict))
     gone: OrderedDict[str, None] = field(default_factory=OrderedDict)  # UIDs of deleted objects
+    csrs: dict[str, dict] = field(default_factory=dict)  # pending client-signer CSRs, by name (controller.csrs)
 
     # Each ``put_*`` takes a watch event's or a listing's object, or one the operator has just written, and
     # returns the request name(s) whose reconciliation this affects: none when it told the store nothing new

@@ -65,9 +65,10 @@ CREDENTIAL_LABEL = f"{KEY_PREFIX}credential-for"
 TOKEN_KEY = "token"
 TOKEN_EXPIRY_KEY = "expirationTimestamp"
 
-#: Where a token-mode grant's ServiceAccount and Secret are made unless the operator is told otherwise
-#: (AccessRequests are cluster-scoped; this is the operator's own namespace as installed).
-DEFAULT_CREDENTIALS_NAMESPACE = "gatepass-system"
+#: Where token-mode grants' ServiceAccounts and Secrets are made unless the operator is told otherwise
+#: (AccessRequests are cluster-scoped). A namespace of their own: the operator's rights on Secrets there
+#: reach no other Secret.
+DEFAULT_CREDENTIALS_NAMESPACE = "gatepass-credentials"
 
 _NAME_PREFIX = "gatepass-grant-"
 _HASH_LEN = 10
@@ -239,15 +240,15 @@ def csr_verdict(csr: CsrFacts, grant: GrantFacts | None, now: datetime) -> Verdi
     if tuple(sorted(csr.usages)) != tuple(sorted(CLIENT_USAGES)):
         return _deny(WRONG_USAGES, f"usages must be exactly [{', '.join(CLIENT_USAGES)}], "
                                    f"not [{', '.join(csr.usages)}]")
-    if grant.mode is not CredentialMode.CERTIFICATE:
-        return _deny(NOT_CERTIFICATE_MODE, f"AccessRequest {grant.name} was granted with credentials "
-                                           f"{grant.mode.value}, not {CredentialMode.CERTIFICATE.value}")
     if grant.ended:
         return _deny(NOT_GRANTED, f"AccessRequest {grant.name} is {grant.ended}")
     if grant.expires_at is not None and now >= grant.expires_at:
         return _deny(NOT_GRANTED, f"AccessRequest {grant.name} ended at {format_time(grant.expires_at)}")
     if not grant.granted or grant.expires_at is None or grant.granted_at is None or now < grant.granted_at:
         return _deny(NOT_GRANTED, f"AccessRequest {grant.name} is not granted now")
+    if grant.mode is not CredentialMode.CERTIFICATE:
+        return _deny(NOT_CERTIFICATE_MODE, f"AccessRequest {grant.name} was granted with credentials "
+                                           f"{grant.mode.value}, not {CredentialMode.CERTIFICATE.value}")
     if csr.expiration_seconds is None:
         return _deny(NO_EXPIRATION, f"spec.expirationSeconds must be set (at most "
                                     f"{lifetime_seconds(grant.expires_at, now)})")

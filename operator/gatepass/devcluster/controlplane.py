@@ -36,6 +36,8 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
+    # Signs approved kubernetes.io/kube-apiserver-client CSRs with the dev CA (certificate-mode grants).
+    "certificatesigningrequest-signing-controller",
 )
 STATE_FILE = "state.json"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -223,7 +225,17 @@ class ControlPlane:
             ],
         )
 
-    def _start_controller_manager(self) -> None:
+    def restart_controller_manager(self, signing_duration: str | None = None) -> None:
+        """Starts the controller manager again, with ``--cluster-signing-duration`` (a Go duration) when given:
+        the longest certificate it signs, whatever a CSR's expirationSeconds asks (a test of what happens at
+        a certificate's NotAfter need not wait the API's 10-minute minimum). None: the default (a year)."""
+        for process in [p for p in self.processes if p.name == "kube-controller-manager"]:
+            process.stop()
+            self.processes.remove(process)
+        self._start_controller_manager(signing_duration)
+        self._save_state()
+
+    def _start_controller_manager(self, signing_duration: str | None = None) -> None:
         admin_config = self.workdir / "kubeconfig-admin"
         admin_config.write_text(yaml.safe_dump(self._kubeconfig_dict(only="admin")))
         admin_config.chmod(0o600)
@@ -234,8 +246,12 @@ class ControlPlane:
                 f"--controllers={'*' if self.node else ','.join(CONTROLLERS)}",
                 f"--service-account-private-key-file={self.pki / 'sa.key'}",
                 f"--root-ca-file={self.pki / 'ca.crt'}",
+                # The CA the API server's --client-ca-file trusts: the certificates it signs authenticate.
+                f"--cluster-signing-cert-file={self.pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={self.pki / 'ca.key'}",
                 "--use-service-account-credentials=false",
                 "--concurrent-gc-syncs=10",
+                *([f"--cluster-signing-duration={signing_duration}"] if signing_duration else []),
             ],
         )
 

@@ -27,6 +27,7 @@ import yaml
 
 from gatepass.api.crdgen import stale_files, write_files
 from gatepass.core import durations
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
 from gatepass.webhooks import config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,6 +44,7 @@ RBAC_FOR_OPERATOR_CERTIFICATES = ("webhook_role.yaml",)
 RBAC_NAMED_FOR_PEOPLE = ("user_roles.yaml", "aggregate_roles.yaml")
 
 _NS = "__RELEASE_NAMESPACE__"
+_CREDENTIALS_NS = "__CREDENTIALS_NAMESPACE__"
 _LABELS = "__CHART_LABELS__"
 _ANNOTATIONS = "__WEBHOOK_ANNOTATIONS__"
 _FULLNAME = "__FULLNAME__"
@@ -50,6 +52,7 @@ _SERVICE_ACCOUNT = "__SERVICE_ACCOUNT__"
 _SA_ANNOTATIONS = "__SERVICE_ACCOUNT_ANNOTATIONS__"
 PREFIX = "gatepass-"  # names in manifests/ that are the chart's gatepass.fullname, then the rest
 SERVICE_ACCOUNT = "gatepass-operator"
+OPERATOR_USERNAME = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
@@ -111,6 +114,7 @@ def _helmify(text: str) -> str:
                         "  annotations:\n    {{- toYaml . | nindent 4 }}\n  {{- end }}\n")
     text = text.replace(_FULLNAME, '{{ include "gatepass.fullname" . }}')
     text = text.replace(_SERVICE_ACCOUNT, '{{ include "gatepass.serviceAccountName" . }}')
+    text = text.replace(_CREDENTIALS_NS, "{{ .Values.credentials.namespace }}")
     return text.replace(_NS, "{{ .Release.Namespace }}")
 
 
@@ -138,7 +142,9 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
     service_account = False
     for doc in docs:
         meta = doc["metadata"]
-        if "namespace" in meta:
+        if meta.get("namespace") == DEFAULT_CREDENTIALS_NAMESPACE:
+            meta["namespace"] = _CREDENTIALS_NS
+        elif "namespace" in meta:
             meta["namespace"] = _NS
         meta["labels"] = _chart_labels(meta.get("labels") or {})
         if doc["kind"] == "ServiceAccount":
@@ -149,6 +155,8 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
             meta["name"] = _chart_name(meta["name"])
         if "roleRef" in doc:
             doc["roleRef"]["name"] = _chart_name(doc["roleRef"]["name"])
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] = _chart_name(doc["spec"]["policyName"])
         for subject in doc.get("subjects") or ():
             if subject.get("kind") == "ServiceAccount":
                 assert subject["name"] == SERVICE_ACCOUNT, f"{source}: binds {subject['name']}"
@@ -159,7 +167,8 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
                 rule["resourceNames"] = [_chart_name(name) for name in rule["resourceNames"]]
         if "aggregationRule" in doc:
             doc.pop("rules", None)  # the controller manager fills them in; an upgrade must not empty them
-    body = _helmify(_dump(docs))
+    # A ValidatingAdmissionPolicy names the operator's ServiceAccount by its username.
+    body = _helmify(_dump(docs).replace(OPERATOR_USERNAME, f"system:serviceaccount:{_NS}:{_SERVICE_ACCOUNT}"))
     head = _helm_header(source)
     if only_with_operator_certificates:
         return head + '{{- if eq .Values.webhook.certificates "operator" }}\n' + body + "{{- end }}\n"

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
+
 from .logs import FORMATS as LOG_FORMATS
 from .logs import LEVELS as LOG_LEVELS
 
@@ -43,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--namespace", default=default_namespace(),
                         help="the operator's namespace: its Lease and certificate Secret live there ($POD_NAMESPACE, "
                              "else the ServiceAccount's, else gatepass-system)")
+    parser.add_argument("--credentials-namespace", default=DEFAULT_CREDENTIALS_NAMESPACE,
+                        help="where token-mode grants get their ServiceAccount and the Secret of its token "
+                             f"(default {DEFAULT_CREDENTIALS_NAMESPACE}; see docs/credentials.md)")
     parser.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                         help="run the reconciler only while holding the Lease (for several replicas)")
     parser.add_argument("--leader-identity", help="this replica's name in the Lease (default: host name + random)")

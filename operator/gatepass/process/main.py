@@ -168,7 +168,8 @@ class Operator:
             client = api_client(args.kubeconfig, args.context, args.workers)
         except KubeConfigError as error:
             raise UsageError(f"cannot connect: {error}") from None
-        runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config)
+        runtime = Runtime.create(client, workers=args.workers, retention=kept, notifications=config,
+                                 credentials_namespace=args.credentials_namespace)
         return cls(args, client, runtime, election=election(args, client, runtime),
                    certificates=certificates(args, client), notifications=config)
 

@@ -19,6 +19,8 @@ from gatepass.controller.kubeio import Kube
 from gatepass.controller.queue import WorkQueue
 from gatepass.controller.reconciler import DEFAULT_RETENTION, POLICY_KEY, Reconciler
 from gatepass.controller.store import Store
+from gatepass.controller.csrs import CSR_KEY
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
 from gatepass.core.startup import catch_up_order, deadlines
 from .cluster import WatchedCluster
 
@@ -50,15 +52,17 @@ class Runtime:
     @classmethod
     def create(cls, client: kubernetes.client.ApiClient, workers: int = 8,
                retention: timedelta | None = DEFAULT_RETENTION, notifications: NotifyConfig | None = None,
-               ) -> "Runtime":
-        """``notifications``: the receivers to notify, or None for no notifications."""
+               credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE) -> "Runtime":
+        """``notifications``: the receivers to notify, or None for no notifications; ``credentials_namespace``:
+        where token-mode grants' ServiceAccounts and Secrets are made (the operator's namespace)."""
         kube, store = Kube(client), Store()
         queue = WorkQueue(metrics.timed(lambda name: reconciler(name)), concurrency=workers)
         notifier = None
         if notifications is not None:
             from gatepass.notify.notifier import Notifier
             notifier = Notifier(notifications, kube, store)
-        reconciler = Reconciler(kube, store, queue, retention=retention, notifier=notifier)
+        reconciler = Reconciler(kube, store, queue, retention=retention, notifier=notifier,
+                                credentials_namespace=credentials_namespace)
         metrics.watch_store(store, queue)
         return cls(kube, store, queue, reconciler, notifier)
 
@@ -121,6 +125,8 @@ class Runtime:
         for name in list(self.store.bindings):
             if name not in self.store.requests:
                 self.queue.add(name)
+        for name in list(self.store.csrs):  # filed while nobody was leading
+            self.queue.add(CSR_KEY + name)
 
     async def stop(self) -> None:
         """Stops working (timers and workers, letting the reconciles in progress finish for up to
