@@ -243,6 +243,15 @@ def test_exec_logs_in_and_runs_the_command_again_as_the_grant(gatepass, bob, cer
               if r["spec"].get("reason") == reason]
     assert f"Running the command again as context bob@{name}." in err
     assert refused(bob, "bob", offer)  # bob's own context still has nothing
+
+    # Refused again in his usual context, exec uses the grant there is instead of asking for another.
+    again = bob.access("exec", "--reason=never asked", "--", *command)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"secret/{offer.secret}"
+    assert f"AccessRequest {name} grants it, to its own credential; logging in." in again.stderr
+    assert "Filed CertificateSigningRequest" not in again.stderr  # the kept certificate is still good
+    items = json.loads(gatepass.kubectl("get", "accessrequests", "-o", "json").stdout)["items"]
+    assert not [r for r in items if r["spec"].get("reason") == "never asked"]
     revoke(gatepass, name)
 
 

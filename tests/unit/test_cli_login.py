@@ -311,3 +311,15 @@ def test_the_identity_filed_is_who_the_api_server_says(config):
     csr = x509.load_pem_x509_csr(base64.b64decode(kube.filed[0]["spec"]["request"]))
     assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "bob@example.com"
     assert any(c["name"] == "bob@example.com@bob-dba-7xk2q" for c in yaml.safe_load(config.read_text())["contexts"])
+
+
+def test_a_login_that_need_not_be_fresh_uses_the_kept_certificate(config):
+    run_login(kube_for(granted()), config)
+    files = files_for(str(config), "bob", NAME)
+    kept = files.certificate.read_bytes()
+    kube = kube_for(granted())
+    streams = Streams()
+    ctx = Context(kube, args(name=NAME, timeout=5.0, kubeconfig=str(config), context=None), streams.out, streams.err)
+    assert login.log_in(ctx, NAME, timeout=5.0, fresh=False) == "bob@bob-dba-7xk2q"
+    assert kube.filed == [] and files.certificate.read_bytes() == kept
+    assert f"Using the kept certificate of bob for {NAME}, valid until " in streams.err.getvalue()

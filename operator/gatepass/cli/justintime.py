@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO, TextIO
 
 from gatepass.api import values
+from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.credentials import CredentialMode, mode_of
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
@@ -108,6 +109,18 @@ def pending_for(requests: Sequence[Mapping], username: str, role: str, namespace
     return None
 
 
+def granted_for(requests: Sequence[Mapping], username: str, role: str, namespaces: Sequence[str]) -> Mapping | None:
+    """The oldest request of ``username`` granted now for ``role`` in all of ``namespaces`` with a credential of
+    its own (certificate or token): the access is there, only not to the user's usual context."""
+    for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        status = obj.get("status") or {}
+        if output.state(obj) is State.Approved and is_true(status.get("conditions"), GRANTED) \
+                and mode_of((status.get("credential") or {}).get("mode")) is not CredentialMode.USER \
+                and _asks_for(values.request(obj), username, role, set(namespaces)):
+            return obj
+    return None
+
+
 def _asks_for(request: Request, username: str, role: str, wanted: set[str]) -> bool:
     """Whether ``request`` is ``username``'s and asks for ``role`` in all of ``wanted`` (none: cluster-wide)."""
     if request.requester.username != username or role not in request.roles:
@@ -165,7 +178,13 @@ def execute(ctx: Context) -> int:
     ctx.say(f"Role {offer.role} {'in ' + ', '.join(offer.namespaces) if offer.namespaces else 'cluster-wide'} "
             f"(AccessPolicy {offer.policy}) allows it.")
 
-    name = pending_for(ctx.kube.list_requests(), me.username, offer.role, offer.namespaces)
+    requests = ctx.kube.list_requests()
+    granted = granted_for(requests, me.username, offer.role, offer.namespaces)
+    if granted is not None:
+        name = granted["metadata"]["name"]
+        ctx.say(f"AccessRequest {name} grants it, to its own credential; logging in.")
+        return _again(ctx, granted, command, accesses, me)
+    name = pending_for(requests, me.username, offer.role, offer.namespaces)
     if name is not None:
         ctx.say(f"AccessRequest {name} already asks for it; waiting for it to be approved.")
     else:
@@ -180,7 +199,11 @@ def execute(ctx: Context) -> int:
         name = obj["metadata"]["name"]
         ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
 
-    obj = follow(ctx, name, "granted")
+    return _again(ctx, follow(ctx, name, "granted"), command, accesses, me)
+
+
+def _again(ctx: Context, obj: Mapping, command: Sequence[str], accesses: Sequence[Access], me: Identity) -> int:
+    """Run ``command`` again once ``obj`` grants ``accesses``, as the grant's holder; its exit code."""
     with _as_granted(ctx, obj) as (kube, env, target):
         settle(kube, accesses)
         ctx.say(f"Running the command again as context {target}." if target else "Running the command again.")
@@ -223,7 +246,7 @@ def _as_granted(ctx: Context, obj: Mapping) -> Iterator[tuple[Kube, Mapping[str,
         return
     from .login import DEFAULT_TIMEOUT, log_in
 
-    target = log_in(ctx, obj["metadata"]["name"], timeout=DEFAULT_TIMEOUT)
+    target = log_in(ctx, obj["metadata"]["name"], timeout=DEFAULT_TIMEOUT, fresh=False)
     kubeconfig = contexts.absolute_path(ctx.args.kubeconfig)
     with contexts.current(kubeconfig, target) as env_kubeconfig:
         yield Kube.connect(kubeconfig, target), {**os.environ, "KUBECONFIG": env_kubeconfig}, target

@@ -211,14 +211,18 @@ def origin_of(args: argparse.Namespace) -> Origin:
                   str(entry.body.get("namespace") or ""))
 
 
-def log_in(ctx: Context, name: str, *, timeout: float) -> str:
-    """Get the grant's credential and write its context; the context's name."""
+def log_in(ctx: Context, name: str, *, timeout: float, fresh: bool = True) -> str:
+    """Get the grant's credential and write its context; the context's name. Unless ``fresh``, a kept
+    certificate that is still valid is used as it is."""
     origin = origin_of(ctx.args)
     me = ctx.kube.whoami()
     grant = grant_of(ctx.kube.get_request(name), me.username)
-    if grant.mode is CredentialMode.CERTIFICATE:
-        issue(ctx.kube, grant, me.username, files_for(origin.file, origin.context, name), timeout=timeout,
-              err=ctx.err)
+    files = files_for(origin.file, origin.context, name)
+    kept = cached(files, now()) if grant.mode is CredentialMode.CERTIFICATE and not fresh else None
+    if kept is not None:
+        ctx.say(f"Using the kept certificate of {me.username} for {name}, valid until {utc_z(kept[2])}.")
+    elif grant.mode is CredentialMode.CERTIFICATE:
+        issue(ctx.kube, grant, me.username, files, timeout=timeout, err=ctx.err)
     else:
         _, until = read_token(ctx.kube, grant)
         ctx.say(f"Read the token of ServiceAccount {grant.namespace}/{grant.service_account} for {name}, "
