@@ -91,6 +91,15 @@ def test_a_live_grant_keeps_its_recorded_mode_when_the_policy_changes() -> None:
     assert again.status["credential"] == plan.status["credential"]
 
 
+def test_a_grant_whose_status_lost_its_record_is_bound_as_at_approval() -> None:
+    plan = _granted("certificate")
+    lost = {key: value for key, value in plan.status.items() if key not in ("bindings", "credential")}
+    again = decide(dba_request(), dba_policy(credentials="certificate"), [approve("alice", at(1))], None, lost,
+                   [], at(5))
+    assert again.status["credential"] == plan.status["credential"]
+    assert [m["subjects"] for m in again.bindings_to_apply] == [m["subjects"] for m in plan.bindings_to_apply]
+
+
 def test_an_ended_grant_deletes_its_group_bindings() -> None:
     plan = _granted("certificate")
     bound = list(plan.bindings_to_apply)
@@ -131,6 +140,12 @@ def test_the_slack_is_allowed_and_no_more() -> None:
     assert cr.csr_verdict(_csr(expiration_seconds=allowed + cr.EXPIRATION_SLACK_SECONDS), _grant(), NOW).approve
     too_long = cr.csr_verdict(_csr(expiration_seconds=allowed + cr.EXPIRATION_SLACK_SECONDS + 1), _grant(), NOW)
     assert (too_long.approve, too_long.reason) == (False, cr.TOO_LONG)
+
+
+def test_the_slack_never_passes_the_longest_credential() -> None:
+    grant = _grant(expires_at=at(hours=48))
+    assert cr.csr_verdict(_csr(expiration_seconds=cr.MAX_LIFETIME_SECONDS), grant, NOW).approve
+    assert cr.csr_verdict(_csr(expiration_seconds=cr.MAX_LIFETIME_SECONDS + 1), grant, NOW).reason == cr.TOO_LONG
 
 
 def test_a_short_grant_may_have_the_minimum() -> None:

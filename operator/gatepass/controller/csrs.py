@@ -21,7 +21,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from gatepass.api import values
-from gatepass.core.credentials import CLIENT_SIGNER, CSR_REQUEST_LABEL, CsrFacts, GrantFacts, csr_verdict, is_ours
+from gatepass.core.credentials import (CLIENT_SIGNER, CSR_REQUEST_LABEL, CsrFacts, GrantFacts, csr_verdict, is_ours,
+                                       requested_uid)
 
 from .kubeio import Kube
 from .store import Store
@@ -110,8 +111,6 @@ class CsrApprover:
                         verdict.message)
 
     def _grant(self, body: Mapping, facts: CsrFacts) -> GrantFacts | None:
-        from gatepass.core.credentials import requested_uid
-
         uid = requested_uid(facts)
         hint = ((body.get("metadata") or {}).get("labels") or {}).get(CSR_REQUEST_LABEL, "")
         request = find_request(self.store, hint, uid or "") if uid else None

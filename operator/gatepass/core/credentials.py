@@ -253,7 +253,8 @@ def csr_verdict(csr: CsrFacts, grant: GrantFacts | None, now: datetime) -> Verdi
         return _deny(NO_EXPIRATION, f"spec.expirationSeconds must be set (at most "
                                     f"{lifetime_seconds(grant.expires_at, now)})")
     allowed = lifetime_seconds(grant.expires_at, now)
-    if csr.expiration_seconds > allowed + EXPIRATION_SLACK_SECONDS:
+    # The slack never takes a CSR past the longest credential (what the admission policy lets through).
+    if csr.expiration_seconds > min(allowed + EXPIRATION_SLACK_SECONDS, MAX_LIFETIME_SECONDS):
         return _deny(TOO_LONG, f"expirationSeconds {csr.expiration_seconds} is more than the grant's "
                                f"{allowed} (AccessRequest {grant.name} ends at {format_time(grant.expires_at)})")
     return Verdict(True, APPROVED_REASON, f"Client certificate of {grant.requester} for AccessRequest "

@@ -426,6 +426,11 @@ class _Decision:
         policy = self.policy
         if policy is None or not all(policy.role(name) for name in self.request.roles):
             return []
+        if "credential" not in self.status:  # lost with the bindings: as at approval
+            record = credential_record(policy.credentials, self.request.uid or self.request.name,
+                                       self.credentials_namespace)
+            if record is not None:
+                self.status["credential"] = record
         bindings = desired_bindings(self.request, policy, self.subject)
         self.status["bindings"] = [binding_record(b) for b in bindings]
         return bindings
