@@ -287,3 +287,14 @@ def test_not_after_reads_the_certificate_and_refuses_what_is_not_one():
     assert credentials.not_after(CA().sign(csr_pem, NOW, 600)) == NOW + timedelta(seconds=600)
     with pytest.raises(CliError, match="not a PEM certificate"):
         credentials.not_after(b"nonsense")
+
+
+def test_a_kubeconfig_behind_a_symbolic_link_is_written_where_the_link_points(tmp_path):
+    real = tmp_path / "dotfiles" / "kubeconfig"
+    real.parent.mkdir()
+    real.write_text(yaml.safe_dump(kubeconfig_data("bob")))
+    link = tmp_path / "config"
+    link.symlink_to(real)
+    contexts.add_context(str(link), "bob", "bob@r", "dev", "", {"token": "t"})
+    assert link.is_symlink()
+    assert "bob@r" in real.read_text()

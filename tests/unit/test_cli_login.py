@@ -323,3 +323,22 @@ def test_a_login_that_need_not_be_fresh_uses_the_kept_certificate(config):
     assert login.log_in(ctx, NAME, timeout=5.0, fresh=False) == "bob@bob-dba-7xk2q"
     assert kube.filed == [] and files.certificate.read_bytes() == kept
     assert f"Using the kept certificate of bob for {NAME}, valid until " in streams.err.getvalue()
+
+
+def test_a_csr_watch_too_old_to_resume_reads_the_csr_again(config):
+    from gatepass.cli.kube import Expired
+
+    ca = CA()
+
+    class Expiring(FakeCsrKube):
+        watched = 0
+
+        def watch_csr(self, name, resource_version, timeout):
+            self.watched += 1
+            if self.watched == 1:
+                raise Expired()
+            return super().watch_csr(name, resource_version, timeout)
+
+    kube = Expiring(requests=[granted()], sign=signer(ca))
+    code, _ = run_login(kube, config)
+    assert code == 0 and kube.watched == 2

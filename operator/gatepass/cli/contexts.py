@@ -76,8 +76,11 @@ def with_context(data: Mapping, name: str, cluster: str, namespace: str, user: M
 
 
 def write(path: str, data: Mapping) -> None:
-    """Replace the kubeconfig at ``path`` with ``data``, atomically, keeping its mode (0600 for a new one)."""
+    """Replace the kubeconfig at ``path`` with ``data``, atomically, keeping its mode (0600 for a new one).
+    A symbolic link is followed: the file it points to is replaced, the link stays."""
     import yaml
+
+    path = os.path.realpath(path)
 
     try:
         mode = os.stat(path).st_mode & 0o777
