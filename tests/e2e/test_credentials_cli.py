@@ -212,9 +212,10 @@ def test_credential_renews_a_certificate_that_is_gone_while_the_grant_lasts(gate
     revoke(gatepass, name)
 
 
-def test_exec_logs_in_and_runs_the_command_again_as_the_grant(gatepass, bob, certificate_offer):
-    offer = certificate_offer
-    command = ["kubectl", "get", "secret", offer.secret, "-n", offer.namespace, "-o", "name"]
+def exec_until_granted(gatepass, bob: Bob, offer: Offer,
+                       command: list[str]) -> tuple[subprocess.CompletedProcess, str]:
+    """`kubectl access exec -- COMMAND` as bob, with alice approving the request it makes; the run and the
+    request's name."""
     reason = unique("ticket")
     errors: list = []
 
@@ -235,13 +236,19 @@ def test_exec_logs_in_and_runs_the_command_again_as_the_grant(gatepass, bob, cer
     assert not errors, errors
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"secret/{offer.secret}"
-    err = result.stderr
-    assert f"Role {offer.role} in {offer.namespace} (AccessPolicy {offer.policy}) allows it." in err
-    assert "Filed CertificateSigningRequest" in err
+    assert f"Role {offer.role} in {offer.namespace} (AccessPolicy {offer.policy}) allows it." in result.stderr
     [name] = [r["metadata"]["name"] for r in json.loads(gatepass.kubectl("get", "accessrequests", "-o",
                                                                          "json").stdout)["items"]
               if r["spec"].get("reason") == reason]
-    assert f"Running the command again as context bob@{name}." in err
+    assert f"Running the command again as context bob@{name}." in result.stderr
+    return result, name
+
+
+def test_exec_logs_in_and_runs_the_command_again_as_the_grant(gatepass, bob, certificate_offer):
+    offer = certificate_offer
+    command = ["kubectl", "get", "secret", offer.secret, "-n", offer.namespace, "-o", "name"]
+    result, name = exec_until_granted(gatepass, bob, offer, command)
+    assert "Filed CertificateSigningRequest" in result.stderr
     assert refused(bob, "bob", offer)  # bob's own context still has nothing
 
     # Refused again in his usual context, exec uses the grant there is instead of asking for another.
@@ -321,3 +328,15 @@ def test_token_login_works_until_revoke_and_the_token_is_bobs_alone(gatepass, bo
     wait_for(lambda: refused(bob, context, offer), timeout=WAIT, what="the token to lose access")
     assert one_error_line(bob.access("credential", name, "--context=bob"), code=3).startswith(
         f"AccessRequest {name} is Revoked, ended")
+
+
+def test_exec_runs_the_command_again_with_the_grants_token(gatepass, bob, token_offer):
+    offer = token_offer
+    command = ["kubectl", "get", "secret", offer.secret, "-n", offer.namespace, "-o", "name"]
+    result, name = exec_until_granted(gatepass, bob, offer, command)
+    credential = get(gatepass, "accessrequest", name)["status"]["credential"]
+    assert f"Read the token of ServiceAccount {credential['namespace']}/{credential['serviceAccount']}" \
+        in result.stderr
+    assert refused(bob, "bob", offer)
+    revoke(gatepass, name)
+    wait_for(lambda: refused(bob, f"bob@{name}", offer), timeout=WAIT, what="the token to lose access")

@@ -12,7 +12,7 @@ writes ``spec.requester``, ``spec.reviewer`` or any status: who asked and who
 reviewed is always the API server's to say. It may import ``gatepass.core``
 (decisions, formats), ``gatepass.kube`` (connection, error lines),
 ``gatepass.api.values`` (reading objects into core values, imported when first
-needed), the standard library, PyYAML and ``cryptography`` (keys and CSRs); it may not import kopf, aiohttp, the ``kubernetes`` client,
-pykube, the webhooks, the controller, or the development cluster. It runs commands only in ``exec``, and
+needed), the standard library, PyYAML and ``cryptography`` (keys and CSRs); it may not
+import kopf, aiohttp, the ``kubernetes`` client, pykube, the webhooks, the controller, or the development cluster. It runs commands only in ``exec``, and
 only the one the user gave.
 """
