@@ -91,7 +91,11 @@ APPROVED = {"type": "Approved", "status": "True", "reason": "GatepassGrant", "me
      "CertificateSigningRequest gatepass-r-abcde is Pending: waiting for the operator to approve it"),
 ])
 def test_a_csr_still_waiting_says_for_what(obj, line):
-    assert credentials.csr_progress(obj) == credentials.CsrProgress(line)
+    seen = credentials.csr_progress(obj)
+    assert (seen.line, seen.certificate, seen.refused) == (line, b"", "")
+    assert seen.stuck == ("is the Gatepass operator running?" if "Pending" in line else
+                          "does the cluster sign kubernetes.io/kube-apiserver-client certificates? (EKS does not: "
+                          "use a policy with credentials: token)")
 
 
 def test_a_denied_csr_says_the_operators_message():

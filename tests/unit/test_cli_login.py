@@ -149,6 +149,16 @@ def test_a_csr_nobody_approves_times_out_in_one_line(config):
         run_login(kube, config, timeout=0)
 
 
+def test_a_csr_approved_but_never_signed_points_at_the_signer(config):
+    from .credential_fakes import approved
+
+    kube = FakeCsrKube(requests=[granted()], sign=lambda obj: [("MODIFIED", approved(obj))])
+    with pytest.raises(CliError, match=r"was not issued within 0.3s \(Approved: waiting for the signer\); does the "
+                                       r"cluster sign kubernetes.io/kube-apiserver-client certificates\? \(EKS does "
+                                       r"not: use a policy with credentials: token\)"):
+        run_login(kube, config, timeout=0.3)
+
+
 def test_a_deleted_csr_is_one_line(config):
     kube = FakeCsrKube(requests=[granted()], sign=lambda obj: [("DELETED", obj)])
     with pytest.raises(CliError, match=f"CertificateSigningRequest gatepass-{NAME}-00001 was deleted"):

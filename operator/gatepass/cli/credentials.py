@@ -100,6 +100,7 @@ class CsrProgress:
     line: str
     certificate: bytes = b""  # PEM, once issued
     refused: str = ""  # the one line saying why it was denied or failed
+    stuck: str = ""  # while waiting: what to look at if it never comes
 
 
 def csr_progress(obj: Mapping) -> CsrProgress:
@@ -119,8 +120,11 @@ def csr_progress(obj: Mapping) -> CsrProgress:
             return CsrProgress(f"{name} has a certificate that is not base64", refused=f"{name}: bad certificate")
         return CsrProgress(f"{name} was issued", certificate=pem)
     if "Approved" in conditions:
-        return CsrProgress(f"{name} is Approved: waiting for the signer")
-    return CsrProgress(f"{name} is Pending: waiting for the operator to approve it")
+        return CsrProgress(f"{name} is Approved: waiting for the signer",
+                           stuck=f"does the cluster sign {CLIENT_SIGNER} certificates? (EKS does not: use a "
+                                 "policy with credentials: token)")
+    return CsrProgress(f"{name} is Pending: waiting for the operator to approve it",
+                       stuck="is the Gatepass operator running?")
 
 
 def not_after(cert_pem: bytes) -> datetime:

@@ -146,7 +146,7 @@ def wait_for_certificate(kube: Kube, obj: Mapping, *, timeout: float, err) -> by
                 if left <= 0:
                     raise CliError(f"CertificateSigningRequest {name} was not issued within {timeout:g}s "
                                    f"({seen.line.removeprefix(f'CertificateSigningRequest {name} is ')}); "
-                                   "is the Gatepass operator running?")
+                                   f"{seen.stuck}")
                 version = obj["metadata"].get("resourceVersion", "")
                 try:
                     for kind, event in kube.watch_csr(name, version, int(left) + 1):
