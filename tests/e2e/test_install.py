@@ -470,6 +470,7 @@ def test_helm_fullname_override_and_an_existing_service_account_pass_a_server_si
                                   "ValidatingWebhookConfiguration")}
     assert named == {"access-operator", "access-webhook", "access-metrics", "access-webhook-tls",
                      "access-operator-bind", "access-operator-webhooks",
+                     "access-operator-certificates", "access-operator-approvals",  # CSRs of grants
                      # people's roles keep their names: bindings to them live outside the chart
                      "gatepass-view", "gatepass-requester", "gatepass-reviewer", "gatepass-admin"}
     by = by_key(objects)
@@ -479,11 +480,22 @@ def test_helm_fullname_override_and_an_existing_service_account_pass_a_server_si
     assert {"--webhook-secret=access-webhook-tls", "--webhook-service=access-webhook",
             "--lease-name=access-operator"} <= set(args)
     subjects = [s for o in objects for s in o.get("subjects") or ()]
-    assert len(subjects) == 4
+    assert len(subjects) == 5
     assert all(s == {"kind": "ServiceAccount", "name": "platform-operator", "namespace": NAMESPACE} for s in subjects)
     bindings = {o["metadata"]["name"]: o["roleRef"]["name"] for o in objects if "roleRef" in o}
     assert bindings == {"access-operator": "access-operator", "access-operator-bind": "access-operator-bind",
-                        "access-operator-webhooks": "access-operator-webhooks"}
+                        "access-operator-webhooks": "access-operator-webhooks",
+                        "access-operator-certificates": "access-operator-certificates"}
+    [approvals] = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
+    assert "endsWith(':platform-operator')" in approvals["spec"]["matchConditions"][0]["expression"]
+    tokens = docs(template(helm, *values, "credentials.tokens=true", "credentials.namespace=grant-tokens"))
+    [token_role] = [o for o in tokens if o["kind"] == "Role" and o["metadata"]["name"] == "access-operator-tokens"]
+    assert token_role["metadata"]["namespace"] == "grant-tokens"
+    [token_binding] = [o for o in tokens if o["kind"] == "RoleBinding"
+                       and o["metadata"]["name"] == "access-operator-tokens"]
+    assert token_binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-operator",
+                                          "namespace": NAMESPACE}]
+    assert ("Namespace", "", "grant-tokens") in by_key(tokens)
     [role] = [o for o in objects if o["kind"] == "Role"]
     assert [r.get("resourceNames") for r in role["rules"]] == [None, ["access-operator"], ["access-webhook-tls"]]
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):

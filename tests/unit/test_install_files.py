@@ -40,13 +40,11 @@ def container() -> dict:
 
 
 def rbac_rules(credentials: bool = False) -> list[tuple[str, dict]]:
-    """(role name, rule) of every role in manifests/rbac; those of the token-mode grants' namespace (which
-    holds their ServiceAccounts and Secrets only) when ``credentials``, else the others."""
+    """(role name, rule) of every role in manifests/rbac, or (``credentials``) in manifests/credentials: the
+    token-mode grants' namespace, which holds their ServiceAccounts and Secrets only."""
     rules = []
-    for path in sorted((MANIFESTS / "rbac").glob("*.yaml")):
+    for path in sorted((MANIFESTS / ("credentials" if credentials else "rbac")).glob("*.yaml")):
         for doc in load(path):
-            if ((doc.get("metadata") or {}).get("namespace") == DEFAULT_CREDENTIALS_NAMESPACE) != credentials:
-                continue
             for rule in doc.get("rules") or ():
                 rules.append((doc["metadata"]["name"], rule))
     return rules
@@ -266,6 +264,9 @@ def test_the_operator_reads_any_secret_only_in_the_credentials_namespace():
     there (and make the Roles that let each requester read theirs); that namespace holds nothing else."""
     rules = rbac_rules(credentials=True)
     assert {role for role, _ in rules} == {"gatepass-operator-tokens"}
+    namespaced = [doc for path in (MANIFESTS / "credentials").glob("*.yaml") for doc in load(path)
+                  if "namespace" in (doc.get("metadata") or {})]
+    assert namespaced and {doc["metadata"]["namespace"] for doc in namespaced} == {DEFAULT_CREDENTIALS_NAMESPACE}
     assert rules == [
         ("gatepass-operator-tokens", {"apiGroups": [""], "resources": ["serviceaccounts", "secrets"],
                                       "verbs": ["get", "create", "delete"]}),
@@ -283,7 +284,8 @@ def test_the_approvals_policy_allows_no_more_than_the_core_hands_out():
     assert f"<= {MAX_LIFETIME_SECONDS}" in expressions and f"'{CLIENT_SIGNER}'" in expressions
     assert "startsWith('system:')" in expressions
     [by] = [c["expression"] for c in policy["spec"]["matchConditions"] if c["name"] == "by-the-operator"]
-    assert by == "request.userInfo.username == 'system:serviceaccount:gatepass-system:gatepass-operator'"
+    assert by == ("request.userInfo.username.startsWith('system:serviceaccount:') && "
+                  "request.userInfo.username.endsWith(':gatepass-operator')")
     assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
 
 

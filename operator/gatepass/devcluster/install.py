@@ -27,8 +27,10 @@ def install_crds(kubectl: Kubectl, repo: Path = REPO) -> None:
 
 
 def install_operator_rbac(kubectl: Kubectl, repo: Path = REPO) -> None:
-    """The namespace, ServiceAccount and RBAC exactly as they ship in manifests/rbac."""
+    """The namespace, ServiceAccount and RBAC exactly as they ship in manifests/rbac, and token mode's
+    (manifests/credentials)."""
     kubectl.run("apply", "-k", str(repo / "manifests" / "rbac"))
+    kubectl.run("apply", "-k", str(repo / "manifests" / "credentials"))
 
 
 def operator_token(kubectl: Kubectl, duration: str = "720h") -> str:

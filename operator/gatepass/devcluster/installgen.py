@@ -3,7 +3,7 @@
   * manifests/webhook/webhooks.yaml and charts/gatepass/templates/webhooks.yaml
     from the hooks in gatepass.webhooks.config (the operator serves those paths);
   * charts/gatepass/templates/crds/ from crds/ (themselves generated from the models);
-  * charts/gatepass/templates/rbac/ from manifests/rbac/, the RBAC the end-to-end
+  * charts/gatepass/templates/rbac/ from manifests/rbac/ and manifests/credentials/, the RBAC the end-to-end
     tests run the operator with (in the chart, the operator's gatepass-* names follow
     gatepass.fullname, and its ServiceAccount serviceAccount.create/.name);
   * charts/gatepass/templates/_durations.tpl from gatepass.core.durations: the
@@ -52,7 +52,6 @@ _SERVICE_ACCOUNT = "__SERVICE_ACCOUNT__"
 _SA_ANNOTATIONS = "__SERVICE_ACCOUNT_ANNOTATIONS__"
 PREFIX = "gatepass-"  # names in manifests/ that are the chart's gatepass.fullname, then the rest
 SERVICE_ACCOUNT = "gatepass-operator"
-OPERATOR_USERNAME = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
@@ -137,7 +136,7 @@ def helm_crd(text: str, source: str) -> str:
 
 
 def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = False,
-              fixed_names: bool = False) -> str:
+              fixed_names: bool = False, only_with_tokens: bool = False) -> str:
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
     service_account = False
     for doc in docs:
@@ -167,9 +166,11 @@ def helm_rbac(text: str, source: str, only_with_operator_certificates: bool = Fa
                 rule["resourceNames"] = [_chart_name(name) for name in rule["resourceNames"]]
         if "aggregationRule" in doc:
             doc.pop("rules", None)  # the controller manager fills them in; an upgrade must not empty them
-    # A ValidatingAdmissionPolicy names the operator's ServiceAccount by its username.
-    body = _helmify(_dump(docs).replace(OPERATOR_USERNAME, f"system:serviceaccount:{_NS}:{_SERVICE_ACCOUNT}"))
+    # A ValidatingAdmissionPolicy names the operator's ServiceAccount by the end of its username.
+    body = _helmify(_dump(docs).replace(f"':{SERVICE_ACCOUNT}'", f"':{_SERVICE_ACCOUNT}'"))
     head = _helm_header(source)
+    if only_with_tokens:
+        return head + "{{- if .Values.credentials.tokens }}\n" + body + "{{- end }}\n"
     if only_with_operator_certificates:
         return head + '{{- if eq .Values.webhook.certificates "operator" }}\n' + body + "{{- end }}\n"
     if service_account:
@@ -290,6 +291,10 @@ def rendered(repo: Path = REPO) -> dict[Path, str]:
         files[CHART / "templates" / "rbac" / source.name] = helm_rbac(
             source.read_text(), f"manifests/rbac/{source.name}", source.name in RBAC_FOR_OPERATOR_CERTIFICATES,
             source.name in RBAC_NAMED_FOR_PEOPLE)
+    # Token mode's rights, a kustomization of their own (manifests/credentials/); the chart's credentials.tokens.
+    tokens = repo / "manifests" / "credentials" / "tokens.yaml"
+    files[CHART / "templates" / "rbac" / "credentials_tokens.yaml"] = helm_rbac(
+        tokens.read_text(), "manifests/credentials/tokens.yaml", only_with_tokens=True)
     return files
 
 
