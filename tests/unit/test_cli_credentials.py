@@ -302,3 +302,9 @@ def test_a_kubeconfig_behind_a_symbolic_link_is_written_where_the_link_points(tm
     contexts.add_context(str(link), "bob", "bob@r", "dev", "", {"token": "t"})
     assert link.is_symlink()
     assert "bob@r" in real.read_text()
+
+
+def test_organizations_are_the_groups_the_certificate_carries():
+    _, csr_pem = credentials.new_key_and_csr("bob", GROUP)
+    assert credentials.organizations(CA().sign(csr_pem, NOW, 600)) == (GROUP,)
+    assert credentials.organizations(b"nonsense") == ()

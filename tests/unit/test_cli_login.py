@@ -352,3 +352,16 @@ def test_a_csr_watch_too_old_to_resume_reads_the_csr_again(config):
     kube = Expiring(requests=[granted()], sign=signer(ca))
     code, _ = run_login(kube, config)
     assert code == 0 and kube.watched == 2
+
+
+def test_a_kept_certificate_of_an_earlier_request_of_the_same_name_is_not_used(config):
+    earlier = granted()
+    earlier["status"]["credential"]["group"] = grant_group("an-earlier-uid")
+    run_login(kube_for(earlier), config)
+    kube = kube_for(granted())
+    streams = Streams()
+    ctx = Context(kube, args(name=NAME, timeout=5.0, kubeconfig=str(config), context=None), streams.out, streams.err)
+    login.log_in(ctx, NAME, timeout=5.0, fresh=False)
+    assert len(kube.filed) == 1
+    cert = x509.load_pem_x509_certificate(files_for(str(config), "bob", NAME).certificate.read_bytes())
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [GROUP]

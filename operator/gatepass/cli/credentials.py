@@ -137,6 +137,18 @@ def not_after(cert_pem: bytes) -> datetime:
         raise CliError("the certificate is not a PEM certificate") from None
 
 
+def organizations(cert_pem: bytes) -> tuple[str, ...]:
+    """The certificate's subject O values (the groups the API server will see); () if unreadable."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        subject = x509.load_pem_x509_certificate(cert_pem).subject
+    except ValueError:
+        return ()
+    return tuple(str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+
+
 # -- the files ---------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ from .credentials import (
     is_grant_user,
     new_key_and_csr,
     not_after,
+    organizations,
     write_private,
 )
 from .errors import INTERRUPTED, NOT_GRANTED, OK, CliError
@@ -219,6 +220,8 @@ def log_in(ctx: Context, name: str, *, timeout: float, fresh: bool = True) -> st
     grant = grant_of(ctx.kube.get_request(name), me.username)
     files = files_for(origin.file, origin.context, name)
     kept = cached(files, now()) if grant.mode is CredentialMode.CERTIFICATE and not fresh else None
+    if kept is not None and organizations(kept[1]) != (grant.group,):
+        kept = None  # kept for an earlier request of the same name
     if kept is not None:
         ctx.say(f"Using the kept certificate of {me.username} for {name}, valid until {utc_z(kept[2])}.")
     elif grant.mode is CredentialMode.CERTIFICATE:
