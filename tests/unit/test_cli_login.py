@@ -365,3 +365,15 @@ def test_a_kept_certificate_of_an_earlier_request_of_the_same_name_is_not_used(c
     assert len(kube.filed) == 1
     cert = x509.load_pem_x509_certificate(files_for(str(config), "bob", NAME).certificate.read_bytes())
     assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [GROUP]
+
+
+def test_the_kept_certificate_is_answered_without_loading_a_client_the_models_or_yaml(config):
+    """kubectl runs `credential` for every command in a grant's context: its usual path must start fast."""
+    from .test_cli_layers import CLIENTS, modules_loaded
+
+    run_login(kube_for(granted()), config)
+    argv = ["credential", NAME, f"--kubeconfig={config}", "--context=bob"]
+    loaded = modules_loaded(f"from gatepass.cli.main import main; main({argv!r})")
+    assert "gatepass.cli.credentials" in loaded and "cryptography.x509" in loaded
+    assert not loaded & CLIENTS, loaded & CLIENTS
+    assert "gatepass.cli.kube" not in loaded and "gatepass.cli.commands" not in loaded
