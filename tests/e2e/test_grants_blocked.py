@@ -206,10 +206,18 @@ def test_roles_made_of_the_operators_own_permissions_are_never_bound(gatepass, n
     policy_name = unique("t-own")
     offered = [{"name": f"own-{i}", "clusterRole": role["metadata"]["name"], "namespaces": scopes[where],
                 "clusterWide": not where} for i, (role, where) in enumerate(roles)]
+    # Accepted, with one warning per role: counted a few roles at a time, since the API server passes on only
+    # so many warnings of one answer.
+    warned = 0
+    for start in range(0, len(offered), 8):
+        part = unique("t-own-part")
+        said = apply(gatepass, policy(part, offered[start:start + 8]))
+        gatepass.kubectl("delete", "accesspolicy", part)
+        warned += len([line for line in said.stderr.splitlines() if "the operator may not bind" in line])
+    assert warned == len(roles)
     result = apply(gatepass, policy(policy_name, offered))
     cleanup("accesspolicy", policy_name)
-    warnings = [line for line in result.stderr.splitlines() if "the operator may not bind" in line]
-    assert len(warnings) == len(roles), result.stderr  # accepted, with one warning per role
+    assert "the operator may not bind" in result.stderr
 
     everything = sorted({combo for role, _ in roles for combo in permissions(role["rules"])})
     checked = (namespace, "", "gatepass-system")

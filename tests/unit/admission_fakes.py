@@ -25,6 +25,8 @@ class ClusterReads:
     failing: frozenset[str] = frozenset()
     calls: list[str] = field(default_factory=list)
     unbindable: frozenset[str] = frozenset()  # role names the operator may not bind (every other it may)
+    not_held: frozenset = frozenset()  # gatepass.core.credentials.Rights the operator lacks (it holds the rest)
+    credentials_namespace: str = "gatepass-credentials"
     policies: dict[str, dict] = field(default_factory=dict)
     requests: dict[str, dict] = field(default_factory=dict)
     reviews: list[dict] = field(default_factory=list)
@@ -50,6 +52,9 @@ class ClusterReads:
 
     async def may_bind(self, target) -> bool:  # the operator's own bind check, not one of the reads above
         return target.role_name not in self.unbindable
+
+    async def holds(self, right) -> bool:  # the operator's own rights (credential modes)
+        return right not in self.not_held
 
     async def list_policies(self) -> list[dict]:
         self._read("policies")

@@ -210,9 +210,60 @@ def test_an_ended_token_grant_deletes_the_account_first_and_only_once() -> None:
     assert again.deleted == []
 
 
+def test_a_token_that_cannot_be_made_is_said_and_does_not_stop_the_reconcile(caplog) -> None:
+    from kubernetes.client import ApiException
+
+    class Refusing(FakeKube):
+        async def create_namespaced(self, manifest):
+            raise ApiException(status=403, reason="Forbidden")
+
+    request, granted, _ = token_plans()
+    assert asyncio.run(tokens.sync(Refusing(), request, {}, granted, at(2))) is False
+    [line] = [r.getMessage() for r in caplog.records if r.name == "gatepass.tokens"]
+    assert line.startswith(f"Could not make the token of request {request.name} in namespace gp: ")
+    assert asyncio.run(tokens.sync(FakeKube(), request, {}, granted, at(2))) is True
+
+
 def test_user_and_certificate_grants_make_no_token_objects() -> None:
     for mode in ("user", "certificate"):
         plan = decide(dba_request(), dba_policy(credentials=mode), [approve("alice", at(1))], None, None, [], at(2))
         kube = FakeKube()
         asyncio.run(tokens.sync(kube, dba_request(), {}, plan, at(2)))
         assert kube.created == [] and kube.deleted == []
+
+
+# -- policy admission: can the operator carry the mode out? -----------------------------------------
+
+
+def policy_manifest(mode: str) -> dict:
+    return {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": "p"},
+            "spec": {"requesters": {"groups": ["developers"]}, "reviewers": {"users": ["alice"]},
+                     "roles": [{"name": "dba", "clusterRole": "dba", "namespaces": ["payments"]}],
+                     "credentials": mode}}
+
+
+def admitted_warnings(mode: str, not_held=frozenset()) -> list[str]:
+    from .admission_fakes import ClusterReads, validate_policy
+
+    warnings: list[str] = []
+    asyncio.run(validate_policy(ClusterReads(not_held=frozenset(not_held)), new=policy_manifest(mode),
+                                warnings=warnings))
+    return [line for line in warnings if line.startswith("credentials ")]
+
+
+def test_a_mode_the_operator_can_carry_out_draws_no_warning() -> None:
+    for mode in ("user", "certificate", "token"):
+        assert admitted_warnings(mode) == []
+    assert cr.required_rights("user", "ns") == ()
+
+
+def test_a_mode_the_operator_cannot_carry_out_is_accepted_with_one_line() -> None:
+    approve_right = cr.required_rights("certificate", "x")[1]
+    [line] = admitted_warnings("certificate", {approve_right})
+    assert line == ("credentials certificate: the operator may not approve signers; grants will be made but no "
+                    "certificate approved for them until it may (manifests/rbac/certificates_role.yaml)")
+    token_rights = cr.required_rights("token", "gatepass-credentials")
+    [line] = admitted_warnings("token", set(token_rights[:2]))
+    assert line.startswith("credentials token: the operator may not create serviceaccounts in namespace "
+                           "gatepass-credentials, create serviceaccounts/token in namespace gatepass-credentials;")
+    assert admitted_warnings("user", set(token_rights) | {approve_right}) == []

@@ -597,3 +597,18 @@ class Kube:
         result = await self._request("create_namespaced_service_account_token", (service_account, namespace),
                                      "POST", path, dict(body))
         return result.get("status") or {}
+
+    async def holds(self, right) -> bool:
+        """Does RBAC let the operator itself do what ``right`` (gatepass.core.credentials.Right) says?"""
+        attributes = {"verb": right.verb, "group": right.group, "resource": right.resource}
+        attributes.update({key: value for key, value in (("subresource", right.subresource),
+                                                         ("namespace", right.namespace), ("name", right.name))
+                           if value})
+        review = {"spec": {"resourceAttributes": attributes}}
+
+        async def ask() -> bool:
+            result = await self._request("create_self_subject_access_review", (review,), "POST",
+                                         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+            return bool((result.get("status") or {}).get("allowed"))
+
+        return await self.answers.get(("holds", right), ask)

@@ -143,7 +143,7 @@ class Reconciler:
             return
         facts = await self._gather(name, body)
         plan = await self._bind(facts)
-        await tokens.sync(self.kube, facts.request, facts.status, plan, facts.now)
+        made = await tokens.sync(self.kube, facts.request, facts.status, plan, facts.now)
         await self._post_events(body, plan, facts.now)
         if not await self._write_status(facts, plan):
             return  # deleted meanwhile; its DELETED event cleans up
@@ -154,6 +154,8 @@ class Reconciler:
         if await self._retire(facts, plan):
             return
         self._schedule(name, plan)
+        if not made:  # a token-mode grant's token could not be made: tried again soon
+            self.queue.back_off(name)
 
     async def _gone(self, name: str) -> None:
         if self.notifier is not None:  # its Slack messages lose their buttons; never waits

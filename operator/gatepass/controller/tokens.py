@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from kubernetes.client import ApiException
+
 from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.credentials import CredentialMode, mode_of, token_objects, token_request, token_secret
 from gatepass.core.grants import request_label
@@ -35,18 +37,26 @@ def _record(status: Mapping) -> Mapping | None:
     return record
 
 
-async def sync(kube: Kube, request: Request, old_status: Mapping, plan: Plan, now) -> None:
+async def sync(kube: Kube, request: Request, old_status: Mapping, plan: Plan, now) -> bool:
     """Makes the token-mode grant's objects what ``plan`` says: there while it is live, gone once it ended
-    (deleted when its end is decided; an already ended one is not asked again)."""
+    (deleted when its end is decided, before that is written, as its bindings are; an error deleting is
+    raised, to be retried). False when a live grant's objects could not be made (said in one line): the
+    status is written all the same, and the request is to be tried again with a backoff."""
     record = _record(plan.status)
     if record is None:
-        return
+        return True
     live = plan.state is State.Approved and is_true(plan.status.get("conditions"), GRANTED)
     if live:
-        await _ensure(kube, request, record, plan, now)
+        try:
+            await _ensure(kube, request, record, plan, now)
+        except ApiException as error:
+            logger.warning("Could not make the token of request %s in namespace %s: %s", request.name,
+                           record["namespace"], error)
+            return False
     elif plan.state in TERMINAL and (old_status.get("state") not in {state.value for state in TERMINAL}
                                      or plan.bindings_to_delete):
         await remove(kube, request, record)
+    return True
 
 
 async def _ensure(kube: Kube, request: Request, record: Mapping, plan: Plan, now) -> None:

@@ -306,3 +306,52 @@ def token_secret(record: Mapping[str, Any], token: str, expiration: str, request
             "metadata": _metadata(record["secret"], record["namespace"], request_label, request_name,
                                   request_uid),
             "stringData": {TOKEN_KEY: token, TOKEN_EXPIRY_KEY: expiration}}
+
+
+# -- whether the operator can carry a mode out (said at policy admission) ----------------------------
+
+
+@dataclass(frozen=True)
+class Right:
+    """One permission, as a SelfSubjectAccessReview asks about it."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+
+    def __str__(self) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        where = f" in namespace {self.namespace}" if self.namespace else ""
+        return f"{self.verb} {what}{where}"
+
+
+def required_rights(mode: CredentialMode | str, namespace: str) -> tuple[Right, ...]:
+    """What the operator must hold to carry out grants in `mode` (`namespace`: its credentials namespace)."""
+    mode = CredentialMode(mode)
+    if mode is CredentialMode.CERTIFICATE:
+        return (Right("update", "certificates.k8s.io", "certificatesigningrequests", "approval"),
+                Right("approve", "certificates.k8s.io", "signers", name=CLIENT_SIGNER))
+    if mode is CredentialMode.TOKEN:
+        return (Right("create", "", "serviceaccounts", namespace=namespace),
+                Right("create", "", "serviceaccounts", "token", namespace=namespace),
+                Right("create", "", "secrets", namespace=namespace),
+                Right("get", "", "secrets", namespace=namespace),
+                Right("create", "rbac.authorization.k8s.io", "roles", namespace=namespace))
+    return ()
+
+
+def mode_warning(mode: CredentialMode | str, missing: tuple[Right, ...] | list[Right]) -> str | None:
+    """The one line a policy of `mode` is accepted with when the operator lacks `missing` (None: it lacks
+    nothing). Its grants are still made; only their credential cannot be."""
+    if not missing:
+        return None
+    mode = CredentialMode(mode)
+    lacks = ", ".join(str(right) for right in missing)
+    if mode is CredentialMode.CERTIFICATE:
+        return (f"credentials {mode.value}: the operator may not {lacks}; grants will be made but no certificate "
+                f"approved for them until it may (manifests/rbac/certificates_role.yaml)")
+    return (f"credentials {mode.value}: the operator may not {lacks}; grants will be made but no token made for "
+            f"them until it may (manifests/credentials/, or the chart's credentials.tokens)")

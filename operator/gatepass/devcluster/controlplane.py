@@ -38,6 +38,7 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     # Signs approved kubernetes.io/kube-apiserver-client CSRs with the dev CA (certificate-mode grants).
     "certificatesigningrequest-signing-controller",
+    "certificatesigningrequest-cleaner-controller",  # decided CSRs go after an hour, as in a real cluster
 )
 STATE_FILE = "state.json"
 SERVICE_CIDR = "10.96.0.0/16"

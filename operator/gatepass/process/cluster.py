@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from gatepass.controller.kubeio import Kube
 from gatepass.controller.store import Store
+from gatepass.core.credentials import DEFAULT_CREDENTIALS_NAMESPACE
 
 
 class WatchedCluster:
     """What gatepass.webhooks reads the cluster through (its ``Cluster``)."""
 
-    def __init__(self, kube: Kube, store: Store) -> None:
+    def __init__(self, kube: Kube, store: Store, credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE) -> None:
         self.kube, self.store = kube, store
+        self.credentials_namespace = credentials_namespace
+        self.holds = kube.holds
         # Straight from the API: not watched, or to be read fresh.
         self.get_request, self.list_reviews, self.whoami = kube.get_request, kube.list_reviews, kube.whoami
         self.allowed, self.may_bind = kube.allowed, kube.may_bind

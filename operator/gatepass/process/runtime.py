@@ -72,7 +72,7 @@ class Runtime:
 
     def cluster(self) -> WatchedCluster:
         """The cluster as the admission webhooks read it."""
-        return WatchedCluster(self.kube, self.store)
+        return WatchedCluster(self.kube, self.store, self.reconciler.credentials_namespace)
 
     async def start(self) -> None:
         """Lists everything once, so no decision is made on a partial view, then starts working.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from gatepass.core.credentials import Right
 from gatepass.core.grants import BindTarget
 
 
@@ -37,6 +38,12 @@ class Cluster(Protocol):
 
     async def may_bind(self, target: BindTarget) -> bool:
         """Whether the operator may bind the role ``target`` names."""
+
+    async def holds(self, right: Right) -> bool:
+        """Whether the operator itself holds ``right``."""
+
+    #: Where the operator makes token-mode grants' ServiceAccounts and Secrets.
+    credentials_namespace: str
 
     async def namespace_names(self) -> frozenset[str]:
         """The names of every namespace."""

@@ -10,6 +10,7 @@ from kubernetes.client import ApiException
 
 from gatepass.api import AccessPolicy, AccessPolicySpec
 from gatepass.api import values
+from gatepass.core.credentials import mode_warning, required_rights
 from gatepass.core.grants import bind_targets, bind_warnings
 from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
 from gatepass.core.types import Policy
@@ -49,6 +50,19 @@ class PolicyAdmission:
             refuse(f"{INVALID}{'; '.join(findings.errors)}")
         warnings.extend((*findings.errors, *findings.warnings))  # kubectl prints each: "Warning: ..."
         warnings.extend(await self._bind_warnings(policy))
+        warnings.extend(await self._credential_warnings(policy))
+
+    async def _credential_warnings(self, policy: Policy) -> list[str]:
+        """A mode whose credentials the operator cannot make or approve is accepted with a warning: its
+        RBAC may come with the policy, or a moment later."""
+        rights = required_rights(policy.credentials, self.cluster.credentials_namespace)
+        try:
+            held = await asyncio.gather(*(self.cluster.holds(right) for right in rights))
+        except ApiException as error:
+            return [f"could not check that the operator may carry out credentials {policy.credentials.value} "
+                    f"({error.status} {error.reason})"]
+        warning = mode_warning(policy.credentials, [right for right, ok in zip(rights, held) if not ok])
+        return [warning] if warning else []
 
     async def _bind_warnings(self, policy: Policy) -> list[str]:
         """A role the operator may not bind is accepted with a warning, not refused: an administrator may apply
