@@ -147,3 +147,42 @@ class Streams:
     def __init__(self) -> None:
         self.out = io.StringIO()
         self.err = io.StringIO()
+
+
+class FakeCsrKube(FakeKube):
+    """FakeKube with CertificateSigningRequests and Secrets: ``sign(body)`` says what the cluster does with
+    a filed CSR (the events its watch sees), ``secrets`` holds (namespace, name) -> Secret."""
+
+    def __init__(self, *, sign=None, secrets=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sign = sign or (lambda body: [])
+        self.secrets = dict(secrets or {})
+        self.csrs: dict[str, dict] = {}
+        self.csr_events: dict[str, list] = {}
+        self.filed: list[dict] = []
+
+    def create_csr(self, body: dict) -> dict:
+        self.filed.append(copy.deepcopy(body))
+        obj = copy.deepcopy(body)
+        name = obj["metadata"]["generateName"] + f"{len(self.filed):05d}"
+        obj["metadata"].update(name=name, resourceVersion="1")
+        obj["spec"]["username"] = self.me.username
+        self.csrs[name] = obj
+        self.csr_events[name] = list(self.sign(obj))
+        return copy.deepcopy(obj)
+
+    def get_csr(self, name: str) -> dict:
+        return copy.deepcopy(self.csrs[name])
+
+    def watch_csr(self, name: str, resource_version: str, timeout: int) -> Iterator[tuple[str, dict]]:
+        events = self.csr_events[name]
+        self.csr_events[name] = []
+        for kind, obj in events:
+            self.csrs[name] = obj
+            yield kind, copy.deepcopy(obj)
+
+    def get_secret(self, namespace: str, name: str) -> dict:
+        from gatepass.cli.errors import CliError
+        if (namespace, name) not in self.secrets:
+            raise CliError(f'Secret "{name}" not found in namespace "{namespace}"')
+        return copy.deepcopy(self.secrets[(namespace, name)])

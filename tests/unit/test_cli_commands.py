@@ -174,6 +174,16 @@ def test_create_waits_until_approved():
                                     "access granted until 2026-11-24 10:31:00 UTC")
 
 
+def test_create_says_how_to_log_in_to_a_grant_with_its_own_credential():
+    approved = request_obj("bob-dba-abcde", "Approved", granted=True, expiresAt="2026-11-24T10:31:00Z",
+                           version="2", credential={"mode": "certificate", "group": "gatepass:grant:u"})
+    kube = FakeKube(watches=[[("MODIFIED", approved)]])
+    code, out, err = run(commands.create, kube, context="bob", **create_args(nowait=False))
+    assert code == 0 and out == "bob-dba-abcde\n"
+    assert err.splitlines()[-1] == ("The grant has a credential of its own: log in with "
+                                    "kubectl access login bob-dba-abcde --context=bob")
+
+
 def test_create_fails_with_the_reviewers_reason_when_denied():
     denied = request_obj("bob-dba-abcde", "Denied", reviews=[review("ivan", "Deny", "not today")], version="2")
     kube = FakeKube(watches=[[("MODIFIED", denied)]])

@@ -195,3 +195,44 @@ def test_which_request_is_taken_as_already_asking(other, reused):
     assert found == ("a" if reused else None)
     other = {**other, "spec": {**other["spec"], "roles": ["view"]}}
     assert justintime.pending_for([other], "bob", "dba", ["payments"]) is None
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["kubectl", "get", "secrets"], ["kubectl", "get", "secrets"]),
+    (["kubectl", "--context=bob", "get", "secrets"], ["kubectl", "--context=bob@r", "get", "secrets"]),
+    (["/usr/bin/kubectl", "get", "--context", "bob", "secrets"],
+     ["/usr/bin/kubectl", "get", "--context=bob@r", "secrets"]),
+    (["kubectl", "exec", "pod", "--", "tool", "--context=x"], ["kubectl", "exec", "pod", "--", "tool", "--context=x"]),
+    (["helm", "--kube-context=bob", "ls"], ["helm", "--kube-context=bob", "ls"]),
+])
+def test_a_kubectl_command_runs_again_in_the_grants_context(command, expected):
+    assert justintime.in_context(command, "bob@r") == expected
+
+
+def test_without_a_grant_context_the_command_is_left_alone():
+    assert justintime.in_context(["kubectl", "--context=bob", "get", "pods"], "") == \
+        ["kubectl", "--context=bob", "get", "pods"]
+
+
+def with_credential(obj: dict, mode: str | None) -> dict:
+    if mode:
+        obj["status"]["credential"] = {"mode": mode, "group": "gatepass:grant:u"}
+    return obj
+
+
+@pytest.mark.parametrize("obj, found", [
+    (with_credential(granted("bob-dba-cert"), "certificate"), True),
+    (with_credential(granted("bob-dba-tok"), "token"), True),
+    (with_credential(granted("bob-dba-user"), None), False),  # bob's usual context has it already
+    (with_credential(request_obj("bob-dba-p", "Pending"), "certificate"), False),
+    (with_credential(request_obj("bob-dba-s", "Approved", granted=False), "certificate"), False),  # not started
+    (with_credential(request_obj("bob-dba-e", "Expired", granted=False), "certificate"), False),
+    (with_credential(request_obj("carol-dba", "Approved", granted=True, requester="carol"), "certificate"), False),
+    (with_credential(request_obj("bob-dba-o", "Approved", granted=True, namespaces=("other",)), "certificate"),
+     False),
+])
+def test_a_grant_with_its_own_credential_is_used_instead_of_asking_again(obj, found):
+    got = justintime.granted_for([obj], "bob", "dba", ["payments"])
+    assert (got is not None) == found
+    if found:
+        assert got["metadata"]["name"] == obj["metadata"]["name"]

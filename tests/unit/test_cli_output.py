@@ -144,3 +144,19 @@ def test_name_lines_are_kubectls():
     assert name_lines([request_obj("a"), request_obj("b")]) == \
         "accessrequest.gatepass.dev/a\naccessrequest.gatepass.dev/b\n"
     assert name_lines([]) == ""
+
+
+def test_show_says_what_carries_a_grant_with_its_own_credential_and_how_to_log_in():
+    from gatepass.cli import output
+    from .cli_fakes import request_obj
+
+    cert = request_obj("bob-dba-7xk2q", "Approved", granted=True, expiresAt="2026-11-24T10:31:00Z",
+                       credential={"mode": "certificate", "group": "gatepass:grant:6d1c"})
+    assert "Credential:          certificate for group gatepass:grant:6d1c (log in with: kubectl access login " \
+           "bob-dba-7xk2q)\n" in output.show_request(cert)
+    token = request_obj("bob-dba-7xk2q", "Revoked", granted=False, expiresAt="2026-11-24T10:31:00Z",
+                        credential={"mode": "token", "namespace": "gatepass-credentials",
+                                    "serviceAccount": "gatepass-grant-0a1b", "secret": "gatepass-grant-0a1b"})
+    assert output.credential_text(token) == "token of ServiceAccount gatepass-credentials/gatepass-grant-0a1b"
+    assert output.credential_text(request_obj("bob-dba-7xk2q", "Approved", granted=True)) == ""
+    assert "Credential" not in output.show_request(request_obj("bob-dba-7xk2q", "Approved", granted=True))

@@ -36,7 +36,9 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9]")
 MAKE = re.compile(r"\bmake ([a-z][a-z0-9-]*)")
 
 #: Flags of other tools that the docs show: helm's and kubectl's.
-OTHER_TOOLS_FLAGS = {"--set", "--create-namespace", "--overwrite", "--force", "--for", "--timeout"}
+OTHER_TOOLS_FLAGS = {"--set", "--create-namespace", "--overwrite", "--force", "--for", "--timeout",
+                     # kube-controller-manager's CSR signing (docs/credentials.md)
+                     "--cluster-signing-cert-file", "--cluster-signing-key-file", "--cluster-signing-duration"}
 
 
 def without_blocks(path: Path) -> str:
@@ -315,7 +317,7 @@ def programs_flags() -> set[str]:
         help_text(plugin, "--help"),
         *(help_text(plugin, *verb, "--help") for verb in (
             ("request", "create"), ("request", "ls"), ("request", "show"), ("request", "drop"), ("review",),
-            ("exec",), ("ui",))),
+            ("exec",), ("ui",), ("login",), ("credential",))),
     ]
     return {flag for text in texts for flag in FLAG.findall(text)}
 

@@ -32,6 +32,10 @@ verbs:
                                          kubectl access exec [--reason=...] -- kubectl get secrets -n payments
   ui               the Web UI, as you, in your browser:
                                          kubectl access ui [--port=N] [--no-browser]
+  login            a grant's own credential (policies with credentials: certificate or token), and a
+                   context <user>@<request> that uses it:
+                                         kubectl access login bob-dba-7xk2q [--timeout=1m]
+  credential       what that context runs (an exec credential plugin; kubectl runs it, not you)
 
 Every verb takes kubectl's --kubeconfig and --context, before or after the verb. Exit codes: 0 done,
 1 error, 2 bad command line, 3 the request was denied, expired or revoked, 130 interrupted; exec leaves
@@ -111,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and run commands that ask for the access they lack.",
         epilog=VERBS,
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="{request,review,exec,ui}", required=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="{request,review,exec,ui,login}", required=True)
 
     request = verbs.add_parser("request", parents=[printing], help="create, list, show or drop access requests",
                                description="Create, list, show or drop AccessRequests.")
@@ -166,12 +170,42 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
                      help="the command to run, after --")
 
+    _credentials(verbs, connection)
     _ui(verbs.add_parser("ui", parents=[connection], help="serve the Web UI, as you, in your browser",
                          description="Serve the Web UI on 127.0.0.1 as your kubeconfig's user, print the "
                          "one-time link that signs a browser in, and open it. Runs until Ctrl-C. With "
                          "--in-cluster, serve every user an authenticating proxy forwards with their own "
                          "bearer token (Authorization: Bearer), with no credentials of its own."))
     return parser
+
+
+def _timeout(text: str) -> float:
+    """Seconds of a positive Go duration ("1m" -> 60.0); a usage error otherwise."""
+    try:
+        return durations.checked_duration(text).total_seconds()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _credentials(verbs: argparse._SubParsersAction, connection: argparse.ArgumentParser) -> None:
+    """login, and credential (the exec plugin login's context runs; hidden from the verbs' list)."""
+    timeout = {"type": _timeout, "default": 60.0, "metavar": "DURATION",
+               "help": "how long to wait for the certificate to be approved and signed (default 1m)"}
+    login = verbs.add_parser("login", parents=[connection], help="get a grant's own credential and a context for it",
+                             description="For a request granted under a policy with credentials: certificate, "
+                             "make a private key here (it never leaves this machine), file a "
+                             "CertificateSigningRequest as you, wait until it is approved and signed, and write "
+                             "the kubeconfig context <user>@<request>, which renews the certificate by itself "
+                             "while the grant lasts. With credentials: token, the context uses the grant's "
+                             "ServiceAccount token. Prints the context's name.")
+    login.add_argument("name", metavar="REQUEST", help="the granted AccessRequest")
+    login.add_argument("--timeout", **timeout)
+    credential = verbs.add_parser("credential", parents=[connection],
+                                  description="Print the ExecCredential of a grant's context for kubectl: the kept "
+                                  "certificate while it is valid, else a fresh one (or the grant's token). The "
+                                  "context written by login runs this; --kubeconfig and --context name your own.")
+    credential.add_argument("name", metavar="REQUEST", help="the granted AccessRequest")
+    credential.add_argument("--timeout", **timeout)
 
 
 def _ui(ui: argparse.ArgumentParser) -> None:

@@ -223,7 +223,9 @@ def create(ctx: Context) -> int:
     if args.nowait:
         ctx.say(f"Not waiting. Check it with: {ctx.command('request', 'show', name)}")
         return OK
-    follow(ctx, name, "approved")
+    granted = follow(ctx, name, "approved")
+    if (granted.get("status") or {}).get("credential"):
+        ctx.say(f"The grant has a credential of its own: log in with {ctx.command('login', name)}")
     return OK
 
 

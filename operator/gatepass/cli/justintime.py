@@ -8,39 +8,48 @@
    wait for it; else take a reason from ``--reason`` or ask for it on the
    terminal and create the request. Wait with a status line until the access
    is in place.
-4. Once the API server's RBAC sees the new binding, run the command again and
+4. When the policy gives the grant its own credential (``credentials: certificate`` or ``token``), log in
+   (``login``: the grant's context ``<user>@<request>``) and run the command again with that context as
+   the current one (``KUBECONFIG`` names a file that says so, then the user's own files).
+5. Once the API server's RBAC sees the new binding, run the command again and
    leave with its exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import BinaryIO, TextIO
 
 from gatepass.api import values
+from gatepass.core.conditions import GRANTED, is_true
+from gatepass.core.credentials import CredentialMode, mode_of
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
 from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
 from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
 
-from . import denials, output
+from . import contexts, denials, output
 from .commands import Context, follow, readable_policies, request_body
 from .errors import INTERRUPTED, NOT_EXECUTABLE, NOT_FOUND, CliError
+from .kube import Kube
 
 #: How long to wait for the API server's RBAC to see a new binding before running the command again.
 RBAC_SETTLE_SECONDS = 30.0
 
 
-def run(command: Sequence[str], err: TextIO | None = None) -> tuple[int, str]:
+def run(command: Sequence[str], err: TextIO | None = None,
+        env: Mapping[str, str] | None = None) -> tuple[int, str]:
     """Run ``command`` with stdin and stdout passed through; copy stderr to ``err`` and return it too."""
     err = err or sys.stderr
     sink: BinaryIO | None = getattr(err, "buffer", None)  # bytes pass through undecoded when possible
     sys.stdout.flush()
     try:
-        process = subprocess.Popen(list(command), stderr=subprocess.PIPE)
+        process = subprocess.Popen(list(command), stderr=subprocess.PIPE, env=None if env is None else dict(env))
     except FileNotFoundError:
         raise CliError(f"{command[0]}: command not found", NOT_FOUND) from None
     except PermissionError:
@@ -100,6 +109,18 @@ def pending_for(requests: Sequence[Mapping], username: str, role: str, namespace
     return None
 
 
+def granted_for(requests: Sequence[Mapping], username: str, role: str, namespaces: Sequence[str]) -> Mapping | None:
+    """The oldest request of ``username`` granted now for ``role`` in all of ``namespaces`` with a credential of
+    its own (certificate or token): the access is there, only not to the user's usual context."""
+    for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        status = obj.get("status") or {}
+        if output.state(obj) is State.Approved and is_true(status.get("conditions"), GRANTED) \
+                and mode_of((status.get("credential") or {}).get("mode")) is not CredentialMode.USER \
+                and _asks_for(values.request(obj), username, role, set(namespaces)):
+            return obj
+    return None
+
+
 def _asks_for(request: Request, username: str, role: str, wanted: set[str]) -> bool:
     """Whether ``request`` is ``username``'s and asks for ``role`` in all of ``wanted`` (none: cluster-wide)."""
     if request.requester.username != username or role not in request.roles:
@@ -125,10 +146,10 @@ def ask_reason(ctx: Context, policy: Policy | None) -> str:
     return reason
 
 
-def settle(ctx: Context, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_SECONDS) -> None:
+def settle(kube: Kube, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_SECONDS) -> None:
     """Until the API server's RBAC (an informer cache) allows what was refused, or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
-    while not all(ctx.kube.allowed(access) for access in accesses):
+    while not all(kube.allowed(access) for access in accesses):
         if time.monotonic() >= deadline:
             return
         time.sleep(0.2)
@@ -157,7 +178,13 @@ def execute(ctx: Context) -> int:
     ctx.say(f"Role {offer.role} {'in ' + ', '.join(offer.namespaces) if offer.namespaces else 'cluster-wide'} "
             f"(AccessPolicy {offer.policy}) allows it.")
 
-    name = pending_for(ctx.kube.list_requests(), me.username, offer.role, offer.namespaces)
+    requests = ctx.kube.list_requests()
+    granted = granted_for(requests, me.username, offer.role, offer.namespaces)
+    if granted is not None:
+        name = granted["metadata"]["name"]
+        ctx.say(f"AccessRequest {name} grants it, to its own credential; logging in.")
+        return _again(ctx, granted, command, accesses, me)
+    name = pending_for(requests, me.username, offer.role, offer.namespaces)
     if name is not None:
         ctx.say(f"AccessRequest {name} already asks for it; waiting for it to be approved.")
     else:
@@ -172,12 +199,54 @@ def execute(ctx: Context) -> int:
         name = obj["metadata"]["name"]
         ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
 
-    follow(ctx, name, "granted")
-    settle(ctx, accesses)
-    ctx.say("Running the command again.")
-    code, errors = run(command, ctx.err)
+    return _again(ctx, follow(ctx, name, "granted"), command, accesses, me)
+
+
+def _again(ctx: Context, obj: Mapping, command: Sequence[str], accesses: Sequence[Access], me: Identity) -> int:
+    """Run ``command`` again once ``obj`` grants ``accesses``, as the grant's holder; its exit code."""
+    with _as_granted(ctx, obj) as (kube, env, target):
+        settle(kube, accesses)
+        ctx.say(f"Running the command again as context {target}." if target else "Running the command again.")
+        code, errors = run(in_context(command, target), ctx.err, env)
     still = [d.access for d in denials.parse(errors)] if code != 0 else []
     if still:
         ctx.say(f"Still refused: {me.username} may not {describe(still)}; "
                 f"{ctx.command('exec', '--', '...')} asks for that too.")
     return code
+
+
+def in_context(command: Sequence[str], context: str) -> list[str]:
+    """``command`` to run in ``context``: a kubectl command's own ``--context`` is replaced (``KUBECONFIG``
+    makes it the current context for every other client); anything else is left as it is."""
+    if not context or os.path.basename(command[0]) != "kubectl":
+        return list(command)
+    out, skip = [command[0]], False
+    for index, word in enumerate(command[1:], start=1):
+        if skip:
+            skip = False
+        elif word == "--":
+            return [*out, *command[index:]]
+        elif word == "--context":
+            out.append(f"--context={context}")
+            skip = True
+        elif word.startswith("--context="):
+            out.append(f"--context={context}")
+        else:
+            out.append(word)
+    return out
+
+
+@contextlib.contextmanager
+def _as_granted(ctx: Context, obj: Mapping) -> Iterator[tuple[Kube, Mapping[str, str] | None, str]]:
+    """Who the command runs as once ``obj`` is granted: the user (their own context, the environment as it
+    is), or, when the grant has its own credential, the grant's context (``login``) made the current one."""
+    credential = (obj.get("status") or {}).get("credential") or {}
+    if mode_of(credential.get("mode")) is CredentialMode.USER:
+        yield ctx.kube, None, ""
+        return
+    from .login import DEFAULT_TIMEOUT, log_in
+
+    target = log_in(ctx, obj["metadata"]["name"], timeout=DEFAULT_TIMEOUT, fresh=False)
+    kubeconfig = contexts.absolute_path(ctx.args.kubeconfig)
+    with contexts.current(kubeconfig, target) as env_kubeconfig:
+        yield Kube.connect(kubeconfig, target), {**os.environ, "KUBECONFIG": env_kubeconfig}, target

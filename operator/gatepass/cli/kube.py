@@ -42,6 +42,7 @@ CALL_TIMEOUT = 30
 WATCH_TIMEOUT = 60
 
 _CUSTOM = f"/apis/{GROUP}/{VERSION}"
+_CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 
 
 class Transport:
@@ -306,12 +307,12 @@ class Kube:
         return self._watch({}, resource_version, timeout)
 
     def _watch(self, selection: Mapping[str, str], resource_version: str, timeout: int, *,
-               not_found: str = "") -> Iterator[tuple[str, dict]]:
+               not_found: str = "", path: str = f"{_CUSTOM}/{REQUESTS}") -> Iterator[tuple[str, dict]]:
         query = {"watch": "true", **selection, "resourceVersion": resource_version,
                  "timeoutSeconds": str(timeout), "allowWatchBookmarks": "false"}
         unreachable = f"cannot reach the cluster at {self.host}"
         try:
-            response = self.transport.request("GET", f"{_CUSTOM}/{REQUESTS}", query=query,
+            response = self.transport.request("GET", path, query=query,
                                               timeout=timeout + 15, stream=True)
         except (OSError, http.client.HTTPException) as error:
             raise CliError(f"{unreachable}: {_root_cause(error)}") from None
@@ -375,6 +376,25 @@ class Kube:
         except CliError:
             return None
         return [rule_from_api(rule) for rule in role.get("rules") or ()]
+
+    # -- a grant's own credential (kubectl access login, credential) -------------------------
+
+    def create_csr(self, body: Mapping) -> dict:
+        """File a CertificateSigningRequest as the caller (the API server records them as its username)."""
+        return self._call("POST", _CSRS, dict(body), query={"fieldManager": USER_AGENT})
+
+    def get_csr(self, name: str) -> dict:
+        return self._call("GET", f"{_CSRS}/{quote(name, safe='')}",
+                          not_found=f'CertificateSigningRequest "{name}" not found')
+
+    def watch_csr(self, name: str, resource_version: str, timeout: int) -> Iterator[tuple[str, dict]]:
+        """(event type, object) for the CSR from ``resource_version`` on, for ``timeout`` seconds at most."""
+        return self._watch({"fieldSelector": f"metadata.name={name}"}, resource_version, max(1, timeout),
+                           not_found=f'CertificateSigningRequest "{name}" not found', path=_CSRS)
+
+    def get_secret(self, namespace: str, name: str) -> dict:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
+        return self._call("GET", path, not_found=f'Secret "{name}" not found in namespace "{namespace}"')
 
 
 def _object(plural: str, name: str) -> str:

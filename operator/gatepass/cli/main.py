@@ -25,6 +25,7 @@ VERBS = {
     ("request", "drop"): ("commands", "drop"),
     ("review", None): ("commands", "review"),
     ("exec", None): ("justintime", "execute"),
+    ("login", None): ("login", "login"),
 }
 
 
@@ -34,6 +35,8 @@ def run(argv: list[str]) -> int:
 
     if args.verb == "ui":  # the Web UI connects itself (as the kubeconfig's user, or as each proxied user)
         return import_module(f"{__package__}.ui.command").run(args)
+    if args.verb == "credential":  # connects only when the kept certificate will not do
+        return import_module(f"{__package__}.login").credential(args)
     from . import commands
     from .kube import Kube
 

@@ -239,7 +239,24 @@ def _outcome_fields(obj: Mapping) -> list[tuple[str, str]]:
     if status.get("revokedBy"):
         said = f": {status['revokeReason']}" if status.get("revokeReason") else ""
         fields.append(("Revoked by", f"{status['revokedBy']}{said}"))
+    credential = credential_text(obj)
+    if credential:
+        fields.append(("Credential", credential))
     denied = _condition(status, DENIED)
     if denied.get("status") == "True" and denied.get("reason") == "NoPolicy":
         fields.append(("Denied because", denied.get("message", "")))
     return fields
+
+
+def credential_text(obj: Mapping) -> str:
+    """What carries a grant with a credential of its own, and how to get it; '' for one bound to the user."""
+    record = _status(obj).get("credential")
+    if not isinstance(record, Mapping) or not record.get("mode"):
+        return ""
+    if record.get("mode") == "token":
+        what = f"token of ServiceAccount {record.get('namespace', '')}/{record.get('serviceAccount', '')}"
+    else:
+        what = f"{record['mode']} for group {record.get('group', '')}"
+    if state(obj) is State.Approved:
+        return f"{what} (log in with: kubectl access login {obj['metadata']['name']})"
+    return what

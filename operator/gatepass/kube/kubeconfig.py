@@ -305,3 +305,22 @@ def _isatty(stream: Any) -> bool:
         return bool(stream and stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class ContextEntry:
+    """One context as the merged kubeconfig has it: its name, its body and its user's body."""
+
+    name: str
+    body: Mapping[str, Any]
+    user: Mapping[str, Any]
+
+
+def context_entry(kubeconfig: str | None = None, context: str | None = None) -> ContextEntry:
+    """The context ``load`` would use (named, else current), with its user; a ConfigError as ``load`` gives."""
+    path = kubeconfig_path(kubeconfig)
+    merged, current = _merged(path)
+    name = _context_name(merged["contexts"], context, current, path)
+    body = merged["contexts"][name].body
+    user = merged["users"].get(str(body.get("user") or ""))
+    return ContextEntry(name, body, user.body if user else {})
