@@ -95,7 +95,7 @@ def grant_objects(gatepass, name: str, kind: str) -> list[dict]:
 def test_bob_gets_exactly_the_log_he_asked_for_until_it_expires(gatepass, bounded):
     name = unique("bob-log")
     assert can_bob(gatepass, "get", "pods/db-1", "--subresource=log") == "no"
-    gatepass.kubectl("apply", "-f", "-", user="bob", input=resource_request(name, LOG_OF_DB1, duration="8s"))
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=resource_request(name, LOG_OF_DB1, duration="20s"))
     pending = wait_state(gatepass, name, "Pending")
     assert pending["status"]["resources"] == "get pods/log db-1 in payments"
     assert "no" == can_bob(gatepass, "get", "pods/db-1", "--subresource=log")
@@ -131,8 +131,19 @@ def test_bob_gets_exactly_the_log_he_asked_for_until_it_expires(gatepass, bounde
     assert can_bob(gatepass, "list", "pods") == "no"
     assert gatepass.kubectl("get", "secrets", "-n", NAMESPACE, user="bob", check=False).returncode != 0
 
+    # A Role deleted or widened by hand is put back as granted.
+    role_name = role["metadata"]["name"]
+    gatepass.kubectl("patch", "role", role_name, "-n", NAMESPACE, "--type=json", "-p",
+                     json.dumps([{"op": "add", "path": "/rules/0/resourceNames/-", "value": "db-2"}]))
+    wait_for(lambda: grant_objects(gatepass, name, "roles")[0]["rules"][0]["resourceNames"] == ["db-1"],
+             what="the widened Role to be put back")
+    gatepass.kubectl("delete", "role", role_name, "-n", NAMESPACE)
+    wait_for(lambda: grant_objects(gatepass, name, "roles"), what="the deleted Role to be recreated")
+    wait_for(lambda: can_bob(gatepass, "get", "pods/db-1", "--subresource=log") == "yes", what="the grant again")
+    assert can_bob(gatepass, "get", "pods/db-2", "--subresource=log") == "no"
+
     # At expiry the Role and its binding are gone, and so is the access.
-    ended = wait_state(gatepass, name, "Expired", timeout=30)
+    ended = wait_state(gatepass, name, "Expired", timeout=60)
     assert ended["status"]["bindings"] == []
     wait_for(lambda: not grant_objects(gatepass, name, "roles") and not grant_objects(gatepass, name,
                                                                                        "rolebindings"),
