@@ -25,13 +25,16 @@ class ClusterReads:
     failing: frozenset[str] = frozenset()
     calls: list[str] = field(default_factory=list)
     unbindable: frozenset[str] = frozenset()  # role names the operator may not bind (every other it may)
-    not_held: frozenset = frozenset()  # gatepass.core.credentials.Rights the operator lacks (it holds the rest)
+    # What the operator does not hold (it holds the rest): Accesses, or resources as RBAC names them
+    not_held: frozenset = frozenset()
     credentials_namespace: str = "gatepass-credentials"
     policies: dict[str, dict] = field(default_factory=dict)
     requests: dict[str, dict] = field(default_factory=dict)
     reviews: list[dict] = field(default_factory=list)
     operator: str = OPERATOR
     revokers: frozenset[str] = frozenset()  # users RBAC grants the revoke verb on accessrequests
+    # ClusterRole name -> its rules as the API returns them (a bound of resource requests); absent: none such
+    cluster_role_rules_: dict[str, list[dict]] = field(default_factory=dict)
 
     def _read(self, what: str) -> None:
         self.calls.append(what)
@@ -50,11 +53,15 @@ class ClusterReads:
         self._read("roles")
         return {name: self.roles.get(name, frozenset()) for name in names}
 
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        self._read("clusterrole rules")
+        return {name: self.cluster_role_rules_.get(name) for name in names}
+
+    async def holds(self, access) -> bool:  # the operator's own access review, not one of the reads above
+        return access not in self.not_held and access.resource not in self.not_held
+
     async def may_bind(self, target) -> bool:  # the operator's own bind check, not one of the reads above
         return target.role_name not in self.unbindable
-
-    async def holds(self, right) -> bool:  # the operator's own rights (credential modes)
-        return right not in self.not_held
 
     async def list_policies(self) -> list[dict]:
         self._read("policies")

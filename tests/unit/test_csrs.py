@@ -260,7 +260,8 @@ def test_a_mode_the_operator_can_carry_out_draws_no_warning() -> None:
 def test_a_mode_the_operator_cannot_carry_out_is_accepted_with_one_line() -> None:
     approve_right = cr.required_rights("certificate", "x")[1]
     [line] = admitted_warnings("certificate", {approve_right})
-    assert line == ("credentials certificate: the operator may not approve signers; grants will be made but no "
+    assert line == ("credentials certificate: the operator may not approve signers.certificates.k8s.io "
+                    "kubernetes.io/kube-apiserver-client cluster-wide; grants will be made but no "
                     "certificate approved for them until it may (manifests/rbac/certificates_role.yaml)")
     token_rights = cr.required_rights("token", "gatepass-credentials")
     [line] = admitted_warnings("token", set(token_rights[:2]))

@@ -42,7 +42,7 @@ def test_every_handler_is_in_the_registry_the_process_made():
     assert set(activities) == {"authentication", "startup", "cleanup"}
     watched = sorted(h.selector.any_name for h in registry._watching.get_all_handlers())
     assert watched == sorted(["accesspolicies", "accessrequests", "accessreviews", "rolebindings",
-                              "clusterrolebindings", "certificatesigningrequests"])
+                              "clusterrolebindings", "certificatesigningrequests", "roles", "clusterroles"])
     webhooks = {h.id: (h.selector.any_name, tuple(h.operations)) for h in registry._webhooks.get_all_handlers()}
     assert webhooks == {hook.id: (hook.resource, hook.operations) for hook in config.HOOKS}
 

@@ -183,7 +183,8 @@ def test_a_deny_rule_may_read_anything(expression):
 
 
 # ------------------------------------------------- Approve rules and what the requester sets
-APPROVE_ONLY = "it may read only user, request.roles, request.namespaces and request.duration (a Deny rule may " \
+APPROVE_ONLY = "it may read only user, request.roles, request.namespaces, request.resources and request.duration " \
+               "(a Deny rule may " \
                "read anything)"
 WHOLE = "the requester sets request.name, request.reason, request.labels and request.reviewers"
 
@@ -368,7 +369,7 @@ def test_type_errors_read_as_cel_not_as_python():
     ("'oncall' in usr.groups", "undeclared reference to 'usr' (the variables are request and user)"),
     ("request.roles.all(r, r == x)", "undeclared reference to 'x'"),
     ("request.durration < duration('1h')", "request has no field 'durration' (it has name, roles, namespaces, "
-                                           "duration, reason, labels, reviewers)"),
+                                           "resources, duration, reason, labels, reviewers)"),
     ("'oncall' in user.group", "user has no field 'group' (it has username, groups)"),
     ("request.name.lowerAscii() == 'x'", "unknown function 'lowerAscii'"),
     ("user.username", "the expression must give a bool: it gave a string, not a bool"),
@@ -422,3 +423,17 @@ def test_the_request_carries_its_labels_and_the_policy_its_rules():
     }})
     assert policy.rules == (Rule("short-oncall", "Approve", ONCALL, "on call"),
                             Rule("no-prod", "Deny", "'prod' in request.namespaces", ""))
+
+
+def test_rules_see_the_requested_resources():
+    from gatepass.core.resources import Ask
+    from gatepass.rules.expressions import activation, check, evaluate
+
+    log = Ask("pods", ("get",), subresource="log", namespace="payments", names=("db-1",))
+    request = dba_request(roles=(), namespaces=(), resources=(log,))
+    only_reads = "request.resources.all(r, r.namespace == 'payments' && !('delete' in r.verbs))"
+    assert check(only_reads) is None  # an Approve rule may read them: they are exactly what is granted
+    assert evaluate(only_reads, activation(request)) is True
+    assert evaluate("request.resources.exists(r, r.subresource == 'exec')", activation(request)) is False
+    assert evaluate("size(request.resources) == 1 && request.resources[0].names == ['db-1']",
+                    activation(request, "Deny")) is True

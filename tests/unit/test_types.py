@@ -50,7 +50,8 @@ def test_policy_defaults_follow_the_spec():
     assert defaults == {"thresholds": (), "denials": 1, "max_duration": timedelta(hours=1),
                         "request_ttl": timedelta(hours=1), "max_start_delay": timedelta(hours=168),
                         "require_reason": True,
-                        "trusted_submitters": Subjects(), "rules": (), "credentials": CredentialMode.USER}
+                        "trusted_submitters": Subjects(), "rules": (), "credentials": CredentialMode.USER,
+                        "resources": ()}
 
 
 def test_only_cluster_roles_marked_cluster_wide_bind_cluster_wide():

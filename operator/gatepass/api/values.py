@@ -22,16 +22,18 @@ from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.credentials import GrantFacts, mode_of
 from gatepass.core.grants import REQUEST_UID_LABEL
 from gatepass.core.lifecycle import TERMINAL, State
+from gatepass.core.resources import Ask, Bound
 from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold, Via
 
 if TYPE_CHECKING:
     from . import accesspolicy as policy_model
+    from . import accessrequest as request_model
     from .base import CustomResource, ObjectMeta
     from .common import Subjects as SubjectsModel
     from .common import UserInfo
 
-__all__ = ["grant", "identity", "policy", "policy_name", "request", "review"]
+__all__ = ["ask", "grant", "identity", "policy", "policy_name", "request", "review"]
 
 #: A request read before the API server stored it has no creation time yet.
 _NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -73,6 +75,7 @@ def request(body: Mapping[str, Any], requester: Identity | None = None,
         created=_utc(meta.creation_timestamp) or _NEVER,
         generation=meta.generation or 1,
         labels=tuple(sorted(meta.labels.items())),
+        resources=tuple(ask(rule) for rule in spec.resources),
     )
 
 
@@ -105,6 +108,8 @@ def policy(body: Mapping[str, Any]) -> Policy:
         rules=tuple(Rule(name=rule.name, decision=rule.decision.value, expression=rule.expression,
                          reason=rule.reason) for rule in spec.rules),
         credentials=spec.credentials,
+        resources=tuple(Bound(cluster_role=bound.cluster_role, namespaces=tuple(bound.namespaces),
+                              cluster_wide=bound.cluster_wide) for bound in spec.resources),
     )
 
 
@@ -213,6 +218,12 @@ def _role(model: policy_model.RequestableRole) -> RequestableRole:
         namespaces=tuple(model.namespaces),
         cluster_wide=model.cluster_wide,
     )
+
+
+def ask(model: request_model.ResourceRule) -> Ask:
+    """One spec.resources entry of an AccessRequest (a ResourceRule) as the core's Ask."""
+    return Ask(resource=model.resource, verbs=tuple(model.verbs), api_group=model.api_group,
+               subresource=model.subresource or "", namespace=model.namespace or "", names=tuple(model.names))
 
 
 def _threshold(model: policy_model.Threshold) -> Threshold:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
+from .access import Access
 from .names import API_VERSION, KEY_PREFIX
 from .timestamps import format_time
 
@@ -311,45 +312,28 @@ def token_secret(record: Mapping[str, Any], token: str, expiration: str, request
 # -- whether the operator can carry a mode out (said at policy admission) ----------------------------
 
 
-@dataclass(frozen=True)
-class Right:
-    """One permission, as a SelfSubjectAccessReview asks about it."""
-
-    verb: str
-    group: str
-    resource: str
-    subresource: str = ""
-    namespace: str = ""
-    name: str = ""
-
-    def __str__(self) -> str:
-        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        where = f" in namespace {self.namespace}" if self.namespace else ""
-        return f"{self.verb} {what}{where}"
-
-
-def required_rights(mode: CredentialMode | str, namespace: str) -> tuple[Right, ...]:
+def required_rights(mode: CredentialMode | str, namespace: str) -> tuple[Access, ...]:
     """What the operator must hold to carry out grants in `mode` (`namespace`: its credentials namespace)."""
     mode = CredentialMode(mode)
     if mode is CredentialMode.CERTIFICATE:
-        return (Right("update", "certificates.k8s.io", "certificatesigningrequests", "approval"),
-                Right("approve", "certificates.k8s.io", "signers", name=CLIENT_SIGNER))
+        return (Access("update", "certificatesigningrequests/approval", "certificates.k8s.io"),
+                Access("approve", "signers", "certificates.k8s.io", name=CLIENT_SIGNER))
     if mode is CredentialMode.TOKEN:
-        return (Right("create", "", "serviceaccounts", namespace=namespace),
-                Right("create", "", "serviceaccounts", "token", namespace=namespace),
-                Right("create", "", "secrets", namespace=namespace),
-                Right("get", "", "secrets", namespace=namespace),
-                Right("create", "rbac.authorization.k8s.io", "roles", namespace=namespace))
+        return (Access("create", "serviceaccounts", namespace=namespace),
+                Access("create", "serviceaccounts/token", namespace=namespace),
+                Access("create", "secrets", namespace=namespace),
+                Access("get", "secrets", namespace=namespace),
+                Access("create", "roles", "rbac.authorization.k8s.io", namespace=namespace))
     return ()
 
 
-def mode_warning(mode: CredentialMode | str, missing: tuple[Right, ...] | list[Right]) -> str | None:
+def mode_warning(mode: CredentialMode | str, missing: tuple[Access, ...] | list[Access]) -> str | None:
     """The one line a policy of `mode` is accepted with when the operator lacks `missing` (None: it lacks
     nothing). Its grants are still made; only their credential cannot be."""
     if not missing:
         return None
     mode = CredentialMode(mode)
-    lacks = ", ".join(str(right) for right in missing)
+    lacks = ", ".join(right.describe() for right in missing)
     if mode is CredentialMode.CERTIFICATE:
         return (f"credentials {mode.value}: the operator may not {lacks}; grants will be made but no certificate "
                 f"approved for them until it may (manifests/rbac/certificates_role.yaml)")

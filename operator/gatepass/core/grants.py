@@ -1,4 +1,5 @@
-"""The RoleBindings and ClusterRoleBindings a request gets, as plain dicts.
+"""The RoleBindings and ClusterRoleBindings a request gets, and the per-grant Roles of its resource rules,
+as plain dicts.
 
 Names are deterministic, so the operator finds and repairs its own bindings
 after a restart or a hand edit: "gatepass-<request name>-<8 hex>", where the
@@ -11,6 +12,13 @@ the role exist, and it holds `bind` on that role there (BindTarget). Holding
 the role's permissions, which Kubernetes would accept instead, is not enough,
 so a policy can never hand out more than gatepass-operator-bind allows. What
 stands in the way is a BindBlock, which the reconciler feeds to decide().
+
+A request's resource rules (gatepass.core.resources) are granted with a Role per namespace holding exactly
+the rules asked there (a ClusterRole for the cluster-scoped ones), made for the grant and bound by a
+binding of the same name: "gatepass-<request name>-<8 hex>" as above, hashed with RESOURCES_SEED for the
+role. Both are labelled and owned like role bindings, and go with them. The operator may create such a
+Role only if it holds every permission in it (RBAC's escalation check; it holds no `escalate`), and then
+may bind it without `bind` on it.
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from itertools import product
 from typing import Any, Iterable, Mapping
 
 from .names import API_VERSION, KEY_PREFIX
 from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
 from .credentials import Subject
+from .rbac import Access, Rule
+from .resources import role_rules, rule_manifest, scopes
 from .types import Policy, Request, RequestableRole
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -34,6 +45,15 @@ REQUEST_LABEL = f"{KEY_PREFIX}request"
 #: On an AccessReview, the UID of the request it was made for (set by admission; see gatepass.core.admission).
 REQUEST_UID_LABEL = f"{KEY_PREFIX}request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+#: The kinds of the per-grant roles of resource requests.
+ROLE_OBJECT_KINDS = ("Role", "ClusterRole")
+#: Every kind a grant is made of, as the operator keeps them.
+GRANT_KINDS = BINDING_KINDS + ROLE_OBJECT_KINDS
+NAMESPACED_KINDS = ("RoleBinding", "Role")
+#: The Helm chart's value listing the ClusterRoles the operator is bound to, so that it may grant their rules.
+RESOURCE_BOUNDS_VALUE = "resourceBounds"
+#: What a per-grant role's name is hashed with instead of a role name (no policy's role has this name).
+RESOURCES_SEED = "(resources)"
 #: The aggregated ClusterRole whose `bind` rules say which roles the operator may grant.
 OPERATOR_BIND_ROLE = "gatepass-operator-bind"
 
@@ -101,9 +121,117 @@ def request_label(request_name: str) -> str:
     return f"{stem}-{digest}" if stem else digest
 
 
+def grant_role_name(request: Request, namespace: str) -> str:
+    """The name of the per-grant Role of ``request``'s resource rules in ``namespace`` ('': its ClusterRole),
+    and of the binding that binds it."""
+    return binding_name(request, RESOURCES_SEED, namespace)
+
+
+@dataclass(frozen=True)
+class GrantRole:
+    """A Role (``namespace`` set) or ClusterRole made for one grant, holding exactly ``rules``."""
+
+    kind: str  # Role | ClusterRole
+    namespace: str
+    name: str
+    rules: tuple[Rule, ...]
+
+    @property
+    def ref(self) -> BindingRef:
+        return BindingRef(self.kind, self.namespace, self.name)
+
+    @property
+    def binding_ref(self) -> BindingRef:
+        """The binding that binds it (of the same name)."""
+        return BindingRef("RoleBinding" if self.namespace else "ClusterRoleBinding", self.namespace, self.name)
+
+
+def grant_roles(request: Request) -> list[GrantRole]:
+    """The per-grant Roles of ``request``'s resource rules: one per namespace asked in, in the order of the
+    asks, and one ClusterRole for the cluster-scoped ones."""
+    return [GrantRole("Role" if namespace else "ClusterRole", namespace, grant_role_name(request, namespace),
+                      role_rules(request.resources, namespace))
+            for namespace in scopes(request.resources)]
+
+
+def is_grant_role(request: Request, binding: Binding) -> bool:
+    """Whether ``binding`` binds one of ``request``'s per-grant Roles (rather than a role a policy offers)."""
+    return (binding.role_kind == ("Role" if binding.namespace else "ClusterRole")
+            and binding.role_name == binding.name == grant_role_name(request, binding.namespace))
+
+
+def role_of(manifest: Mapping[str, Any], request: Request) -> BindingRef | None:
+    """The per-grant role of ``request`` a binding manifest binds, when it binds one (as grant_roles names
+    them); None for a binding of a role a policy offers."""
+    ref, target = manifest_ref(manifest), manifest_target(manifest)
+    if ref.kind not in BINDING_KINDS:
+        return None
+    binding = Binding(ref.kind, ref.namespace, ref.name, target.role_kind, target.role_name, "")
+    return BindingRef(target.role_kind, ref.namespace, target.role_name) if is_grant_role(request, binding) else None
+
+
+def role_binding(role: BindingRef) -> BindingRef:
+    """The binding that binds the per-grant ``role`` (it has the role's name)."""
+    return BindingRef("RoleBinding" if role.namespace else "ClusterRoleBinding", role.namespace, role.name)
+
+
+def role_accesses(manifest: Mapping[str, Any]) -> tuple[Access, ...]:
+    """Every API request a per-grant role's manifest allows, one per verb, resource and name ('' for any):
+    what the operator must hold itself to create it."""
+    namespace = manifest_ref(manifest).namespace
+    accesses: dict[Access, None] = {}
+    for rule in manifest.get("rules") or ():
+        for group, resource, verb, name in product(rule.get("apiGroups") or ("",), rule.get("resources") or (),
+                                                   rule.get("verbs") or (), rule.get("resourceNames") or ("",)):
+            accesses.setdefault(Access(verb=verb, resource=resource, api_group=group, namespace=namespace,
+                                       name=name), None)
+    return tuple(accesses)
+
+
+def not_held(role: BindingRef, missing: Iterable[Access]) -> BindBlock:
+    """Why the per-grant ``role`` cannot be made: the operator does not hold ``missing`` itself (RBAC lets a
+    role be created only by who holds its permissions)."""
+    what = ", ".join(access.describe() for access in missing) or "its permissions"
+    return BindBlock(BIND_FORBIDDEN,
+                     f"the operator may not grant {what}: it does not hold that access itself (an administrator "
+                     f"lets it by binding the operator to the AccessPolicy's bounding ClusterRole, e.g. with "
+                     f"the Helm chart's {RESOURCE_BOUNDS_VALUE} value)")
+
+
+def resource_bindings(request: Request, subject: Subject | None = None) -> list[Binding]:
+    """The bindings of ``request``'s per-grant Roles to the requester (or to ``subject``, as desired_bindings)."""
+    user = request.requester.username
+    return [Binding(role.binding_ref.kind, role.namespace, role.name, role.kind, role.name, user, subject)
+            for role in grant_roles(request)]
+
+
+def render_grant_role(role: GrantRole, request_name: str, request_uid: str) -> dict[str, Any]:
+    """The manifest of ``role``, labelled and owned like a binding of the AccessRequest ``request_name``."""
+    metadata = _owned_metadata(role.name, request_name, request_uid)
+    if role.namespace:
+        metadata["namespace"] = role.namespace
+    return {"apiVersion": RBAC_API_VERSION, "kind": role.kind, "metadata": metadata,
+            "rules": [rule_manifest(rule) for rule in role.rules]}
+
+
+def role_drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
+    """What about the per-grant role ``existing`` differs from the ``desired`` manifest: its rules, our labels
+    and our ownerReference (what the API server adds is ignored); empty when it matches."""
+    changes = ["rules"] if _rules(desired) != _rules(existing) else []
+    return changes + _marks_drift(desired, existing)
+
+
+def _rules(manifest: Mapping[str, Any]) -> list[tuple]:
+    def key(rule: Mapping[str, Any]) -> tuple:
+        return tuple(tuple(sorted(rule.get(field) or ())) for field in
+                     ("apiGroups", "resources", "resourceNames", "nonResourceURLs", "verbs"))
+    return sorted(key(rule) for rule in manifest.get("rules") or () if isinstance(rule, Mapping))
+
+
 def desired_bindings(request: Request, policy: Policy, subject: Subject | None = None) -> list[Binding]:
-    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide), to the
-    requester or to `subject` (a grant's group or ServiceAccount).
+    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide), then one per
+    per-grant Role of the resource rules (see grant_roles); each to the requester or to `subject` (a grant's
+    group or ServiceAccount).
 
     Assumes `policy` allows the request (see policy.request_errors); a role the
     policy does not offer is a programming error and raises ValueError.
@@ -121,13 +249,12 @@ def desired_bindings(request: Request, policy: Policy, subject: Subject | None =
         for namespace in dict.fromkeys(request.namespaces):
             bindings.append(Binding("RoleBinding", namespace, binding_name(request, name, namespace),
                                     role.kind, role.role_name, user, subject))
-    return bindings
+    return bindings + resource_bindings(request, subject)
 
 
-def render_binding(binding: Binding, request_name: str, request_uid: str) -> dict[str, Any]:
-    """The manifest of `binding`, owned by the AccessRequest `request_name`."""
-    metadata: dict[str, Any] = {
-        "name": binding.name,
+def _owned_metadata(name: str, request_name: str, request_uid: str) -> dict[str, Any]:
+    return {
+        "name": name,
         "labels": {MANAGED_LABEL: "true", REQUEST_LABEL: request_label(request_name)},
         "ownerReferences": [{
             "apiVersion": OWNER_API_VERSION,
@@ -138,6 +265,11 @@ def render_binding(binding: Binding, request_name: str, request_uid: str) -> dic
             "blockOwnerDeletion": False,
         }],
     }
+
+
+def render_binding(binding: Binding, request_name: str, request_uid: str) -> dict[str, Any]:
+    """The manifest of `binding`, owned by the AccessRequest `request_name`."""
+    metadata = _owned_metadata(binding.name, request_name, request_uid)
     if binding.kind == "RoleBinding":
         metadata["namespace"] = binding.namespace
     return {
@@ -174,7 +306,7 @@ def binding_from_record(record: Mapping[str, Any], user: str, subject: Subject |
 def manifest_ref(manifest: Mapping[str, Any]) -> BindingRef:
     """The BindingRef of a binding manifest as the API server returns it (camelCase JSON)."""
     metadata = manifest.get("metadata") or {}
-    namespace = (metadata.get("namespace") or "") if manifest.get("kind") == "RoleBinding" else ""
+    namespace = (metadata.get("namespace") or "") if manifest.get("kind") in NAMESPACED_KINDS else ""
     return BindingRef(str(manifest.get("kind", "")), namespace, str(metadata.get("name", "")))
 
 
@@ -189,6 +321,12 @@ def drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
         changes.append("roleRef")
     if _subjects(desired) != _subjects(existing):
         changes.append("subjects")
+    return changes + _marks_drift(desired, existing)
+
+
+def _marks_drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
+    """Our labels and ownerReference, where ``existing`` lost them."""
+    changes: list[str] = []
     want_labels = (desired.get("metadata") or {}).get("labels") or {}
     have_labels = (existing.get("metadata") or {}).get("labels") or {}
     if any(have_labels.get(key) != value for key, value in want_labels.items()):

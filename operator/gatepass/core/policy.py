@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
 from .lifecycle import State, state_of
+from .resources import bound_errors
 from .timestamps import floor_second, format_time
 from .types import Identity, Policy, Request
 
@@ -70,6 +71,8 @@ def request_errors(request: Request, policy: Policy) -> list[str]:
                 for namespace in request.namespaces
                 if namespace not in role.namespaces
             )
+    if request.resources:
+        errors.extend(bound_errors(policy.name, policy.resources, request.resources))
     if request.duration <= timedelta(0):
         errors.append(f"duration {format_duration(request.duration)} must be positive")
     elif request.duration > policy.max_duration:
@@ -102,6 +105,9 @@ def evaluate_request(request: Request, policies: Iterable[Policy]) -> Selection:
 
     user = request.requester.username
     mine = [p for p in ordered if p.requesters.contains(request.requester)]
+    if not mine and not request.roles:
+        return Selection(None, [f"{user} may not request resources: no AccessPolicy names {who(request.requester)} "
+                                "as a requester"])
     unoffered = [name for name in request.roles if not any(p.role(name) for p in mine)]
     if unoffered:
         return Selection(None, [
@@ -109,6 +115,12 @@ def evaluate_request(request: Request, policies: Iterable[Policy]) -> Selection:
             for name in unoffered
         ])
     complete = [p for p in mine if all(p.role(name) for name in request.roles)]
+    if request.resources:  # only policies that bound resource requests at all can allow some
+        bounding = [p for p in complete if p.resources]
+        if not bounding and complete:
+            return Selection(None, [f"{user} may not request resources{' with these roles' if request.roles else ''}: "
+                                    f"no AccessPolicy bounds resource requests for {who(request.requester)}"])
+        complete = bounding
     if not complete:
         roles = ", ".join(f'"{name}"' for name in request.roles)
         return Selection(None, [

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .access import Access
 from .types import Identity, Policy, RequestableRole, RoleKind
 
 ALL = "*"
@@ -48,40 +49,6 @@ class Rule:
             frozenset(resource_names),
             frozenset(non_resource_urls),
         )
-
-
-@dataclass(frozen=True)
-class Access:
-    """One API request: what a Forbidden error names.
-
-    ``resource`` includes the subresource ("pods/exec"); ``namespace`` is empty
-    at the cluster scope; ``path`` is set instead of a resource for a
-    non-resource URL such as /metrics.
-    """
-
-    verb: str
-    resource: str = ""
-    api_group: str = ""
-    namespace: str = ""
-    name: str = ""
-    path: str = ""
-
-    @property
-    def is_resource(self) -> bool:
-        return not self.path
-
-    def describe(self) -> str:
-        """'list secrets in namespace payments', 'get path /metrics', 'list nodes cluster-wide'."""
-        if not self.is_resource:
-            return f"{self.verb} path {self.path}"
-        what = self.resource
-        if self.api_group:
-            base, slash, sub = what.partition("/")
-            what = f"{base}.{self.api_group}{slash}{sub}"
-        if self.name:
-            what += f" {self.name}"
-        where = f"in namespace {self.namespace}" if self.namespace else "cluster-wide"
-        return f"{self.verb} {what} {where}"
 
 
 def _resource_matches(rule: Rule, access: Access) -> bool:

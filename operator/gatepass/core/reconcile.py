@@ -40,8 +40,8 @@ Rules beyond the lifecycle table:
     creation, then every audit event of the plan, as its Events say it. It is
     bounded (HISTORY_LIMIT entries): past that, the first entry and the latest
     are kept and status.historyOmitted counts what was left out between them.
-  * status.roles and status.namespaces say the spec's lists as one line, for
-    kubectl's columns (a JSONPath cannot join a list).
+  * status.roles, status.resources and status.namespaces say the spec's lists
+    as one line, for kubectl's columns (a JSONPath cannot join a list).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import audit
+from . import audit, resources
 from .audit import AuditEvent
 from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition,
                          summary)
 from .credentials import DEFAULT_CREDENTIALS_NAMESPACE, Subject, credential_record, grant_subject
-from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
-                     desired_bindings, drift, first_block, manifest_ref, render_binding)
+from .grants import (GRANT_KINDS, Binding, BindBlock, BindingRef, GrantRole, binding_from_record,
+                     binding_record, desired_bindings, drift, first_block, grant_roles, is_grant_role, manifest_ref,
+                     render_binding, render_grant_role, role_drift)
 from .lifecycle import TERMINAL, Event, State, transition
 from .policy import POLICY_WITHDRAWAL, request_errors, request_expires_at, withdrawal
 from .tally import Outcome, Tally, tally
@@ -65,7 +66,7 @@ from .timestamps import ceil_second, floor_second, format_time, later, parse_opt
 from .types import Policy, Request, Review, Revocation
 
 STATUS_KEYS = (
-    "state", "policy", "roles", "namespaces", "conditions", "reviews", "approvals", "denials",
+    "state", "policy", "roles", "resources", "namespaces", "conditions", "reviews", "approvals", "denials",
     "requestExpiresAt", "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "history",
     "historyOmitted", "observedGeneration", "credential",
     "notifications",  # kept by the notifier; decide() carries it over untouched
@@ -163,6 +164,16 @@ def bounded(history: Sequence[Mapping[str, Any]], omitted: int,
         return entries, omitted
     cut = len(entries) - limit
     return [entries[0], *entries[cut + 1:]], omitted + cut
+
+
+def where(request: Request) -> str:
+    """status.namespaces: where the roles are bound ('(cluster-wide)' for none), then the namespaces of the
+    resource rules (cluster-wide for a cluster-scoped one), without repeats."""
+    places: list[str] = []
+    if request.roles:
+        places.extend(request.namespaces or (CLUSTER_WIDE,))
+    places.extend(namespace or CLUSTER_WIDE for namespace in resources.scopes(request.resources))
+    return listing(list(dict.fromkeys(places)))
 
 
 def grant_deadline(granted_at: datetime, expires_at: datetime, now: datetime) -> datetime:
@@ -435,6 +446,11 @@ class _Decision:
         self.status["bindings"] = [binding_record(b) for b in bindings]
         return bindings
 
+    def granted_roles(self) -> list[GrantRole]:
+        """The per-grant Roles of the grant's bindings (their rules are the request's, which cannot change)."""
+        bound = {binding.ref for binding in self.desired if is_grant_role(self.request, binding)}
+        return [role for role in grant_roles(self.request) if role.binding_ref in bound]
+
     def revoke(self) -> None:
         revocation = self.revocation
         assert revocation is not None
@@ -457,13 +473,22 @@ class _Decision:
         existing: dict[BindingRef, Mapping[str, Any]] = {}
         for manifest in self.existing:
             ref = manifest_ref(manifest)
-            if ref.kind in BINDING_KINDS:
+            if ref.kind in GRANT_KINDS:
                 existing[ref] = manifest
 
         to_apply: list[dict[str, Any]] = []
         to_delete: list[BindingRef] = []
         wanted: set[BindingRef] = set()
         if self.live:
+            for role in self.granted_roles():  # before the bindings that bind them
+                wanted.add(role.ref)
+                manifest = render_grant_role(role, self.request.name, self.request.uid)
+                current = existing.get(role.ref)
+                changes = ["rules"] if current is None else role_drift(manifest, current)
+                if changes:
+                    to_apply.append(manifest)
+                    if current is not None or self.was_granted:
+                        self.events.append(audit.restored(role.ref, self.user, [] if current is None else changes))
             for binding in self.desired:
                 wanted.add(binding.ref)
                 manifest = render_binding(binding, self.request.name, self.request.uid)
@@ -487,8 +512,12 @@ class _Decision:
             # and was not found by them. Emptying the record keeps this one-off.
             for record in self.old.get("bindings") or ():
                 binding = binding_from_record(record, self.user, self.subject) if isinstance(record, Mapping) else None
-                if binding is not None and binding.ref not in existing and binding.ref not in to_delete:
-                    to_delete.append(binding.ref)
+                if binding is None:
+                    continue
+                refs = [binding.ref]
+                if is_grant_role(self.request, binding):
+                    refs.append(BindingRef(binding.role_kind, binding.namespace, binding.role_name))
+                to_delete.extend(ref for ref in refs if ref not in existing and ref not in to_delete)
             self.status["bindings"] = []
 
         if self.closing is not None:
@@ -533,7 +562,9 @@ class _Decision:
         status.setdefault("denials", 0)
         status.setdefault("bindings", [])
         status["roles"] = listing(self.request.roles)
-        status["namespaces"] = listing(self.request.namespaces) if self.request.namespaces else CLUSTER_WIDE
+        if self.request.resources:
+            status["resources"] = resources.summary(self.request.resources, LISTING_LIMIT)
+        status["namespaces"] = where(self.request)
         status["conditions"] = summary(self.state, self.conditions, self.now, self.request.generation)
         self.record_history()
         status["observedGeneration"] = self.request.generation

@@ -19,10 +19,9 @@ class WatchedCluster:
     def __init__(self, kube: Kube, store: Store, credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE) -> None:
         self.kube, self.store = kube, store
         self.credentials_namespace = credentials_namespace
-        self.holds = kube.holds
         # Straight from the API: not watched, or to be read fresh.
         self.get_request, self.list_reviews, self.whoami = kube.get_request, kube.list_reviews, kube.whoami
-        self.allowed, self.may_bind = kube.allowed, kube.may_bind
+        self.allowed, self.may_bind, self.holds = kube.allowed, kube.may_bind, kube.holds
         self.namespace_names, self.existing_cluster_roles = kube.namespace_names, kube.existing_cluster_roles
         self.role_namespaces = kube.role_namespaces
 
@@ -31,6 +30,10 @@ class WatchedCluster:
         if self.store.policies:
             return list(self.store.policies.values())
         return await self.kube.list_policies()
+
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        """The ClusterRoles' rules, read again once a policy has changed (as the reconciler reads them)."""
+        return await self.kube.cluster_role_rules(names, self.store.policy_epoch)
 
     async def get_policy(self, name: str) -> dict | None:
         """The AccessPolicy ``name``: the watched copy if there is one, else read (None if there is none)."""

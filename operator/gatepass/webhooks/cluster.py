@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from gatepass.core.credentials import Right
 from gatepass.core.grants import BindTarget
+from gatepass.core.rbac import Access
 
 
 class Cluster(Protocol):
@@ -39,8 +39,8 @@ class Cluster(Protocol):
     async def may_bind(self, target: BindTarget) -> bool:
         """Whether the operator may bind the role ``target`` names."""
 
-    async def holds(self, right: Right) -> bool:
-        """Whether the operator itself holds ``right``."""
+    async def holds(self, access: Access) -> bool:
+        """Whether the operator itself may make the API request ``access`` (what it needs to grant it)."""
 
     #: Where the operator makes token-mode grants' ServiceAccounts and Secrets.
     credentials_namespace: str
@@ -53,3 +53,7 @@ class Cluster(Protocol):
 
     async def role_namespaces(self, names: frozenset[str]) -> dict[str, frozenset[str]]:
         """For each of ``names``, the namespaces a Role of that name exists in."""
+
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        """For each of the ClusterRoles ``names``, its rules as the API returns them (None: it does not exist):
+        what bounds resource requests."""
