@@ -23,6 +23,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -375,6 +376,64 @@ class Kube:
         except CliError:
             return None
         return [rule_from_api(rule) for rule in role.get("rules") or ()]
+
+    # -- listing as the user (request search) ---------------------------------------
+
+    def list_names(self, api_group: str, resource: str, namespace: str = "", limit: int = 500) -> Names:
+        """The names of one kind's objects the caller may list, in ``namespace`` (or every namespace, for
+        ``''``): metadata only (PartialObjectMetadataList), so that listing secrets reads no secret data."""
+        version = self._group_version(api_group)
+        if version is None:
+            return Names(exists=False)
+        where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+        root = "/api/v1" if not api_group else f"/apis/{version}"
+        path = f"{root}{where}/{quote(resource, safe='')}"
+        transport = self.transport
+        saved = transport.headers
+        transport.headers = {**saved, "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                             "application/json"}
+        try:
+            response = transport.request("GET", path, query={"limit": str(limit)})
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise CliError(f"cannot reach the cluster at {self.host}: {_root_cause(error)}") from None
+        finally:
+            transport.headers = saved
+        if response.status in (401, 403):
+            return Names(allowed=False)
+        if response.status == 404:
+            return Names(exists=False)
+        if response.status >= 400:
+            raise api_error(response.status, data, response.reason or "")
+        listed = json.loads(data)
+        items = listed.get("items") or ()
+        found = tuple(((i.get("metadata") or {}).get("namespace") or "", (i.get("metadata") or {}).get("name") or "")
+                      for i in items)
+        return Names(found=found, more=bool((listed.get("metadata") or {}).get("continue")))
+
+    def _group_version(self, api_group: str) -> str | None:
+        """'v1' for the core group, the preferred 'group/version' of another; None when the group is unknown."""
+        if not api_group:
+            return "v1"
+        cache = self.__dict__.setdefault("_versions", {})
+        if api_group not in cache:
+            try:
+                found = self._call("GET", f"/apis/{quote(api_group, safe='')}", not_found="unknown")
+                cache[api_group] = ((found.get("preferredVersion") or {}).get("groupVersion")) or None
+            except CliError:
+                cache[api_group] = None
+        return cache[api_group]
+
+
+@dataclass(frozen=True)
+class Names:
+    """What listing one kind as the caller gave: (namespace, name) pairs, or that they may not list it, or
+    that there is no such kind there."""
+
+    found: tuple[tuple[str, str], ...] = ()
+    more: bool = False  # the API server has more than the limit
+    allowed: bool = True
+    exists: bool = True
 
 
 def _object(plural: str, name: str) -> str:
