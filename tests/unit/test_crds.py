@@ -31,6 +31,8 @@ from gatepass.api.accesspolicy import (
     ONE_ROLE_KIND,
     ROLE_NEEDS_NAMESPACES,
 )
+from gatepass.api.accesspolicy import ROLES_OR_RESOURCES as POLICY_ROLES_OR_RESOURCES
+from gatepass.api.accessrequest import ROLES_OR_RESOURCES
 from gatepass.api.common import duration_fields
 from gatepass.api import values
 from gatepass.core.durations import checked_duration
@@ -146,7 +148,7 @@ def test_every_field_has_a_description(model):
         ),
         (
             AccessRequest, "accessrequests", ["areq"],
-            ["USER", "ROLES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"],
+            ["USER", "ROLES", "RESOURCES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"],
         ),
         (AccessReview, "accessreviews", ["arev"], ["REQUEST", "DECISION", "REVIEWER", "AGE"]),
     ],
@@ -202,8 +204,11 @@ def test_request_history_is_bounded():
 def test_request_spec_validation():
     spec = schema_of(AccessRequest)["properties"]["spec"]
     props = spec["properties"]
-    assert spec["required"] == ["roles"]
-    assert props["roles"]["minItems"] == 1
+    assert "required" not in spec and "minItems" not in props["roles"]  # roles or resources: a CEL rule
+    assert {"rule": "(has(self.roles) && size(self.roles) > 0) || (has(self.resources) && size(self.resources) > 0)",
+            "message": ROLES_OR_RESOURCES} in spec["x-kubernetes-validations"]
+    assert props["resources"]["items"]["required"] == ["resource", "verbs"]
+    assert props["resources"]["items"]["properties"]["verbs"]["minItems"] == 1
     assert props["reason"]["maxLength"] == 4096
     assert props["duration"]["default"] == "1h"
     assert props["startTime"]["format"] == "date-time"
@@ -227,8 +232,10 @@ def test_request_conditions_follow_the_conventions():
 def test_policy_validation():
     spec = schema_of(AccessPolicy)["properties"]["spec"]
     props = spec["properties"]
-    assert props["roles"]["minItems"] == 1
+    assert "minItems" not in props["roles"]  # roles or resources: a CEL rule
+    assert POLICY_ROLES_OR_RESOURCES in {r["message"] for r in spec["x-kubernetes-validations"]}
     assert props["roles"]["x-kubernetes-list-map-keys"] == ["name"]
+    assert props["resources"]["x-kubernetes-list-map-keys"] == ["clusterRole"]
     role_rules = {r["message"] for r in props["roles"]["items"]["x-kubernetes-validations"]}
     assert role_rules == {
         ONE_ROLE_KIND, ROLE_NEEDS_NAMESPACES, CLUSTER_WIDE_NEEDS_CLUSTER_ROLE, CLUSTER_ROLE_NEEDS_SCOPE,
@@ -446,7 +453,7 @@ def test_parse_request_and_review_by_kind():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"roles": []}, "spec.roles must have at least 1 item"),
+        ({"roles": []}, "spec: a policy offers at least one role (roles) or one resource bound (resources)"),
         (
             {"roles": [{"name": "x", "clusterRole": "a", "role": "b", "namespaces": ["p"]}]},
             f"spec.roles[0]: {ONE_ROLE_KIND}",

@@ -57,7 +57,7 @@ def test_a_review_of_a_number():
     (AccessRequest, {"metadata": {"name": "r"}}, "spec is required (What is requested, for how long and why)"),
     (AccessRequest, with_spec(REQUEST, roles="dba"), "spec.roles must be a list (Names of the roles requested, "
                                                      "as an AccessPolicy lists them in spec.roles[].name)"),
-    (AccessRequest, with_spec(REQUEST, roles=[]), "spec.roles must have at least 1 item"),
+    (AccessRequest, with_spec(REQUEST, roles=[]), "spec: request at least one role (roles) or one resource rule"),
     (AccessRequest, with_spec(REQUEST, roles=["x"] * 65), "spec.roles must have at most 64 items"),
     (AccessRequest, with_spec(REQUEST, roles=[""]), "spec.roles[0] must not be empty"),
     (AccessRequest, with_spec(REQUEST, reason="x" * 4097), "spec.reason must have at most 4096 characters"),

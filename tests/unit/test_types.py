@@ -49,7 +49,7 @@ def test_policy_defaults_follow_the_spec():
     assert defaults == {"thresholds": (), "denials": 1, "max_duration": timedelta(hours=1),
                         "request_ttl": timedelta(hours=1), "max_start_delay": timedelta(hours=168),
                         "require_reason": True,
-                        "trusted_submitters": Subjects(), "rules": ()}
+                        "trusted_submitters": Subjects(), "rules": (), "resources": ()}
 
 
 def test_only_cluster_roles_marked_cluster_wide_bind_cluster_wide():

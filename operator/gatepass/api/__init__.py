@@ -17,7 +17,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .accesspolicy import AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, Threshold
+    from .accesspolicy import (AccessPolicy, AccessPolicySpec, AccessPolicyStatus, RequestableRole, ResourceBound,
+                               Threshold)
     from .accessrequest import (
         AccessRequest,
         AccessRequestSpec,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         ConditionType,
         OnBehalfOf,
         RequestState,
+        ResourceRule,
         ReviewRecord,
         ReviewSource,
         RoleRef,
@@ -63,7 +65,9 @@ __all__ = [
     "PrinterColumn",
     "RequestState",
     "RequestableRole",
+    "ResourceBound",
     "ResourceInfo",
+    "ResourceRule",
     "ReviewRecord",
     "ReviewSource",
     "RoleKind",

@@ -1,4 +1,4 @@
-"""AccessPolicy: who may request which roles, who reviews, and how many approvals it takes."""
+"""AccessPolicy: who may request which roles and resources, who reviews, and how many approvals it takes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, model_validator
 
 from gatepass.core.durations import format_duration
+from gatepass.core.resources import MAX_BOUNDS
 from gatepass.core.types import DEFAULT_DURATION, DEFAULT_MAX_START_DELAY
 
 from .base import (
@@ -49,6 +50,9 @@ MAX_RULES = 32
 MAX_ROUTES = 32
 MAX_CHAT_USERS = 1024
 MAX_EXPRESSION_LENGTH = 4096
+
+ROLES_OR_RESOURCES = "a policy offers at least one role (roles) or one resource bound (resources)"
+BOUND_NEEDS_SCOPE = "a resource bound needs namespaces or clusterWide: true"
 
 _HAS_NAMESPACES = "has(self.namespaces) && size(self.namespaces) > 0"
 _IS_CLUSTER_WIDE = "has(self.clusterWide) && self.clusterWide"
@@ -108,6 +112,40 @@ class RequestableRole(ApiModel):
             raise ValueError(CLUSTER_WIDE_NEEDS_CLUSTER_ROLE)
         if self.cluster_role is not None and not self.cluster_wide and not self.namespaces:
             raise ValueError(CLUSTER_ROLE_NEEDS_SCOPE)
+        return self
+
+
+class ResourceBound(ApiModel):
+    """What resource requests may ask for: at most the rules of a ClusterRole, in some namespaces or
+    cluster-wide (Teleport's search_as_roles). The ClusterRole is never bound itself; a request's rules
+    must each be within it, and the operator grants exactly those. The operator must hold the
+    ClusterRole's permissions itself to grant them (the chart binds it to the ClusterRoles listed in its
+    resourceBounds value; see docs/resources.md)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(f"({_IS_CLUSTER_WIDE}) || ({_HAS_NAMESPACES})", BOUND_NEEDS_SCOPE),
+        )
+    )
+
+    cluster_role: RoleName = Field(
+        description="Name of the ClusterRole whose rules bound what may be requested. One that does not exist "
+        "is accepted with a warning; nothing can be requested under it until it exists.",
+    )
+    namespaces: list[NamespaceName] = listed(
+        "Namespaces in which resources may be requested within the ClusterRole's rules.",
+        set_list(), max_length=MAX_NAMESPACES,
+    )
+    cluster_wide: bool = Field(
+        False,
+        description="Whether requests may be made in every namespace, and for cluster-scoped resources "
+        "(granted with a ClusterRole and a ClusterRoleBinding), within the ClusterRole's rules.",
+    )
+
+    @model_validator(mode="after")
+    def _check_scope(self) -> Self:
+        if not self.cluster_wide and not self.namespaces:
+            raise ValueError(BOUND_NEEDS_SCOPE)
         return self
 
 
@@ -224,12 +262,24 @@ class ReviewRule(ApiModel):
 class AccessPolicySpec(ApiModel):
     """Desired state of an AccessPolicy."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("(has(self.roles) && size(self.roles) > 0) || (has(self.resources) && size(self.resources) > 0)",
+                ROLES_OR_RESOURCES),
+        )
+    )
+
     requesters: Subjects = Field(description="Users and groups who may create requests under this policy.")
-    roles: list[RequestableRole] = Field(
-        min_length=1,
-        max_length=MAX_ROLES,
-        description="The roles that may be requested under this policy (at least one), keyed by name.",
-        json_schema_extra=map_list("name"),
+    roles: list[RequestableRole] = listed(
+        "The roles that may be requested under this policy, keyed by name. A policy offers at least one role "
+        "or one resource bound.",
+        map_list("name"), max_length=MAX_ROLES,
+    )
+    resources: list[ResourceBound] = listed(
+        "What may be requested as rules on resources rather than whole roles: each entry's ClusterRole bounds "
+        "the rules a request may ask for in its namespaces (or anywhere, with clusterWide). Keyed by "
+        "clusterRole.",
+        map_list("clusterRole"), max_length=MAX_BOUNDS,
     )
     reviewers: Subjects = Field(
         description="Users and groups whose approvals and denials count. Nobody may review their own request."
@@ -287,6 +337,12 @@ class AccessPolicySpec(ApiModel):
         map_list("slackUser"), max_length=MAX_CHAT_USERS,
     )
 
+    @model_validator(mode="after")
+    def _roles_or_resources(self) -> Self:
+        if not self.roles and not self.resources:
+            raise ValueError(ROLES_OR_RESOURCES)
+        return self
+
 
 class AccessPolicyStatus(ApiModel):
     """Observed state of an AccessPolicy, kept by the operator."""
@@ -302,7 +358,8 @@ class AccessPolicyStatus(ApiModel):
     @classmethod
     def summarize(cls, spec: AccessPolicySpec, generation: int | None = None) -> AccessPolicyStatus:
         """The status the operator writes for ``spec``."""
-        roles = ", ".join(role.name for role in spec.roles)
+        roles = ", ".join([*(role.name for role in spec.roles),
+                           *(f"resources within {bound.cluster_role}" for bound in spec.resources)])
         if spec.thresholds:
             approvals = ", ".join(f"{t.name}:{t.approvals}" for t in spec.thresholds)
         else:

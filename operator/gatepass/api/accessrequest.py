@@ -1,15 +1,18 @@
-"""AccessRequest: a user asks for roles, for a while, for a reason."""
+"""AccessRequest: a user asks for roles, or for rules on resources, for a while, for a reason."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
 
 from gatepass.core import conditions
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
 from gatepass.core.reconcile import HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT, LISTING_LIMIT
+from gatepass.core.resources import MAX_ASK_NAMES, MAX_ASK_VERBS, MAX_ASKS
 from gatepass.core.types import DEFAULT_DURATION, Via
 
 from .base import (
@@ -45,11 +48,20 @@ REQUESTER_IMMUTABLE = "requester is set when the request is created and cannot b
 SUBMITTER_IMMUTABLE = "submitter is set when the request is created and cannot be changed"
 ON_BEHALF_OF_IMMUTABLE = "onBehalfOf cannot be changed once the request exists"
 GRANT_IMMUTABLE = (
-    "roles, namespaces, duration, startTime and reason cannot be changed once the request exists; "
+    "roles, resources, namespaces, duration, startTime and reason cannot be changed once the request exists; "
     "create a new AccessRequest instead"
 )
 #: The spec fields that say what is granted; reviews apply to them, so they may not change.
-GRANT_FIELDS = ("roles", "namespaces", "duration", "startTime", "reason")
+GRANT_FIELDS = ("roles", "resources", "namespaces", "duration", "startTime", "reason")
+# The rules on what is requested, shared by the CRD (CEL) and the model (Python).
+ROLES_OR_RESOURCES = "request at least one role (roles) or one resource rule (resources)"
+NO_PATH_IN_RESOURCE = ("resource is a resource's plural name, without '/': name a subresource in subresource; "
+                       "non-resource URLs cannot be requested")
+NO_PATH_IN_SUBRESOURCE = "subresource is one name, without '/'"
+NO_WILDCARD_NAME = "names are object names ('*' is not one); leave names out for any name"
+Verb = Annotated[str, StringConstraints(min_length=1, max_length=63)]
+_HAS_ROLES = "has(self.roles) && size(self.roles) > 0"
+_HAS_RESOURCES = "has(self.resources) && size(self.resources) > 0"
 
 
 #: Where a request is in its lifecycle: the core's states (gatepass.core.lifecycle), not a copy of them.
@@ -91,6 +103,61 @@ class OnBehalfOf(ApiModel):
     )
 
 
+class ResourceRule(ApiModel):
+    """Verbs on resources of one kind, by name or any name, in one namespace or (cluster-scoped) cluster-wide:
+    one rule of the per-grant Role (or ClusterRole) the operator creates when the request is granted."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("!self.resource.contains('/')", NO_PATH_IN_RESOURCE, field_path=".resource"),
+            cel("!has(self.subresource) || !self.subresource.contains('/')", NO_PATH_IN_SUBRESOURCE,
+                field_path=".subresource"),
+            cel("!has(self.names) || !self.names.exists(n, n == '*')", NO_WILDCARD_NAME, field_path=".names"),
+        )
+    )
+
+    api_group: str = Field(
+        "", max_length=253,
+        description='The API group of the resource: "" (the core group, the default) for pods, "apps" for '
+        'deployments; "*" only where the policy\'s bound has it.',
+    )
+    resource: str = Field(
+        min_length=1, max_length=253,
+        description='The resource\'s plural name, as RBAC names it (pods, deployments, nodes); "*" only where '
+        "the policy's bound has it.",
+    )
+    subresource: str | None = Field(
+        None, max_length=253,
+        description='A subresource of it (log, exec, status; "*" for every one, where the bound allows it). '
+        "Absent: the resource itself.",
+    )
+    namespace: NamespaceName | None = Field(
+        None,
+        description="The namespace of the objects. Absent: a cluster-scoped resource (nodes, namespaces), "
+        "granted with a ClusterRole and a ClusterRoleBinding, which only a policy's clusterWide bound allows.",
+    )
+    names: list[RoleName] = listed(
+        "The names of the objects. Absent or empty: any name, which only a bound whose rule names none allows.",
+        set_list(), max_length=MAX_ASK_NAMES,
+    )
+    verbs: list[Verb] = Field(
+        min_length=1, max_length=MAX_ASK_VERBS,
+        description='The verbs (get, list, watch, create, update, patch, delete; "*" only where the bound has '
+        "it). At least one.",
+        json_schema_extra=set_list(),
+    )
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Self:
+        if "/" in self.resource:
+            raise ValueError(NO_PATH_IN_RESOURCE)
+        if self.subresource and "/" in self.subresource:
+            raise ValueError(NO_PATH_IN_SUBRESOURCE)
+        if "*" in self.names:
+            raise ValueError(NO_WILDCARD_NAME)
+        return self
+
+
 class AccessRequestSpec(ApiModel):
     """What is requested. The requester is filled in by the admission webhook."""
 
@@ -108,19 +175,26 @@ class AccessRequestSpec(ApiModel):
                 field_path=".submitter",
             ),
             cel(unchanged("onBehalfOf"), ON_BEHALF_OF_IMMUTABLE, field_path=".onBehalfOf"),
+            cel(f"({_HAS_ROLES}) || ({_HAS_RESOURCES})", ROLES_OR_RESOURCES),
         )
     )
 
-    roles: list[RoleName] = Field(
-        min_length=1,
-        max_length=64,
-        description="Names of the roles requested, as an AccessPolicy lists them in spec.roles[].name. "
-        "At least one.",
-        json_schema_extra=set_list(),
+    roles: list[RoleName] = listed(
+        "Names of the roles requested, as an AccessPolicy lists them in spec.roles[].name. "
+        "At least one role or one resource rule is requested.",
+        set_list(), max_length=64,
+    )
+    resources: list[ResourceRule] = listed(
+        "Rules on resources requested instead of (or beside) whole roles, e.g. get on pods/log named db-1 in "
+        "payments. Each must be within the rules of the ClusterRole a governing AccessPolicy bounds resource "
+        "requests with (its spec.resources) in that namespace; when granted, the operator creates a Role per "
+        "namespace (a ClusterRole for cluster-scoped ones) holding exactly these rules, and binds it.",
+        atomic_list(), max_length=MAX_ASKS,
     )
     namespaces: list[NamespaceName] = listed(
         "Namespaces to bind the roles in, one RoleBinding each. "
-        "Empty or absent: cluster-wide, which only roles with clusterWide: true allow.",
+        "Empty or absent: cluster-wide, which only roles with clusterWide: true allow. "
+        "Resource rules say their own namespace.",
         set_list(), max_length=256,
     )
     duration: Duration = Field(
@@ -156,6 +230,12 @@ class AccessRequestSpec(ApiModel):
         description="Who filed the request on the requester's behalf (absent when the requester filed it). "
         "Set by the admission webhook from the API server's authentication; it cannot change afterwards.",
     )
+
+    @model_validator(mode="after")
+    def _roles_or_resources(self) -> Self:
+        if not self.roles and not self.resources:
+            raise ValueError(ROLES_OR_RESOURCES)
+        return self
 
 
 class ReviewRecord(ApiModel):
@@ -255,6 +335,11 @@ class AccessRequestStatus(ApiModel):
         None, max_length=LISTING_LIMIT,
         description='The requested roles on one line (e.g. "dba,view"), for kubectl get.',
     )
+    resources: str | None = Field(
+        None, max_length=LISTING_LIMIT,
+        description='The requested resource rules on one line (e.g. "get pods/log db-1 in payments; +1 more"), '
+        "for kubectl get.",
+    )
     namespaces: str | None = Field(
         None,
         max_length=LISTING_LIMIT,
@@ -304,7 +389,7 @@ class AccessRequestStatus(ApiModel):
 
 
 class AccessRequest(CustomResource):
-    """AccessRequest asks for roles for a limited time. Reviewers approve or deny it; once an
+    """AccessRequest asks for roles, or rules on resources, for a limited time. Reviewers approve or deny it; once an
     AccessPolicy's thresholds are met the operator binds the roles until the time runs out."""
 
     resource = ResourceInfo(
@@ -313,6 +398,7 @@ class AccessRequest(CustomResource):
         printer_columns=(
             PrinterColumn("USER", ".spec.requester.username", description="Who asked."),
             PrinterColumn("ROLES", ".status.roles", description="Roles requested."),
+            PrinterColumn("RESOURCES", ".status.resources", description="Resource rules requested."),
             PrinterColumn("STATUS", ".status.state", description="Lifecycle state."),
             PrinterColumn("APPROVALS", ".status.approvals", "integer", "Approvals that count."),
             PrinterColumn("DENIALS", ".status.denials", "integer", "Denials that count."),

@@ -19,15 +19,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from gatepass.core.grants import REQUEST_UID_LABEL
+from gatepass.core.resources import Ask, Bound
 from gatepass.core.types import Identity, Policy, Request, RequestableRole, Review, Rule, Subjects, Threshold, Via
 
 if TYPE_CHECKING:
     from . import accesspolicy as policy_model
+    from . import accessrequest as request_model
     from .base import CustomResource, ObjectMeta
     from .common import Subjects as SubjectsModel
     from .common import UserInfo
 
-__all__ = ["identity", "policy", "policy_name", "request", "review"]
+__all__ = ["ask", "identity", "policy", "policy_name", "request", "review"]
 
 #: A request read before the API server stored it has no creation time yet.
 _NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -69,6 +71,7 @@ def request(body: Mapping[str, Any], requester: Identity | None = None,
         created=_utc(meta.creation_timestamp) or _NEVER,
         generation=meta.generation or 1,
         labels=tuple(sorted(meta.labels.items())),
+        resources=tuple(ask(rule) for rule in spec.resources),
     )
 
 
@@ -100,6 +103,8 @@ def policy(body: Mapping[str, Any]) -> Policy:
         trusted_submitters=_subjects(spec.trusted_submitters),
         rules=tuple(Rule(name=rule.name, decision=rule.decision.value, expression=rule.expression,
                          reason=rule.reason) for rule in spec.rules),
+        resources=tuple(Bound(cluster_role=bound.cluster_role, namespaces=tuple(bound.namespaces),
+                              cluster_wide=bound.cluster_wide) for bound in spec.resources),
     )
 
 
@@ -184,6 +189,12 @@ def _role(model: policy_model.RequestableRole) -> RequestableRole:
         namespaces=tuple(model.namespaces),
         cluster_wide=model.cluster_wide,
     )
+
+
+def ask(model: request_model.ResourceRule) -> Ask:
+    """One spec.resources entry of an AccessRequest (a ResourceRule) as the core's Ask."""
+    return Ask(resource=model.resource, verbs=tuple(model.verbs), api_group=model.api_group,
+               subresource=model.subresource or "", namespace=model.namespace or "", names=tuple(model.names))
 
 
 def _threshold(model: policy_model.Threshold) -> Threshold:

@@ -38,9 +38,15 @@ class AuditEvent:
 
 
 def access(request: Request) -> str:
-    """'dba in payments', 'dba, reader in payments, billing', 'view cluster-wide'."""
-    roles = ", ".join(request.roles)
-    return f"{roles} in {', '.join(request.namespaces)}" if request.namespaces else f"{roles} cluster-wide"
+    """'dba in payments', 'dba, reader in payments, billing', 'view cluster-wide', and each resource rule
+    as it describes itself: 'get pods/log db-1 in payments', 'dba in payments and get pods/log db-1 in
+    payments'."""
+    said = [ask.describe() for ask in request.resources]
+    if request.roles:
+        roles = ", ".join(request.roles)
+        said.insert(0, f"{roles} in {', '.join(request.namespaces)}" if request.namespaces
+                    else f"{roles} cluster-wide")
+    return " and ".join(said)
 
 
 def _whose(request: Request) -> str:

@@ -1,4 +1,5 @@
-"""The RoleBindings and ClusterRoleBindings a request gets, as plain dicts.
+"""The RoleBindings and ClusterRoleBindings a request gets, and the per-grant Roles of its resource rules,
+as plain dicts.
 
 Names are deterministic, so the operator finds and repairs its own bindings
 after a restart or a hand edit: "gatepass-<request name>-<8 hex>", where the
@@ -11,6 +12,13 @@ the role exist, and it holds `bind` on that role there (BindTarget). Holding
 the role's permissions, which Kubernetes would accept instead, is not enough,
 so a policy can never hand out more than gatepass-operator-bind allows. What
 stands in the way is a BindBlock, which the reconciler feeds to decide().
+
+A request's resource rules (gatepass.core.resources) are granted with a Role per namespace holding exactly
+the rules asked there (a ClusterRole for the cluster-scoped ones), made for the grant and bound by a
+binding of the same name: "gatepass-<request name>-<8 hex>" as above, hashed with RESOURCES_SEED for the
+role. Both are labelled and owned like role bindings, and go with them. The operator may create such a
+Role only if it holds every permission in it (RBAC's escalation check; it holds no `escalate`), and then
+may bind it without `bind` on it.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from typing import Any, Iterable, Mapping
 
 from .names import API_VERSION, KEY_PREFIX
 from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
+from .rbac import Rule
+from .resources import role_rules, rule_manifest, scopes
 from .types import Policy, Request, RequestableRole
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -33,6 +43,10 @@ REQUEST_LABEL = f"{KEY_PREFIX}request"
 #: On an AccessReview, the UID of the request it was made for (set by admission; see gatepass.core.admission).
 REQUEST_UID_LABEL = f"{KEY_PREFIX}request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
+#: The kinds of the per-grant roles of resource requests.
+ROLE_OBJECT_KINDS = ("Role", "ClusterRole")
+#: What a per-grant role's name is hashed with instead of a role name (no policy's role has this name).
+RESOURCES_SEED = "(resources)"
 #: The aggregated ClusterRole whose `bind` rules say which roles the operator may grant.
 OPERATOR_BIND_ROLE = "gatepass-operator-bind"
 
@@ -94,8 +108,72 @@ def request_label(request_name: str) -> str:
     return f"{stem}-{digest}" if stem else digest
 
 
+def grant_role_name(request: Request, namespace: str) -> str:
+    """The name of the per-grant Role of ``request``'s resource rules in ``namespace`` ('': its ClusterRole),
+    and of the binding that binds it."""
+    return binding_name(request, RESOURCES_SEED, namespace)
+
+
+@dataclass(frozen=True)
+class GrantRole:
+    """A Role (``namespace`` set) or ClusterRole made for one grant, holding exactly ``rules``."""
+
+    kind: str  # Role | ClusterRole
+    namespace: str
+    name: str
+    rules: tuple[Rule, ...]
+
+    @property
+    def ref(self) -> BindingRef:
+        return BindingRef(self.kind, self.namespace, self.name)
+
+    @property
+    def binding_ref(self) -> BindingRef:
+        """The binding that binds it (of the same name)."""
+        return BindingRef("RoleBinding" if self.namespace else "ClusterRoleBinding", self.namespace, self.name)
+
+
+def grant_roles(request: Request) -> list[GrantRole]:
+    """The per-grant Roles of ``request``'s resource rules: one per namespace asked in, in the order of the
+    asks, and one ClusterRole for the cluster-scoped ones."""
+    return [GrantRole("Role" if namespace else "ClusterRole", namespace, grant_role_name(request, namespace),
+                      role_rules(request.resources, namespace))
+            for namespace in scopes(request.resources)]
+
+
+def resource_bindings(request: Request) -> list[Binding]:
+    """The bindings of ``request``'s per-grant Roles to the requester."""
+    user = request.requester.username
+    return [Binding(role.binding_ref.kind, role.namespace, role.name, role.kind, role.name, user)
+            for role in grant_roles(request)]
+
+
+def render_grant_role(role: GrantRole, request_name: str, request_uid: str) -> dict[str, Any]:
+    """The manifest of ``role``, labelled and owned like a binding of the AccessRequest ``request_name``."""
+    metadata = _owned_metadata(role.name, request_name, request_uid)
+    if role.namespace:
+        metadata["namespace"] = role.namespace
+    return {"apiVersion": RBAC_API_VERSION, "kind": role.kind, "metadata": metadata,
+            "rules": [rule_manifest(rule) for rule in role.rules]}
+
+
+def role_drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
+    """What about the per-grant role ``existing`` differs from the ``desired`` manifest: its rules, our labels
+    and our ownerReference (what the API server adds is ignored); empty when it matches."""
+    changes = ["rules"] if _rules(desired) != _rules(existing) else []
+    return changes + _marks_drift(desired, existing)
+
+
+def _rules(manifest: Mapping[str, Any]) -> list[tuple]:
+    def key(rule: Mapping[str, Any]) -> tuple:
+        return tuple(tuple(sorted(rule.get(field) or ())) for field in
+                     ("apiGroups", "resources", "resourceNames", "nonResourceURLs", "verbs"))
+    return sorted(key(rule) for rule in manifest.get("rules") or () if isinstance(rule, Mapping))
+
+
 def desired_bindings(request: Request, policy: Policy) -> list[Binding]:
-    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide).
+    """One binding per requested role and namespace (one ClusterRoleBinding when cluster-wide), then one per
+    per-grant Role of the resource rules (see grant_roles).
 
     Assumes `policy` allows the request (see policy.request_errors); a role the
     policy does not offer is a programming error and raises ValueError.
@@ -113,13 +191,12 @@ def desired_bindings(request: Request, policy: Policy) -> list[Binding]:
         for namespace in dict.fromkeys(request.namespaces):
             bindings.append(Binding("RoleBinding", namespace, binding_name(request, name, namespace),
                                     role.kind, role.role_name, user))
-    return bindings
+    return bindings + resource_bindings(request)
 
 
-def render_binding(binding: Binding, request_name: str, request_uid: str) -> dict[str, Any]:
-    """The manifest of `binding`, owned by the AccessRequest `request_name`."""
-    metadata: dict[str, Any] = {
-        "name": binding.name,
+def _owned_metadata(name: str, request_name: str, request_uid: str) -> dict[str, Any]:
+    return {
+        "name": name,
         "labels": {MANAGED_LABEL: "true", REQUEST_LABEL: request_label(request_name)},
         "ownerReferences": [{
             "apiVersion": OWNER_API_VERSION,
@@ -130,6 +207,11 @@ def render_binding(binding: Binding, request_name: str, request_uid: str) -> dic
             "blockOwnerDeletion": False,
         }],
     }
+
+
+def render_binding(binding: Binding, request_name: str, request_uid: str) -> dict[str, Any]:
+    """The manifest of `binding`, owned by the AccessRequest `request_name`."""
+    metadata = _owned_metadata(binding.name, request_name, request_uid)
     if binding.kind == "RoleBinding":
         metadata["namespace"] = binding.namespace
     return {
@@ -181,6 +263,12 @@ def drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
         changes.append("roleRef")
     if _subjects(desired) != _subjects(existing):
         changes.append("subjects")
+    return changes + _marks_drift(desired, existing)
+
+
+def _marks_drift(desired: Mapping[str, Any], existing: Mapping[str, Any]) -> list[str]:
+    """Our labels and ownerReference, where ``existing`` lost them."""
+    changes: list[str] = []
     want_labels = (desired.get("metadata") or {}).get("labels") or {}
     have_labels = (existing.get("metadata") or {}).get("labels") or {}
     if any(have_labels.get(key) != value for key, value in want_labels.items()):

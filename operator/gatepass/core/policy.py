@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from .durations import format_duration
 from .lifecycle import State, state_of
+from .resources import bound_errors
 from .timestamps import floor_second, format_time
 from .types import Identity, Policy, Request
 
@@ -70,6 +71,8 @@ def request_errors(request: Request, policy: Policy) -> list[str]:
                 for namespace in request.namespaces
                 if namespace not in role.namespaces
             )
+    if request.resources:
+        errors.extend(bound_errors(policy.name, policy.resources, request.resources))
     if request.duration <= timedelta(0):
         errors.append(f"duration {format_duration(request.duration)} must be positive")
     elif request.duration > policy.max_duration:
@@ -102,6 +105,9 @@ def evaluate_request(request: Request, policies: Iterable[Policy]) -> Selection:
 
     user = request.requester.username
     mine = [p for p in ordered if p.requesters.contains(request.requester)]
+    if not mine and not request.roles:
+        return Selection(None, [f"{user} may not request resources: no AccessPolicy names {who(request.requester)} "
+                                "as a requester"])
     unoffered = [name for name in request.roles if not any(p.role(name) for p in mine)]
     if unoffered:
         return Selection(None, [

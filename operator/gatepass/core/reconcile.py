@@ -40,8 +40,8 @@ Rules beyond the lifecycle table:
     creation, then every audit event of the plan, as its Events say it. It is
     bounded (HISTORY_LIMIT entries): past that, the first entry and the latest
     are kept and status.historyOmitted counts what was left out between them.
-  * status.roles and status.namespaces say the spec's lists as one line, for
-    kubectl's columns (a JSONPath cannot join a list).
+  * status.roles, status.resources and status.namespaces say the spec's lists
+    as one line, for kubectl's columns (a JSONPath cannot join a list).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import audit
+from . import audit, resources
 from .audit import AuditEvent
 from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition,
                          summary)
@@ -64,7 +64,7 @@ from .timestamps import ceil_second, floor_second, format_time, later, parse_opt
 from .types import Policy, Request, Review, Revocation
 
 STATUS_KEYS = (
-    "state", "policy", "roles", "namespaces", "conditions", "reviews", "approvals", "denials",
+    "state", "policy", "roles", "resources", "namespaces", "conditions", "reviews", "approvals", "denials",
     "requestExpiresAt", "grantedAt", "expiresAt", "bindings", "revokedBy", "revokeReason", "history",
     "historyOmitted", "observedGeneration",
     "notifications",  # kept by the notifier; decide() carries it over untouched
@@ -162,6 +162,16 @@ def bounded(history: Sequence[Mapping[str, Any]], omitted: int,
         return entries, omitted
     cut = len(entries) - limit
     return [entries[0], *entries[cut + 1:]], omitted + cut
+
+
+def where(request: Request) -> str:
+    """status.namespaces: where the roles are bound ('(cluster-wide)' for none), then the namespaces of the
+    resource rules (cluster-wide for a cluster-scoped one), without repeats."""
+    places: list[str] = []
+    if request.roles:
+        places.extend(request.namespaces or (CLUSTER_WIDE,))
+    places.extend(namespace or CLUSTER_WIDE for namespace in resources.scopes(request.resources))
+    return listing(list(dict.fromkeys(places)))
 
 
 def grant_deadline(granted_at: datetime, expires_at: datetime, now: datetime) -> datetime:
@@ -515,7 +525,9 @@ class _Decision:
         status.setdefault("denials", 0)
         status.setdefault("bindings", [])
         status["roles"] = listing(self.request.roles)
-        status["namespaces"] = listing(self.request.namespaces) if self.request.namespaces else CLUSTER_WIDE
+        if self.request.resources:
+            status["resources"] = resources.summary(self.request.resources, LISTING_LIMIT)
+        status["namespaces"] = where(self.request)
         status["conditions"] = summary(self.state, self.conditions, self.now, self.request.generation)
         self.record_history()
         status["observedGeneration"] = self.request.generation

@@ -9,7 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
+
+if TYPE_CHECKING:
+    from .resources import Ask, Bound
 
 RoleKind = Literal["ClusterRole", "Role"]
 Decision = Literal["Approve", "Deny"]
@@ -137,6 +140,8 @@ class Policy:
     trusted_submitters: Subjects = Subjects()
     # Automatic reviews by gatepass:rules, in the policy's order (Deny rules are applied first).
     rules: tuple[Rule, ...] = ()
+    # What resource requests may ask for (gatepass.core.resources): ClusterRoles' rules, by namespace.
+    resources: tuple[Bound, ...] = ()
 
     def __post_init__(self) -> None:
         if self.denials < 1:
@@ -171,15 +176,17 @@ class Review:
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    """An AccessRequest: who asks for which roles, where, for how long and why.
+    """An AccessRequest: who asks for which roles (in `namespaces`) and which resources (each ask says
+    where), for how long and why.
 
-    Keyword-only: `name`, `requester`, `roles` and `created` are required.
+    Keyword-only: `name`, `requester` and `created` are required, and at least one of `roles` and
+    `resources` is not empty (the schema says so).
     """
 
     name: str
     uid: str = ""
     requester: Identity
-    roles: tuple[str, ...]
+    roles: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
     duration: timedelta = DEFAULT_DURATION
     reason: str = ""
@@ -191,6 +198,8 @@ class Request:
     submitter: Identity | None = None
     # metadata.labels, sorted by key: policy rules may read them.
     labels: tuple[tuple[str, str], ...] = ()
+    # The rules asked for beside (or instead of) roles (gatepass.core.resources.Ask).
+    resources: tuple[Ask, ...] = ()
 
     @property
     def cluster_wide(self) -> bool:
