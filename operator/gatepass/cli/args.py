@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="List the resources your AccessPolicies would let you request, and "
                                 "the verbs: names where you may list them (as yourself), else what you could ask "
                                 "for (e.g. pods/log, any name, in payments).")
-    search.add_argument("--kind", default="", metavar="TYPE[.GROUP]", help="only this resource type (e.g. pods)")
+    search.add_argument("--kind", default="", metavar="TYPE[.GROUP][/SUB]",
+                        help="only this resource type (e.g. pods, pods/log, deployments.apps)")
     search.add_argument("-n", "--namespace", default="", metavar="NS", help="only this namespace")
     search.add_argument("pattern", nargs="?", default="", metavar="NAME-PATTERN",
                         help="only names matching this (a glob such as db-*, or a part of the name)")
