@@ -153,3 +153,37 @@ def test_which_resource_request_is_taken_as_already_asking(have, reused):
     obj["spec"]["resources"] = have
     wanted = [Ask(resource="pods", verbs=("get",), namespace="payments", names=("db-1",)), LOG]
     assert justintime.pending_for_asks([obj], "bob", wanted) == ("a" if reused else None)
+
+
+class Terminal:
+    """stdin as a terminal that answers with ``lines``."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = list(lines)
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.lines.pop(0) + "\n"
+
+
+def approved_role() -> list:
+    return [[("MODIFIED", request_obj("bob-dba-abcde", "Approved", granted=True, version="2",
+                                      expiresAt="2026-11-24T10:31:00Z"))]]
+
+
+@pytest.mark.parametrize("answers, role", [(("",), False), (("1",), False), (("3", "x", "2"), True)])
+def test_on_a_terminal_the_whole_role_is_offered_beside_the_least(tmp_path, capfd, monkeypatch, answers, role):
+    monkeypatch.setattr(sys, "stdin", Terminal(*answers))
+    watches = approved_role() if role else [[("MODIFIED", granted())]]
+    kube = FakeKube(policies=[DEMO_POLICY, RESOURCE_POLICY], rules=BOTH, watches=watches)
+    code, err = execute(kube, logs_refused_once(tmp_path), whole_role=False)
+    assert code == 0
+    assert ("roles" in kube.created[0]["spec"]) is role and ("resources" in kube.created[0]["spec"]) is not role
+    assert err.splitlines()[3:6] == [
+        "What to ask for?",
+        "  1) get pods db-1 in payments; get pods/log db-1 in payments (AccessPolicy pod-logs) (default)",
+        "  2) role dba in payments (AccessPolicy demo-dba)",
+    ]
+    assert "--whole-role asks" not in err
