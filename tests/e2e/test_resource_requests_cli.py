@@ -8,15 +8,14 @@ answer once access is granted: access itself is checked with `kubectl auth can-i
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 
 import pytest
 import yaml
 
-from .helpers import get, unique, wait_for, wait_state
-from .test_cli import CLI, TIMEOUT, WAIT, access, approve_when_asked, ok, one_error_line, requests_of
+from .helpers import unique, wait_for, wait_state
+from .test_cli import WAIT, access, approve_when_asked, ok, one_error_line, requests_of
 
 pytestmark = pytest.mark.e2e
 
