@@ -129,7 +129,7 @@ def test_create_resource_asks_for_exactly_the_flags_and_show_says_each_rule(gate
     assert re.search(r"^\s+get pods/log db-1 in payments$", shown, re.M), shown
     listed = ok(access(gatepass, "alice", "request", "ls", "--reviewable")).stdout
     row = next(line for line in listed.splitlines() if line.startswith(name + " "))
-    assert re.split(r"\s{2,}", row)[2:4] == ["get pods db-1,get pods/log db-1", "payments"]
+    assert re.split(r"\s{2,}", row)[2:4] == ["get pods db-1; get pods/log db-1", "payments"]
 
     ok(access(gatepass, "alice", "review", "--approve", "--reason=ok", name))
     ok(access(gatepass, "ivan", "review", "--approve", "--reason=ok", name))

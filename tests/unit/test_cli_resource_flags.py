@@ -100,11 +100,11 @@ def test_a_bad_resource_is_one_line_before_anything_is_sent():
 
 def test_the_table_shows_the_rules_in_roles_and_their_namespaces():
     row = output.request_row(resource_obj(LOG, NODES))
-    assert row[2:4] == ["get pods/log db-1,get,list nodes (any name)", "payments,(cluster-wide)"]
+    assert row[2:4] == ["get pods/log db-1; get,list nodes (any name)", "payments,(cluster-wide)"]
     mixed = output.request_row(resource_obj(LOG, roles=["dba"], namespaces=["billing"]))
-    assert mixed[2:4] == ["dba,get pods/log db-1", "billing,payments"]
+    assert mixed[2:4] == ["dba; get pods/log db-1", "billing,payments"]
     many = output.request_row(resource_obj(LOG, LOG, LOG))
-    assert many[2] == "get pods/log db-1,get pods/log db-1,+1 more"
+    assert many[2] == "get pods/log db-1; get pods/log db-1; +1 more"
     assert output.request_row(request_obj())[2:4] == ["dba", "payments"]  # role requests print as before
 
 

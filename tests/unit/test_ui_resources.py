@@ -45,7 +45,7 @@ def test_the_request_screen_says_each_rule_and_the_reviewer_decides_on_exactly_t
 
 def test_the_list_and_the_grants_name_the_rules_and_their_namespaces():
     row = screens.row(resource_request(), False, NOW)
-    assert (row.roles, row.namespaces) == ("get pods/log db-1, get pods db-1", "payments")
+    assert (row.roles, row.namespaces) == ("get pods/log db-1; get pods db-1", "payments")
     mixed = resource_request()
     mixed["spec"]["roles"] = ["dba"]
     mixed["spec"]["namespaces"] = ["billing"]
@@ -54,7 +54,7 @@ def test_the_list_and_the_grants_name_the_rules_and_their_namespaces():
     assert not screens.Filters(namespace="billing").matches(resource_request())
     granted = resource_request("Approved", expiresAt="2026-11-24T10:31:00Z")
     [grant] = screens.grants([granted], BOB, NOW)
-    assert grant.roles == "get pods/log db-1, get pods db-1"
+    assert grant.roles == "get pods/log db-1; get pods db-1"
 
 
 def test_the_form_offers_the_bounds_and_reads_resource_lines():

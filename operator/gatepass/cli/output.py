@@ -107,10 +107,10 @@ CELL_ASKS = 2
 
 
 def access_cells(obj: Mapping, sep: str = ",") -> tuple[str, str]:
-    """The ROLES and NAMESPACES cells: the roles, then the resource rules (verbs, resource, names), and where,
-    each list joined with ``sep``."""
+    """The ROLES and NAMESPACES cells: the roles (joined with ``sep``), then each resource rule (verbs,
+    resource, names; after '; ', since verbs and names have commas of their own), and where."""
     roles, namespaces, asked = _texts(obj, "roles"), _texts(obj, "namespaces"), asks(obj)
-    what = [*roles, *(ask.what() for ask in asked[:CELL_ASKS])]
+    what = ([sep.join(roles)] if roles else []) + [ask.what() for ask in asked[:CELL_ASKS]]
     if len(asked) > CELL_ASKS:
         what.append(f"+{len(asked) - CELL_ASKS} more")
     places = list(namespaces) if roles else []
@@ -119,7 +119,7 @@ def access_cells(obj: Mapping, sep: str = ",") -> tuple[str, str]:
     where = sep.join(dict.fromkeys(places))
     if cluster:
         where = sep.join(filter(None, (where, "(cluster-wide)")))
-    return sep.join(what), where
+    return "; ".join(what), where
 
 
 def asked_text(obj: Mapping) -> str:
