@@ -30,6 +30,8 @@ class ClusterReads:
     reviews: list[dict] = field(default_factory=list)
     operator: str = OPERATOR
     revokers: frozenset[str] = frozenset()  # users RBAC grants the revoke verb on accessrequests
+    # ClusterRole name -> its rules as the API returns them (a bound of resource requests); absent: none such
+    cluster_role_rules_: dict[str, list[dict]] = field(default_factory=dict)
 
     def _read(self, what: str) -> None:
         self.calls.append(what)
@@ -47,6 +49,10 @@ class ClusterReads:
     async def role_namespaces(self, names: frozenset[str]) -> dict[str, frozenset[str]]:
         self._read("roles")
         return {name: self.roles.get(name, frozenset()) for name in names}
+
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        self._read("clusterrole rules")
+        return {name: self.cluster_role_rules_.get(name) for name in names}
 
     async def may_bind(self, target) -> bool:  # the operator's own bind check, not one of the reads above
         return target.role_name not in self.unbindable

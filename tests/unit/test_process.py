@@ -35,7 +35,7 @@ def test_every_handler_is_in_the_registry_the_process_made():
     assert set(activities) == {"authentication", "startup", "cleanup"}
     watched = sorted(h.selector.any_name for h in registry._watching.get_all_handlers())
     assert watched == sorted(["accesspolicies", "accessrequests", "accessreviews", "rolebindings",
-                              "clusterrolebindings"])
+                              "clusterrolebindings", "roles", "clusterroles"])
     webhooks = {h.id: (h.selector.any_name, tuple(h.operations)) for h in registry._webhooks.get_all_handlers()}
     assert webhooks == {hook.id: (hook.resource, hook.operations) for hook in config.HOOKS}
 
@@ -71,7 +71,7 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
             return store.policies.get(name) if store is not None else None
 
         get_request = list_reviews = whoami = allowed = may_bind = None
-        namespace_names = existing_cluster_roles = role_namespaces = None
+        namespace_names = existing_cluster_roles = role_namespaces = cluster_role_rules = None
 
     kube, store = Kube(), Store()
     cluster = WatchedCluster(kube, store)

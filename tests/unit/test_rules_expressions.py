@@ -183,7 +183,7 @@ def test_a_deny_rule_may_read_anything(expression):
 
 
 # ------------------------------------------------- Approve rules and what the requester sets
-APPROVE_ONLY = "it may read only user, request.roles, request.namespaces and request.duration (a Deny rule may " \
+APPROVE_ONLY = "it may read only user, request.roles, request.namespaces, request.resources and request.duration (a Deny rule may " \
                "read anything)"
 WHOLE = "the requester sets request.name, request.reason, request.labels and request.reviewers"
 
@@ -368,7 +368,7 @@ def test_type_errors_read_as_cel_not_as_python():
     ("'oncall' in usr.groups", "undeclared reference to 'usr' (the variables are request and user)"),
     ("request.roles.all(r, r == x)", "undeclared reference to 'x'"),
     ("request.durration < duration('1h')", "request has no field 'durration' (it has name, roles, namespaces, "
-                                           "duration, reason, labels, reviewers)"),
+                                           "resources, duration, reason, labels, reviewers)"),
     ("'oncall' in user.group", "user has no field 'group' (it has username, groups)"),
     ("request.name.lowerAscii() == 'x'", "unknown function 'lowerAscii'"),
     ("user.username", "the expression must give a bool: it gave a string, not a bool"),

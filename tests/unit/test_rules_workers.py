@@ -138,7 +138,7 @@ def test_the_policy_check_reads_each_rules_decision():
     assert asyncio.run(check_all((Rule("ticket", "Deny", TICKET.expression),))) is None
     assert asyncio.run(check_all((ONCALL, TICKET))) == (
         "rule ticket: an Approve rule may not read request.labels: the requester sets it; it may read only user, "
-        "request.roles, request.namespaces and request.duration (a Deny rule may read anything)")
+        "request.roles, request.namespaces, request.resources and request.duration (a Deny rule may read anything)")
 
 
 def test_admission_refuses_a_rule_nested_2000_deep_in_one_line():

@@ -252,9 +252,11 @@ class ReviewRule(ApiModel):
     expression: str = Field(
         min_length=1,
         max_length=MAX_EXPRESSION_LENGTH,
-        description="A CEL expression over `request` (name, roles, namespaces, duration as a CEL duration, "
-        "reason, labels, reviewers) and `user` (username, groups), e.g. "
-        "request.duration <= duration('1h') && 'oncall' in user.groups. It must evaluate to a bool.",
+        description="A CEL expression over `request` (name, roles, namespaces, resources, duration as a CEL "
+        "duration, reason, labels, reviewers) and `user` (username, groups), e.g. "
+        "request.duration <= duration('1h') && 'oncall' in user.groups. Each of request.resources is a map "
+        "of apiGroup, resource, subresource, namespace, names and verbs (\"\" or [] when absent), e.g. "
+        "request.resources.all(r, r.namespace == 'payments' && !('delete' in r.verbs)). It must evaluate to a bool.",
     )
     reason: Reason = Field("", description="The review's reason, shown to the requester and in the audit trail.")
 

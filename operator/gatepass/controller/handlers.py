@@ -63,6 +63,15 @@ async def clusterrolebinding_event(event: Mapping, body: dict, store: Store, que
     _queue(queue, store.put_binding({**body, "kind": "ClusterRoleBinding"}, _deleted(event)))
 
 
+async def role_event(event: Mapping, body: dict, store: Store, queue: Queue) -> None:
+    """A per-grant Role of a resource request: kept with the request's bindings."""
+    _queue(queue, store.put_binding({**body, "kind": "Role"}, _deleted(event)))
+
+
+async def clusterrole_event(event: Mapping, body: dict, store: Store, queue: Queue) -> None:
+    _queue(queue, store.put_binding({**body, "kind": "ClusterRole"}, _deleted(event)))
+
+
 def _queue(queue: Queue, name: str | None) -> None:
     if name:
         queue.add(name)
@@ -75,6 +84,8 @@ WATCHES: tuple[tuple[Handler, str, str, str, dict[str, str] | None], ...] = (
     (review_event, GROUP, VERSION, REVIEWS, None),
     (rolebinding_event, *RBAC, "rolebindings", {MANAGED_LABEL: "true"}),
     (clusterrolebinding_event, *RBAC, "clusterrolebindings", {MANAGED_LABEL: "true"}),
+    (role_event, *RBAC, "roles", {MANAGED_LABEL: "true"}),
+    (clusterrole_event, *RBAC, "clusterroles", {MANAGED_LABEL: "true"}),
 )
 
 

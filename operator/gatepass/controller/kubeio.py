@@ -23,7 +23,7 @@ from urllib.parse import quote
 import kubernetes
 from kubernetes.client import ApiException
 
-from gatepass.core.grants import RBAC_GROUP, BindTarget
+from gatepass.core.grants import MANAGED_LABEL, RBAC_GROUP, BindTarget
 from gatepass.core.names import GROUP, VERSION
 from gatepass.core.timestamps import format_time
 from gatepass.kube.errors import status_message
@@ -176,6 +176,7 @@ class Kube:
         self._me: str | None = None
         self.answers = Answers()
         self._series: dict[str, int] = {}  # aggregated Event name -> its count, as last written
+        self._role_rules: dict[str, tuple[float, list[dict] | None]] = {}  # ClusterRole -> (until, rules)
 
     async def _request(self, call: str, args: tuple, method: str, path: str, body=None, *,
                        content_type: str | None = None, query: Mapping[str, str] | None = None):
@@ -508,16 +509,109 @@ class Kube:
         def bindings(kind: str, result) -> list[dict]:
             return [{**item, "kind": kind} for item in result.get("items") or ()]
 
-        policies, requests, reviews, rolebindings, clusterrolebindings = await asyncio.gather(
+        policies, requests, reviews, rolebindings, clusterrolebindings, roles = await asyncio.gather(
             self._list_custom("accesspolicies"),
             self._list_custom("accessrequests"),
             self._list_custom("accessreviews"),
             self._request("list_role_binding_for_all_namespaces", (), "GET", f"{RBAC}/rolebindings", query=managed),
             self._request("list_cluster_role_binding", (), "GET", f"{RBAC}/clusterrolebindings", query=managed),
+            self.list_grant_roles(),
         )
         return {
             "policies": policies,
             "requests": requests,
             "reviews": reviews,
-            "bindings": bindings("RoleBinding", rolebindings) + bindings("ClusterRoleBinding", clusterrolebindings),
+            # The per-grant roles of resource requests are kept with the bindings (gatepass.core.grants).
+            "bindings": bindings("RoleBinding", rolebindings) + bindings("ClusterRoleBinding", clusterrolebindings)
+            + roles,
         }
+
+    # ------------------------------------------------ resource requests' roles
+    @staticmethod
+    def _role_path(kind: str, namespace: str, name: str = "") -> str:
+        base = f"{RBAC}/namespaces/{quote(namespace, safe='')}/roles" if kind == "Role" else f"{RBAC}/clusterroles"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+    async def apply_grant_role(self, manifest: Mapping) -> dict:
+        """Creates a per-grant Role or ClusterRole, or makes an existing one what it should be (it may have
+        been edited by hand); returns it as stored. RBAC refuses it (403) unless the operator holds every
+        permission in it."""
+        manifest = dict(manifest)
+        kind, meta = manifest["kind"], manifest["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        call = "namespaced_role" if kind == "Role" else "cluster_role"
+        args: tuple = (namespace,) if kind == "Role" else ()
+        try:
+            stored = await self._request(f"create_{call}", (*args, manifest), "POST",
+                                         self._role_path(kind, namespace), manifest)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            path = self._role_path(kind, namespace, name)
+            current = await self._request(f"read_{call}", (name, *args), "GET", path)
+            version = (current.get("metadata") or {}).get("resourceVersion")
+            replaced = {**manifest, "metadata": {**meta, "resourceVersion": version}}
+            stored = await self._request(f"replace_{call}", (name, *args, replaced), "PUT", path, replaced)
+        return {**stored, "kind": kind}
+
+    async def delete_grant_role(self, kind: str, namespace: str, name: str) -> None:
+        """Deletes a per-grant Role or ClusterRole (gone already is done)."""
+        call = "delete_namespaced_role" if kind == "Role" else "delete_cluster_role"
+        args = (name, namespace) if kind == "Role" else (name,)
+        try:
+            await self._request(call, args, "DELETE", self._role_path(kind, namespace, name))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def holds(self, access) -> bool:
+        """Does RBAC let the operator itself make this API request (a gatepass.core.rbac.Access)? What it must
+        hold to create a per-grant role allowing it. Asked with a SelfSubjectAccessReview, answers reused
+        for ANSWERS_TTL."""
+        resource, _, subresource = access.resource.partition("/")
+        attributes = {"group": access.api_group, "resource": resource, "subresource": subresource,
+                      "verb": access.verb, "name": access.name, "namespace": access.namespace}
+        review = {"spec": {"resourceAttributes": attributes}}
+
+        async def ask() -> bool:
+            result = await self._request("create_self_subject_access_review", (review,), "POST",
+                                         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+            return bool((result.get("status") or {}).get("allowed"))
+
+        return await self.answers.get(("holds", access), ask)
+
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        """The rules of each of the ClusterRoles ``names`` (None for one that does not exist), one get each, at
+        once, reused for ANSWERS_TTL: what bounds resource requests (an aggregated ClusterRole's rules are
+        the aggregation's, as the API server stores them)."""
+        ordered = sorted(names)
+        now = self.answers.clock()
+        cache = self._role_rules
+
+        async def read(name: str) -> list[dict] | None:
+            cached = cache.get(name)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+            try:
+                body = await self._request("read_cluster_role", (name,), "GET", self._role_path("ClusterRole", "", name))
+                rules = list(body.get("rules") or ())
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                rules = None
+            if len(cache) > 1024:
+                cache.clear()
+            cache[name] = (now + self.answers.ttl, rules)
+            return rules
+
+        found = await asyncio.gather(*(read(name) for name in ordered))
+        return dict(zip(ordered, found))
+
+    async def list_grant_roles(self) -> list[dict]:
+        """The per-grant Roles and ClusterRoles (labelled managed), each with its kind: listed at start-up."""
+        managed = {"labelSelector": f"{MANAGED_LABEL}=true"}
+        roles, cluster_roles = await asyncio.gather(
+            self._request("list_role_for_all_namespaces", (), "GET", f"{RBAC}/roles", query=managed),
+            self._request("list_cluster_role", (), "GET", f"{RBAC}/clusterroles", query=managed))
+        return [{**item, "kind": "Role"} for item in roles.get("items") or ()] + \
+               [{**item, "kind": "ClusterRole"} for item in cluster_roles.get("items") or ()]

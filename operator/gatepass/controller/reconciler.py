@@ -28,10 +28,12 @@ from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_
 from gatepass.api import values
 from gatepass.core import ledger
 from gatepass.core.conditions import BLOCKED_REASONS
-from gatepass.core.grants import BindBlock, BindingRef, blocked, blocked_by_api_error, manifest_ref, manifest_target
+from gatepass.core.grants import (ROLE_OBJECT_KINDS, BindBlock, BindingRef, BindTarget, blocked, blocked_by_api_error, manifest_ref,
+                                  manifest_target, not_held, role_accesses, role_binding, role_of)
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.names import POLICIES, REQUESTS
 from gatepass.core.policy import governing_policy
+from gatepass.core.resources import bounded, bounding_roles
 from gatepass.core.reconcile import Plan, decide
 from gatepass.core.retention import removal_time, wake_time
 from gatepass.core.types import Policy, Request, Review, Revocation
@@ -156,7 +158,10 @@ class Reconciler:
         review (the ledger's, the AccessReviews', and a policy rule's made now) and a revocation."""
         request = values.request(body)
         status = body.get("status") or {}
-        policy = governing_policy(request, self.policies(), status)
+        policies = self.policies()
+        if request.resources:  # judged against the bounds' rules as they are now
+            policies = bounded(policies, await self.kube.cluster_role_rules(bounding_roles(policies)))
+        policy = governing_policy(request, policies, status)
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [
             review for review in (values.review(r, request.uid)
@@ -227,15 +232,32 @@ class Reconciler:
         """The bindings among ``manifests`` that cannot be made now, and why (see gatepass.core.grants.blocked).
         An API error other than "not found" is raised: nothing is bound on a question left unanswered."""
         async def check(manifest: dict) -> tuple[BindingRef, BindBlock | None]:
+            ref = manifest_ref(manifest)
+            if ref.kind in ROLE_OBJECT_KINDS:  # a resource request's own role: the operator must hold it all
+                return role_binding(ref), await self._role_block(manifest)
             target = manifest_target(manifest)
+            if role_of(manifest) is not None:  # binds such a role, checked with it (or made already)
+                namespace = await self.kube.namespace_exists(target.namespace) if target.namespace else True
+                return ref, blocked(target, namespace_exists=namespace, role_exists=True, may_bind=True)
             namespace, role, bind = await asyncio.gather(
                 self.kube.namespace_exists(target.namespace) if target.namespace else _true(),
                 self.kube.role_exists(target), self.kube.may_bind(target))
-            return manifest_ref(manifest), blocked(target, namespace_exists=namespace, role_exists=role,
-                                                   may_bind=bind)
+            return ref, blocked(target, namespace_exists=namespace, role_exists=role, may_bind=bind)
 
         answers = await asyncio.gather(*(check(manifest) for manifest in manifests))
         return {ref: block for ref, block in answers if block is not None}
+
+    async def _role_block(self, manifest: dict) -> BindBlock | None:
+        """What keeps a per-grant role from being made: its namespace is missing, or the operator does not
+        hold every permission in it (RBAC's escalation check would refuse it)."""
+        ref = manifest_ref(manifest)
+        if ref.namespace and not await self.kube.namespace_exists(ref.namespace):
+            return blocked(BindTarget(ref.kind, ref.name, ref.namespace), namespace_exists=False, role_exists=True,
+                           may_bind=True)
+        accesses = role_accesses(manifest)
+        held = await asyncio.gather(*(self.kube.holds(access) for access in accesses))
+        missing = [access for access, holds in zip(accesses, held) if not holds]
+        return not_held(ref, missing) if missing else None
 
     async def _post_events(self, body: dict, plan: Plan, now: datetime) -> None:
         """The plan's Events, before its status is written: a crash in between makes the next reconcile decide
@@ -252,7 +274,7 @@ class Reconciler:
 
     async def _delete_bindings(self, name: str, plan: Plan) -> None:
         for ref in plan.bindings_to_delete:
-            await self.kube.delete_binding(ref.kind, ref.namespace, ref.name)
+            await self._delete(ref.kind, ref.namespace, ref.name)
             self.store.binding_deleted(name, (ref.kind, ref.namespace, ref.name))
             logger.info("Deleted %s of request %s", ref, name)
 
@@ -260,23 +282,40 @@ class Reconciler:
         """Applies the plan's bindings; stops at the first the API server refuses for a reason the core knows
         (a missing namespace or role, a forbidden bind) and returns it. Any other error is raised."""
         for manifest in plan.bindings_to_apply:
+            ref, role = manifest_ref(manifest), role_of(manifest)
             try:
-                applied = await self.kube.apply_binding(manifest)
+                if ref.kind in ROLE_OBJECT_KINDS:
+                    applied = await self.kube.apply_grant_role(manifest)
+                else:
+                    applied = await self.kube.apply_binding(manifest)
             except ApiException as error:
-                block = blocked_by_api_error(manifest_target(manifest), error.status, details_kind(error))
+                if ref.kind in ROLE_OBJECT_KINDS or role is not None:
+                    own = ref if ref.kind in ROLE_OBJECT_KINDS else role
+                    block = not_held(own, role_accesses(manifest)) if error.status == 403 else \
+                        blocked_by_api_error(manifest_target(manifest), error.status, details_kind(error))
+                    ref = role_binding(own)
+                else:
+                    block = blocked_by_api_error(manifest_target(manifest), error.status, details_kind(error))
                 if block is None:
                     raise  # retried with backoff; nothing is recorded as granted meanwhile
-                return {manifest_ref(manifest): block}
+                return {ref: block}
             self.store.put_binding(applied, deleted=False)
             meta = manifest["metadata"]
             logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"], user)
         return {}
 
+    async def _delete(self, kind: str, namespace: str, name: str) -> None:
+        """Deletes a binding, or a resource request's own Role or ClusterRole."""
+        if kind in ROLE_OBJECT_KINDS:
+            await self.kube.delete_grant_role(kind, namespace, name)
+        else:
+            await self.kube.delete_binding(kind, namespace, name)
+
     async def _remove_orphans(self, name: str) -> None:
         """The request is gone: its bindings go too (the garbage collector would, more slowly)."""
         for key in list(self.store.bindings.get(name, {})):
             kind, namespace, binding = key
-            await self.kube.delete_binding(kind, namespace, binding)
+            await self._delete(kind, namespace, binding)
             self.store.binding_deleted(name, key)
             logger.info("Deleted %s %s/%s of deleted request %s", kind, namespace, binding, name)
         self.store.forget_request(name)

@@ -26,11 +26,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from itertools import product
 from typing import Any, Iterable, Mapping
 
 from .names import API_VERSION, KEY_PREFIX
 from .conditions import BIND_FORBIDDEN, BLOCKED_REASONS, NAMESPACE_NOT_FOUND, ROLE_NOT_FOUND
-from .rbac import Rule
+from .rbac import Access, Rule
 from .resources import role_rules, rule_manifest, scopes
 from .types import Policy, Request, RequestableRole
 
@@ -45,6 +46,11 @@ REQUEST_UID_LABEL = f"{KEY_PREFIX}request-uid"
 BINDING_KINDS = ("RoleBinding", "ClusterRoleBinding")
 #: The kinds of the per-grant roles of resource requests.
 ROLE_OBJECT_KINDS = ("Role", "ClusterRole")
+#: Every kind a grant is made of, as the operator keeps them.
+GRANT_KINDS = BINDING_KINDS + ROLE_OBJECT_KINDS
+NAMESPACED_KINDS = ("RoleBinding", "Role")
+#: The Helm chart's value listing the ClusterRoles the operator is bound to, so that it may grant their rules.
+RESOURCE_BOUNDS_VALUE = "resourceBounds"
 #: What a per-grant role's name is hashed with instead of a role name (no policy's role has this name).
 RESOURCES_SEED = "(resources)"
 #: The aggregated ClusterRole whose `bind` rules say which roles the operator may grant.
@@ -139,6 +145,49 @@ def grant_roles(request: Request) -> list[GrantRole]:
     return [GrantRole("Role" if namespace else "ClusterRole", namespace, grant_role_name(request, namespace),
                       role_rules(request.resources, namespace))
             for namespace in scopes(request.resources)]
+
+
+def is_grant_role(request: Request, binding: Binding) -> bool:
+    """Whether ``binding`` binds one of ``request``'s per-grant Roles (rather than a role a policy offers)."""
+    return (binding.role_kind == ("Role" if binding.namespace else "ClusterRole")
+            and binding.role_name == binding.name == grant_role_name(request, binding.namespace))
+
+
+def role_of(manifest: Mapping[str, Any]) -> BindingRef | None:
+    """The per-grant role a binding manifest binds, when it binds one (its roleRef has the binding's own name,
+    as grant_roles makes them); None for a binding of a role a policy offers."""
+    ref, target = manifest_ref(manifest), manifest_target(manifest)
+    if ref.kind not in BINDING_KINDS or target.role_name != ref.name:
+        return None
+    return BindingRef(target.role_kind, ref.namespace, target.role_name)
+
+
+def role_binding(role: BindingRef) -> BindingRef:
+    """The binding that binds the per-grant ``role`` (it has the role's name)."""
+    return BindingRef("RoleBinding" if role.namespace else "ClusterRoleBinding", role.namespace, role.name)
+
+
+def role_accesses(manifest: Mapping[str, Any]) -> tuple[Access, ...]:
+    """Every API request a per-grant role's manifest allows, one per verb, resource and name ('' for any):
+    what the operator must hold itself to create it."""
+    namespace = manifest_ref(manifest).namespace
+    accesses: dict[Access, None] = {}
+    for rule in manifest.get("rules") or ():
+        for group, resource, verb, name in product(rule.get("apiGroups") or ("",), rule.get("resources") or (),
+                                                   rule.get("verbs") or (), rule.get("resourceNames") or ("",)):
+            accesses.setdefault(Access(verb=verb, resource=resource, api_group=group, namespace=namespace,
+                                       name=name), None)
+    return tuple(accesses)
+
+
+def not_held(role: BindingRef, missing: Iterable[Access]) -> BindBlock:
+    """Why the per-grant ``role`` cannot be made: the operator does not hold ``missing`` itself (RBAC lets a
+    role be created only by who holds its permissions)."""
+    what = ", ".join(access.describe() for access in missing) or "its permissions"
+    return BindBlock(BIND_FORBIDDEN,
+                     f"the operator may not grant {what}: it does not hold that access itself (an administrator "
+                     f"lets it by binding the operator to the AccessPolicy's bounding ClusterRole, e.g. with "
+                     f"the Helm chart's {RESOURCE_BOUNDS_VALUE} value)")
 
 
 def resource_bindings(request: Request) -> list[Binding]:
@@ -248,7 +297,7 @@ def binding_from_record(record: Mapping[str, Any], user: str) -> Binding | None:
 def manifest_ref(manifest: Mapping[str, Any]) -> BindingRef:
     """The BindingRef of a binding manifest as the API server returns it (camelCase JSON)."""
     metadata = manifest.get("metadata") or {}
-    namespace = (metadata.get("namespace") or "") if manifest.get("kind") == "RoleBinding" else ""
+    namespace = (metadata.get("namespace") or "") if manifest.get("kind") in NAMESPACED_KINDS else ""
     return BindingRef(str(manifest.get("kind", "")), namespace, str(metadata.get("name", "")))
 
 

@@ -55,8 +55,9 @@ from . import audit, resources
 from .audit import AuditEvent
 from .conditions import (APPROVED, DENIED, EXPIRED, GRANTED, REVOKED, get_condition, is_true, set_condition,
                          summary)
-from .grants import (BINDING_KINDS, Binding, BindBlock, BindingRef, binding_from_record, binding_record,
-                     desired_bindings, drift, first_block, manifest_ref, render_binding)
+from .grants import (GRANT_KINDS, Binding, BindBlock, BindingRef, GrantRole, binding_from_record,
+                     binding_record, desired_bindings, drift, first_block, grant_roles, is_grant_role, manifest_ref,
+                     render_binding, render_grant_role, role_drift)
 from .lifecycle import TERMINAL, Event, State, transition
 from .policy import POLICY_WITHDRAWAL, request_errors, request_expires_at, withdrawal
 from .tally import Outcome, Tally, tally
@@ -427,6 +428,11 @@ class _Decision:
         self.status["bindings"] = [binding_record(b) for b in bindings]
         return bindings
 
+    def granted_roles(self) -> list[GrantRole]:
+        """The per-grant Roles of the grant's bindings (their rules are the request's, which cannot change)."""
+        bound = {binding.ref for binding in self.desired if is_grant_role(self.request, binding)}
+        return [role for role in grant_roles(self.request) if role.binding_ref in bound]
+
     def revoke(self) -> None:
         revocation = self.revocation
         assert revocation is not None
@@ -449,13 +455,22 @@ class _Decision:
         existing: dict[BindingRef, Mapping[str, Any]] = {}
         for manifest in self.existing:
             ref = manifest_ref(manifest)
-            if ref.kind in BINDING_KINDS:
+            if ref.kind in GRANT_KINDS:
                 existing[ref] = manifest
 
         to_apply: list[dict[str, Any]] = []
         to_delete: list[BindingRef] = []
         wanted: set[BindingRef] = set()
         if self.live:
+            for role in self.granted_roles():  # before the bindings that bind them
+                wanted.add(role.ref)
+                manifest = render_grant_role(role, self.request.name, self.request.uid)
+                current = existing.get(role.ref)
+                changes = ["rules"] if current is None else role_drift(manifest, current)
+                if changes:
+                    to_apply.append(manifest)
+                    if current is not None or self.was_granted:
+                        self.events.append(audit.restored(role.ref, self.user, [] if current is None else changes))
             for binding in self.desired:
                 wanted.add(binding.ref)
                 manifest = render_binding(binding, self.request.name, self.request.uid)
@@ -479,8 +494,12 @@ class _Decision:
             # and was not found by them. Emptying the record keeps this one-off.
             for record in self.old.get("bindings") or ():
                 binding = binding_from_record(record, self.user) if isinstance(record, Mapping) else None
-                if binding is not None and binding.ref not in existing and binding.ref not in to_delete:
-                    to_delete.append(binding.ref)
+                if binding is None:
+                    continue
+                refs = [binding.ref]
+                if is_grant_role(self.request, binding):
+                    refs.append(BindingRef(binding.role_kind, binding.namespace, binding.role_name))
+                to_delete.extend(ref for ref in refs if ref not in existing and ref not in to_delete)
             self.status["bindings"] = []
 
         if self.closing is not None:

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .rbac import ALL, Access, Rule, rules_allow
+from .rbac import ALL, Access, Rule, rule_from_api, rules_allow
+from .types import Policy
 
 #: Bounds on the lists of a resource request (they keep the API server's CEL cost estimate small).
 MAX_ASKS = 16
@@ -203,6 +204,21 @@ def with_rules(bounds: Sequence[Bound], rules: Mapping[str, Sequence[Rule] | Non
 def cluster_roles(bounds: Iterable[Bound]) -> frozenset[str]:
     """The ClusterRoles whose rules ``bounds`` need."""
     return frozenset(bound.cluster_role for bound in bounds)
+
+
+def bounding_roles(policies: Iterable[Policy]) -> frozenset[str]:
+    """The ClusterRoles whose rules bound resource requests under any of ``policies``."""
+    return frozenset(name for policy in policies for name in cluster_roles(policy.resources))
+
+
+def bounded(policies: Iterable[Policy], read: Mapping[str, Sequence[Mapping[str, Any]] | None]) -> list[Policy]:
+    """``policies`` with their bounds' rules filled in from ClusterRoles as the API returned them (``read``,
+    by name: the rules, or None for one that does not exist): what admission and the operator decide
+    resource requests with."""
+    rules = {name: None if found is None else tuple(rule_from_api(rule) for rule in found)
+             for name, found in read.items()}
+    return [replace(policy, resources=with_rules(policy.resources, rules)) if policy.resources else policy
+            for policy in policies]
 
 
 def scopes(asked: Iterable[Ask]) -> tuple[str, ...]:

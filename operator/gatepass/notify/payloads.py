@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gatepass.api import values
+from gatepass.core import audit
 from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
@@ -54,6 +55,9 @@ def request_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "roles": list(spec.get("roles") or ()),
         "namespaces": list(spec.get("namespaces") or ()),
         "clusterWide": not spec.get("namespaces"),
+        # Each rule asked for, with the API's keys and its description ("get pods/log db-1 in payments").
+        "resources": [{**ask.as_map(), "description": ask.describe()} for ask in values.request(body).resources]
+        if spec.get("resources") else None,
         "duration": duration(body),
         "reason": spec.get("reason") or "",
         "reviewers": list(spec.get("reviewers") or ()),
@@ -96,10 +100,8 @@ def review_summary(review: ReviewNote) -> dict[str, Any]:
 
 
 def access(body: Mapping[str, Any]) -> str:
-    """'dba in payments', 'view cluster-wide'."""
-    request = values.request(body)
-    roles = ", ".join(request.roles)
-    return f"{roles} in {', '.join(request.namespaces)}" if request.namespaces else f"{roles} cluster-wide"
+    """'dba in payments', 'view cluster-wide', 'get pods/log db-1 in payments': as the audit trail says it."""
+    return audit.access(values.request(body))
 
 
 def headline(body: Mapping[str, Any]) -> str:
@@ -273,11 +275,12 @@ def slack_message(body: Mapping[str, Any], buttons: bool, event: str | None = No
     text = slack_escape(f"Access request {name}: {headline(body)}"[:_SLACK_TEXT_LIMIT]) + f" ({state})"
     shown = _Shown.of(body)
     blocks: list[dict[str, Any]] = [
-        _section(f"*{shown.who}* requests *{shown.roles}* {shown.where} for *{shown.duration}*"),
+        _section(f"*{shown.who}* requests {shown.what} for *{shown.duration}*"),
         {"type": "section", "fields": [_mrkdwn(f"*{title}*\n{value}") for title, value in (
             ("Requester", shown.who), ("Roles", shown.roles), ("Namespaces", shown.namespaces),
             ("Duration", shown.duration), ("State", _DELETED_LINE if deleted else slack_state(body)),
             ("Approvals", _approvals(body)))]},
+        *([_section(f"*Resources*\n{shown.resources}")] if shown.resources else []),
         _section(f"*Reason*\n{shown.reason}"),
         {"type": "context", "elements": [_mrkdwn(_context(body, event))]},
     ]
@@ -301,6 +304,8 @@ class _Shown:
     where: str
     duration: str
     reason: str
+    what: str = ""  # what is requested, for the headline
+    resources: str = ""  # one line per resource rule asked for, exactly
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> _Shown:
@@ -309,10 +314,17 @@ class _Shown:
         reason = slack_escape(request.reason) or "_none given_"
         if len(reason) > _SLACK_TEXT_LIMIT:
             reason = reason[:_SLACK_TEXT_LIMIT] + "…"
+        roles = slack_escape(", ".join(request.roles))
+        where = f"in *{namespaces}*" if request.namespaces else "*cluster-wide*"
+        what = [f"*{roles}* {where}"] if request.roles else []
+        what += [f"*{slack_escape(ask.describe())}*" for ask in request.resources]
+        asked = "\n".join(f"• {slack_escape(ask.describe())}" for ask in request.resources)
+        if len(asked) > _SLACK_TEXT_LIMIT:
+            asked = asked[:_SLACK_TEXT_LIMIT] + "…"
         return cls(who=slack_escape(request.requester.username or "someone"),
-                   roles=slack_escape(", ".join(request.roles)), namespaces=namespaces,
-                   where=f"in *{namespaces}*" if request.namespaces else "*cluster-wide*",
-                   duration=slack_escape(duration(body)), reason=reason)
+                   roles=roles or "_none_", namespaces=namespaces if request.roles else "_none_",
+                   where=where, duration=slack_escape(duration(body)), reason=reason,
+                   what=" and ".join(what), resources=asked)
 
 
 def _mrkdwn(text: str) -> dict[str, str]:

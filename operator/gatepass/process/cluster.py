@@ -21,7 +21,7 @@ class WatchedCluster:
         self.get_request, self.list_reviews, self.whoami = kube.get_request, kube.list_reviews, kube.whoami
         self.allowed, self.may_bind = kube.allowed, kube.may_bind
         self.namespace_names, self.existing_cluster_roles = kube.namespace_names, kube.existing_cluster_roles
-        self.role_namespaces = kube.role_namespaces
+        self.role_namespaces, self.cluster_role_rules = kube.role_namespaces, kube.cluster_role_rules
 
     async def list_policies(self) -> list[dict]:
         """Every AccessPolicy: the watched copies; listed from the API while the store has none yet."""

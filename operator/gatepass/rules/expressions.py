@@ -1,15 +1,17 @@
 """One rule's CEL expression: compiled once, checked at admission, evaluated against a request.
 
-The variables are ``request`` (name, roles, namespaces, duration as a CEL
-duration, reason, labels, reviewers) and ``user`` (username, groups: the
+The variables are ``request`` (name, roles, namespaces, resources, duration as
+a CEL duration, reason, labels, reviewers) and ``user`` (username, groups: the
 requester). An evaluation gives True, False, or a one-line reason why it gave
 neither (an error at run time, a value that is not a bool, or more time than
 its budget).
 
 An Approve rule decides on facts the requester cannot set (TRUSTED): who asks
 (``user``, stamped by admission) and what for (``request.roles``,
-``request.namespaces``, ``request.duration``, which the policy bounds and which
-are exactly what gets granted). The requester chooses the request's name, its
+``request.namespaces``, ``request.resources``, ``request.duration``, which the
+policy bounds and which are exactly what gets granted). Each of
+``request.resources`` is a map with the API's keys (apiGroup, resource,
+subresource, namespace, names, verbs; "" or [] when absent). The requester chooses the request's name, its
 reason and its suggested reviewers, and sets its labels (and may change them
 after filing): an Approve rule that read them would approve whoever typed the
 right words, so check() refuses one that does, and an Approve rule is evaluated
@@ -42,16 +44,17 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import Evaluator as Interpreter
 
+from gatepass.core.resources import Ask
 from gatepass.core.types import Decision, Identity, Request
 
 VARIABLES = ("request", "user")
 FIELDS = {
-    "request": ("name", "roles", "namespaces", "duration", "reason", "labels", "reviewers"),
+    "request": ("name", "roles", "namespaces", "resources", "duration", "reason", "labels", "reviewers"),
     "user": ("username", "groups"),
 }
 #: What an Approve rule may read: what the requester cannot set.
 TRUSTED = {
-    "request": ("roles", "namespaces", "duration"),
+    "request": ("roles", "namespaces", "resources", "duration"),
     "user": ("username", "groups"),
 }
 #: What the requester sets, and an Approve rule therefore may not read.
@@ -95,6 +98,7 @@ def activation(request: Request, decision: Decision = "Approve") -> dict[str, An
             "name": request.name,
             "roles": list(request.roles),
             "namespaces": list(request.namespaces),
+            "resources": [ask.as_map() for ask in request.resources],
             "duration": request.duration,
             "reason": request.reason,
             "labels": dict(request.labels),
@@ -625,6 +629,9 @@ def _samples(tree: lark.Tree) -> tuple[Request, ...]:
     rich = Request(name="sample", requester=Identity("sample", frozenset({"system:authenticated", *strings})),
                    roles=("sample", *strings), namespaces=("default", *strings), reason=" ".join(strings) or "sample",
                    suggested_reviewers=("sample", *strings), labels=tuple(sorted((s, s) for s in strings)),
+                   resources=(Ask("pods", ("get", *strings), subresource="log", namespace="default",
+                                  names=("sample", *strings)),
+                              Ask(strings[0] if strings else "nodes", ("list",), api_group="sample")),
                    duration=timedelta(hours=8), created=created)
     cluster_wide = Request(name="sample", requester=Identity("sample", frozenset({"system:authenticated"})),
                            roles=("sample", "sample-2"), labels=(("app", "sample"),),

@@ -46,3 +46,7 @@ class Cluster(Protocol):
 
     async def role_namespaces(self, names: frozenset[str]) -> dict[str, frozenset[str]]:
         """For each of ``names``, the namespaces a Role of that name exists in."""
+
+    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+        """For each of the ClusterRoles ``names``, its rules as the API returns them (None: it does not exist):
+        what bounds resource requests."""

@@ -14,6 +14,7 @@ from gatepass.core import ledger
 from gatepass.core.durations import duration_errors
 from gatepass.core.lifecycle import State, state_of
 from gatepass.core.policy import governing_policy
+from gatepass.core.resources import bounded, bounding_roles
 from gatepass.core.tally import has_reviewed
 from gatepass.core.types import Identity, Policy, Request
 
@@ -121,7 +122,16 @@ async def governing(cluster: Cluster, request_body: dict) -> tuple[Request, Poli
     """The request and the policy it is decided under: the reconciler's answer (core.policy.governing_policy),
     so that a review admission accepts is counted under the same policy."""
     request = values.request(request_body)
-    return request, governing_policy(request, await policies(cluster), request_body.get("status") or {})
+    return request, governing_policy(request, await policies_for(cluster, request), request_body.get("status") or {})
+
+
+async def policies_for(cluster: Cluster, request: Request) -> list[Policy]:
+    """The policies to decide ``request`` under: with their bounds' rules read now when it asks for resources
+    (as the reconciler decides it)."""
+    known = await policies(cluster)
+    if request.resources:
+        known = bounded(known, await cluster.cluster_role_rules(bounding_roles(known)))
+    return known
 
 
 async def already_reviewed(cluster: Cluster, request_body: dict, username: str) -> bool:

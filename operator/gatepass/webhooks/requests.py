@@ -16,8 +16,8 @@ from gatepass.core.policy import evaluate_request
 from gatepass.core.types import Identity
 
 from .cluster import Cluster
-from .common import (admit, already_reviewed, annotations_of, governing, identity, metadata_of, policies, refuse,
-                     spec_of, state, user_info, warn)
+from .common import (admit, already_reviewed, annotations_of, governing, identity, metadata_of, policies_for,
+                     refuse, spec_of, state, user_info, warn)
 
 #: Written by the mutating webhook, never by the client.
 STAMPED = ("requester", "submitter")
@@ -83,7 +83,7 @@ class RequestAdmission:
                                       submitter=values.identity(submitter) if submitter else None)
         except ValueError as error:
             refuse(str(error))
-        selection = evaluate_request(request, await policies(self.cluster))
+        selection = evaluate_request(request, await policies_for(self.cluster, request))
         if selection.policy is None:
             refuse("; ".join(selection.errors))
 
