@@ -24,9 +24,15 @@ POLICY = "cli-pod-debug"
 PODS = ("db-1", "web-1")
 
 
-def can(gatepass, user: str, verb: str, resource: str, namespace: str = "payments") -> bool:
-    result = gatepass.kubectl("auth", "can-i", verb, resource, "-n", namespace, "--as", user, check=False)
-    return result.stdout.strip() == "yes"
+def can(gatepass, user: str, verb: str, what: str, namespace: str = "payments") -> bool:
+    """`kubectl auth can-i VERB TYPE[/NAME] [--subresource SUB]` as ``user``; ``what`` is 'pods', 'pods/log',
+    'pods/log/db-1' or 'pods/db-1' (a second part that is a known subresource is one)."""
+    parts = what.split("/")
+    subresource = parts.pop(1) if len(parts) > 1 and parts[1] in ("log", "exec") else ""
+    argv = ["auth", "can-i", verb, "/".join(parts), "-n", namespace, "--as", user]
+    if subresource:
+        argv.append(f"--subresource={subresource}")
+    return gatepass.kubectl(*argv, check=False).stdout.strip() == "yes"
 
 
 def apply(gatepass, *objects: dict) -> None:
@@ -70,7 +76,7 @@ def drop_all(gatepass, user: str = "bob") -> None:
 @pytest.fixture
 def bob_clean(gatepass, bounded):
     drop_all(gatepass)
-    wait_for(lambda: not can(gatepass, "bob", "get", "pods/log"), timeout=WAIT, what="bob without pod logs")
+    wait_for(lambda: not can(gatepass, "bob", "get", "pods/log/db-1"), timeout=WAIT, what="bob without pod logs")
     yield
     drop_all(gatepass)
 
