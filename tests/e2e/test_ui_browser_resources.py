@@ -16,7 +16,7 @@ import pytest
 from .browser import watch
 from .helpers import get, state, wait_for, wait_state
 from .test_resource_requests_cli import bounded, can, drop_all  # noqa: F401  (the fixture, by import)
-from .test_ui_browser import VIEWPORT
+from .test_ui_browser import VIEWPORT, shoot  # noqa: F401  (the fixture, by import)
 from .ui import LocalUI, drop_as, live_region
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def signed_in_page(new_context, ui: LocalUI):
 
 
 def test_bob_asks_for_one_pods_log_and_the_reviewers_see_exactly_that(gatepass, bounded, uis,  # noqa: F811
-                                                                        new_context):
+                                                                        new_context, shoot):  # noqa: F811
     from playwright.sync_api import expect
 
     drop_all(gatepass)
@@ -66,6 +66,7 @@ def test_bob_asks_for_one_pods_log_and_the_reviewers_see_exactly_that(gatepass, 
         preview = bob.locator("section.preview")
         expect(preview).to_contain_text("get pods/log db-1 in payments for 30m")
         expect(bob.get_by_label("Resource 1")).to_have_value("pods/db-1")  # the form keeps its lines
+        shoot(bob, "new-resource-request")
         with bob.expect_response(live_region):
             bob.get_by_role("button", name="Create request").click()
         bob.wait_for_url(re.compile(r"/requests/[^/]+$"))
@@ -84,6 +85,8 @@ def test_bob_asks_for_one_pods_log_and_the_reviewers_see_exactly_that(gatepass, 
             expect(restated).to_have_count(1)
             expect(restated).to_have_text("get pods/log db-1 in payments")
             expect(page.locator(".review .restated")).to_have_count(0)  # no roles asked for
+            if reviewer == "alice":
+                shoot(page, "review-resources")
             page.get_by_role("button", name="Approve").click()
             page.wait_for_url(uis[reviewer].url(f"/requests/{name}"))
             expect(page.get_by_role("alert")).to_have_count(0)
