@@ -43,6 +43,8 @@ CALL_TIMEOUT = 30
 WATCH_TIMEOUT = 60
 
 _CUSTOM = f"/apis/{GROUP}/{VERSION}"
+#: Lists of object metadata only (names, no spec, no secret data), or the plain list if a server cannot.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class Transport:
@@ -107,10 +109,12 @@ class Transport:
 
     def request(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
                 content_type: str = "application/json", timeout: float = CALL_TIMEOUT,
-                stream: bool = False) -> http.client.HTTPResponse:
+                stream: bool = False, accept: str = "") -> http.client.HTTPResponse:
         """Send one call; the response (status not checked). A dropped kept-alive connection is retried once."""
         url = self.prefix + path + (f"?{urlencode(query)}" if query else "")
         headers = dict(self.headers)
+        if accept:
+            headers["Accept"] = accept
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -388,17 +392,11 @@ class Kube:
         where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
         root = "/api/v1" if not api_group else f"/apis/{version}"
         path = f"{root}{where}/{quote(resource, safe='')}"
-        transport = self.transport
-        saved = transport.headers
-        transport.headers = {**saved, "Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
-                             "application/json"}
         try:
-            response = transport.request("GET", path, query={"limit": str(limit)})
+            response = self.transport.request("GET", path, query={"limit": str(limit)}, accept=METADATA_ONLY)
             data = response.read()
         except (OSError, http.client.HTTPException) as error:
             raise CliError(f"cannot reach the cluster at {self.host}: {_root_cause(error)}") from None
-        finally:
-            transport.headers = saved
         if response.status in (401, 403):
             return Names(allowed=False)
         if response.status == 404:
