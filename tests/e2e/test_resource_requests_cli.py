@@ -8,6 +8,7 @@ answer once access is granted: access itself is checked with `kubectl auth can-i
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -217,3 +218,14 @@ def test_exec_whole_role_asks_for_the_role(gatepass, bob_clean):
     assert "Role dba in payments (AccessPolicy demo-dba) allows it." in result.stderr
     [request] = [r for r in requests_of(gatepass, "bob") if r["spec"].get("reason") == reason]
     assert request["spec"]["roles"] == ["dba"] and not request["spec"].get("resources")
+
+
+def test_the_search_reads_names_only_so_listing_secrets_reads_no_secret_data(gatepass):
+    from gatepass.cli.kube import METADATA_ONLY, Kube
+
+    kube = Kube.connect(str(gatepass.cluster.kubeconfig), "admin")  # may read every secret's data
+    assert ("payments", "db-password") in kube.list_names("", "secrets", "payments").found
+    response = kube.transport.request("GET", "/api/v1/namespaces/payments/secrets", accept=METADATA_ONLY)
+    listed = json.loads(response.read())
+    assert listed["kind"] == "PartialObjectMetadataList" and listed["items"]
+    assert all(set(item) <= {"kind", "apiVersion", "metadata"} for item in listed["items"]), listed["items"][0]
