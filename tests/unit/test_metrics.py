@@ -248,3 +248,11 @@ def test_the_checker_sees_what_is_wrong():
     assert monitoring.problems('max(gatepass_leader{a="(}"})', exported) == []  # brackets in strings are text
     assert "gatepass_reconciles_total" in monitoring.exported_names(
         "# HELP gatepass_reconciles Reconciliations.\n# TYPE gatepass_reconciles counter\n")
+
+
+def test_grants_are_counted_by_what_they_grant():
+    from gatepass.controller.metrics import grants_label
+
+    assert grants_label({"spec": {"roles": ["dba"]}}) == "roles"
+    assert grants_label({"spec": {"resources": [{"resource": "pods", "verbs": ["get"]}]}}) == "resources"
+    assert grants_label({"spec": {"roles": ["dba"], "resources": [{"resource": "pods", "verbs": ["get"]}]}}) == "both"

@@ -202,3 +202,37 @@ def test_a_click_on_the_link_button_is_not_a_review():
     click = {"type": "block_actions", "user": {"id": "U0ALICE"}, "actions": [
         {"action_id": "gatepass.open", "type": "button", "action_ts": "1.2"}]}
     assert slack_actions.parse_click(urlencode({"payload": json.dumps(click)}).encode()) is None
+
+
+def resource_request() -> dict:
+    body = request()
+    body["spec"] = {**body["spec"], "roles": [], "namespaces": [],
+                    "resources": [{"resource": "pods", "subresource": "log", "namespace": "payments",
+                                   "names": ["db-1"], "verbs": ["get"]},
+                                  {"resource": "nodes", "verbs": ["list"]}]}
+    del body["spec"]["roles"], body["spec"]["namespaces"]
+    return body
+
+
+def test_receivers_see_exactly_which_verbs_on_which_objects():
+    summary = payloads.request_summary(resource_request())
+    assert summary["resources"] == [
+        {"apiGroup": "", "resource": "pods", "subresource": "log", "namespace": "payments", "names": ["db-1"],
+         "verbs": ["get"], "description": "get pods/log db-1 in payments"},
+        {"apiGroup": "", "resource": "nodes", "subresource": "", "namespace": "", "names": [], "verbs": ["list"],
+         "description": "list nodes (any name) cluster-wide"}]
+    assert "resources" not in payloads.request_summary(request())
+    assert payloads.headline(resource_request()) == (
+        "bob requests get pods/log db-1 in payments and list nodes (any name) cluster-wide for 1h: "
+        "ticket #123 <urgent>")
+
+
+def test_the_slack_message_lists_each_resource_rule():
+    text, blocks = payloads.slack_message(resource_request(), buttons=True)
+    assert blocks[0]["text"]["text"] == ("*bob* requests *get pods/log db-1 in payments* and *list nodes (any name) "
+                                         "cluster-wide* for *1h*")
+    sections = [block["text"]["text"] for block in blocks if block.get("type") == "section" and "text" in block]
+    assert "*Resources*\n• get pods/log db-1 in payments\n• list nodes (any name) cluster-wide" in sections
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in blocks[1]["fields"]}
+    assert fields["*Roles*"] == "_none_"
+    assert "get pods/log db-1 in payments" in text

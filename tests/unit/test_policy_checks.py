@@ -203,3 +203,18 @@ def test_the_reads_are_the_roles_the_policy_binds():
     assert needed_reads(dba_policy()) == (frozenset({"dba", "view"}), frozenset({"deployer"}))
     only_cluster = (RequestableRole("dba", "ClusterRole", "dba-admin", ("payments",)),)
     assert needed_reads(dba_policy(roles=only_cluster)) == (frozenset({"dba-admin"}), frozenset())
+
+
+def test_missing_bounds_of_resource_requests_are_warnings():
+    from gatepass.core.resources import Bound
+
+    bounds = (Bound("pod-reader", ("payments", "audit")), Bound("dba", ("payments",)))
+    assert needed_reads(dba_policy(resources=bounds))[0] == {"dba", "view", "pod-reader"}
+    assert findings(resources=bounds).warnings == (
+        'ClusterRole "pod-reader" does not exist: nothing can be requested within it until it is created',
+        'namespace "audit" does not exist: no resource can be granted there until it is created')
+    unread = ClusterFacts(namespaces=None, cluster_roles=None, roles=EVERYTHING.roles)
+    assert "could not check which of the ClusterRoles the policy names exist" in findings(unread, resources=bounds).warnings
+    # A policy of resource bounds alone.
+    only = check_policy(dba_policy(roles=(), resources=(Bound("view", cluster_wide=True),)), EVERYTHING)
+    assert only == Findings()

@@ -332,3 +332,16 @@ def test_roles_and_resources_mix():
     assert request_errors(request(roles=("view",), namespaces=("payments",), resources=(LOG_DB1,)), policy) == []
     assert request_errors(request(roles=("view",), namespaces=("payments",),
                                   resources=(ask(verbs=("delete",), namespace="payments"),)), policy)
+
+
+def test_only_policies_bounding_resources_speak_of_them():
+    from gatepass.core.types import RequestableRole
+
+    roles_only = Policy(name="a-roles", requesters=POLICY.requesters, reviewers=POLICY.reviewers,
+                        roles=(RequestableRole("view", "ClusterRole", "view", ("payments",)),))
+    outside = request(resources=(ask("secrets", ("list",), namespace="payments"),))
+    assert evaluate_request(outside, [roles_only, POLICY]).errors == [
+        f"list secrets {ANY_NAME} in payments exceeds the bound: list secrets {ANY_NAME} "
+        "is not allowed by ClusterRole pod-reader (AccessPolicy pods)"]
+    assert evaluate_request(outside, [roles_only]).errors == [
+        "bob may not request resources: no AccessPolicy bounds resource requests for bob or groups [developers]"]

@@ -422,3 +422,16 @@ def test_the_request_carries_its_labels_and_the_policy_its_rules():
     }})
     assert policy.rules == (Rule("short-oncall", "Approve", ONCALL, "on call"),
                             Rule("no-prod", "Deny", "'prod' in request.namespaces", ""))
+
+
+def test_rules_see_the_requested_resources():
+    from gatepass.core.resources import Ask
+    from gatepass.rules.expressions import activation, check, evaluate
+
+    request = dba_request(roles=(), namespaces=(), resources=(Ask("pods", ("get",), subresource="log", namespace="payments", names=("db-1",)),))
+    only_reads = "request.resources.all(r, r.namespace == 'payments' && !('delete' in r.verbs))"
+    assert check(only_reads) is None  # an Approve rule may read them: they are exactly what is granted
+    assert evaluate(only_reads, activation(request)) is True
+    assert evaluate("request.resources.exists(r, r.subresource == 'exec')", activation(request)) is False
+    assert evaluate("size(request.resources) == 1 && request.resources[0].names == ['db-1']",
+                    activation(request, "Deny")) is True

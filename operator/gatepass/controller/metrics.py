@@ -48,6 +48,9 @@ EXPIRY_LAG = Histogram(
     "From a deadline (access: expiresAt, request: requestExpiresAt) to the operator having acted on it.",
     ["deadline"], buckets=LATENCY_BUCKETS,
 )
+GRANTS = Counter("gatepass_grants", "Grants whose access started, by what they grant: whole roles, resource "
+                 "rules (per-grant Roles), or both.", ["grants"])
+GRANT_KINDS = ("roles", "resources", "both")
 RECONCILES = Counter("gatepass_reconciles", "Reconciliations of one request or policy, by result.", ["result"])
 RECONCILE_SECONDS = Histogram("gatepass_reconcile_duration_seconds", "How long one reconciliation took.",
                               buckets=LATENCY_BUCKETS)
@@ -60,6 +63,8 @@ for _decision in DECISIONS:
         REVIEWS.labels(_decision, _via)
 for _component in COMPONENTS:
     ERRORS.labels(_component)
+for _grants in GRANT_KINDS:
+    GRANTS.labels(_grants)
 for _result in ("ok", "error"):
     RECONCILES.labels(_result)
 for _deadline in ("access", "request"):
@@ -84,10 +89,18 @@ def observe(body: Mapping[str, Any], old_status: Mapping[str, Any], plan: Plan, 
     _time_deadlines(plan, now)
 
 
+def grants_label(body: Mapping[str, Any]) -> str:
+    """What a request grants, as GRANTS labels it: roles, resources or both."""
+    spec = body.get("spec") or {}
+    roles, resources = bool(spec.get("roles")), bool(spec.get("resources"))
+    return GRANT_KINDS[2] if roles and resources else GRANT_KINDS[1] if resources else GRANT_KINDS[0]
+
+
 def _count_events(body: Mapping[str, Any], plan: Plan, now: datetime) -> None:
     for event in plan.events:
         AUDIT_EVENTS.labels(event.reason).inc()
         if event.reason == "Granted":
+            GRANTS.labels(grants_label(body)).inc()
             since = _completed_at(body, plan.status)
             if since is not None:
                 APPROVAL_TO_GRANT.observe(max((now - since).total_seconds(), 0.0))

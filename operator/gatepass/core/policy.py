@@ -115,6 +115,12 @@ def evaluate_request(request: Request, policies: Iterable[Policy]) -> Selection:
             for name in unoffered
         ])
     complete = [p for p in mine if all(p.role(name) for name in request.roles)]
+    if request.resources:  # only policies that bound resource requests at all can allow some
+        bounding = [p for p in complete if p.resources]
+        if not bounding and complete:
+            return Selection(None, [f"{user} may not request resources{' with these roles' if request.roles else ''}: "
+                                    f"no AccessPolicy bounds resource requests for {who(request.requester)}"])
+        complete = bounding
     if not complete:
         roles = ", ".join(f'"{name}"' for name in request.roles)
         return Selection(None, [

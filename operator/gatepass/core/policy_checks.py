@@ -153,9 +153,30 @@ def missing(policy: Policy, facts: ClusterFacts) -> list[str]:
             by_namespace.setdefault(namespace, []).append(role.name)
         if role.kind == "ClusterRole":
             by_cluster_role.setdefault(role.role_name, []).append(role.name)
-    return [*_missing_named("namespace", by_namespace, facts.namespaces, " there"),
-            *_missing_named("ClusterRole", by_cluster_role, facts.cluster_roles, ""),
-            *_missing_roles(policy, facts)]
+    warnings = [*_missing_named("namespace", by_namespace, facts.namespaces, " there"),
+                *_missing_named("ClusterRole", by_cluster_role, facts.cluster_roles, ""),
+                *_missing_roles(policy, facts)]
+    return warnings + _missing_bounds(policy, facts, set(by_namespace), set(by_cluster_role))
+
+
+def _missing_bounds(policy: Policy, facts: ClusterFacts, namespaces_said: set[str],
+                    cluster_roles_said: set[str]) -> list[str]:
+    """A warning for each bounding ClusterRole of resource requests, and namespace of a bound, that does not
+    exist (one already warned about for a role is not said again)."""
+    warnings: list[str] = []
+    bounds = [bound.cluster_role for bound in policy.resources if bound.cluster_role not in cluster_roles_said]
+    if facts.cluster_roles is None:
+        warnings += _unread("ClusterRoles", bounds)
+    else:
+        warnings += [f'ClusterRole "{name}" does not exist: nothing can be requested within it until it is '
+                     "created" for name in sorted(set(bounds)) if name not in facts.cluster_roles]
+    namespaces = [ns for bound in policy.resources for ns in bound.namespaces if ns not in namespaces_said]
+    if facts.namespaces is None:
+        warnings += _unread("namespaces", namespaces)
+    else:
+        warnings += [f'namespace "{ns}" does not exist: no resource can be granted there until it is created'
+                     for ns in sorted(set(namespaces)) if ns not in facts.namespaces]
+    return warnings
 
 
 def _unread(what: str, named: object) -> list[str]:
@@ -198,8 +219,10 @@ def _names(names) -> str:
 
 
 def needed_reads(policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
-    """(ClusterRole names, Role names) the policy binds: what the webhook reads to check they exist."""
+    """(ClusterRole names, Role names) the policy binds or bounds resource requests with: what the webhook
+    reads to check they exist."""
     cluster_roles = frozenset(role.role_name for role in policy.roles if role.kind == "ClusterRole")
+    cluster_roles |= frozenset(bound.cluster_role for bound in policy.resources)
     roles = frozenset(role.role_name for role in policy.roles if role.kind == "Role")
     return cluster_roles, roles
 
