@@ -95,7 +95,7 @@ def test_bob_asks_for_one_pods_log_and_the_reviewers_see_exactly_that(gatepass, 
         expect(bob.get_by_role("heading", name="State: Approved")).to_be_visible(timeout=LIVE)
         wait_state(gatepass, name, "Approved")
         wait_for(lambda: can(gatepass, "bob", "get", "pods/log/db-1"), timeout=60, what="bob's log access")
-        assert not can(gatepass, "bob", "get", "pods/log/web-1")
+        assert not can(gatepass, "bob", "get", "pods/log/db-2")
         assert not can(gatepass, "bob", "get", "pods/db-1")  # only the log was asked for
         bob.goto(uis["bob"].url("/grants"))
         expect(bob.locator("#grants")).to_contain_text("get pods/log db-1")
