@@ -150,7 +150,10 @@ def test_create_outside_the_bound_is_one_line_naming_the_rule(gatepass, bounded)
     result = access(gatepass, "bob", "request", "create", "--resource", "pods/db-1", "--verbs", "exec",
                     "-n", "payments", "--reason=x", "--nowait")
     line = one_error_line(result)
-    assert "create pods/exec db-1 in payments" in line and "exceeds" in line, line
+    assert line.startswith("create pods/exec db-1 in payments exceeds the bound: create pods/exec db-1 is not "
+                           "allowed by ClusterRole "), line
+    assert not [r for r in requests_of(gatepass, "bob") if r["spec"].get("reason") == "x"
+                and (r["spec"].get("resources") or [{}])[0].get("subresource") == "exec"]  # nothing was stored
 
 
 @pytest.mark.parametrize("argv, complaint", [
