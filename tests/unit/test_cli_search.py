@@ -172,3 +172,15 @@ def test_search_says_when_nothing_is_offered_and_when_a_bound_is_unreadable():
         "Cannot read ClusterRole pod-reader (a policy's resource bound) as bob; what it allows is not shown.",
         "No AccessPolicy lets bob ask for resources pods in payments.",
     ]
+
+
+def test_search_says_when_a_listing_was_cut_at_the_limit():
+    names = Names(found=tuple(("payments", f"db-{i}") for i in range(3)), more=True)
+    kube = FakeKube(policies=[RESOURCE_POLICY], rules={RoleKey("ClusterRole", "pod-reader"): READER},
+                    names={("", "pods", "payments"): names})
+    code, out, err = run_search(kube, kind="pods/log")
+    assert code == 0 and [line.split()[2] for line in out.splitlines()[1:]] == ["db-0", "db-1", "db-2"]
+    assert err.splitlines()[0] == (f"Only the first {search.LIST_LIMIT} names of pods in payments are shown: "
+                                   "narrow with NAME-PATTERN.")
+    assert err.splitlines()[1] == ("Ask with: kubectl access request create --resource pods/db-0 --verbs logs "
+                                   "-n payments --reason=...")
