@@ -133,11 +133,3 @@ def test_other_commands_ask_for_exactly_what_was_refused():
 def test_a_non_resource_url_cannot_be_asked_for():
     with pytest.raises(CliError, match="cannot ask for get path /metrics: non-resource URLs are granted only by roles"):
         asks.from_refusals([Access(verb="get", path="/metrics")])
-
-
-def test_asks_are_the_same_when_they_allow_the_same_requests():
-    split = [Ask(resource="pods", verbs=("get",), namespace="p", names=("a",)),
-             Ask(resource="pods", verbs=("get",), namespace="p", names=("b",))]
-    joined = [Ask(resource="pods", verbs=("get",), namespace="p", names=("b", "a"))]
-    assert asks.same_asks(split, joined)
-    assert not asks.same_asks(split, [Ask(resource="pods", verbs=("get",), namespace="p")])

@@ -152,11 +152,6 @@ def _split(resource: str) -> tuple[str, str]:
     return base, sub
 
 
-def same_asks(a: Iterable[Ask], b: Iterable[Ask]) -> bool:
-    """Whether two lists of asks allow the same single requests (order and grouping aside)."""
-    return {x for ask in a for x in ask.accesses()} == {x for ask in b for x in ask.accesses()}
-
-
 def describe(asked: Iterable[Ask]) -> str:
     """'get pods db-1 in payments; get pods/log db-1 in payments'."""
     return "; ".join(ask.describe() for ask in asked)
