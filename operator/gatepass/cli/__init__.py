@@ -3,7 +3,8 @@
 This package is a client. It talks to the Kubernetes API only as the person
 running it (their kubeconfig, ``--kubeconfig`` and ``--context``), over plain
 HTTPS from the standard library (``kube``, ``kubeconfig``), and only to read Gatepass objects, RBAC roles
-and the caller's own identity and permissions, to create AccessRequests and
+and the caller's own identity and permissions, to list the names (object metadata only) of the kinds a
+policy's resource bound names (``request search``), to create AccessRequests and
 AccessReviews, and to set the ``gatepass.dev/revoke`` annotation. It never
 writes ``spec.requester``, ``spec.reviewer`` or any status: who asked and who
 reviewed is always the API server's to say. It may import ``gatepass.core``
