@@ -87,10 +87,10 @@ def test_search_lists_only_what_bob_may_read_and_shows_the_pattern_elsewhere(gat
     rows = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
     assert rows[0] == ["RESOURCE", "NAMESPACE", "NAME", "VERBS", "POLICY"]
     mine = [row for row in rows[1:] if POLICY in row[4].split(",")]
-    assert [row[:4] for row in mine] == [["pods", "payments", "*", "get,list"],
-                                         ["pods/log", "payments", "*", "get,list"]]
+    assert [row[:4] for row in mine] == [["pods", "payments", "(any name)", "get,list"],
+                                         ["pods/log", "payments", "(any name)", "get,list"]]
     assert "db-1" not in result.stdout and "db-2" not in result.stdout
-    assert "You may not list pods in payments, so no names are shown there" in result.stderr
+    assert "You may not list pods in payments, so no names are shown there: ask for a name you know" in result.stderr
 
     # Nothing outside the bound: secrets are in no bound of bob's, and carol is in no policy with one.
     assert "secrets" not in ok(access(gatepass, "bob", "request", "search", "--kind", "secrets")).stdout

@@ -109,7 +109,7 @@ def test_rows_list_names_the_user_may_read_and_the_pattern_where_they_may_not():
     ]
     hidden = search.rows(found, listing(pods=Names(allowed=False)))
     assert [(r.resource, r.name, r.unlisted) for r in hidden] == [
-        ("pods", "*", True), ("pods/log", "*", True), ("secrets", "db-password", False)]
+        ("pods", "(any name)", True), ("pods/log", "(any name)", True), ("secrets", "db-password", False)]
 
 
 def test_rows_follow_the_pattern_and_leave_out_kinds_that_are_not_there():
@@ -130,7 +130,7 @@ def test_rows_merge_what_several_policies_allow():
 
 @pytest.mark.parametrize("row, hint", [
     (search.Row("pods/log", "payments", "db-1", ("get",), ("p",)), "--resource pods/db-1 --verbs logs -n payments"),
-    (search.Row("pods", "payments", "*", ("get", "list"), ("p",)), "--resource pods --verbs get -n payments"),
+    (search.Row("pods", "payments", search.ANY, ("get", "list"), ("p",)), "--resource pods --verbs get -n payments"),
     (search.Row("deployments.apps/scale", "", "web", ("*",), ("p",)),
      "--resource deployments.apps/web --verbs get --subresource scale"),
 ])
@@ -152,14 +152,13 @@ def test_search_lists_as_the_user_and_says_what_it_could_not_list():
     assert code == 0
     assert out.splitlines() == [
         "RESOURCE   NAMESPACE   NAME          VERBS      POLICY",
-        "pods       payments    *             get,list   pod-logs",
-        "pods/log   payments    *             get,list   pod-logs",
+        "pods       payments    (any name)    get,list   pod-logs",
+        "pods/log   payments    (any name)    get,list   pod-logs",
         "secrets    payments    db-password   get        pod-logs",
     ]
     assert kube.listed == [("", "pods", "payments")]  # once for pods and pods/log; secrets are named
     assert err.splitlines() == [
-        "*: any name. You may not list pods in payments, so no names are shown there; ask for a name you know, "
-        "or for any name.",
+        "You may not list pods in payments, so no names are shown there: ask for a name you know, or for any name.",
         "Ask with: kubectl access request create --resource pods --verbs get -n payments --reason=...",
     ]
 

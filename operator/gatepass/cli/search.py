@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gatepass.core.rbac import ALL, RoleKey, Rule
-from gatepass.core.resources import Ask, Bound, exceeding
+from gatepass.core.resources import ANY_NAME, Ask, Bound, exceeding
 from gatepass.core.types import Identity, Policy
 
 from . import output
@@ -29,8 +29,9 @@ from .commands import Context, readable_policies
 from .errors import OK, CliError
 from .kube import Names
 
-#: The NAME of a row that stands for any name (the user may not list them, or the kind is a wildcard).
-ANY = "*"
+#: The NAME of a row that stands for any name (the user may not list them, or the kind is a wildcard), as
+#: every surface says it.
+ANY = ANY_NAME
 COLUMNS = ("RESOURCE", "NAMESPACE", "NAME", "VERBS", "POLICY")
 CLUSTER = "(cluster-wide)"
 #: At most this many objects of one kind in one namespace are listed (the API server's limit).
@@ -227,7 +228,7 @@ def search(ctx: Context) -> int:
         ctx.say(f"Only the first {LIST_LIMIT} names of {', '.join(truncated)} are shown: narrow with NAME-PATTERN.")
     hidden = sorted({f"{r.resource.partition('/')[0]} in {r.namespace or CLUSTER}" for r in found if r.unlisted})
     if hidden:
-        ctx.say(f"{ANY}: any name. You may not list {', '.join(hidden)}, so no names are shown there; ask for a "
-                "name you know, or for any name.")
+        ctx.say(f"You may not list {', '.join(hidden)}, so no names are shown there: ask for a name you know, "
+                "or for any name.")
     ctx.say(f"Ask with: {ctx.command('request', 'create', create_hint(found[0]), '--reason=...')}")
     return OK
