@@ -61,8 +61,8 @@ def test_the_form_offers_the_bounds_and_reads_resource_lines():
     policies = readable_policies([DEMO_POLICY, RESOURCE_POLICY])
     screen = forms.new_screen(policies, BOB, bound_rules={"pod-reader": READER})
     assert [(o.resource, o.where, o.names, o.verbs, o.policy) for o in screen.resource_offers] == [
-        ("pods", "payments", "any name", "get,list", "pod-logs"),
-        ("pods/log", "payments", "any name", "get,list", "pod-logs")]
+        ("pods", "payments", "(any name)", "get,list", "pod-logs"),
+        ("pods/log", "payments", "(any name)", "get,list", "pod-logs")]
     assert len(screen.draft.lines) == forms.RESOURCE_LINES
     lists = {"resource": ["pods/db-1", "", "secrets"], "verbs": ["get, logs", "", "get"],
              "resource_namespace": ["payments", "", "payments"]}

@@ -61,7 +61,7 @@ class ResourceOffer:
 
     resource: str  # 'pods/log', 'deployments.apps'
     where: str  # 'payments', '(cluster-wide)'
-    names: str  # 'any name', or the names the bound's rule allows
+    names: str  # "(any name)", or the names the bound's rule allows
     verbs: str
     policy: str
 
@@ -72,7 +72,7 @@ def resource_offers(policies: Sequence[Policy], me: Identity,
     ``request search`` finds it, without listing any object."""
     return tuple(
         ResourceOffer(search.resource_text(t.ask), t.ask.namespace or search.CLUSTER,
-                      ", ".join(t.ask.names) or "any name", ",".join(t.ask.verbs), t.policy)
+                      ", ".join(t.ask.names) or search.ANY, ",".join(t.ask.verbs), t.policy)
         for t in search.targets(policies, me, rules))
 
 
