@@ -191,3 +191,21 @@ def test_a_grant_the_operator_cannot_make_says_why(gatepass, bounded):
     assert can_bob(gatepass, "get", "configmaps/app") == "no"
     gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=test clean-up")
     wait_state(gatepass, name, "Revoked")
+
+
+def test_a_policy_bounding_what_the_operator_does_not_hold_is_accepted_with_a_warning(gatepass, bounded):
+    name = unique("e2e-config")
+    result = apply(gatepass, {
+        "apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": name},
+        "spec": {"requesters": {"groups": ["developers"]}, "reviewers": {"users": ["alice"]},
+                 "resources": [{"clusterRole": CONFIG_READER, "namespaces": [NAMESPACE]},
+                               {"clusterRole": POD_READER, "namespaces": [NAMESPACE]}]}})
+    try:
+        assert result.returncode == 0, result.stderr
+        warnings = [line for line in result.stderr.splitlines() if "resources within" in line]
+        assert warnings == [f'Warning: resources within ClusterRole "{CONFIG_READER}": the operator does not hold '
+                            "get configmaps in namespace payments itself; requests for them will be approved but "
+                            "not granted until an administrator binds the operator to that ClusterRole (the Helm "
+                            "chart's resourceBounds value)"]
+    finally:
+        gatepass.kubectl("delete", "accesspolicy", name, "--ignore-not-found")

@@ -32,6 +32,7 @@ class ClusterReads:
     revokers: frozenset[str] = frozenset()  # users RBAC grants the revoke verb on accessrequests
     # ClusterRole name -> its rules as the API returns them (a bound of resource requests); absent: none such
     cluster_role_rules_: dict[str, list[dict]] = field(default_factory=dict)
+    not_held: frozenset[str] = frozenset()  # resources (as RBAC names them) the operator does not hold
 
     def _read(self, what: str) -> None:
         self.calls.append(what)
@@ -53,6 +54,9 @@ class ClusterReads:
     async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
         self._read("clusterrole rules")
         return {name: self.cluster_role_rules_.get(name) for name in names}
+
+    async def holds(self, access) -> bool:  # the operator's own access review, not one of the reads above
+        return access.resource not in self.not_held
 
     async def may_bind(self, target) -> bool:  # the operator's own bind check, not one of the reads above
         return target.role_name not in self.unbindable

@@ -85,3 +85,17 @@ def test_a_policy_of_resource_bounds_alone_is_accepted_and_one_of_nothing_refuse
     empty = policy_body("empty", roles=[])
     assert "a policy offers at least one role (roles) or one resource bound (resources)" in refusal(
         cluster(), config.VALIDATE_POLICY, new=empty, userinfo=BOB, operation="CREATE")
+
+
+def test_a_bound_the_operator_does_not_hold_is_accepted_with_a_warning():
+    where = cluster()
+    where.not_held = frozenset({"pods/log"})
+    _, warnings = call(where, config.VALIDATE_POLICY, new=where.policies["pod-logs"], userinfo=BOB,
+                       operation="CREATE")
+    (line,) = [w for w in warnings if "resources within" in w]
+    assert line.startswith('resources within ClusterRole "pod-reader": the operator does not hold get pods/log in '
+                           "namespace payments, list pods/log in namespace payments, watch pods/log in namespace "
+                           "payments itself; requests for them will be approved but not granted")
+    _, warnings = call(cluster(), config.VALIDATE_POLICY, new=where.policies["pod-logs"], userinfo=BOB,
+                       operation="CREATE")
+    assert not [w for w in warnings if "resources within" in w]

@@ -148,7 +148,7 @@ def test_every_field_has_a_description(model):
         ),
         (
             AccessRequest, "accessrequests", ["areq"],
-            ["USER", "ROLES", "RESOURCES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"],
+            ["USER", "ROLES", "STATUS", "APPROVALS", "DENIALS", "EXPIRES", "AGE"],
         ),
         (AccessReview, "accessreviews", ["arev"], ["REQUEST", "DECISION", "REVIEWER", "AGE"]),
     ],
@@ -184,7 +184,8 @@ def test_request_columns_read_the_contracted_fields():
     assert columns["ROLES"]["jsonPath"] == ".status.roles"
     assert (columns["NAMESPACES"]["jsonPath"], columns["NAMESPACES"]["priority"]) == (".status.namespaces", 1)
     wide = [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")]
-    assert wide == ["NAMESPACES", "POLICY", "REASON", "SUBMITTER"]
+    assert wide == ["RESOURCES", "NAMESPACES", "POLICY", "REASON", "SUBMITTER"]
+    assert columns["RESOURCES"]["jsonPath"] == ".status.resources"
     status = schema_of(AccessRequest)["properties"]["status"]["properties"]
     assert status["roles"]["type"] == status["namespaces"]["type"] == "string"
 

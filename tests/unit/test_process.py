@@ -70,7 +70,7 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
         async def get_policy(self, name, store=None):
             return store.policies.get(name) if store is not None else None
 
-        get_request = list_reviews = whoami = allowed = may_bind = None
+        get_request = list_reviews = whoami = allowed = may_bind = holds = None
         namespace_names = existing_cluster_roles = role_namespaces = cluster_role_rules = None
 
     kube, store = Kube(), Store()

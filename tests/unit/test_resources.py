@@ -8,7 +8,7 @@ from itertools import product
 import pytest
 
 from gatepass.core.policy import evaluate_request, request_errors
-from gatepass.core.rbac import Rule
+from gatepass.core.rbac import Access, Rule
 from gatepass.core.resources import (
     ANY_NAME,
     Ask,
@@ -345,3 +345,20 @@ def test_only_policies_bounding_resources_speak_of_them():
         "is not allowed by ClusterRole pod-reader (AccessPolicy pods)"]
     assert evaluate_request(outside, [roles_only]).errors == [
         "bob may not request resources: no AccessPolicy bounds resource requests for bob or groups [developers]"]
+
+
+def test_bound_accesses_and_warnings():
+    from gatepass.core.resources import bound_accesses, bound_warnings
+
+    bound = with_rules((Bound("pod-reader", ("payments", "billing")),), {"pod-reader": POD_READER[:1]})[0]
+    accesses = bound_accesses(bound)
+    assert len(accesses) == 2 * 2 * 3 and Access("get", "pods/log", "", "payments") in accesses
+    assert bound_accesses(Bound("x", ("p",))) == ()  # rules not read
+    cluster = with_rules((Bound("nodes", cluster_wide=True),), {"nodes": (Rule.of(("get",), ("",), ("nodes",)),)})[0]
+    assert bound_accesses(cluster) == (Access("get", "nodes"),)
+    assert bound_warnings([bound], {access: True for access in accesses}) == []
+    assert bound_warnings([bound], {}) == []  # not judged
+    (line,) = bound_warnings([bound], {access: False for access in accesses})
+    assert line.startswith('resources within ClusterRole "pod-reader": the operator does not hold get pods in '
+                           "namespace payments, list pods in namespace payments, watch pods in namespace payments "
+                           "and 9 more itself")

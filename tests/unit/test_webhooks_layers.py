@@ -48,7 +48,8 @@ def test_no_handler_is_registered_at_import_and_memo_is_never_read(path):
 def test_the_test_cluster_has_exactly_the_protocols_methods():
     wanted = {name for name, value in vars(Cluster).items() if inspect.iscoroutinefunction(value)}
     assert wanted == {"list_policies", "get_policy", "get_request", "list_reviews", "whoami", "allowed", "may_bind",
-                      "namespace_names", "existing_cluster_roles", "role_namespaces", "cluster_role_rules"}
+                      "namespace_names", "existing_cluster_roles", "role_namespaces", "cluster_role_rules",
+                      "holds"}
     for name in wanted:
         assert inspect.signature(getattr(ClusterReads, name)).parameters.keys() == \
             inspect.signature(getattr(Cluster, name)).parameters.keys()

@@ -398,13 +398,13 @@ class AccessRequest(CustomResource):
         printer_columns=(
             PrinterColumn("USER", ".spec.requester.username", description="Who asked."),
             PrinterColumn("ROLES", ".status.roles", description="Roles requested."),
-            PrinterColumn("RESOURCES", ".status.resources", description="Resource rules requested."),
             PrinterColumn("STATUS", ".status.state", description="Lifecycle state."),
             PrinterColumn("APPROVALS", ".status.approvals", "integer", "Approvals that count."),
             PrinterColumn("DENIALS", ".status.denials", "integer", "Denials that count."),
             # A string, not a date: kubectl shows a date column as the time since, and a future one as <invalid>.
             PrinterColumn("EXPIRES", ".status.expiresAt", description="When access ends (UTC)."),
             age_column(),
+            PrinterColumn("RESOURCES", ".status.resources", description="Resource rules requested.", priority=1),
             PrinterColumn("NAMESPACES", ".status.namespaces", description="Where the roles are bound.", priority=1),
             PrinterColumn("POLICY", ".status.policy", description="Governing AccessPolicy.", priority=1),
             PrinterColumn("REASON", ".spec.reason", description="Why access is needed.", priority=1),

@@ -221,6 +221,43 @@ def bounded(policies: Iterable[Policy], read: Mapping[str, Sequence[Mapping[str,
             for policy in policies]
 
 
+#: At most this many of a bound's permissions are checked at policy admission (one access review each).
+MAX_BOUND_CHECKS = 64
+
+
+def bound_accesses(bound: Bound) -> tuple[Access, ...]:
+    """The API requests a bound's rules allow where it applies (each namespace, or cluster-wide): what the
+    operator must hold itself to grant anything within it. Empty until its rules are known."""
+    places = ("",) if bound.cluster_wide else bound.namespaces
+    found: dict[Access, None] = {}
+    for rule in bound.rules or ():
+        for namespace in places:
+            for group in sorted(rule.api_groups):
+                for resource in sorted(rule.resources):
+                    for verb in sorted(rule.verbs):
+                        for name in sorted(rule.resource_names) or ("",):
+                            found.setdefault(Access(verb=verb, resource=resource, api_group=group,
+                                                    namespace=namespace, name=name), None)
+    return tuple(found)
+
+
+def bound_warnings(bounds: Sequence[Bound], held: Mapping[Access, bool]) -> list[str]:
+    """One line per bound of a policy within which the operator does not hold everything (``held``: what the
+    access reviews said; what is missing from it is not judged). Requests within it are approved but not
+    granted until an administrator binds the operator to its ClusterRole."""
+    lines = []
+    for bound in bounds:
+        missing = [access for access in bound_accesses(bound) if held.get(access) is False]
+        if not missing:
+            continue
+        shown = ", ".join(access.describe() for access in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        lines.append(f'resources within ClusterRole "{bound.cluster_role}": the operator does not hold {shown}{more} '
+                     "itself; requests for them will be approved but not granted until an administrator binds the "
+                     "operator to that ClusterRole (the Helm chart's resourceBounds value)")
+    return lines
+
+
 def scopes(asked: Iterable[Ask]) -> tuple[str, ...]:
     """The namespaces of ``asked`` in first-seen order, '' (cluster-wide) where an ask is cluster-scoped: one
     per-grant Role (or the one ClusterRole) and its binding each."""

@@ -19,7 +19,7 @@ class WatchedCluster:
         self.kube, self.store = kube, store
         # Straight from the API: not watched, or to be read fresh.
         self.get_request, self.list_reviews, self.whoami = kube.get_request, kube.list_reviews, kube.whoami
-        self.allowed, self.may_bind = kube.allowed, kube.may_bind
+        self.allowed, self.may_bind, self.holds = kube.allowed, kube.may_bind, kube.holds
         self.namespace_names, self.existing_cluster_roles = kube.namespace_names, kube.existing_cluster_roles
         self.role_namespaces, self.cluster_role_rules = kube.role_namespaces, kube.cluster_role_rules
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from gatepass.core.grants import BindTarget
+from gatepass.core.rbac import Access
 
 
 class Cluster(Protocol):
@@ -37,6 +38,9 @@ class Cluster(Protocol):
 
     async def may_bind(self, target: BindTarget) -> bool:
         """Whether the operator may bind the role ``target`` names."""
+
+    async def holds(self, access: Access) -> bool:
+        """Whether the operator itself may make the API request ``access`` (what it needs to grant it)."""
 
     async def namespace_names(self) -> frozenset[str]:
         """The names of every namespace."""

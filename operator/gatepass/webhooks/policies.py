@@ -12,6 +12,7 @@ from gatepass.api import AccessPolicy, AccessPolicySpec
 from gatepass.api import values
 from gatepass.core.grants import bind_targets, bind_warnings
 from gatepass.core.policy_checks import ClusterFacts, check_policy, needed_reads
+from gatepass.core.resources import MAX_BOUND_CHECKS, bound_accesses, bound_warnings, bounded, cluster_roles
 from gatepass.core.types import Policy
 from gatepass.rules import check_all as check_rules
 
@@ -49,6 +50,22 @@ class PolicyAdmission:
             refuse(f"{INVALID}{'; '.join(findings.errors)}")
         warnings.extend((*findings.errors, *findings.warnings))  # kubectl prints each: "Warning: ..."
         warnings.extend(await self._bind_warnings(policy))
+        warnings.extend(await self._bound_warnings(policy))
+
+    async def _bound_warnings(self, policy: Policy) -> list[str]:
+        """Resource bounds within which the operator does not hold everything are accepted with a warning, like
+        roles it may not bind: an administrator may bind the operator to the ClusterRole a moment later."""
+        if not policy.resources:
+            return []
+        try:
+            (bounded_policy,) = bounded([policy], await self.cluster.cluster_role_rules(cluster_roles(policy.resources)))
+            accesses = list(dict.fromkeys(access for bound in bounded_policy.resources
+                                          for access in bound_accesses(bound)))[:MAX_BOUND_CHECKS]
+            answers = await asyncio.gather(*(self.cluster.holds(access) for access in accesses))
+        except ApiException as error:
+            return [f"could not check what the operator holds of the resource bounds ({error.status} {error.reason}); "
+                    "what it does not hold is never granted"]
+        return bound_warnings(bounded_policy.resources, dict(zip(accesses, answers)))
 
     async def _bind_warnings(self, policy: Policy) -> list[str]:
         """A role the operator may not bind is accepted with a warning, not refused: an administrator may apply
