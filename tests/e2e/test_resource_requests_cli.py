@@ -230,3 +230,26 @@ def test_the_search_reads_names_only_so_listing_secrets_reads_no_secret_data(gat
     listed = json.loads(response.read())
     assert listed["kind"] == "PartialObjectMetadataList" and listed["items"]
     assert all(set(item) <= {"kind", "apiVersion", "metadata"} for item in listed["items"]), listed["items"][0]
+
+
+def test_exec_asks_for_a_role_and_says_why_when_no_bound_allows_the_least(gatepass, bob_clean):
+    # kubectl exec reads the pod, then creates an exec on it: the bound (pods and their logs) allows only the
+    # first, so exec asks for the role that allows both, and says why.
+    kubectl = str(gatepass.cluster.kubectl.binary)
+    command = [kubectl, f"--kubeconfig={gatepass.cluster.kubeconfig}", "--context=bob",
+               "exec", "db-1", "-n", "payments", "--", "true"]
+    reason = unique("exec")
+    errors: list = []
+    reviewers = approve_when_asked(gatepass, reason, errors)
+    result = access(gatepass, "bob", "exec", f"--reason={reason}", "--", *command)
+    reviewers.join(timeout=WAIT)
+    assert not errors, errors
+    err = result.stderr
+    assert ("Asking for a role instead: no AccessPolicy's resource bound allows bob get pods db-1 in payments; "
+            "create pods/exec db-1 in payments.") in err.splitlines(), err
+    assert "Role dba in payments (AccessPolicy demo-dba) allows it." in err
+    [request] = [r for r in requests_of(gatepass, "bob") if r["spec"].get("reason") == reason]
+    assert request["spec"]["roles"] == ["dba"] and not request["spec"].get("resources")
+    # No node runs db-1: the second run gets as far as the API server's answer that it has no host.
+    assert "Forbidden" not in err.split("Running the command again.")[1], err
+    assert can(gatepass, "bob", "create", "pods/exec/db-1")
