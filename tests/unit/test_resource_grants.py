@@ -84,8 +84,9 @@ def test_role_of_and_accesses():
     value = request(LOG, NODES)
     binding = render_binding(resource_bindings(value)[0], "bob-dba", "u")
     role = grant_roles(value)[0]
-    assert role_of(binding) == role.ref and role_binding(role.ref) == manifest_ref(binding)
-    assert role_of(render_binding(desired_bindings(dba_request(), dba_policy())[0], "bob-dba", "u")) is None
+    assert role_of(binding, value) == role.ref and role_binding(role.ref) == manifest_ref(binding)
+    assert role_of(binding, request(uid="another")) is None  # another request's names
+    assert role_of(render_binding(desired_bindings(dba_request(), dba_policy())[0], "bob-dba", "u"), value) is None
     assert role_accesses(render_grant_role(role, "bob-dba", "u")) == (
         Access("get", "pods/log", "", "payments", "db-1"),)
     cluster = render_grant_role(grant_roles(value)[1], "bob-dba", "u")

@@ -181,11 +181,11 @@ class Reconciler:
         """Decides, checks that the bindings can be made, deletes and applies them; decides again with
         what could not be made, so that a grant is bound whole or not at all. Returns the final plan."""
         plan = self._plan(facts, {})
-        blocks = await self._blocks(plan.bindings_to_apply)
+        blocks = await self._blocks(plan.bindings_to_apply, facts.request)
         if blocks:
             plan = self._plan(facts, blocks)
         await self._delete_bindings(facts.name, plan)
-        refused = await self._apply_bindings(plan, facts.request.requester.username)
+        refused = await self._apply_bindings(plan, facts.request)
         if refused:  # what was applied of the grant meanwhile goes again
             plan = self._plan(facts, {**blocks, **refused})
             await self._delete_bindings(facts.name, plan)
@@ -228,7 +228,7 @@ class Reconciler:
             logger.debug("Request %s is not bound (%s): trying again in %.2fs", name,
                          ", ".join(cause.reason for cause in plan.blocked), delay)
 
-    async def _blocks(self, manifests) -> dict[BindingRef, BindBlock]:
+    async def _blocks(self, manifests, request: Request) -> dict[BindingRef, BindBlock]:
         """The bindings among ``manifests`` that cannot be made now, and why (see gatepass.core.grants.blocked).
         An API error other than "not found" is raised: nothing is bound on a question left unanswered."""
         async def check(manifest: dict) -> tuple[BindingRef, BindBlock | None]:
@@ -236,7 +236,7 @@ class Reconciler:
             if ref.kind in ROLE_OBJECT_KINDS:  # a resource request's own role: the operator must hold it all
                 return role_binding(ref), await self._role_block(manifest)
             target = manifest_target(manifest)
-            if role_of(manifest) is not None:  # binds such a role, checked with it (or made already)
+            if role_of(manifest, request) is not None:  # binds such a role, checked with it (or made already)
                 namespace = await self.kube.namespace_exists(target.namespace) if target.namespace else True
                 return ref, blocked(target, namespace_exists=namespace, role_exists=True, may_bind=True)
             namespace, role, bind = await asyncio.gather(
@@ -278,11 +278,11 @@ class Reconciler:
             self.store.binding_deleted(name, (ref.kind, ref.namespace, ref.name))
             logger.info("Deleted %s of request %s", ref, name)
 
-    async def _apply_bindings(self, plan: Plan, user: str) -> dict[BindingRef, BindBlock]:
+    async def _apply_bindings(self, plan: Plan, request: Request) -> dict[BindingRef, BindBlock]:
         """Applies the plan's bindings; stops at the first the API server refuses for a reason the core knows
         (a missing namespace or role, a forbidden bind) and returns it. Any other error is raised."""
         for manifest in plan.bindings_to_apply:
-            ref, role = manifest_ref(manifest), role_of(manifest)
+            ref, role = manifest_ref(manifest), role_of(manifest, request)
             try:
                 if ref.kind in ROLE_OBJECT_KINDS:
                     applied = await self.kube.apply_grant_role(manifest)
@@ -301,7 +301,8 @@ class Reconciler:
                 return {ref: block}
             self.store.put_binding(applied, deleted=False)
             meta = manifest["metadata"]
-            logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"], user)
+            logger.info("Applied %s %s/%s for %s", manifest["kind"], meta.get("namespace", ""), meta["name"],
+                        request.requester.username)
         return {}
 
     async def _delete(self, kind: str, namespace: str, name: str) -> None:

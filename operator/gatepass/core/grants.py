@@ -153,13 +153,14 @@ def is_grant_role(request: Request, binding: Binding) -> bool:
             and binding.role_name == binding.name == grant_role_name(request, binding.namespace))
 
 
-def role_of(manifest: Mapping[str, Any]) -> BindingRef | None:
-    """The per-grant role a binding manifest binds, when it binds one (its roleRef has the binding's own name,
-    as grant_roles makes them); None for a binding of a role a policy offers."""
+def role_of(manifest: Mapping[str, Any], request: Request) -> BindingRef | None:
+    """The per-grant role of ``request`` a binding manifest binds, when it binds one (as grant_roles names
+    them); None for a binding of a role a policy offers."""
     ref, target = manifest_ref(manifest), manifest_target(manifest)
-    if ref.kind not in BINDING_KINDS or target.role_name != ref.name:
+    if ref.kind not in BINDING_KINDS:
         return None
-    return BindingRef(target.role_kind, ref.namespace, target.role_name)
+    binding = Binding(ref.kind, ref.namespace, ref.name, target.role_kind, target.role_name, "")
+    return BindingRef(target.role_kind, ref.namespace, target.role_name) if is_grant_role(request, binding) else None
 
 
 def role_binding(role: BindingRef) -> BindingRef:
