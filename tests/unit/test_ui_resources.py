@@ -79,7 +79,8 @@ def test_the_form_offers_the_bounds_and_reads_resource_lines():
 
 
 @pytest.mark.parametrize("line, message", [
-    (forms.ResourceLine("", "get", "payments"), "name the resource for the verbs 'get'"),
+    (forms.ResourceLine("", "get", "payments"), "a resource line needs its resource, e.g. pods/db-1"),
+    (forms.ResourceLine("", "", "payments"), "a resource line needs its resource"),
     (forms.ResourceLine("pods/db-1", "", "payments"), "--resource needs --verbs"),
     (forms.ResourceLine("pods/a/b", "get", ""), 'invalid --resource "pods/a/b"'),
 ])

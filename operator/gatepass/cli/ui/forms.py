@@ -92,7 +92,7 @@ class ResourceLine:
         """The asks of this line, as `request create --resource --verbs -n` reads them; CliError otherwise."""
         verbs = [v for v in re.split(r"[\s,]+", self.verbs) if v]
         if not self.resource:
-            raise CliError(f"name the resource for the verbs {self.verbs!r} (e.g. pods/db-1)")
+            raise CliError("a resource line needs its resource, e.g. pods/db-1 (or leave the whole line empty)")
         return asks.from_flags([self.resource], verbs, self.namespace)
 
 
