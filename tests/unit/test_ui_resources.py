@@ -124,3 +124,12 @@ def test_the_reviewers_page_lists_each_rule_beside_the_buttons():
     assert "exactly these verbs on these objects" in review
     assert 'value="Approve"' in review
     assert "get pods/log db-1 in payments" in page.disabled_text  # what users wrote is inert
+
+
+def test_a_bad_resource_line_is_shown_with_the_form_kept_and_nothing_sent():
+    kube = UIKube(me=BOB, policies=[RESOURCE_POLICY], rules={RoleKey("ClusterRole", "pod-reader"): READER})
+    status, html, _ = fetch(kube, "POST", "/requests/new", {**RESOURCE_FORM, "verbs": "logs", "resource": "secrets/x",
+                                                           "action": "preview"})
+    assert status == 400 and kube.dry_runs == [] and kube.created == []
+    assert "--verbs logs applies to pods only" in assert_clean(html).text
+    assert 'value="secrets/x"' in html
