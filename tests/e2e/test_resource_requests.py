@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 NAMESPACE = "payments"
 POD_READER = "gatepass-e2e-pod-reader"  # bounds what may be asked; the operator is bound to it
 CONFIG_READER = "gatepass-e2e-config-reader"  # a bound the operator is NOT bound to
+NAMESPACE_VIEWER = "gatepass-e2e-namespace-viewer"  # bounds cluster-scoped asks, cluster-wide
 POLICY = "e2e-pod-logs"
 
 
@@ -33,6 +34,14 @@ def apply(gatepass, *objects: dict, user: str = "admin"):
 def cluster_role(name: str, rules: list[dict]) -> dict:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
             "rules": rules}
+
+
+def operator_bound_to(name: str) -> dict:
+    """The ClusterRoleBinding the Helm chart's resourceBounds value makes for ``name``."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"gatepass-bound-{name}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]}
 
 
 def pod(name: str) -> dict:
@@ -49,16 +58,14 @@ def bounded(gatepass):
         cluster_role(POD_READER, [{"apiGroups": [""], "resources": ["pods", "pods/log"],
                                    "verbs": ["get", "list", "watch"]}]),
         cluster_role(CONFIG_READER, [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": f"gatepass-bound-{POD_READER}"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": POD_READER},
-         "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SERVICE_ACCOUNT,
-                       "namespace": OPERATOR_NAMESPACE}]},
+        cluster_role(NAMESPACE_VIEWER, [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}]),
+        *(operator_bound_to(name) for name in (POD_READER, NAMESPACE_VIEWER)),
         pod("db-1"), pod("db-2"),
         {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": POLICY},
          "spec": {"requesters": {"groups": ["developers"]},
                   "resources": [{"clusterRole": POD_READER, "namespaces": [NAMESPACE]},
-                                {"clusterRole": CONFIG_READER, "namespaces": [NAMESPACE]}],
+                                {"clusterRole": CONFIG_READER, "namespaces": [NAMESPACE]},
+                                {"clusterRole": NAMESPACE_VIEWER, "clusterWide": True}],
                   "reviewers": {"users": ["alice", "ivan"]},
                   "thresholds": [{"name": "both", "approvals": 2}],
                   "maxDuration": "1h"}},
@@ -209,3 +216,27 @@ def test_a_policy_bounding_what_the_operator_does_not_hold_is_accepted_with_a_wa
                             "chart's resourceBounds value)"]
     finally:
         gatepass.kubectl("delete", "accesspolicy", name, "--ignore-not-found")
+
+
+def test_a_cluster_scoped_ask_gets_a_cluster_role_and_its_binding(gatepass, bounded):
+    name = unique("bob-ns")
+    gatepass.kubectl("apply", "-f", "-", user="bob", input=resource_request(
+        name, {"resource": "namespaces", "names": [NAMESPACE], "verbs": ["get"]}))
+    assert wait_state(gatepass, name, "Pending")["status"]["resources"] == "get namespaces payments cluster-wide"
+    approve(gatepass, name, "alice", "ivan")
+    wait_state(gatepass, name, "Approved")
+    wait_for(lambda: gatepass.kubectl("get", "namespace", NAMESPACE, user="bob", check=False).returncode == 0,
+             what="bob to read namespace payments")
+    (role,) = grant_objects(gatepass, name, "clusterroles")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [NAMESPACE],
+                              "verbs": ["get"]}]
+    (binding,) = grant_objects(gatepass, name, "clusterrolebindings")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert gatepass.kubectl("get", "namespace", "default", user="bob", check=False).returncode != 0
+    assert gatepass.kubectl("get", "namespaces", user="bob", check=False).returncode != 0
+
+    gatepass.kubectl("annotate", "accessrequest", name, "gatepass.dev/revoke=done", user="bob")
+    wait_state(gatepass, name, "Revoked")
+    wait_for(lambda: not grant_objects(gatepass, name, "clusterroles")
+             and not grant_objects(gatepass, name, "clusterrolebindings"), what="the ClusterRole to be deleted")
+    assert gatepass.kubectl("get", "namespace", NAMESPACE, user="bob", check=False).returncode != 0

@@ -184,7 +184,7 @@ def test_request_columns_read_the_contracted_fields():
     assert columns["ROLES"]["jsonPath"] == ".status.roles"
     assert (columns["NAMESPACES"]["jsonPath"], columns["NAMESPACES"]["priority"]) == (".status.namespaces", 1)
     wide = [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")]
-    assert wide == ["RESOURCES", "NAMESPACES", "POLICY", "REASON", "SUBMITTER"]
+    assert wide == ["NAMESPACES", "POLICY", "REASON", "SUBMITTER", "RESOURCES"]
     assert columns["RESOURCES"]["jsonPath"] == ".status.resources"
     status = schema_of(AccessRequest)["properties"]["status"]["properties"]
     assert status["roles"]["type"] == status["namespaces"]["type"] == "string"

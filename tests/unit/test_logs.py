@@ -217,3 +217,12 @@ def test_in_json_an_uncaught_exception_is_one_object_too(bare_root):
     assert first["level"] == "CRITICAL" and first["message"] == "Uncaught exception in thread worker: lost"
     assert "RuntimeError: lost" in first["exception"]
     assert second["message"] == "Uncaught exception: at the top"
+
+
+def test_the_audit_line_of_a_resource_request_names_each_rule():
+    request = {**REQUEST, "spec": {**REQUEST["spec"], "roles": [],
+                                   "resources": [{"resource": "pods", "subresource": "log", "namespace": "payments",
+                                                  "names": ["db-1"], "verbs": ["get"]}]}}
+    record = audit.fields(request, "Granted", "Granted get pods/log db-1 in payments to bob", NOW)
+    assert record["resources"] == ["get pods/log db-1 in payments"]
+    assert "resources" not in audit.fields(REQUEST, "Granted", "Granted dba in payments to bob", NOW)

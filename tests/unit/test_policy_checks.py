@@ -214,7 +214,8 @@ def test_missing_bounds_of_resource_requests_are_warnings():
         'ClusterRole "pod-reader" does not exist: nothing can be requested within it until it is created',
         'namespace "audit" does not exist: no resource can be granted there until it is created')
     unread = ClusterFacts(namespaces=None, cluster_roles=None, roles=EVERYTHING.roles)
-    assert "could not check which of the ClusterRoles the policy names exist" in findings(unread, resources=bounds).warnings
+    said = findings(unread, resources=bounds).warnings
+    assert "could not check which of the ClusterRoles the policy names exist" in said
     # A policy of resource bounds alone.
     only = check_policy(dba_policy(roles=(), resources=(Bound("view", cluster_wide=True),)), EVERYTHING)
     assert only == Findings()

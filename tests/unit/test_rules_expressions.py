@@ -183,7 +183,8 @@ def test_a_deny_rule_may_read_anything(expression):
 
 
 # ------------------------------------------------- Approve rules and what the requester sets
-APPROVE_ONLY = "it may read only user, request.roles, request.namespaces, request.resources and request.duration (a Deny rule may " \
+APPROVE_ONLY = "it may read only user, request.roles, request.namespaces, request.resources and request.duration " \
+               "(a Deny rule may " \
                "read anything)"
 WHOLE = "the requester sets request.name, request.reason, request.labels and request.reviewers"
 
@@ -428,7 +429,8 @@ def test_rules_see_the_requested_resources():
     from gatepass.core.resources import Ask
     from gatepass.rules.expressions import activation, check, evaluate
 
-    request = dba_request(roles=(), namespaces=(), resources=(Ask("pods", ("get",), subresource="log", namespace="payments", names=("db-1",)),))
+    log = Ask("pods", ("get",), subresource="log", namespace="payments", names=("db-1",))
+    request = dba_request(roles=(), namespaces=(), resources=(log,))
     only_reads = "request.resources.all(r, r.namespace == 'payments' && !('delete' in r.verbs))"
     assert check(only_reads) is None  # an Approve rule may read them: they are exactly what is granted
     assert evaluate(only_reads, activation(request)) is True

@@ -404,12 +404,12 @@ class AccessRequest(CustomResource):
             # A string, not a date: kubectl shows a date column as the time since, and a future one as <invalid>.
             PrinterColumn("EXPIRES", ".status.expiresAt", description="When access ends (UTC)."),
             age_column(),
-            PrinterColumn("RESOURCES", ".status.resources", description="Resource rules requested.", priority=1),
             PrinterColumn("NAMESPACES", ".status.namespaces", description="Where the roles are bound.", priority=1),
             PrinterColumn("POLICY", ".status.policy", description="Governing AccessPolicy.", priority=1),
             PrinterColumn("REASON", ".spec.reason", description="Why access is needed.", priority=1),
             PrinterColumn("SUBMITTER", ".spec.submitter.username",
                           description="Who filed it on the requester's behalf.", priority=1),
+            PrinterColumn("RESOURCES", ".status.resources", description="Resource rules requested.", priority=1),
         ),
         selectable_fields=(".spec.requester.username", ".status.state", ".status.policy"),
     )

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from gatepass.api import values
 from gatepass.core.timestamps import format_time
 
 logger = logging.getLogger("gatepass.audit")
@@ -29,9 +30,18 @@ def fields(request: Mapping, event: str, message: str, now: datetime, **details:
         "submitter": (spec.get("submitter") or {}).get("username"),
         "roles": spec.get("roles"),
         "namespaces": spec.get("namespaces") or [],
+        # Each resource rule asked for, as every surface says it ("get pods/log db-1 in payments").
+        **({"resources": _asked(request)} if spec.get("resources") else {}),
         "message": message,
         **{key: value for key, value in details.items() if value not in (None, "", [], {})},
     }
+
+
+def _asked(request: Mapping) -> list[str]:
+    try:
+        return [ask.describe() for ask in values.request(request).resources]
+    except ValueError:  # not readable as a request: said as stored
+        return [str(rule) for rule in (request.get("spec") or {}).get("resources") or ()]
 
 
 def log_line(request: Mapping, event: str, message: str, now: datetime, **details: object) -> dict[str, object]:

@@ -593,7 +593,8 @@ class Kube:
             if cached is not None and cached[0] > now:
                 return cached[1]
             try:
-                body = await self._request("read_cluster_role", (name,), "GET", self._role_path("ClusterRole", "", name))
+                body = await self._request("read_cluster_role", (name,), "GET",
+                                           self._role_path("ClusterRole", "", name))
                 rules = list(body.get("rules") or ())
             except ApiException as error:
                 if error.status != 404:

@@ -28,8 +28,8 @@ from gatepass.api import AccessPolicy, AccessPolicyStatus, InvalidObject, parse_
 from gatepass.api import values
 from gatepass.core import ledger
 from gatepass.core.conditions import BLOCKED_REASONS
-from gatepass.core.grants import (ROLE_OBJECT_KINDS, BindBlock, BindingRef, BindTarget, blocked, blocked_by_api_error, manifest_ref,
-                                  manifest_target, not_held, role_accesses, role_binding, role_of)
+from gatepass.core.grants import (ROLE_OBJECT_KINDS, BindBlock, BindingRef, BindTarget, blocked, blocked_by_api_error,
+                                  manifest_ref, manifest_target, not_held, role_accesses, role_binding, role_of)
 from gatepass.core.lifecycle import TERMINAL
 from gatepass.core.names import POLICIES, REQUESTS
 from gatepass.core.policy import governing_policy

@@ -58,7 +58,8 @@ class PolicyAdmission:
         if not policy.resources:
             return []
         try:
-            (bounded_policy,) = bounded([policy], await self.cluster.cluster_role_rules(cluster_roles(policy.resources)))
+            read = await self.cluster.cluster_role_rules(cluster_roles(policy.resources))
+            (bounded_policy,) = bounded([policy], read)
             accesses = list(dict.fromkeys(access for bound in bounded_policy.resources
                                           for access in bound_accesses(bound)))[:MAX_BOUND_CHECKS]
             answers = await asyncio.gather(*(self.cluster.holds(access) for access in accesses))
