@@ -240,3 +240,34 @@ def test_a_cluster_scoped_ask_gets_a_cluster_role_and_its_binding(gatepass, boun
     wait_for(lambda: not grant_objects(gatepass, name, "clusterroles")
              and not grant_objects(gatepass, name, "clusterrolebindings"), what="the ClusterRole to be deleted")
     assert gatepass.kubectl("get", "namespace", NAMESPACE, user="bob", check=False).returncode != 0
+
+
+def test_a_narrowed_bound_withdraws_a_live_grant(gatepass, bounded):
+    """The bound may change after approval: once the operator looks again (here: the policy is touched),
+    a grant its ClusterRole no longer allows ends, and its Role goes."""
+    bound, policy_name, name = unique("gatepass-e2e-services"), unique("e2e-services"), unique("bob-svc")
+    result = apply(gatepass, cluster_role(bound, [{"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}]),
+                   operator_bound_to(bound),
+                   {"apiVersion": "gatepass.dev/v1alpha1", "kind": "AccessPolicy", "metadata": {"name": policy_name},
+                    "spec": {"requesters": {"groups": ["developers"]}, "reviewers": {"users": ["alice"]},
+                             "resources": [{"clusterRole": bound, "namespaces": [NAMESPACE]}]}})
+    assert result.returncode == 0, result.stderr
+    try:
+        gatepass.kubectl("apply", "-f", "-", user="bob", input=resource_request(
+            name, {"resource": "services", "namespace": NAMESPACE, "names": ["db"], "verbs": ["get"]}))
+        approve(gatepass, name, "alice")
+        wait_state(gatepass, name, "Approved")
+        wait_for(lambda: can_bob(gatepass, "get", "services/db") == "yes", what="the grant")
+
+        gatepass.kubectl("patch", "clusterrole", bound, "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/rules/0/verbs", "value": ["list"]}]))
+        gatepass.kubectl("annotate", "accesspolicy", policy_name, "example.com/touched=now")
+        ended = wait_state(gatepass, name, "Revoked", timeout=30)
+        assert ended["status"]["revokedBy"] == "gatepass:policy"
+        assert "get services db in payments exceeds the bound" in ended["status"]["revokeReason"]
+        wait_for(lambda: not grant_objects(gatepass, name, "roles"), what="the Role to be deleted")
+        assert can_bob(gatepass, "get", "services/db") == "no"
+    finally:
+        gatepass.kubectl("delete", "accesspolicy", policy_name, "--ignore-not-found")
+        gatepass.kubectl("delete", "clusterrolebinding", f"gatepass-bound-{bound}", "--ignore-not-found")
+        gatepass.kubectl("delete", "clusterrole", bound, "--ignore-not-found")

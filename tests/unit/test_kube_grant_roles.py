@@ -87,6 +87,8 @@ def test_bound_rules_are_read_once_and_a_missing_cluster_role_is_none():
         "pod-reader": rules, "gone": None}
     asyncio.run(client.cluster_role_rules(frozenset({"pod-reader"})))
     assert len(http.calls) == 2  # the second read is the first's answer
+    asyncio.run(client.cluster_role_rules(frozenset({"pod-reader"}), epoch=1))
+    assert len(http.calls) == 3  # once a policy has changed, read again
 
 
 def test_the_start_up_listing_holds_the_grant_roles_with_the_bindings():

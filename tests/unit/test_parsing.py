@@ -202,7 +202,8 @@ JSON = st.recursive(
     max_leaves=12,
 )
 FIELDS = st.sampled_from(["roles", "namespaces", "duration", "reason", "reviewers", "startTime", "requester",
-                          "onBehalfOf", "submitter", "request", "decision", "requesters", "thresholds", "rules"])
+                          "onBehalfOf", "submitter", "request", "decision", "requesters", "thresholds", "rules",
+                          "resources"])
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -217,6 +218,24 @@ def test_any_json_is_parsed_or_refused_in_one_line(model, spec, strict):
         assert "\n" not in message and len(message) <= MAX_MESSAGE_LENGTH
         assert not [word for word in INTERNALS if word in message], message
         assert error.problems and message.startswith(f'{model.resource.kind} "{base["metadata"]["name"]}" is invalid: ')
+
+
+RULE_KEYS = st.sampled_from(["apiGroup", "resource", "subresource", "namespace", "names", "verbs", "clusterRole",
+                             "clusterWide", "namespaces"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(model=st.sampled_from([AccessRequest, AccessPolicy]),
+       rules=st.lists(st.dictionaries(RULE_KEYS, JSON | st.lists(st.text(max_size=8), max_size=3)), max_size=3),
+       strict=st.booleans())
+def test_any_resource_rule_is_parsed_or_refused_in_one_line(model, rules, strict):
+    base = REQUEST if model is AccessRequest else POLICY
+    try:
+        parse_object(model, json.loads(json.dumps(with_spec(base, resources=rules))), strict=strict)
+    except InvalidObject as error:
+        message = str(error)
+        assert "\n" not in message and len(message) <= MAX_MESSAGE_LENGTH
+        assert not [word for word in INTERNALS if word in message], message
 
 
 def test_a_stored_object_reads_as_parse_object_reads_it_without_the_copy():

@@ -71,7 +71,7 @@ def test_admission_reads_policies_from_the_watched_store_and_lists_them_only_whi
             return store.policies.get(name) if store is not None else None
 
         get_request = list_reviews = whoami = allowed = may_bind = holds = None
-        namespace_names = existing_cluster_roles = role_namespaces = cluster_role_rules = None
+        namespace_names = existing_cluster_roles = role_namespaces = None
 
     kube, store = Kube(), Store()
     cluster = WatchedCluster(kube, store)

@@ -22,9 +22,11 @@ class ResourceKube(FakeKube):
         super().__init__(**kwargs)
         self.held, self.rules, self.refuse_role = held, rules, refuse_role
         self.rule_reads = 0
+        self.epochs: list[int] = []
 
-    async def cluster_role_rules(self, names):
+    async def cluster_role_rules(self, names, epoch=0):
         self.rule_reads += 1
+        self.epochs.append(epoch)
         return {name: (self.rules if name == "pod-reader" else None) for name in names}
 
     async def holds(self, access):
@@ -88,7 +90,7 @@ def test_the_role_is_made_before_its_binding_once_the_operator_holds_it():
     assert granted(kube)["status"] == "True"
     assert kube.statuses[-1]["resources"] == "get pods/log db-1 in payments"
     assert {key[0] for key in store.bindings["bob-dba"]} == {"Role", "RoleBinding"}
-    assert kube.rule_reads == 1
+    assert kube.rule_reads == 1 and kube.epochs == [store.policy_epoch] and store.policy_epoch == 1
 
 
 def test_without_the_permissions_nothing_is_made_and_the_condition_says_why():

@@ -176,7 +176,7 @@ class Kube:
         self._me: str | None = None
         self.answers = Answers()
         self._series: dict[str, int] = {}  # aggregated Event name -> its count, as last written
-        self._role_rules: dict[str, tuple[float, list[dict] | None]] = {}  # ClusterRole -> (until, rules)
+        self._role_rules: dict[str, tuple[float, list[dict] | None, int]] = {}  # name -> (until, rules, epoch)
 
     async def _request(self, call: str, args: tuple, method: str, path: str, body=None, *,
                        content_type: str | None = None, query: Mapping[str, str] | None = None):
@@ -580,17 +580,18 @@ class Kube:
 
         return await self.answers.get(("holds", access), ask)
 
-    async def cluster_role_rules(self, names: frozenset[str]) -> dict[str, list[dict] | None]:
+    async def cluster_role_rules(self, names: frozenset[str], epoch: int = 0) -> dict[str, list[dict] | None]:
         """The rules of each of the ClusterRoles ``names`` (None for one that does not exist), one get each, at
-        once, reused for ANSWERS_TTL: what bounds resource requests (an aggregated ClusterRole's rules are
-        the aggregation's, as the API server stores them)."""
+        once: what bounds resource requests (an aggregated ClusterRole's rules are the aggregation's, as the
+        API server stores them). Reused for ANSWERS_TTL, by callers that give the same ``epoch`` (the store's
+        policy_epoch: read again once a policy has changed)."""
         ordered = sorted(names)
         now = self.answers.clock()
         cache = self._role_rules
 
         async def read(name: str) -> list[dict] | None:
             cached = cache.get(name)
-            if cached is not None and cached[0] > now:
+            if cached is not None and cached[0] > now and cached[2] == epoch:
                 return cached[1]
             try:
                 body = await self._request("read_cluster_role", (name,), "GET",
@@ -602,7 +603,7 @@ class Kube:
                 rules = None
             if len(cache) > 1024:
                 cache.clear()
-            cache[name] = (now + self.answers.ttl, rules)
+            cache[name] = (now + self.answers.ttl, rules, epoch)
             return rules
 
         found = await asyncio.gather(*(read(name) for name in ordered))

@@ -160,7 +160,8 @@ class Reconciler:
         status = body.get("status") or {}
         policies = self.policies()
         if request.resources:  # judged against the bounds' rules as they are now
-            policies = bounded(policies, await self.kube.cluster_role_rules(bounding_roles(policies)))
+            read = await self.kube.cluster_role_rules(bounding_roles(policies), self.store.policy_epoch)
+            policies = bounded(policies, read)
         policy = governing_policy(request, policies, status)
         annotations = body.get("metadata", {}).get("annotations") or {}
         reviews = ledger.reviews(annotations) + [

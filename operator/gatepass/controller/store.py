@@ -204,6 +204,9 @@ class Store:
     reviews: dict[str, dict[str, dict]] = field(default_factory=lambda: defaultdict(dict))
     bindings: dict[str, dict[tuple[str, str, str], dict]] = field(default_factory=lambda: defaultdict(dict))
     gone: OrderedDict[str, None] = field(default_factory=OrderedDict)  # UIDs of deleted objects
+    # Counts the policies' changes: answers read from the API before the latest one (a bounding ClusterRole's
+    # rules) are not reused after it, so touching a policy has its requests judged against what is there now.
+    policy_epoch: int = 0
 
     # Each ``put_*`` takes a watch event's or a listing's object, or one the operator has just written, and
     # returns the request name(s) whose reconciliation this affects: none when it told the store nothing new
@@ -213,6 +216,7 @@ class Store:
         name = body["metadata"]["name"]
         if not self._take(self.policies, name, body, deleted):
             return []
+        self.policy_epoch += 1
         return list(self.requests)
 
     def put_request(self, body: dict, deleted: bool) -> str | None:
