@@ -94,7 +94,8 @@ test: venv k8s-bins browser lint ## the whole suite, end-to-end tests included, 
 
 .PHONY: screenshots
 screenshots: venv k8s-bins browser ## run the Web UI's browser tests and keep their screenshots in docs/images/ui
-	GATEPASS_SCREENSHOTS=$(CURDIR)/docs/images/ui $(PY) -m pytest tests/e2e/test_ui_browser.py -q $(PYTEST_ARGS)
+	GATEPASS_SCREENSHOTS=$(CURDIR)/docs/images/ui $(PY) -m pytest tests/e2e/test_ui_browser.py \
+		tests/e2e/test_ui_browser_resources.py -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## only the fast unit tests

@@ -25,6 +25,21 @@ DEMO_POLICY = {
 }
 
 
+#: A policy that lets developers ask for single resources within ClusterRole pod-reader, in payments.
+RESOURCE_POLICY = {
+    "apiVersion": "gatepass.dev/v1alpha1",
+    "kind": "AccessPolicy",
+    "metadata": {"name": "pod-logs"},
+    "spec": {
+        "requesters": {"groups": ["developers"]},
+        "resources": [{"clusterRole": "pod-reader", "namespaces": ["payments"]}],
+        "reviewers": {"users": ["alice", "ivan"]},
+        "maxDuration": "8h",
+        "requireReason": True,
+    },
+}
+
+
 def request_obj(name: str = "bob-dba-x7k2q", state: str | None = "Pending", *, requester: str = "bob",
                 reviews=(), policy: str | None = "demo-dba", granted: bool | None = None,
                 namespaces=("payments",), version: str = "1", **status) -> dict:
@@ -65,7 +80,7 @@ class FakeKube:
     """Answers from fixed data; records what would have been written."""
 
     def __init__(self, *, me: Identity = Identity("bob", frozenset({"developers"})), requests=(),
-                 policies=(DEMO_POLICY,), rules=None, watches=(), allowed=True) -> None:
+                 policies=(DEMO_POLICY,), rules=None, watches=(), allowed=True, names=None) -> None:
         self.me = me
         self.requests = {r["metadata"]["name"]: copy.deepcopy(r) for r in requests}
         self.policies = list(policies)
@@ -76,6 +91,8 @@ class FakeKube:
         self.reviews: list[dict] = []
         self.annotated: list[tuple[str, dict]] = []
         self.watched_from: list[str] = []
+        self.names = dict(names or {})  # (group, resource, namespace) -> Names; missing: no such kind there
+        self.listed: list[tuple[str, str, str]] = []
 
     def whoami(self) -> Identity:
         return self.me
@@ -121,6 +138,11 @@ class FakeKube:
 
     def role_rules(self, key):
         return self.rules.get(key)
+
+    def list_names(self, api_group: str, resource: str, namespace: str = "", limit: int = 500):
+        from gatepass.cli.kube import Names
+        self.listed.append((api_group, resource, namespace))
+        return self.names.get((api_group, resource, namespace), Names(exists=False))
 
     def watch_request(self, name: str, resource_version: str) -> Iterator[tuple[str, dict]]:
         self.watched_from.append(resource_version)

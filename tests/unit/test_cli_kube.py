@@ -109,3 +109,43 @@ def test_a_twin_is_the_same_user_on_a_connection_of_its_own():
     assert twin.transport is not kube.transport and twin.transport._connection is None
     assert twin.transport.headers["Authorization"] == "Bearer t0ken" and twin.host == kube.host
     assert kube.transport._connection is not None
+
+
+class AcceptingTransport(FakeTransport):
+    """Records the Accept header a call asks for, too."""
+
+    def request(self, method, path, body=None, *, accept="", **kwargs):
+        response = super().request(method, path, body, **kwargs)
+        self.calls[-1]["accept"] = accept
+        return response
+
+
+def test_list_names_lists_metadata_only_as_the_user():
+    from gatepass.cli.kube import METADATA_ONLY, Names
+
+    listed = {"items": [{"metadata": {"name": "db-1", "namespace": "payments"}}], "metadata": {"continue": "x"}}
+    transport = AcceptingTransport((200, listed), (200, {"preferredVersion": {"groupVersion": "apps/v1"}}),
+                                   (200, {"items": []}), (200, {"items": []}))
+    kube = Kube(transport)
+    assert kube.list_names("", "pods", "payments", 10) == Names(found=(("payments", "db-1"),), more=True)
+    assert kube.list_names("apps", "deployments", "payments") == Names()
+    assert kube.list_names("apps", "deployments", "") == Names()  # the group's version is asked for once
+    assert [(c["path"], c["query"], c.get("accept")) for c in transport.calls] == [
+        ("/api/v1/namespaces/payments/pods", {"limit": "10"}, METADATA_ONLY),
+        ("/apis/apps", {}, ""),
+        ("/apis/apps/v1/namespaces/payments/deployments", {"limit": "500"}, METADATA_ONLY),
+        ("/apis/apps/v1/deployments", {"limit": "500"}, METADATA_ONLY),
+    ]
+
+
+def test_list_names_says_when_the_user_may_not_list_or_there_is_no_such_kind():
+    from gatepass.cli.kube import Names
+
+    refused = {"kind": "Status", "code": 403, "message": "pods is forbidden"}
+    kube = Kube(AcceptingTransport((403, refused), (404, {}), (404, {})))
+    assert kube.list_names("", "pods", "payments") == Names(allowed=False)
+    assert kube.list_names("", "nodes", "payments") == Names(exists=False)
+    assert kube.list_names("no.such.group", "things", "payments") == Names(exists=False)
+    kube = Kube(AcceptingTransport((500, {"kind": "Status", "code": 500, "message": "etcd is down"})))
+    with pytest.raises(CliError, match="etcd is down"):
+        kube.list_names("", "pods", "payments")

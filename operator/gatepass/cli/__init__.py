@@ -3,7 +3,8 @@
 This package is a client. It talks to the Kubernetes API only as the person
 running it (their kubeconfig, ``--kubeconfig`` and ``--context``), over plain
 HTTPS from the standard library (``kube``, ``kubeconfig``), and only to read Gatepass objects, RBAC roles
-and the caller's own identity and permissions, to create AccessRequests and
+and the caller's own identity and permissions, to list the names (object metadata only) of the kinds a
+policy's resource bound names (``request search``), to create AccessRequests and
 AccessReviews, and to set the ``gatepass.dev/revoke`` annotation; for a grant's own credential
 (``login``, ``credential``) it also files the user's CertificateSigningRequests (the private key is made
 here and never sent), reads the grant's token Secret, and writes the grant's context into the user's

@@ -19,17 +19,22 @@ PROG = "kubectl access"
 FORMATS = ("table", "wide", "name", "json", "yaml")
 #: The verbs that print requests, and so take -o.
 PRINTING = {("request", "ls"), ("request", "show")}
+#: The request flags that only go with --resource.
+RESOURCE_FLAGS = (("verbs", "--verbs"), ("namespace", "-n/--namespace"), ("subresource", "--subresource"))
 
 VERBS = """\
 verbs:
   request create   ask for roles:        kubectl access request create --roles=dba --namespaces=payments \\
                                              --reviewers=alice,ivan --reason="ticket #123" [--duration=1h] [--nowait]
+                   or for resources:     kubectl access request create --resource pods/db-1 --verbs get,logs \\
+                                             -n payments --reason="ticket #123"
+  request search   what you may ask for: kubectl access request search [--kind pods] [-n payments] [NAME-PATTERN]
   request ls       list requests:        kubectl access request ls [--mine] [--reviewable] [-o wide|name|json|yaml]
   request show     one request:          kubectl access request show NAME [-o wide|name|json|yaml]
   request drop     cancel or end early:  kubectl access request drop NAME [--reason=...]
   review           approve or deny:      kubectl access review --approve|--deny [--reason=...] NAME
-  exec             run a command, and ask for the role it lacks if it is refused:
-                                         kubectl access exec [--reason=...] -- kubectl get secrets -n payments
+  exec             run a command, and ask for exactly what it lacks if it is refused (or --whole-role):
+                                         kubectl access exec [--reason=...] -- kubectl logs db-1 -n payments
   ui               the Web UI, as you, in your browser:
                                          kubectl access ui [--port=N] [--no-browser]
   login            a grant's own credential (policies with credentials: certificate or token), and a
@@ -92,16 +97,30 @@ def _time(text: str) -> str:
 
 def _request_flags(parser: argparse.ArgumentParser, *, roles: bool) -> None:
     if roles:
-        parser.add_argument("--roles", required=True, type=_nonempty_list, metavar="ROLE[,ROLE]",
+        parser.add_argument("--roles", type=_nonempty_list, default=[], metavar="ROLE[,ROLE]",
                             help="roles to ask for, as AccessPolicies name them")
         parser.add_argument("--namespaces", type=_list, default=[], metavar="NS[,NS]",
                             help="namespaces to bind the roles in (none: cluster-wide)")
+        _resource_flags(parser.add_argument_group("resources (instead of, or as well as, roles)"))
     parser.add_argument("--reason", help="why the access is needed (e.g. a ticket)")
     parser.add_argument("--duration", metavar="DURATION", type=_duration,
                         help='how long the access lasts once granted, e.g. "30m", "1h30m" '
                         f"(default {format_duration(DEFAULT_DURATION)})")
     parser.add_argument("--reviewers", type=_list, default=[], metavar="USER[,USER]",
                         help="suggested reviewers (who may review is up to the policy)")
+
+
+def _resource_flags(group) -> None:
+    group.add_argument("--resource", action="append", default=[], metavar="TYPE[.GROUP][/NAME]",
+                       help="a resource to ask for, as kubectl names it (pods/db-1, deployments.apps/web, "
+                       "secrets: any name); repeatable")
+    group.add_argument("--verbs", type=_nonempty_list, default=[], metavar="VERB[,VERB]",
+                       help="what to do with them: RBAC verbs (get, list, watch, create, update, patch, delete), "
+                       "and for pods logs, exec, attach, port-forward")
+    group.add_argument("-n", "--namespace", default="", metavar="NS",
+                       help="the resources' namespace (none: cluster-scoped resources)")
+    group.add_argument("--subresource", default="", metavar="SUB",
+                       help="a subresource of them instead (e.g. status, scale)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,10 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     request = verbs.add_parser("request", parents=[printing], help="create, list, show or drop access requests",
                                description="Create, list, show or drop AccessRequests.")
-    actions = request.add_subparsers(dest="action", metavar="{create,ls,show,drop}", required=True)
+    actions = request.add_subparsers(dest="action", metavar="{create,ls,show,drop,search}", required=True)
 
-    create = actions.add_parser("create", parents=[connection], help="ask for roles",
-                                description="Create an AccessRequest, print its name, and wait until it is "
+    create = actions.add_parser("create", parents=[connection], help="ask for roles or resources",
+                                description="Create an AccessRequest for roles (--roles), resources "
+                                "(--resource and --verbs) or both, print its name, and wait until it is "
                                 "approved (exit 0) or denied, expired or revoked (exit 3).")
     _request_flags(create, roles=True)
     create.add_argument("--start", metavar="RFC3339", type=_time, help="access starts no earlier than this time")
@@ -147,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("name", metavar="NAME", help="the AccessRequest to drop")
     drop.add_argument("--reason", default="", help="why (recorded with the revocation)")
 
+    search = actions.add_parser("search", parents=[connection], help="list the resources you may ask for",
+                                description="List the resources your AccessPolicies would let you request, and "
+                                "the verbs: names where you may list them (as yourself), else what you could ask "
+                                "for (e.g. pods/log, any name, in payments).")
+    search.add_argument("--kind", default="", metavar="TYPE[.GROUP][/SUB]",
+                        help="only this resource type (e.g. pods, pods/log, deployments.apps)")
+    search.add_argument("-n", "--namespace", default="", metavar="NS", help="only this namespace")
+    search.add_argument("pattern", nargs="?", default="", metavar="NAME-PATTERN",
+                        help="only names matching this (a glob such as db-*, or a part of the name)")
+
     review = verbs.add_parser("review", parents=[connection], help="approve or deny a request",
                               description="Approve or deny an AccessRequest by creating an AccessReview; "
                               "the API server records you as the reviewer.")
@@ -159,13 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("name", metavar="NAME", help="the AccessRequest to review (see request ls --reviewable)")
 
     run = verbs.add_parser("exec", parents=[connection],
-                           help="run a command; if it is refused, ask for a role that allows it and run it again",
-                           description="Run COMMAND. If the API server refuses it (Forbidden), find a role an "
-                           "AccessPolicy offers you that allows what was refused, ask for it, wait until it is "
-                           "granted, and run COMMAND again. Exits with COMMAND's exit code.",
-                           usage="%(prog)s [--role ROLE] [--reason REASON] [--duration DURATION] "
+                           help="run a command; if it is refused, ask for what it lacks and run it again",
+                           description="Run COMMAND. If the API server refuses it (Forbidden), ask for exactly "
+                           "what was refused (the verb, resource, subresource, name and namespace) where an "
+                           "AccessPolicy's resource bound allows it, or else for a role an AccessPolicy offers "
+                           "you that allows it; wait until it is granted, and run COMMAND again. Exits with "
+                           "COMMAND's exit code.",
+                           usage="%(prog)s [--whole-role | --role ROLE] [--reason REASON] [--duration DURATION] "
                            "[--reviewers USER,...] -- COMMAND [ARG...]")
-    run.add_argument("--role", help="the role to ask for, instead of working it out from the policies")
+    whole = run.add_mutually_exclusive_group()
+    whole.add_argument("--whole-role", action="store_true",
+                       help="ask for a whole role that allows it, not just the refused resources")
+    whole.add_argument("--role", help="the role to ask for, instead of working it out from the policies")
     _request_flags(run, roles=False)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
                      help="the command to run, after --")
@@ -273,4 +308,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error("-o/--output applies to request ls and request show only")
     if args.verb == "ui":
         _check_ui(parser, args)
+    if (args.verb, getattr(args, "action", None)) == ("request", "create"):
+        _check_create(parser, args)
     return args
+
+
+def _check_create(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Roles, resources or both; the resource flags only with --resource."""
+    if not args.roles and not args.resource:
+        parser.error("name what to ask for: --roles, or --resource with --verbs (or both)")
+    if args.resource and not args.verbs:
+        parser.error("--resource needs --verbs (e.g. --verbs get,list)")
+    if not args.resource:
+        for name, flag in RESOURCE_FLAGS:
+            if getattr(args, name):
+                parser.error(f"{flag} applies to --resource only (--namespaces says where roles are bound)")
+    if args.namespaces and not args.roles:
+        parser.error("--namespaces applies to --roles only (-n gives the resources' namespace)")

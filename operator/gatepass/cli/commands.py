@@ -24,9 +24,10 @@ from gatepass.core import ledger
 from gatepass.core.policy import governing_policy as core_governing_policy
 from gatepass.core.tally import has_reviewed
 from gatepass.core.timestamps import format_time, parse_time
+from gatepass.core.resources import Ask
 from gatepass.core.types import Identity, Policy
 
-from . import output
+from . import asks, output
 from .errors import INTERRUPTED, NOT_GRANTED, OK, CliError
 from .kube import API_VERSION, Kube
 from .waiting import StatusLine, Until, wait
@@ -58,7 +59,8 @@ def checked_duration(text: str) -> str:
 
 def request_body(
     *,
-    roles: Sequence[str],
+    roles: Sequence[str] = (),
+    resources: Sequence[Ask] = (),
     namespaces: Sequence[str] = (),
     reason: str | None = None,
     duration: str | None = None,
@@ -67,10 +69,15 @@ def request_body(
     name: str | None = None,
     requester: str = "",
 ) -> dict:
-    """The AccessRequest to create. The requester is never written: admission fills it in."""
-    if not roles:
-        raise CliError("name at least one role with --roles")
-    spec: dict = {"roles": list(dict.fromkeys(roles))}
+    """The AccessRequest to create: roles (bound in ``namespaces``), resources, or both. The requester is never
+    written: admission fills it in."""
+    if not roles and not resources:
+        raise CliError("name at least one role with --roles, or a resource with --resource")
+    spec: dict = {}
+    if roles:
+        spec["roles"] = list(dict.fromkeys(roles))
+    if resources:
+        spec["resources"] = [asks.body(ask) for ask in resources]
     if namespaces:
         spec["namespaces"] = list(dict.fromkeys(namespaces))
     if duration:
@@ -84,7 +91,9 @@ def request_body(
             spec["startTime"] = format_time(parse_time(start))
         except ValueError:
             raise CliError(f'invalid start time "{start}": use RFC 3339, e.g. 2026-01-02T15:04:05Z') from None
-    metadata = {"name": name} if name else {"generateName": generate_name(requester, *roles)}
+    what = roles or [f"{resources[0].resource}-{resources[0].names[0]}" if resources[0].names
+                     else resources[0].resource]
+    metadata = {"name": name} if name else {"generateName": generate_name(requester, *what)}
     return {"apiVersion": API_VERSION, "kind": "AccessRequest", "metadata": metadata, "spec": spec}
 
 
@@ -210,16 +219,17 @@ def follow(ctx: Context, name: str, until: Until) -> dict:
 def create(ctx: Context) -> int:
     args = ctx.args
     me = ctx.kube.whoami() if not args.name else None
-    body = request_body(roles=args.roles, namespaces=args.namespaces, reason=args.reason,
+    resources = asks.from_flags(getattr(args, "resource", []), getattr(args, "verbs", []),
+                                getattr(args, "namespace", ""), getattr(args, "subresource", ""))
+    body = request_body(roles=args.roles, resources=resources, namespaces=args.namespaces, reason=args.reason,
                         duration=args.duration, reviewers=args.reviewers, start=args.start,
                         name=args.name, requester=me.username if me else "")
     obj = ctx.kube.create_request(body)
     name = obj["metadata"]["name"]
     ctx.out.write(name + "\n")
     ctx.out.flush()
-    request = values.request(obj)
-    ctx.say(f"Created AccessRequest {name}: {', '.join(request.roles)} "
-            f"in {output.namespaces_text(request.namespaces)} for {output.duration_text(obj)}.")
+    ctx.say(f"Created AccessRequest {name}: {output.asked_text(obj)} "
+            f"for {output.duration_text(obj)}.")
     if args.nowait:
         ctx.say(f"Not waiting. Check it with: {ctx.command('request', 'show', name)}")
         return OK

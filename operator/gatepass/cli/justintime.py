@@ -1,13 +1,18 @@
 """`kubectl access exec`: run a command; when the API server refuses it, ask for access and run it again.
 
 1. Run the command, passing its output through and keeping a copy of stderr.
-2. If it failed with Forbidden, read what was refused (``denials``) and find a
+2. If it failed with Forbidden, read what was refused (``denials``). By default
+   propose the least that allows it: a resource request for exactly the refused
+   verbs, resources, subresources, names and namespaces (``asks``), where a
+   policy's resource bound allows it (``gatepass.core.resources``, the bounds'
+   ClusterRoles read as the caller). The whole role is the other choice: a
    role the caller's AccessPolicies offer that allows all of it, reading the
-   roles' rules as the caller (``gatepass.core.rbac``); or take ``--role``.
-3. If one of the caller's Pending requests already asks for that role there,
-   wait for it; else take a reason from ``--reason`` or ask for it on the
-   terminal and create the request. Wait with a status line until the access
-   is in place.
+   roles' rules as the caller (``gatepass.core.rbac``), or ``--role``; it is
+   taken with ``--whole-role``, chosen at the terminal's prompt, or when no
+   bound allows the resource request.
+3. If one of the caller's Pending requests already asks for that, wait for it;
+   else take a reason from ``--reason`` or ask for it on the terminal and
+   create the request. Wait with a status line until the access is in place.
 4. When the policy gives the grant its own credential (``credentials: certificate`` or ``token``), log in
    (``login``: the grant's context ``<user>@<request>``) and run the command again with that context as
    the current one (``KUBECONFIG`` names a file that says so, then the user's own files).
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from gatepass.api import values
@@ -30,10 +36,11 @@ from gatepass.core.conditions import GRANTED, is_true
 from gatepass.core.credentials import CredentialMode, mode_of
 from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State
-from gatepass.core.rbac import Access, Suggestion, offer_of, roles_to_read, suggest_roles
+from gatepass.core.rbac import Access, RoleKey, Rule, Suggestion, offer_of, roles_to_read, rule_allows, suggest_roles
+from gatepass.core.resources import Ask, bound_errors, bounds_for, cluster_roles, with_rules
 from gatepass.core.types import DEFAULT_DURATION, Identity, Policy, Request
 
-from . import contexts, denials, output
+from . import asks, contexts, denials, output
 from .commands import Context, follow, readable_policies, request_body
 from .errors import INTERRUPTED, NOT_EXECUTABLE, NOT_FOUND, CliError
 from .kube import Kube
@@ -121,12 +128,111 @@ def granted_for(requests: Sequence[Mapping], username: str, role: str, namespace
     return None
 
 
+def pending_for_asks(requests: Sequence[Mapping], username: str, asked: Sequence[Ask]) -> str | None:
+    """The oldest Pending request of ``username`` that asks for at least ``asked`` (the same resources, or
+    more), so that running the command again waits for it instead of asking twice."""
+    wanted = [access for ask in asked for access in ask.accesses()]
+    for obj in sorted(requests, key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or ""):
+        if output.state(obj) is not State.Pending or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        try:
+            request = values.request(obj)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if request.requester.username == username and all(_covered(access, request.resources) for access in wanted):
+            return obj["metadata"]["name"]
+    return None
+
+
+def _covered(access: Access, have: Sequence[Ask]) -> bool:
+    """Whether one of the asks ``have`` allows ``access`` (in its namespace), as RBAC matches rules."""
+    return any(ask.namespace == access.namespace and rule_allows(ask.rule, access) for ask in have)
+
+
 def _asks_for(request: Request, username: str, role: str, wanted: set[str]) -> bool:
     """Whether ``request`` is ``username``'s and asks for ``role`` in all of ``wanted`` (none: cluster-wide)."""
     if request.requester.username != username or role not in request.roles:
         return False
     have = set(request.namespaces)
     return wanted <= have if wanted else not have
+
+
+def bounding_policy(asked: Sequence[Ask], me: Identity, policies: Sequence[Policy],
+                    rules: Mapping[str, Sequence[Rule] | None]) -> tuple[Policy | None, tuple[str, ...]]:
+    """The first policy (by name) naming ``me`` a requester whose resource bound allows all of ``asked``
+    (the core's subset check), and the bounds' ClusterRoles ``me`` could not read (None in ``rules``), where
+    that kept a policy from being judged."""
+    unreadable: dict[str, None] = {}
+    for policy in sorted(policies, key=lambda p: p.name):
+        if not policy.requesters.contains(me) or not policy.resources:
+            continue
+        known = {name: rules[name] for name in cluster_roles(policy.resources) if rules.get(name) is not None}
+        bounds = with_rules(policy.resources, known)
+        unknown = {b.cluster_role for ask in asked for b in bounds_for(bounds, ask.namespace) if b.rules is None}
+        if bound_errors(policy.name, bounds, asked):
+            continue
+        if unknown:
+            unreadable.update(dict.fromkeys(sorted(unknown)))
+            continue
+        return policy, ()
+    return None, tuple(unreadable)
+
+
+def bound_roles(me: Identity, policies: Sequence[Policy]) -> tuple[str, ...]:
+    """The ClusterRoles whose rules bound what ``me`` may ask for, under the policies naming them."""
+    return tuple(sorted({bound.cluster_role for policy in policies if policy.requesters.contains(me)
+                         for bound in policy.resources}))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to ask for: resources under a policy, or a role."""
+
+    policy: str
+    asked: tuple[Ask, ...] = ()
+    role: Suggestion | None = None
+
+    def describe(self) -> str:
+        if self.role is not None:
+            return self.role.describe()
+        return f"{asks.describe(self.asked)} (AccessPolicy {self.policy})"
+
+
+def minimal(ctx: Context, me: Identity, accesses: Sequence[Access], policies: Sequence[Policy]) \
+        -> tuple[Choice | None, str]:
+    """The resource request for exactly what was refused, if a policy's bound allows it; else None and why
+    ('' when no policy bounds resource requests for ``me`` at all)."""
+    if not bound_roles(me, policies):
+        return None, ""
+    try:
+        asked = asks.from_refusals(accesses, ctx.args.command)
+    except CliError as error:
+        return None, error.message
+    rules = {name: ctx.kube.role_rules(RoleKey("ClusterRole", name)) for name in bound_roles(me, policies)}
+    policy, unreadable = bounding_policy(asked, me, policies, rules)
+    if policy is not None:
+        return Choice(policy.name, tuple(asked)), ""
+    if unreadable:
+        return None, (f"cannot tell whether a policy's bound allows {asks.describe(asked)}: {me.username} may not "
+                      f"read ClusterRole {', '.join(unreadable)}")
+    return None, f"no AccessPolicy's resource bound allows {me.username} {asks.describe(asked)}"
+
+
+def _prompt_choice(ctx: Context, choices: Sequence[Choice]) -> Choice:
+    """On a terminal, let the user pick among ``choices`` (the first is the default)."""
+    if len(choices) < 2 or not sys.stdin.isatty():
+        return choices[0]
+    ctx.err.write("What to ask for?\n")
+    for number, choice in enumerate(choices, 1):
+        ctx.err.write(f"  {number}) {choice.describe()}{' (default)' if number == 1 else ''}\n")
+    while True:
+        ctx.err.write(f"Choose [1-{len(choices)}, default 1]: ")
+        ctx.err.flush()
+        answer = sys.stdin.readline().strip()
+        if not answer:
+            return choices[0]
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            return choices[int(answer) - 1]
 
 
 def ask_reason(ctx: Context, policy: Policy | None) -> str:
@@ -155,6 +261,38 @@ def settle(kube: Kube, accesses: Sequence[Access], timeout: float = RBAC_SETTLE_
         time.sleep(0.2)
 
 
+def decide(ctx: Context, me: Identity, accesses: Sequence[Access], policies: Sequence[Policy]) -> Choice:
+    """The resource request for exactly what was refused, by default; the whole role with ``--whole-role`` or
+    ``--role``, at the prompt, or when no policy's bound allows the resource request. Says which, and why."""
+    if ctx.args.role or getattr(ctx.args, "whole_role", False):
+        offer = choose(ctx, me, accesses, policies)
+        ctx.say(_role_line(offer))
+        return Choice(offer.policy, role=offer)
+    least, why_not = minimal(ctx, me, accesses, policies)
+    if least is None:
+        if why_not:
+            ctx.say(f"Asking for a role instead: {why_not}.")
+        offer = choose(ctx, me, accesses, policies)
+        ctx.say(_role_line(offer))
+        return Choice(offer.policy, role=offer)
+    ctx.say(f"Least access that allows it: {asks.describe(least.asked)} (AccessPolicy {least.policy}).")
+    choices = [least]
+    if sys.stdin.isatty():
+        try:
+            offer = choose(ctx, me, accesses, policies)
+            choices.append(Choice(offer.policy, role=offer))
+        except CliError:
+            pass  # no role to offer beside it
+    else:
+        ctx.say("(--whole-role asks for a whole role that allows it instead.)")
+    return _prompt_choice(ctx, choices)
+
+
+def _role_line(offer: Suggestion) -> str:
+    where = "in " + ", ".join(offer.namespaces) if offer.namespaces else "cluster-wide"
+    return f"Role {offer.role} {where} (AccessPolicy {offer.policy}) allows it."
+
+
 def execute(ctx: Context) -> int:
     command = ctx.args.command
     if not command:
@@ -173,18 +311,19 @@ def execute(ctx: Context) -> int:
     ctx.say(f"Access denied: {me.username} may not {describe(accesses)}.")
 
     policies = readable_policies(ctx.kube.list_policies())
-    offer = choose(ctx, me, accesses, policies)
-    policy = next((p for p in policies if p.name == offer.policy), None)
-    ctx.say(f"Role {offer.role} {'in ' + ', '.join(offer.namespaces) if offer.namespaces else 'cluster-wide'} "
-            f"(AccessPolicy {offer.policy}) allows it.")
-
+    choice = decide(ctx, me, accesses, policies)
+    policy = next((p for p in policies if p.name == choice.policy), None)
     requests = ctx.kube.list_requests()
-    granted = granted_for(requests, me.username, offer.role, offer.namespaces)
-    if granted is not None:
-        name = granted["metadata"]["name"]
-        ctx.say(f"AccessRequest {name} grants it, to its own credential; logging in.")
-        return _again(ctx, granted, command, accesses, me)
-    name = pending_for(requests, me.username, offer.role, offer.namespaces)
+    if choice.role is not None:
+        offer = choice.role
+        granted = granted_for(requests, me.username, offer.role, offer.namespaces)
+        if granted is not None:
+            name = granted["metadata"]["name"]
+            ctx.say(f"AccessRequest {name} grants it, to its own credential; logging in.")
+            return _again(ctx, granted, command, accesses, me)
+        name = pending_for(requests, me.username, offer.role, offer.namespaces)
+    else:
+        name = pending_for_asks(requests, me.username, choice.asked)
     if name is not None:
         ctx.say(f"AccessRequest {name} already asks for it; waiting for it to be approved.")
     else:
@@ -193,13 +332,18 @@ def execute(ctx: Context) -> int:
         if not duration:
             longest = policy.max_duration if policy else DEFAULT_DURATION
             duration = format_duration(min(DEFAULT_DURATION, longest))
-        body = request_body(roles=[offer.role], namespaces=offer.namespaces, reason=reason, duration=duration,
-                            reviewers=ctx.args.reviewers, requester=me.username)
+        if choice.role is not None:
+            body = request_body(roles=[choice.role.role], namespaces=choice.role.namespaces, reason=reason,
+                                duration=duration, reviewers=ctx.args.reviewers, requester=me.username)
+        else:
+            body = request_body(resources=choice.asked, reason=reason, duration=duration,
+                                reviewers=ctx.args.reviewers, requester=me.username)
         obj = ctx.kube.create_request(body)
         name = obj["metadata"]["name"]
         ctx.say(f"Created AccessRequest {name}; waiting for it to be approved.")
 
-    return _again(ctx, follow(ctx, name, "granted"), command, accesses, me)
+    wanted = [a for ask in choice.asked for a in ask.accesses()] or accesses
+    return _again(ctx, follow(ctx, name, "granted"), command, wanted, me)
 
 
 def _again(ctx: Context, obj: Mapping, command: Sequence[str], accesses: Sequence[Access], me: Identity) -> int:

@@ -23,6 +23,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -43,6 +44,8 @@ WATCH_TIMEOUT = 60
 
 _CUSTOM = f"/apis/{GROUP}/{VERSION}"
 _CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+#: Lists of object metadata only (names, no spec, no secret data), or the plain list if a server cannot.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 
 class Transport:
@@ -107,10 +110,12 @@ class Transport:
 
     def request(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
                 content_type: str = "application/json", timeout: float = CALL_TIMEOUT,
-                stream: bool = False) -> http.client.HTTPResponse:
+                stream: bool = False, accept: str = "") -> http.client.HTTPResponse:
         """Send one call; the response (status not checked). A dropped kept-alive connection is retried once."""
         url = self.prefix + path + (f"?{urlencode(query)}" if query else "")
         headers = dict(self.headers)
+        if accept:
+            headers["Accept"] = accept
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -395,6 +400,58 @@ class Kube:
     def get_secret(self, namespace: str, name: str) -> dict:
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         return self._call("GET", path, not_found=f'Secret "{name}" not found in namespace "{namespace}"')
+
+    # -- listing as the user (request search) ---------------------------------------
+
+    def list_names(self, api_group: str, resource: str, namespace: str = "", limit: int = 500) -> Names:
+        """The names of one kind's objects the caller may list, in ``namespace`` (or every namespace, for
+        ``''``): metadata only (PartialObjectMetadataList), so that listing secrets reads no secret data."""
+        version = self._group_version(api_group)
+        if version is None:
+            return Names(exists=False)
+        where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+        root = "/api/v1" if not api_group else f"/apis/{version}"
+        path = f"{root}{where}/{quote(resource, safe='')}"
+        try:
+            response = self.transport.request("GET", path, query={"limit": str(limit)}, accept=METADATA_ONLY)
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise CliError(f"cannot reach the cluster at {self.host}: {_root_cause(error)}") from None
+        if response.status in (401, 403):
+            return Names(allowed=False)
+        if response.status == 404:
+            return Names(exists=False)
+        if response.status >= 400:
+            raise api_error(response.status, data, response.reason or "")
+        listed = json.loads(data)
+        items = listed.get("items") or ()
+        found = tuple(((i.get("metadata") or {}).get("namespace") or "", (i.get("metadata") or {}).get("name") or "")
+                      for i in items)
+        return Names(found=found, more=bool((listed.get("metadata") or {}).get("continue")))
+
+    def _group_version(self, api_group: str) -> str | None:
+        """'v1' for the core group, the preferred 'group/version' of another; None when the group is unknown."""
+        if not api_group:
+            return "v1"
+        cache = self.__dict__.setdefault("_versions", {})
+        if api_group not in cache:
+            try:
+                found = self._call("GET", f"/apis/{quote(api_group, safe='')}", not_found="unknown")
+                cache[api_group] = ((found.get("preferredVersion") or {}).get("groupVersion")) or None
+            except CliError:
+                cache[api_group] = None
+        return cache[api_group]
+
+
+@dataclass(frozen=True)
+class Names:
+    """What listing one kind as the caller gave: (namespace, name) pairs, or that they may not list it, or
+    that there is no such kind there."""
+
+    found: tuple[tuple[str, str], ...] = ()
+    more: bool = False  # the API server has more than the limit
+    allowed: bool = True
+    exists: bool = True
 
 
 def _object(plural: str, name: str) -> str:

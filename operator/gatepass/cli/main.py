@@ -23,6 +23,7 @@ VERBS = {
     ("request", "ls"): ("commands", "ls"),
     ("request", "show"): ("commands", "show"),
     ("request", "drop"): ("commands", "drop"),
+    ("request", "search"): ("search", "search"),
     ("review", None): ("commands", "review"),
     ("exec", None): ("justintime", "execute"),
     ("login", None): ("login", "login"),

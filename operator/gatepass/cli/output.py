@@ -18,6 +18,7 @@ from gatepass.core.durations import format_duration
 from gatepass.core.lifecycle import State, state_of
 from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.names import GROUP
+from gatepass.core.resources import Ask
 from gatepass.core.types import DEFAULT_DURATION
 
 from .args import FORMATS
@@ -87,17 +88,62 @@ def _texts(obj: Mapping, field: str) -> list[str]:
     return [str(item) for item in items] if isinstance(items, list) else []
 
 
+def asks(obj: Mapping) -> list[Ask]:
+    """The resource rules a request asks for (spec.resources), read as stored, like ``_texts``."""
+    found = []
+    for item in _spec(obj).get("resources") or ():
+        if not isinstance(item, Mapping):
+            continue
+        found.append(Ask(resource=str(item.get("resource") or ""),
+                         verbs=tuple(str(v) for v in item.get("verbs") or ()),
+                         api_group=str(item.get("apiGroup") or ""), subresource=str(item.get("subresource") or ""),
+                         namespace=str(item.get("namespace") or ""),
+                         names=tuple(str(n) for n in item.get("names") or ())))
+    return found
+
+
+#: How many resource rules a table cell spells out before it says how many more there are.
+CELL_ASKS = 2
+
+
+def access_cells(obj: Mapping, sep: str = ",") -> tuple[str, str]:
+    """The ROLES and NAMESPACES cells: the roles (joined with ``sep``), then each resource rule (verbs,
+    resource, names; after '; ', since verbs and names have commas of their own), and where."""
+    roles, namespaces, asked = _texts(obj, "roles"), _texts(obj, "namespaces"), asks(obj)
+    what = ([sep.join(roles)] if roles else []) + [ask.what() for ask in asked[:CELL_ASKS]]
+    if len(asked) > CELL_ASKS:
+        what.append(f"+{len(asked) - CELL_ASKS} more")
+    places = list(namespaces) if roles else []
+    places += [ask.namespace for ask in asked if ask.namespace]
+    cluster = (roles and not namespaces) or any(not ask.namespace for ask in asked)
+    where = sep.join(dict.fromkeys(places))
+    if cluster:
+        where = sep.join(filter(None, (where, "(cluster-wide)")))
+    return "; ".join(what), where
+
+
+def asked_text(obj: Mapping) -> str:
+    """'dba in payments', 'get pods/log db-1 in payments', or both, separated by '; '."""
+    parts = []
+    roles = _texts(obj, "roles")
+    if roles:
+        parts.append(f"{', '.join(roles)} in {namespaces_text(_texts(obj, 'namespaces'))}")
+    parts += [ask.describe() for ask in asks(obj)]
+    return "; ".join(parts)
+
+
 def requester(obj: Mapping) -> str:
     """The requester's username, as admission recorded it."""
     return values.identity(_spec(obj).get("requester") or None).username
 
 
 def request_row(obj: Mapping) -> list[str]:
+    roles, namespaces = access_cells(obj)
     return [
         obj["metadata"]["name"],
         requester(obj),
-        ",".join(_texts(obj, "roles")),
-        namespaces_text(_texts(obj, "namespaces")),
+        roles,
+        namespaces,
         utc(obj["metadata"].get("creationTimestamp")),
         state(obj),
         utc(_status(obj).get("expiresAt")),
@@ -197,7 +243,7 @@ def show_request(obj: Mapping) -> str:
     """The request for people: who, what, why, until when, and who said what."""
     fields = _request_fields(obj) + _outcome_fields(obj)
     width = max(len(label) for label, _ in fields) + 2
-    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    lines = [f"{label + ':' if label else '':<{width}}{value}" for label, value in fields]
     status = _status(obj)
     for title, count, decision in (("Approvals", "approvals", "Approve"), ("Denials", "denials", "Deny")):
         reviews = _reviews(status, decision)
@@ -216,11 +262,16 @@ def _user(obj: Mapping) -> str:
 def _request_fields(obj: Mapping) -> list[tuple[str, str]]:
     """What every request shows: who asked for what and why, and where it stands."""
     meta, status = obj["metadata"], _status(obj)
+    asked = asks(obj)
+    roles = [] if asked and not _texts(obj, "roles") else [
+        ("Roles", ", ".join(_texts(obj, "roles")) or NONE),
+        ("Namespaces", ", ".join(_texts(obj, "namespaces")) or "(cluster-wide)")]
+    resources = [("Resources" if i == 0 else "", ask.describe()) for i, ask in enumerate(asked)]
     return [
         ("Name", meta["name"]),
         ("User", _user(obj)),
-        ("Roles", ", ".join(_texts(obj, "roles")) or NONE),
-        ("Namespaces", ", ".join(_texts(obj, "namespaces")) or "(cluster-wide)"),
+        *roles,
+        *resources,
         ("Reason", str(_spec(obj).get("reason") or "") or NONE),
         ("Suggested reviewers", ", ".join(_texts(obj, "reviewers")) or NONE),
         ("Created", f"{utc(meta.get('creationTimestamp'))} UTC"),

@@ -14,11 +14,14 @@ from datetime import datetime
 
 from gatepass.core.durations import format_duration
 from gatepass.core.policy import request_expires_at
+from gatepass.core.rbac import Rule
+from gatepass.core.resources import Ask
 from gatepass.core.timestamps import parse_optional_time
 from gatepass.core.types import Identity, Policy
 
-from .. import output
+from .. import asks, output, search
 from ..commands import governing_policy, request_body
+from ..errors import CliError
 
 #: What <input type="datetime-local"> sends: a wall-clock time without a zone, read here as UTC.
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
@@ -53,6 +56,51 @@ def offers(policies: Sequence[Policy], me: Identity) -> tuple[RoleOffer, ...]:
 
 
 @dataclass(frozen=True)
+class ResourceOffer:
+    """A kind one of the user's policies lets them ask for, where, with which verbs (its bound's pattern)."""
+
+    resource: str  # 'pods/log', 'deployments.apps'
+    where: str  # 'payments', '(cluster-wide)'
+    names: str  # "(any name)", or the names the bound's rule allows
+    verbs: str
+    policy: str
+
+
+def resource_offers(policies: Sequence[Policy], me: Identity,
+                    rules: Mapping[str, Sequence[Rule] | None]) -> tuple[ResourceOffer, ...]:
+    """What the bounds of ``me``'s policies allow (the ClusterRoles' ``rules`` as ``me`` read them), as
+    ``request search`` finds it, without listing any object."""
+    return tuple(
+        ResourceOffer(search.resource_text(t.ask), t.ask.namespace or search.CLUSTER,
+                      ", ".join(t.ask.names) or search.ANY, ",".join(t.ask.verbs), t.policy)
+        for t in search.targets(policies, me, rules))
+
+
+@dataclass(frozen=True)
+class ResourceLine:
+    """One line of the form's resources: TYPE[.GROUP][/NAME], the verbs, the namespace."""
+
+    resource: str = ""
+    verbs: str = ""
+    namespace: str = ""
+
+    @property
+    def blank(self) -> bool:
+        return not (self.resource or self.verbs or self.namespace)
+
+    def asked(self) -> list[Ask]:
+        """The asks of this line, as `request create --resource --verbs -n` reads them; CliError otherwise."""
+        verbs = [v for v in re.split(r"[\s,]+", self.verbs) if v]
+        if not self.resource:
+            raise CliError("a resource line needs its resource, e.g. pods/db-1 (or leave the whole line empty)")
+        return asks.from_flags([self.resource], verbs, self.namespace)
+
+
+#: How many resource lines the form offers (blank ones are left out of the request).
+RESOURCE_LINES = 3
+
+
+@dataclass(frozen=True)
 class Draft:
     """What the user filled in (or is about to): the form's values, kept across a preview or a refusal."""
 
@@ -62,13 +110,27 @@ class Draft:
     start: str = ""
     reason: str = ""
     reviewers: str = ""
+    resources: tuple[ResourceLine, ...] = ()
 
     @classmethod
     def of(cls, form: Mapping, getall) -> Draft:
         """From a submitted form; ``getall(name)`` gives every value of a repeated field."""
+        def column(name: str) -> list[str]:
+            return [str(v).strip() for v in getall(name)]
+
+        kinds, verbs, namespaces = column("resource"), column("verbs"), column("resource_namespace")
+        width = max(len(kinds), len(verbs), len(namespaces))
+        lines = tuple(line for line in (ResourceLine(*(c[i] if i < len(c) else "" for c in (kinds, verbs, namespaces)))
+                                        for i in range(min(width, RESOURCE_LINES * 4))) if not line.blank)
         return cls(roles=tuple(v for v in getall("roles") if v), namespaces=tuple(v for v in getall("namespaces") if v),
                    duration=str(form.get("duration") or "").strip(), start=str(form.get("start") or "").strip(),
-                   reason=str(form.get("reason") or "").strip(), reviewers=str(form.get("reviewers") or ""))
+                   reason=str(form.get("reason") or "").strip(), reviewers=str(form.get("reviewers") or ""),
+                   resources=lines)
+
+    @property
+    def lines(self) -> tuple[ResourceLine, ...]:
+        """The resource lines to show: those filled in, then blank ones up to RESOURCE_LINES."""
+        return self.resources + (ResourceLine(),) * max(RESOURCE_LINES - len(self.resources), 1)
 
     @property
     def reviewer_names(self) -> list[str]:
@@ -82,7 +144,9 @@ class Draft:
 
     def body(self, me: Identity) -> dict:
         """The AccessRequest to create; CliError (one line) for what the plugin refuses before sending."""
-        return request_body(roles=self.roles, namespaces=self.namespaces, reason=self.reason or None,
+        resources = [ask for line in self.resources for ask in line.asked()]
+        return request_body(roles=self.roles, resources=resources, namespaces=self.namespaces,
+                            reason=self.reason or None,
                             duration=self.duration or None, reviewers=self.reviewer_names,
                             start=self.start_time or None, requester=me.username)
 
@@ -92,6 +156,7 @@ class NewScreen:
     """The form: the offers, the values to show, and the defaults the offers suggest."""
 
     offers: tuple[RoleOffer, ...]
+    resource_offers: tuple[ResourceOffer, ...]
     roles: tuple[str, ...]
     namespaces: tuple[str, ...]
     draft: Draft
@@ -102,18 +167,27 @@ class NewScreen:
 
 
 def new_screen(policies: Sequence[Policy], me: Identity, draft: Draft | None = None, *,
-               preview: Preview | None = None, error: str = "") -> NewScreen:
+               preview: Preview | None = None, error: str = "",
+               bound_rules: Mapping[str, Sequence[Rule] | None] | None = None) -> NewScreen:
+    """The form; ``bound_rules`` are the rules of the ClusterRoles bounding resource requests, as the user
+    read them (None where they could not)."""
     offered = offers(policies, me)
-    draft = draft or Draft(reviewers=", ".join(dict.fromkeys(r for o in offered for r in o.reviewers)))
-    longest = max((p.max_duration for p in policies if p.requesters.contains(me)), default=None)
+    bounded = resource_offers(policies, me, bound_rules or {})
+    mine = [p for p in policies if p.requesters.contains(me)]
+    reviewers = [r for o in offered for r in o.reviewers] + \
+        [r for p in sorted(mine, key=lambda p: p.name) if p.resources for r in sorted(p.reviewers.users)]
+    draft = draft or Draft(reviewers=", ".join(dict.fromkeys(reviewers)))
+    longest = max((p.max_duration for p in mine), default=None)
+    requiring = [o.reason_required for o in offered] + [p.require_reason for p in mine if p.resources]
     return NewScreen(
         offers=offered,
+        resource_offers=bounded,
         roles=tuple(dict.fromkeys(o.role for o in offered)),
         namespaces=tuple(sorted({ns for o in offered for ns in o.namespaces})),
         draft=draft,
         max_duration=format_duration(longest) if longest is not None else "",
         # Required in the form only when every policy that could take the request requires one.
-        reason_required=bool(offered) and all(o.reason_required for o in offered),
+        reason_required=bool(requiring) and all(requiring),
         preview=preview, error=error)
 
 
@@ -147,10 +221,8 @@ def _from(subjects) -> str:
 
 def preview(answer: Mapping, policies: Sequence[Policy], now: datetime) -> Preview:
     """The dry-run answer (the request as admission stamped it) read against the policies it is decided by."""
-    spec = answer.get("spec") or {}
     policy = governing_policy(answer, policies)
-    summary = (f"{', '.join(spec.get('roles') or ())} in {output.namespaces_text(spec.get('namespaces') or ())} "
-               f"for {output.duration_text(answer)}")
+    summary = f"{output.asked_text(answer)} for {output.duration_text(answer)}"
     requester = output.requester(answer)
     if policy is None:
         return Preview(requester, summary, "")

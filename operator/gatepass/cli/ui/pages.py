@@ -23,6 +23,8 @@ from urllib.parse import quote, urlencode
 import jinja2
 from aiohttp import web
 
+from gatepass.core.rbac import RoleKey
+
 from ..commands import drop_annotations, readable_policies, review_body
 from ..errors import CliError
 from . import forms, screens
@@ -199,27 +201,41 @@ async def drop(request: web.Request) -> web.Response:
 # -- a new request --------------------------------------------------------------------------------
 
 
+async def _bound_rules(session: Session, policies: list) -> dict:
+    """The rules of the ClusterRoles that bound the user's resource requests, read as the user (None where
+    they may not)."""
+    names = sorted({b.cluster_role for p in policies if p.requesters.contains(session.me) for b in p.resources})
+    if not names:
+        return {}
+
+    def read(kube) -> dict:
+        return {name: kube.role_rules(RoleKey("ClusterRole", name)) for name in names}
+    return await session.call(read)
+
+
 async def new_request(request: web.Request) -> web.Response:
     session = _session(request)
-    screen = forms.new_screen(await _policies(session), session.me)
+    policies = await _policies(session)
+    screen = forms.new_screen(policies, session.me, bound_rules=await _bound_rules(session, policies))
     return render(request, "new.html", section="new", screen=screen)
 
 
 async def new_request_submit(request: web.Request) -> web.Response:
     session = _session(request)
     form = await request.post()
-    draft = forms.Draft.of(form, form.getall)
+    draft = forms.Draft.of(form, lambda name: form.getall(name, []))  # a field left out (no box checked): none
     policies = await _policies(session)
+    bound_rules = await _bound_rules(session, policies)
     dry_run = form.get("action") != "create"
     try:
         body = draft.body(session.me)
         answer = await session.call(lambda kube: kube.create_request(body, dry_run=dry_run))
     except CliError as error:
-        screen = forms.new_screen(policies, session.me, draft, error=error.message)
+        screen = forms.new_screen(policies, session.me, draft, error=error.message, bound_rules=bound_rules)
         return render(request, "new.html", status=400, section="new", error=error.message, screen=screen)
     if dry_run:
         preview = forms.preview(answer, policies, _now(request))
-        screen = forms.new_screen(policies, session.me, draft, preview=preview)
+        screen = forms.new_screen(policies, session.me, draft, preview=preview, bound_rules=bound_rules)
         return render(request, "new.html", section="new", screen=screen)
     session.saw(answer)
     raise web.HTTPSeeOther(f"/requests/{quote(answer['metadata']['name'])}")

@@ -88,13 +88,20 @@ class Filters:
         spec = obj.get("spec") or {}
         return ((not self.state or output.state(obj).value == self.state)
                 and (not self.role or self.role in (spec.get("roles") or ()))
-                and (not self.namespace or self.namespace in (spec.get("namespaces") or ()))
+                and (not self.namespace or self.namespace in namespaces_of(obj))
                 and (not self.requester or requester_of(obj) == self.requester))
 
     def query(self) -> dict[str, str]:
         return {key: value for key, value in (("state", self.state), ("role", self.role),
                                                ("namespace", self.namespace), ("requester", self.requester))
                 if value}
+
+
+def namespaces_of(obj: Mapping) -> tuple[str, ...]:
+    """Every namespace a request names: its roles' and its resource rules'."""
+    spec = obj.get("spec") or {}
+    return tuple(dict.fromkeys([*(spec.get("namespaces") or ()),
+                                *(ask.namespace for ask in output.asks(obj) if ask.namespace)]))
 
 
 @dataclass(frozen=True)
@@ -182,13 +189,14 @@ def in_tab(tab: str, obj: Mapping, me: Identity, may_review: bool) -> bool:
 
 
 def row(obj: Mapping, may_review: bool, now: datetime) -> Row:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    status = obj.get("status") or {}
     current = output.state(obj)
+    roles, namespaces = output.access_cells(obj, ", ")
     return Row(
         name=obj["metadata"]["name"],
         requester=requester_of(obj),
-        roles=", ".join(spec.get("roles") or ()),
-        namespaces=output.namespaces_text(spec.get("namespaces") or ()),
+        roles=roles,
+        namespaces=namespaces,
         state=current.value,
         created=output.utc_z(parse_optional_time(obj["metadata"].get("creationTimestamp"))),
         expires=(countdown("Request expires", status.get("requestExpiresAt"), now) if current is State.Pending
@@ -212,7 +220,7 @@ def list_screen(objs: Iterable[Mapping], me: Identity, policies: Sequence[Policy
         tab=tab, filters=filters, counts=counts, paging=shown,
         rows=tuple(row(obj, may, now) for obj, may in chosen[max(shown.first - 1, 0):shown.last]),
         roles=tuple(sorted({role for spec in specs for role in spec.get("roles") or ()})),
-        namespaces=tuple(sorted({ns for spec in specs for ns in spec.get("namespaces") or ()})),
+        namespaces=tuple(sorted({ns for obj in objs for ns in namespaces_of(obj)})),
         requesters=tuple(sorted({requester_of(obj) for obj in objs} - {""})),
     )
 
@@ -253,6 +261,7 @@ class Offer:
     roles: str
     namespaces: str
     duration: str
+    resources: tuple[str, ...] = ()  # each resource rule: 'get pods/log db-1 in payments'
 
 
 @dataclass(frozen=True)
@@ -273,6 +282,7 @@ class RequestScreen:
     review: Offer | None
     droppable: bool
     suggested_reviewers: str = ""
+    resources: tuple[str, ...] = ()  # each resource rule asked for: exactly which verbs on which objects
 
 
 def _reviews(obj: Mapping) -> list[Review]:
@@ -336,8 +346,8 @@ def summary(obj: Mapping) -> str:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     start = parse_optional_time(spec.get("startTime")) or parse_optional_time(status.get("grantedAt"))
     starting = f"starting {output.utc_z(start)}" if start else "starting once approved"
-    return (f"{requester_of(obj) or 'someone'} requests {', '.join(spec.get('roles') or ())} in "
-            f"{output.namespaces_text(spec.get('namespaces') or ())} for {output.duration_text(obj)}, {starting}")
+    return (f"{requester_of(obj) or 'someone'} requests {output.asked_text(obj)} "
+            f"for {output.duration_text(obj)}, {starting}")
 
 
 def outcome(obj: Mapping) -> str:
@@ -379,7 +389,8 @@ def request_screen(obj: Mapping, me: Identity, policies: Sequence[Policy], now: 
             countdowns.append(countdown("Access starts", status.get("grantedAt"), now))
         countdowns.append(countdown("Access expires", status.get("expiresAt"), now))
     namespaces = output.namespaces_text(spec.get("namespaces") or ())
-    offer = (Offer(", ".join(spec.get("roles") or ()), namespaces, output.duration_text(obj))
+    resources = tuple(ask.describe() for ask in output.asks(obj))
+    offer = (Offer(", ".join(spec.get("roles") or ()), namespaces, output.duration_text(obj), resources)
              if reviewable(obj, me, policies) else None)
     return RequestScreen(
         name=obj["metadata"]["name"],
@@ -398,6 +409,7 @@ def request_screen(obj: Mapping, me: Identity, policies: Sequence[Policy], now: 
         review=offer,
         droppable=droppable(obj, me),
         suggested_reviewers=", ".join(spec.get("reviewers") or ()),
+        resources=resources,
     )
 
 
@@ -420,11 +432,11 @@ def grants(objs: Iterable[Mapping], me: Identity, now: datetime) -> tuple[Grant,
     for obj in objs:
         if requester_of(obj) != me.username or output.state(obj) is not State.Approved:
             continue
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        status = obj.get("status") or {}
         live = is_true(status.get("conditions"), GRANTED)
+        roles, namespaces = output.access_cells(obj, ", ")
         found.append(Grant(
-            name=obj["metadata"]["name"], roles=", ".join(spec.get("roles") or ()),
-            namespaces=output.namespaces_text(spec.get("namespaces") or ()), live=live,
+            name=obj["metadata"]["name"], roles=roles, namespaces=namespaces, live=live,
             starts=None if live else countdown("Starts", status.get("grantedAt"), now),
             expires=countdown("Expires", status.get("expiresAt"), now)))
     return tuple(sorted(found, key=lambda g: (g.expires.deadline if g.expires else "~", g.name)))
