@@ -231,3 +231,24 @@ def test_token_objects_let_only_the_requester_get_the_one_secret() -> None:
 def test_facts_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         _csr().filer = "alice"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("mode", ["user", "certificate", "token"])
+def test_a_resource_grant_binds_its_per_grant_roles_to_the_mode_subject_too(mode: str) -> None:
+    from gatepass.core.rbac import Rule
+    from gatepass.core.resources import Ask, Bound, with_rules
+
+    bound = with_rules((Bound("pod-reader", ("payments",)),),
+                       {"pod-reader": (Rule.of(("get",), ("",), ("pods", "pods/log")),)})
+    ask = Ask("pods", ("get",), subresource="log", namespace="payments", names=("db-1",))
+    policy = dba_policy(credentials=mode, resources=bound)
+    request = dba_request(resources=(ask,))  # the role dba and one resource ask, in one request
+    plan = decide(request, policy, [approve("alice", at(1))], None, None, [], at(2), credentials_namespace="gp")
+    bindings = [m for m in plan.bindings_to_apply if m["kind"].endswith("Binding")]
+    assert sorted(m["roleRef"]["kind"] for m in bindings) == ["ClusterRole", "Role"]  # dba, and the grant's Role
+    expected = {
+        "user": {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": BOB.username},
+        "certificate": {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": GROUP},
+        "token": {"kind": "ServiceAccount", "name": cr.credential_name(UID), "namespace": "gp"},
+    }[mode]
+    assert all(m["subjects"] == [expected] for m in bindings)
