@@ -479,7 +479,8 @@ def targets_config(args) -> "object | None":
                   steps=tuple(float(s) for s in args.steps.split(",")), step_seconds=args.step_seconds,
                   flood_rate=args.flood_rate, flood_seconds=args.flood_seconds, retained=args.retained,
                   restart_deadlines=args.restart_deadlines, profile_rate=args.profile_rate,
-                  phases=tuple(p for p in args.phases.split(",") if p), tracemalloc=args.tracemalloc)
+                  phases=tuple(p for p in args.phases.split(",") if p), tracemalloc=args.tracemalloc,
+                  sar_per_s=args.sar_per_s)
 
 
 def main() -> int:
@@ -511,6 +512,9 @@ def main() -> int:
                          help="trace the operator's allocations and report the largest sites at the end "
                               "(slows it: use with small sizes and --phases=live,retained)")
     targets.add_argument("--profile-rate", type=int, default=40, help="py-spy samples per second")
+    targets.add_argument("--sar-per-s", type=float, default=SAMPLED_PER_SECOND,
+                         help="approvals and expiries per second timed with SubjectAccessReviews (the rest on the "
+                              "binding watch only)")
     args = parser.parse_args()
     random.seed(1)
     rates = {int(size): float(rate) for size, rate in (pair.split(":") for pair in args.rates.split(","))}
