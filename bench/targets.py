@@ -293,6 +293,19 @@ class Targets(Bench):
                             content_type="application/merge-patch+json")
         return now()
 
+    async def expires_at(self, name: str, timeout: float = 900.0) -> float:
+        """The request's status.expiresAt, once the operator has written it: it creates the binding before it
+        writes the status, so access may be allowed a moment before the time is there to read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body = await self.api.call("GET", f"{GP}/accessrequests/{name}")
+            expires = (body.get("status") or {}).get("expiresAt")
+            if expires:
+                return parse_time(expires)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name}: no status.expiresAt")
+            await asyncio.sleep(0.05)
+
     async def approve_at(self, names: list[str], rate: float | None, sample_every: int = 0,
                          follow_expiry: set[str] = frozenset()) -> dict:
         """Final approvals at ``rate`` per second (as fast as 32 in flight allow, without a rate):
@@ -313,8 +326,7 @@ class Targets(Bench):
                 user = f"{name}-u"
                 access.append(await poll(self.api, user, True, approved[name]) - approved[name])
                 if name in follow_expiry:
-                    body = await self.api.call("GET", f"{GP}/accessrequests/{name}")
-                    expires = parse_time(body["status"]["expiresAt"])
+                    expires = await self.expires_at(name)
                     await asyncio.sleep(max(0.0, expires - 0.3 - now()))
                     expiry.append(await poll(self.api, user, False, expires) - expires)
 
